@@ -1,0 +1,38 @@
+# sales_kafka — PGXS build.
+#
+#   make && make install      build and install the extension (needs pg_config)
+#   make test                 the whole suite, self-contained (see README)
+#   make installcheck         pg_regress + TAP against an already-running server
+
+EXTENSION = sales_kafka
+EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" $(EXTENSION).control)
+
+MODULE_big = sales_kafka
+OBJS = $(patsubst %.c,%.o,$(wildcard src/*.c))
+
+DATA = $(wildcard $(EXTENSION)--*.sql)
+
+REGRESS = fdw_options kafka_functions
+REGRESS_OPTS = --inputdir=.
+TAP_TESTS = 1
+
+PG_CONFIG ?= pg_config
+PG_CPPFLAGS = -I$(srcdir)/src -Wall -Wextra -Werror -Wno-unused-parameter \
+	-Wno-missing-field-initializers -Wno-sign-compare
+SHLIB_LINK = -lrdkafka
+
+# Programs that are not part of the extension: the test broker.
+TEST_BROKER = test/kafka/sk_test_broker
+EXTRA_CLEAN = $(TEST_BROKER)
+
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+all: $(TEST_BROKER)
+
+$(TEST_BROKER): test/kafka/sk_test_broker.c
+	$(CC) -O2 -g -Wall -Wextra -Werror -o $@ $< -lrdkafka -lpthread
+
+.PHONY: test demo
+test:
+	./test/run-tests.sh
