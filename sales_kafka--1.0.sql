@@ -1,0 +1,52 @@
+/* sales_kafka--1.0.sql */
+
+-- complain if script is sourced in psql, rather than via CREATE EXTENSION
+\echo Use "CREATE EXTENSION sales_kafka" to load this file. \quit
+
+-------------------------------------------------------------------------------
+-- The foreign data wrapper: a Kafka cluster is a SERVER, a topic is a
+-- FOREIGN TABLE, credentials live in USER MAPPINGs.
+-------------------------------------------------------------------------------
+
+CREATE FUNCTION sales_kafka.sales_kafka_fdw_handler()
+RETURNS fdw_handler
+AS 'MODULE_PATHNAME', 'sales_kafka_fdw_handler'
+LANGUAGE C STRICT;
+
+COMMENT ON FUNCTION sales_kafka.sales_kafka_fdw_handler() IS
+'handler of the sales_kafka foreign data wrapper';
+
+CREATE FUNCTION sales_kafka.sales_kafka_fdw_validator(text[], oid)
+RETURNS void
+AS 'MODULE_PATHNAME', 'sales_kafka_fdw_validator'
+LANGUAGE C STRICT;
+
+COMMENT ON FUNCTION sales_kafka.sales_kafka_fdw_validator(text[], oid) IS
+'checks the options of sales_kafka servers, user mappings, foreign tables and columns';
+
+CREATE FOREIGN DATA WRAPPER sales_kafka
+  HANDLER sales_kafka.sales_kafka_fdw_handler
+  VALIDATOR sales_kafka.sales_kafka_fdw_validator;
+
+COMMENT ON FOREIGN DATA WRAPPER sales_kafka IS
+'Kafka topics as foreign tables: SELECT reads a topic, INSERT produces to it';
+
+-------------------------------------------------------------------------------
+-- Asking a Kafka cluster directly
+-------------------------------------------------------------------------------
+
+CREATE FUNCTION sales_kafka.topics(server name)
+RETURNS TABLE (topic text, partitions integer)
+AS 'MODULE_PATHNAME', 'sales_kafka_topics'
+LANGUAGE C STRICT VOLATILE;
+
+COMMENT ON FUNCTION sales_kafka.topics(name) IS
+'every topic of the Kafka cluster of a sales_kafka server, with its partition count, by topic name';
+
+CREATE FUNCTION sales_kafka.watermarks(server name, topic text)
+RETURNS TABLE (partition integer, low bigint, high bigint)
+AS 'MODULE_PATHNAME', 'sales_kafka_watermarks'
+LANGUAGE C STRICT VOLATILE;
+
+COMMENT ON FUNCTION sales_kafka.watermarks(name, text) IS
+'for each partition of a topic, the oldest offset still kept (low) and the offset the next message will get (high)';

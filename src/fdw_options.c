@@ -1,0 +1,568 @@
+/*-------------------------------------------------------------------------
+ *
+ * fdw_options.c
+ *		The validator of the sales_kafka foreign data wrapper: which option
+ *		may stand on which catalog object, and what values it takes.
+ *
+ * Where options may stand:
+ *	- SERVER: "brokers", and any librdkafka property (a name with a dot),
+ *	  checked by librdkafka itself, except the properties sales_kafka
+ *	  manages and the secrets;
+ *	- USER MAPPING: the secrets only (SASL and TLS credentials);
+ *	- FOREIGN TABLE: topic, format and the CSV and error-handling options;
+ *	- COLUMN: "kafka" (a metadata column), or "field" / "json_path" (where
+ *	  a payload column comes from).
+ *
+ * The validator checks the whole option list of one object; consistency
+ * across objects (column types, CSV options against the format) is checked
+ * when the mapping is loaded, in decode.c.  It never shows a secret's value.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/reloptions.h"
+#include "catalog/pg_attribute.h"
+#include "catalog/pg_foreign_data_wrapper.h"
+#include "catalog/pg_foreign_server.h"
+#include "catalog/pg_foreign_table.h"
+#include "catalog/pg_user_mapping.h"
+#include "commands/defrem.h"
+#include "fmgr.h"
+#include "lib/stringinfo.h"
+#include "utils/builtins.h"
+#include "utils/varlena.h"
+
+#include "sales_kafka.h"
+
+PG_FUNCTION_INFO_V1(sales_kafka_fdw_validator);
+
+typedef struct SkOption
+{
+	const char *name;
+	Oid			context;		/* catalog the option belongs to */
+} SkOption;
+
+static const SkOption sk_options[] = {
+	{"brokers", ForeignServerRelationId},
+
+	{"topic", ForeignTableRelationId},
+	{"format", ForeignTableRelationId},
+	{"delimiter", ForeignTableRelationId},
+	{"quote", ForeignTableRelationId},
+	{"null", ForeignTableRelationId},
+	{"header", ForeignTableRelationId},
+	{"strict", ForeignTableRelationId},
+
+	{"kafka", AttributeRelationId},
+	{"field", AttributeRelationId},
+	{"json_path", AttributeRelationId},
+	{NULL, InvalidOid}
+};
+
+/*
+ * librdkafka properties that only a user mapping may carry, because they are
+ * credentials.
+ */
+static const char *const secret_properties[] = {
+	"sasl.username",
+	"sasl.password",
+	"sasl.oauthbearer.client.secret",
+	"ssl.key.password",
+	"ssl.key.pem",
+	"ssl.keystore.password",
+	NULL
+};
+
+/*
+ * librdkafka properties a server may not set: sales_kafka sets them itself
+ * (offsets live in PostgreSQL), or they would let a server definition run
+ * programs or load libraries inside the database server.
+ */
+static const struct
+{
+	const char *name;
+	const char *hint;
+}			managed_properties[] = {
+	{"bootstrap.servers", "Use the option \"brokers\"."},
+	{"metadata.broker.list", "Use the option \"brokers\"."},
+	{"enable.auto.commit", "sales_kafka stores offsets in PostgreSQL, in the same transaction as the rows."},
+	{"enable.auto.offset.store", "sales_kafka stores offsets in PostgreSQL, in the same transaction as the rows."},
+	{"group.id", "Pipelines name their own consumer groups."},
+	{"log.queue", "sales_kafka serves librdkafka's logs itself."},
+	{"plugin.library.paths", "Loading libraries into the database server is not allowed."},
+	{"ssl.engine.location", "Loading libraries into the database server is not allowed."},
+	{"sasl.kerberos.kinit.cmd", "Running programs from the database server is not allowed."},
+	{NULL, NULL}
+};
+
+static const char *const format_names[] = {"json", "csv", "text", "bytea", NULL};
+static const char *const kafka_column_names[] = {
+	"partition", "offset", "timestamp", "key", "headers", "topic",
+	"payload", "error", NULL
+};
+
+/*
+ * Is this option name a credential, which only a user mapping may carry?
+ */
+bool
+sk_option_is_secret(const char *name)
+{
+	int			i;
+
+	for (i = 0; secret_properties[i] != NULL; i++)
+		if (strcmp(secret_properties[i], name) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * Is this option a librdkafka property passed through to the client?  Our
+ * own options never contain a dot, librdkafka's always do.
+ */
+bool
+sk_option_is_kafka_property(const char *name)
+{
+	return strchr(name, '.') != NULL;
+}
+
+/*
+ * Index of value in a NULL-terminated list of names, or -1.
+ */
+int
+sk_option_lookup(const char *const *names, const char *value)
+{
+	int			i;
+
+	for (i = 0; names[i] != NULL; i++)
+		if (strcmp(names[i], value) == 0)
+			return i;
+	return -1;
+}
+
+/* "a", "b" and "c" */
+static char *
+quoted_list(const char *const *names)
+{
+	StringInfoData buf;
+	int			i;
+
+	initStringInfo(&buf);
+	for (i = 0; names[i] != NULL; i++)
+	{
+		if (i > 0)
+			appendStringInfoString(&buf, names[i + 1] ? ", " : " and ");
+		appendStringInfo(&buf, "\"%s\"", names[i]);
+	}
+	return buf.data;
+}
+
+/*
+ * Raise the error for an option value outside a fixed list of names.
+ */
+static void
+reject_enum(DefElem *def, const char *const *names)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+			 errmsg("invalid value for option \"%s\": \"%s\"",
+					def->defname, defGetString(def)),
+			 errdetail("Valid values are %s.", quoted_list(names))));
+}
+
+/*
+ * The closest of candidates to name, or NULL when none is close enough to
+ * be a likely misspelling.
+ */
+static const char *
+closest_match(const char *name, const char *const *candidates, int ncandidates)
+{
+	const char *best = NULL;
+	int			best_distance = Max(2, (int) strlen(name) / 3) + 1;
+	int			i;
+
+	for (i = 0; i < ncandidates; i++)
+	{
+		int			d = varstr_levenshtein_less_equal(name, strlen(name),
+													  candidates[i],
+													  strlen(candidates[i]),
+													  1, 1, 1,
+													  best_distance, true);
+
+		if (d < best_distance)
+		{
+			best_distance = d;
+			best = candidates[i];
+		}
+	}
+	return best;
+}
+
+/*
+ * Reject an option that is not valid on this catalog object, with a hint
+ * naming the intended option or where the option belongs.
+ */
+static void
+reject_option(const char *name, Oid catalog)
+{
+	const char *names[lengthof(sk_options)];
+	int			n = 0;
+	int			i;
+	const char *best;
+	StringInfoData valid;
+
+	for (i = 0; sk_options[i].name != NULL; i++)
+	{
+		if (strcmp(sk_options[i].name, name) == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+					 errmsg("invalid option \"%s\"", name),
+					 errhint("Option \"%s\" belongs on a %s.", name,
+							 sk_options[i].context == ForeignServerRelationId ? "server" :
+							 sk_options[i].context == ForeignTableRelationId ? "foreign table" :
+							 "foreign table column")));
+		if (sk_options[i].context == catalog)
+			names[n++] = sk_options[i].name;
+	}
+
+	best = closest_match(name, names, n);
+	if (best != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+				 errmsg("invalid option \"%s\"", name),
+				 errhint("Perhaps you meant the option \"%s\".", best)));
+
+	initStringInfo(&valid);
+	for (i = 0; i < n; i++)
+		appendStringInfo(&valid, "%s%s", i > 0 ? ", " : "", names[i]);
+	if (catalog == ForeignServerRelationId)
+		appendStringInfoString(&valid, ", and librdkafka properties");
+	else if (catalog == UserMappingRelationId)
+		appendStringInfoString(&valid, quoted_list(secret_properties));
+
+	ereport(ERROR,
+			(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+			 errmsg("invalid option \"%s\"", name),
+			 valid.len > 0 ?
+			 errhint("Valid options in this context are: %s.", valid.data) :
+			 errhint("There are no valid options in this context.")));
+}
+
+/*
+ * Check a librdkafka property by setting it on a scratch configuration.
+ */
+static void
+check_kafka_property(DefElem *def)
+{
+	const char *name = def->defname;
+	const char *value = defGetString(def);
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	char		errstr[512];
+	rd_kafka_conf_res_t res;
+
+	res = rd_kafka_conf_set(conf, name, value, errstr, sizeof(errstr));
+	if (res == RD_KAFKA_CONF_UNKNOWN)
+	{
+		size_t		cnt;
+		const char **dump = rd_kafka_conf_dump(conf, &cnt);
+		const char *names[1024];
+		int			n = 0;
+		const char *best;
+		size_t		i;
+
+		for (i = 0; i < cnt && n < lengthof(names); i += 2)
+			names[n++] = dump[i];
+		best = closest_match(name, names, n);
+		best = best ? pstrdup(best) : NULL;
+		rd_kafka_conf_dump_free(dump, cnt);
+		rd_kafka_conf_destroy(conf);
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+				 errmsg("invalid option \"%s\"", name),
+				 errdetail("Options with a dot in their name are librdkafka properties, and librdkafka has no property of that name."),
+				 best ? errhint("Perhaps you meant the option \"%s\".", best) : 0));
+	}
+	rd_kafka_conf_destroy(conf);
+	if (res != RD_KAFKA_CONF_OK)
+	{
+		if (sk_option_is_secret(name))
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+					 errmsg("invalid value for option \"%s\"", name)));
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+				 errmsg("invalid value for option \"%s\": \"%s\"", name, value),
+				 errdetail_internal("%s", errstr)));
+	}
+}
+
+static void
+check_server_property(DefElem *def)
+{
+	int			i;
+
+	if (sk_option_is_secret(def->defname))
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+				 errmsg("option \"%s\" can only be set on a user mapping",
+						def->defname),
+				 errhint("Credentials are kept in user mappings: CREATE USER MAPPING FOR ... SERVER ... OPTIONS (\"%s\" '...').",
+						 def->defname)));
+	for (i = 0; managed_properties[i].name != NULL; i++)
+		if (strcmp(managed_properties[i].name, def->defname) == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+					 errmsg("option \"%s\" cannot be set", def->defname),
+					 errhint("%s", managed_properties[i].hint)));
+	check_kafka_property(def);
+}
+
+static bool
+check_bool(DefElem *def)
+{
+	bool		result;
+
+	if (!parse_bool(defGetString(def), &result))
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+				 errmsg("invalid value for option \"%s\": \"%s\"",
+						def->defname, defGetString(def)),
+				 errdetail("Valid values are Boolean values such as \"true\" and \"false\".")));
+	return result;
+}
+
+/* CSV delimiter and quote: one single-byte character, not a line break */
+static void
+check_csv_char(DefElem *def)
+{
+	const char *value = defGetString(def);
+
+	if (strlen(value) != 1 || value[0] == '\n' || value[0] == '\r')
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+				 errmsg("invalid value for option \"%s\": \"%s\"",
+						def->defname, value),
+				 errdetail("The value must be a single one-byte character other than a line break.")));
+}
+
+/*
+ * Kafka topic names: 1 to 249 characters from [a-zA-Z0-9._-], not "." or
+ * "..".
+ */
+static void
+check_topic(DefElem *def)
+{
+	const char *topic = defGetString(def);
+	size_t		len = strlen(topic);
+	size_t		i;
+	bool		ok = len > 0 && len <= 249 &&
+		strcmp(topic, ".") != 0 && strcmp(topic, "..") != 0;
+
+	for (i = 0; ok && i < len; i++)
+		ok = (topic[i] >= 'a' && topic[i] <= 'z') ||
+			(topic[i] >= 'A' && topic[i] <= 'Z') ||
+			(topic[i] >= '0' && topic[i] <= '9') ||
+			topic[i] == '.' || topic[i] == '_' || topic[i] == '-';
+	if (!ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+				 errmsg("invalid value for option \"topic\": \"%s\"", topic),
+				 errdetail("Kafka topic names have 1 to 249 characters among letters, digits, \".\", \"_\" and \"-\".")));
+}
+
+static void
+check_table_options(List *options)
+{
+	ListCell   *lc;
+	DefElem    *format = NULL;
+	DefElem    *delimiter = NULL;
+	DefElem    *quote = NULL;
+	bool		has_topic = false;
+
+	foreach(lc, options)
+	{
+		DefElem    *def = lfirst_node(DefElem, lc);
+
+		if (strcmp(def->defname, "topic") == 0)
+		{
+			check_topic(def);
+			has_topic = true;
+		}
+		else if (strcmp(def->defname, "format") == 0)
+		{
+			if (sk_option_lookup(format_names, defGetString(def)) < 0)
+				reject_enum(def, format_names);
+			format = def;
+		}
+		else if (strcmp(def->defname, "delimiter") == 0)
+		{
+			check_csv_char(def);
+			delimiter = def;
+		}
+		else if (strcmp(def->defname, "quote") == 0)
+		{
+			check_csv_char(def);
+			quote = def;
+		}
+		else if (strcmp(def->defname, "header") == 0)
+		{
+			if (pg_strcasecmp(defGetString(def), "match") != 0)
+				check_bool(def);
+		}
+		else if (strcmp(def->defname, "strict") == 0)
+			check_bool(def);
+	}
+
+	if (!has_topic)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
+				 errmsg("option \"topic\" is required for a sales_kafka foreign table")));
+
+	foreach(lc, options)
+	{
+		DefElem    *def = lfirst_node(DefElem, lc);
+
+		if ((strcmp(def->defname, "delimiter") == 0 ||
+			 strcmp(def->defname, "quote") == 0 ||
+			 strcmp(def->defname, "null") == 0 ||
+			 strcmp(def->defname, "header") == 0) &&
+			(format == NULL || strcmp(defGetString(format), "csv") != 0))
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+					 errmsg("option \"%s\" requires format \"csv\"",
+							def->defname)));
+	}
+	if (delimiter != NULL && quote != NULL &&
+		strcmp(defGetString(delimiter), defGetString(quote)) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+				 errmsg("CSV delimiter and quote must be different")));
+}
+
+static void
+check_column_options(List *options)
+{
+	ListCell   *lc;
+	DefElem    *kafka = NULL;
+	DefElem    *field = NULL;
+	DefElem    *json_path = NULL;
+
+	foreach(lc, options)
+	{
+		DefElem    *def = lfirst_node(DefElem, lc);
+
+		if (strcmp(def->defname, "kafka") == 0)
+		{
+			if (sk_option_lookup(kafka_column_names, defGetString(def)) < 0)
+				reject_enum(def, kafka_column_names);
+			kafka = def;
+		}
+		else if (strcmp(def->defname, "field") == 0)
+		{
+			if (defGetString(def)[0] == '\0')
+				ereport(ERROR,
+						(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+						 errmsg("invalid value for option \"field\": \"\""),
+						 errdetail("A field name cannot be empty.")));
+			field = def;
+		}
+		else if (strcmp(def->defname, "json_path") == 0)
+		{
+			const char *error;
+
+			if (sk_json_path_parse(defGetString(def), &error) == NIL &&
+				error != NULL)
+				ereport(ERROR,
+						(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+						 errmsg("invalid value for option \"json_path\": \"%s\"",
+								defGetString(def)),
+						 errdetail("%s", error),
+						 errhint("Write a path such as '$.customer.region', '$.lines[0].sku' or '$[\"odd key\"]'.")));
+			json_path = def;
+		}
+	}
+
+	if (kafka != NULL && (field != NULL || json_path != NULL))
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INCONSISTENT_DESCRIPTOR_INFORMATION),
+				 errmsg("option \"kafka\" cannot be combined with option \"%s\"",
+						field ? "field" : "json_path"),
+				 errdetail("A column holds either Kafka metadata or a payload field.")));
+	if (field != NULL && json_path != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INCONSISTENT_DESCRIPTOR_INFORMATION),
+				 errmsg("option \"field\" cannot be combined with option \"json_path\"")));
+}
+
+/*
+ * Validate the options of a sales_kafka FDW, server, user mapping, foreign
+ * table or column.  Called by CREATE and ALTER with the complete list.
+ */
+Datum
+sales_kafka_fdw_validator(PG_FUNCTION_ARGS)
+{
+	List	   *options = untransformRelOptions(PG_GETARG_DATUM(0));
+	Oid			catalog = PG_GETARG_OID(1);
+	ListCell   *lc;
+
+	foreach(lc, options)
+	{
+		DefElem    *def = lfirst_node(DefElem, lc);
+		ListCell   *lc2;
+		bool		known = false;
+		int			i;
+
+		for_each_cell(lc2, options, lnext(options, lc))
+			if (strcmp(lfirst_node(DefElem, lc2)->defname, def->defname) == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_DUPLICATE_OBJECT),
+						 errmsg("option \"%s\" provided more than once",
+								def->defname)));
+
+		if (catalog == UserMappingRelationId)
+		{
+			if (!sk_option_is_secret(def->defname))
+			{
+				if (sk_option_is_kafka_property(def->defname))
+					ereport(ERROR,
+							(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+							 errmsg("option \"%s\" cannot be set on a user mapping",
+									def->defname),
+							 errhint("User mappings carry only credentials: %s. Set other librdkafka properties on the server.",
+									 quoted_list(secret_properties))));
+				reject_option(def->defname, catalog);
+			}
+			check_kafka_property(def);
+			continue;
+		}
+
+		if (catalog == ForeignServerRelationId &&
+			sk_option_is_kafka_property(def->defname))
+		{
+			check_server_property(def);
+			continue;
+		}
+
+		for (i = 0; sk_options[i].name != NULL; i++)
+			if (sk_options[i].context == catalog &&
+				strcmp(sk_options[i].name, def->defname) == 0)
+				known = true;
+		if (!known)
+			reject_option(def->defname, catalog);
+
+		if (strcmp(def->defname, "brokers") == 0 &&
+			defGetString(def)[strspn(defGetString(def), " \t,")] == '\0')
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+					 errmsg("invalid value for option \"brokers\": \"%s\"",
+							defGetString(def)),
+					 errdetail("The value must list at least one broker as host:port.")));
+	}
+
+	if (catalog == ForeignTableRelationId)
+		check_table_options(options);
+	else if (catalog == AttributeRelationId)
+		check_column_options(options);
+
+	PG_RETURN_VOID();
+}

@@ -1,0 +1,56 @@
+/*-------------------------------------------------------------------------
+ *
+ * guc.c
+ *		Every sales_kafka.* setting.
+ *
+ * The settings are defined whether the library is preloaded or loaded on
+ * demand, and the "sales_kafka" prefix is reserved so that a misspelt
+ * setting is reported instead of silently becoming a placeholder.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "utils/guc.h"
+
+#include "sales_kafka.h"
+
+char	   *sk_brokers = NULL;
+int			sk_connect_timeout = 10000;
+int			sk_produce_timeout = 30000;
+
+/*
+ * Define the settings.  Called once per process from _PG_init.
+ */
+void
+sk_guc_init(void)
+{
+	DefineCustomStringVariable("sales_kafka.brokers",
+							   "Kafka bootstrap brokers used by servers that have no \"brokers\" option.",
+							   "A comma-separated list of host:port pairs.",
+							   &sk_brokers,
+							   "localhost:9092",
+							   PGC_USERSET,
+							   0,
+							   NULL, NULL, NULL);
+
+	DefineCustomIntVariable("sales_kafka.connect_timeout",
+							"Time to wait for Kafka brokers to answer a metadata or offset request.",
+							"Waiting can always be cancelled; this bounds it when nobody cancels.",
+							&sk_connect_timeout,
+							10000, 1, 3600 * 1000,
+							PGC_USERSET,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("sales_kafka.produce_timeout",
+							"Time a committing transaction waits for Kafka to acknowledge the messages it produced.",
+							NULL,
+							&sk_produce_timeout,
+							30000, 1, 3600 * 1000,
+							PGC_USERSET,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	MarkGUCPrefixReserved("sales_kafka");
+}

@@ -1,0 +1,841 @@
+/*-------------------------------------------------------------------------
+ *
+ * kafka_conn.c
+ *		librdkafka configuration, handle lifetime, interruptible requests,
+ *		error translation and the log queue.
+ *
+ * Only this file creates or destroys librdkafka handles.  A handle (SkKafka)
+ * belongs to the memory context that was current when it was made: deleting
+ * or resetting that context destroys the handle, so an ERROR anywhere leaks
+ * nothing.
+ *
+ * librdkafka's synchronous requests (metadata, watermarks, offsets for
+ * times) cannot be interrupted.  We run each on a short-lived helper thread
+ * that touches nothing but librdkafka and a pipe, while the backend waits on
+ * its latch and that pipe, serving interrupts every 100 ms at most.  When the
+ * backend gives up (cancel, statement_timeout, ERROR), the thread is
+ * abandoned: it finishes the request on its own, then destroys the handle
+ * and everything the request allocated.
+ *
+ * librdkafka's logs and errors are queued and served by our own poll calls,
+ * on the backend's thread; its callbacks only copy text into buffers and
+ * never call a server function.
+ *
+ * Secrets (options that only a user mapping may carry) never reach a
+ * message, a log line or a view: configuration errors about them name the
+ * option, not the value.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "access/htup_details.h"
+#include "access/reloptions.h"
+#include "catalog/pg_foreign_server.h"
+#include "catalog/pg_user_mapping.h"
+#include "commands/defrem.h"
+#include "foreign/foreign.h"
+#include "miscadmin.h"
+#include "storage/latch.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+#include "utils/syscache.h"
+
+#include "compat.h"
+#include "sales_kafka.h"
+
+/* librdkafka log lines kept between two polls */
+#define SK_LOG_RING 16
+#define SK_LOG_LINE 256
+
+typedef enum SkCallKind
+{
+	SK_CALL_LIST_TOPICS,
+	SK_CALL_WATERMARKS,
+	SK_CALL_OFFSETS_FOR_TIME
+} SkCallKind;
+
+/*
+ * One synchronous librdkafka request running on a helper thread.  Allocated
+ * with malloc, because an abandoned call outlives every memory context.
+ */
+typedef struct SkCall
+{
+	pthread_mutex_t lock;
+	bool		finished;		/* under lock: thread is done with the call */
+	bool		abandoned;		/* under lock: backend has walked away */
+	pthread_t	thread;
+	int			wake[2];		/* thread writes one byte to wake[1] */
+	rd_kafka_t *rk;				/* thread destroys it if abandoned */
+
+	/* request, read-only for the thread */
+	SkCallKind	kind;
+	char	   *topic;
+	int			timeout_ms;
+	int64		timestamp_ms;
+	int			nrequested;
+	int32	   *requested;
+
+	/* result, written by the thread before "finished" */
+	rd_kafka_resp_err_t err;
+	const struct rd_kafka_metadata *md;
+	int			nmarks;
+	SkWatermark *marks;
+	int64	   *offsets;
+} SkCall;
+
+struct SkKafka
+{
+	rd_kafka_t *rk;
+	char	   *server_name;
+	SkCall	   *inflight;		/* request on a helper thread, or NULL */
+	MemoryContextCallback release;
+
+	/* written by librdkafka callbacks, which run inside our poll calls */
+	char		last_error[512];
+	int			nlogs;
+	int			lost_logs;
+	int			log_level[SK_LOG_RING];
+	char		log_line[SK_LOG_RING][SK_LOG_LINE];
+};
+
+static void kafka_release(void *arg);
+static void call_destroy(SkCall *call);
+
+/* ---------------------------------------------------------------------
+ * librdkafka callbacks: served by rd_kafka_poll() on our thread.  They copy
+ * text only; the backend reports it once the poll has returned.
+ * ---------------------------------------------------------------------
+ */
+static void
+error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+	SkKafka    *kc = (SkKafka *) opaque;
+
+	/* "1/1 brokers are down" says less than the failure that caused it */
+	if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN && kc->last_error[0] != '\0')
+		return;
+	strlcpy(kc->last_error, reason, sizeof(kc->last_error));
+}
+
+static void
+log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+	SkKafka    *kc = (SkKafka *) rd_kafka_opaque(rk);
+
+	if (kc->nlogs >= SK_LOG_RING)
+	{
+		kc->lost_logs++;
+		return;
+	}
+	kc->log_level[kc->nlogs] = level;
+	snprintf(kc->log_line[kc->nlogs], SK_LOG_LINE, "%s: %s", fac, buf);
+	kc->nlogs++;
+}
+
+/*
+ * Serve librdkafka's queued callbacks and report its log lines.  librdkafka
+ * logs at syslog levels; everything goes to the server log at DEBUG1
+ * (warnings and errors) or DEBUG2, because the condition that matters
+ * reaches the client as an ERROR anyway.
+ */
+void
+sk_kafka_serve(SkKafka *kc)
+{
+	int			i;
+
+	if (kc->rk == NULL)
+		return;
+	rd_kafka_poll(kc->rk, 0);
+	for (i = 0; i < kc->nlogs; i++)
+		elog(kc->log_level[i] <= 4 ? DEBUG1 : DEBUG2,
+			 "librdkafka (server \"%s\"): %s",
+			 kc->server_name, kc->log_line[i]);
+	if (kc->lost_logs > 0)
+		elog(DEBUG1, "librdkafka (server \"%s\"): %d log lines not shown",
+			 kc->server_name, kc->lost_logs);
+	kc->nlogs = 0;
+	kc->lost_logs = 0;
+}
+
+/*
+ * The most recent error librdkafka reported for this handle, or "" if none.
+ */
+const char *
+sk_kafka_last_error(SkKafka *kc)
+{
+	return kc->last_error;
+}
+
+rd_kafka_t *
+sk_kafka_handle(SkKafka *kc)
+{
+	return kc->rk;
+}
+
+const char *
+sk_kafka_server_name(SkKafka *kc)
+{
+	return kc->server_name;
+}
+
+/* ---------------------------------------------------------------------
+ * Configuration
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * Set one librdkafka property, raising a configuration error that never
+ * shows a secret's value.  On error the conf is destroyed first.
+ */
+static void
+conf_set(rd_kafka_conf_t *conf, const char *name, const char *value)
+{
+	char		errstr[512];
+	rd_kafka_conf_res_t res;
+
+	res = rd_kafka_conf_set(conf, name, value, errstr, sizeof(errstr));
+	if (res == RD_KAFKA_CONF_OK)
+		return;
+
+	rd_kafka_conf_destroy(conf);
+	if (sk_option_is_secret(name))
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+				 errmsg("invalid value for option \"%s\"", name)));
+	ereport(ERROR,
+			(errcode(res == RD_KAFKA_CONF_UNKNOWN ?
+					 ERRCODE_FDW_INVALID_OPTION_NAME :
+					 ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+			 errmsg("invalid value for option \"%s\": \"%s\"", name, value),
+			 errdetail_internal("%s", errstr)));
+}
+
+/*
+ * Options of the user mapping for (userid, serverid), falling back to the
+ * PUBLIC mapping; NIL when there is none, since Kafka needs no login unless
+ * the cluster says so.
+ */
+static List *
+user_mapping_options(Oid userid, Oid serverid)
+{
+	HeapTuple	tp;
+	Datum		datum;
+	bool		isnull;
+	List	   *options = NIL;
+
+	tp = SearchSysCache2(USERMAPPINGUSERSERVER,
+						 ObjectIdGetDatum(userid), ObjectIdGetDatum(serverid));
+	if (!HeapTupleIsValid(tp))
+		tp = SearchSysCache2(USERMAPPINGUSERSERVER,
+							 ObjectIdGetDatum(InvalidOid),
+							 ObjectIdGetDatum(serverid));
+	if (!HeapTupleIsValid(tp))
+		return NIL;
+
+	datum = SysCacheGetAttr(USERMAPPINGUSERSERVER, tp,
+							Anum_pg_user_mapping_umoptions, &isnull);
+	if (!isnull)
+		options = untransformRelOptions(datum);
+	ReleaseSysCache(tp);
+	return options;
+}
+
+/*
+ * Build the configuration of a handle for a server: our defaults, then the
+ * server's librdkafka properties, then the user mapping's secrets, then the
+ * caller's properties (which win).
+ */
+static rd_kafka_conf_t *
+build_conf(SkKafka *kc, ForeignServer *server, Oid userid, List *extra_props)
+{
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	const char *brokers = sk_brokers;
+	ListCell   *lc;
+
+	foreach(lc, server->options)
+	{
+		DefElem    *def = lfirst_node(DefElem, lc);
+
+		if (strcmp(def->defname, "brokers") == 0)
+			brokers = defGetString(def);
+	}
+	if (brokers == NULL || brokers[0] == '\0')
+	{
+		rd_kafka_conf_destroy(conf);
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
+				 errmsg("server \"%s\" has no Kafka brokers", server->servername),
+				 errhint("Set the \"brokers\" option of the server or the setting \"sales_kafka.brokers\".")));
+	}
+
+	conf_set(conf, "bootstrap.servers", brokers);
+	conf_set(conf, "client.id", "sales_kafka");
+	conf_set(conf, "log.queue", "true");
+	conf_set(conf, "enable.auto.commit", "false");
+	conf_set(conf, "enable.auto.offset.store", "false");
+
+	foreach(lc, server->options)
+	{
+		DefElem    *def = lfirst_node(DefElem, lc);
+
+		if (sk_option_is_kafka_property(def->defname))
+			conf_set(conf, def->defname, defGetString(def));
+	}
+	foreach(lc, user_mapping_options(userid, server->serverid))
+	{
+		DefElem    *def = lfirst_node(DefElem, lc);
+
+		conf_set(conf, def->defname, defGetString(def));
+	}
+	foreach(lc, extra_props)
+	{
+		DefElem    *def = lfirst_node(DefElem, lc);
+
+		conf_set(conf, def->defname, defGetString(def));
+	}
+
+	rd_kafka_conf_set_opaque(conf, kc);
+	rd_kafka_conf_set_error_cb(conf, error_cb);
+	rd_kafka_conf_set_log_cb(conf, log_cb);
+	return conf;
+}
+
+/*
+ * Open a librdkafka handle of the given type on a sales_kafka server, for the
+ * current user (whose user mapping, if any, supplies the secrets).
+ *
+ * The handle lives until sk_kafka_close() or until CurrentMemoryContext is
+ * reset or deleted, whichever comes first; throws on configuration errors.
+ * Creating a handle does not contact the brokers.
+ */
+SkKafka *
+sk_kafka_connect(Oid serverid, rd_kafka_type_t type, List *extra_props)
+{
+	ForeignServer *server = GetForeignServer(serverid);
+	SkKafka    *kc;
+	rd_kafka_conf_t *conf;
+	char		errstr[512];
+
+	kc = palloc0(sizeof(SkKafka));
+	kc->server_name = pstrdup(server->servername);
+	conf = build_conf(kc, server, GetUserId(), extra_props);
+
+	kc->rk = rd_kafka_new(type, conf, errstr, sizeof(errstr));
+	if (kc->rk == NULL)
+	{
+		rd_kafka_conf_destroy(conf);
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION),
+				 errmsg("could not create a Kafka client for server \"%s\"",
+						server->servername),
+				 errdetail_internal("%s", errstr)));
+	}
+	/* logs go to the main queue, which our own poll calls serve */
+	rd_kafka_set_log_queue(kc->rk, NULL);
+
+	kc->release.func = kafka_release;
+	kc->release.arg = kc;
+	MemoryContextRegisterResetCallback(CurrentMemoryContext, &kc->release);
+	return kc;
+}
+
+/*
+ * Destroy the handle now.  Safe to call twice, and from the reset callback.
+ */
+void
+sk_kafka_close(SkKafka *kc)
+{
+	rd_kafka_t *rk = kc->rk;
+	SkCall	   *call = kc->inflight;
+
+	kc->rk = NULL;
+	kc->inflight = NULL;
+
+	if (call != NULL)
+	{
+		bool		finished;
+
+		pthread_mutex_lock(&call->lock);
+		finished = call->finished;
+		if (!finished)
+			call->abandoned = true;
+		pthread_mutex_unlock(&call->lock);
+
+		if (!finished)
+			return;				/* the thread destroys rk and the call */
+		pthread_join(call->thread, NULL);
+		call_destroy(call);
+	}
+	if (rk != NULL)
+		rd_kafka_destroy(rk);
+}
+
+static void
+kafka_release(void *arg)
+{
+	sk_kafka_close((SkKafka *) arg);
+}
+
+/* ---------------------------------------------------------------------
+ * Requests on a helper thread
+ * ---------------------------------------------------------------------
+ */
+
+static int64
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int
+remaining_ms(int64 deadline)
+{
+	int64		left = deadline - now_ms();
+
+	return left > 0 ? (int) left : 0;
+}
+
+/*
+ * Metadata of one topic (or all), retrying while a new topic has no leader
+ * yet.  Runs on the helper thread.
+ */
+static rd_kafka_resp_err_t
+call_metadata(SkCall *call, int64 deadline)
+{
+	rd_kafka_topic_t *rkt = NULL;
+	rd_kafka_resp_err_t err;
+
+	if (call->topic != NULL)
+		rkt = rd_kafka_topic_new(call->rk, call->topic, NULL);
+
+	for (;;)
+	{
+		err = rd_kafka_metadata(call->rk, rkt == NULL, rkt, &call->md,
+								remaining_ms(deadline));
+		if (err == RD_KAFKA_RESP_ERR_NO_ERROR && rkt != NULL)
+		{
+			err = call->md->topic_cnt == 1 ? call->md->topics[0].err :
+				RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC;
+			if (err == RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE &&
+				remaining_ms(deadline) > 100)
+			{
+				rd_kafka_metadata_destroy(call->md);
+				call->md = NULL;
+				usleep(100 * 1000);
+				continue;
+			}
+		}
+		break;
+	}
+	if (rkt != NULL)
+		rd_kafka_topic_destroy(rkt);
+	return err;
+}
+
+static int
+cmp_watermark(const void *a, const void *b)
+{
+	const SkWatermark *x = a;
+	const SkWatermark *y = b;
+
+	return (x->partition > y->partition) - (x->partition < y->partition);
+}
+
+static rd_kafka_resp_err_t
+call_watermarks(SkCall *call, int64 deadline)
+{
+	const rd_kafka_metadata_topic_t *t;
+	rd_kafka_resp_err_t err;
+	int			i;
+
+	err = call_metadata(call, deadline);
+	if (err)
+		return err;
+
+	t = &call->md->topics[0];
+	call->marks = malloc(sizeof(SkWatermark) * Max(t->partition_cnt, 1));
+	if (call->marks == NULL)
+		return RD_KAFKA_RESP_ERR__FAIL;
+	for (i = 0; i < t->partition_cnt; i++)
+	{
+		SkWatermark *m = &call->marks[i];
+
+		m->partition = t->partitions[i].id;
+		err = rd_kafka_query_watermark_offsets(call->rk, call->topic,
+											   m->partition, &m->low, &m->high,
+											   remaining_ms(deadline));
+		if (err)
+			return err;
+		call->nmarks++;
+	}
+	qsort(call->marks, call->nmarks, sizeof(SkWatermark), cmp_watermark);
+	return RD_KAFKA_RESP_ERR_NO_ERROR;
+}
+
+static rd_kafka_resp_err_t
+call_offsets_for_time(SkCall *call, int64 deadline)
+{
+	rd_kafka_topic_partition_list_t *parts;
+	rd_kafka_resp_err_t err;
+	int			i;
+
+	parts = rd_kafka_topic_partition_list_new(call->nrequested);
+	for (i = 0; i < call->nrequested; i++)
+		rd_kafka_topic_partition_list_add(parts, call->topic,
+										  call->requested[i])->offset =
+			call->timestamp_ms;
+
+	err = rd_kafka_offsets_for_times(call->rk, parts, remaining_ms(deadline));
+	if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
+	{
+		call->offsets = malloc(sizeof(int64) * Max(call->nrequested, 1));
+		if (call->offsets == NULL)
+			err = RD_KAFKA_RESP_ERR__FAIL;
+		for (i = 0; err == RD_KAFKA_RESP_ERR_NO_ERROR && i < parts->cnt; i++)
+		{
+			if (parts->elems[i].err)
+				err = parts->elems[i].err;
+			call->offsets[i] = parts->elems[i].offset;
+		}
+	}
+	rd_kafka_topic_partition_list_destroy(parts);
+	return err;
+}
+
+/* Free a call and everything it holds except the handle. */
+static void
+call_destroy(SkCall *call)
+{
+	if (call->md != NULL)
+		rd_kafka_metadata_destroy(call->md);
+	free(call->marks);
+	free(call->offsets);
+	free(call->topic);
+	free(call->requested);
+	close(call->wake[0]);
+	close(call->wake[1]);
+	pthread_mutex_destroy(&call->lock);
+	free(call);
+}
+
+/*
+ * Helper thread body.  Touches nothing but librdkafka, the call and its pipe:
+ * no palloc, no elog, no signals (all are blocked here).
+ */
+static void *
+call_main(void *arg)
+{
+	SkCall	   *call = (SkCall *) arg;
+	int64		deadline = now_ms() + call->timeout_ms;
+	bool		abandoned;
+
+	switch (call->kind)
+	{
+		case SK_CALL_LIST_TOPICS:
+			call->err = call_metadata(call, deadline);
+			break;
+		case SK_CALL_WATERMARKS:
+			call->err = call_watermarks(call, deadline);
+			break;
+		case SK_CALL_OFFSETS_FOR_TIME:
+			call->err = call_offsets_for_time(call, deadline);
+			break;
+	}
+
+	pthread_mutex_lock(&call->lock);
+	call->finished = true;
+	abandoned = call->abandoned;
+	pthread_mutex_unlock(&call->lock);
+
+	if (abandoned)
+	{
+		pthread_detach(pthread_self());
+		rd_kafka_destroy(call->rk);
+		call_destroy(call);
+	}
+	else if (write(call->wake[1], "x", 1) != 1)
+	{
+		/* cannot happen with an empty pipe; the backend also polls */
+	}
+	return NULL;
+}
+
+/*
+ * Allocate a call for a request on the handle.  Throws only on resource
+ * exhaustion, leaking nothing.
+ */
+static SkCall *
+call_prepare(SkKafka *kc, SkCallKind kind, const char *topic)
+{
+	SkCall	   *call;
+
+	Assert(kc->inflight == NULL && kc->rk != NULL);
+
+	call = calloc(1, sizeof(SkCall));
+	if (call == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory")));
+	call->kind = kind;
+	call->rk = kc->rk;
+	call->timeout_ms = sk_connect_timeout;
+	call->wake[0] = call->wake[1] = -1;
+	pthread_mutex_init(&call->lock, NULL);
+	if (topic != NULL && (call->topic = strdup(topic)) == NULL)
+	{
+		call_destroy(call);
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory")));
+	}
+	if (pipe2(call->wake, O_CLOEXEC | O_NONBLOCK) != 0)
+	{
+		int			save_errno = errno;
+
+		call_destroy(call);
+		errno = save_errno;
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not create pipe: %m")));
+	}
+	return call;
+}
+
+/*
+ * Start a prepared call on a helper thread and wait for it, serving
+ * interrupts and librdkafka's callbacks.  On return the call is finished and
+ * joined, and the caller must call_destroy() it; if an interrupt throws,
+ * sk_kafka_close() (via the memory context) abandons it to its thread.
+ */
+static void
+call_wait(SkKafka *kc, SkCall *call)
+{
+	sigset_t	all,
+				old;
+	int			rc;
+
+	/* the thread must never take one of the backend's signals */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	rc = pthread_create(&call->thread, NULL, call_main, call);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0)
+	{
+		call_destroy(call);
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
+				 errmsg("could not start a thread for a Kafka request: %s",
+						strerror(rc))));
+	}
+	kc->inflight = call;
+
+	for (;;)
+	{
+		int			events;
+		bool		finished;
+
+		events = WaitLatchOrSocket(MyLatch,
+								   WL_LATCH_SET | WL_SOCKET_READABLE |
+								   WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+								   call->wake[0], 100, SK_WAIT_EVENT_KAFKA);
+		if (events & WL_LATCH_SET)
+			ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+		sk_kafka_serve(kc);
+
+		pthread_mutex_lock(&call->lock);
+		finished = call->finished;
+		pthread_mutex_unlock(&call->lock);
+		if (finished)
+			break;
+	}
+	pthread_join(call->thread, NULL);
+	kc->inflight = NULL;
+	/* callbacks the request triggered, e.g. the connection error */
+	sk_kafka_serve(kc);
+}
+
+/* ---------------------------------------------------------------------
+ * Requests
+ * ---------------------------------------------------------------------
+ */
+
+static int
+cmp_topic(const void *a, const void *b)
+{
+	return strcmp(((const SkTopic *) a)->name, ((const SkTopic *) b)->name);
+}
+
+/*
+ * Every topic of the cluster with its partition count, sorted by name, in an
+ * array palloc'd in CurrentMemoryContext.  Throws on any Kafka error.
+ */
+SkTopic *
+sk_kafka_list_topics(SkKafka *kc, int *ntopics)
+{
+	SkCall	   *call = call_prepare(kc, SK_CALL_LIST_TOPICS, NULL);
+	SkTopic    *topics = NULL;
+	int			i;
+
+	call_wait(kc, call);
+	if (call->err)
+	{
+		rd_kafka_resp_err_t err = call->err;
+
+		call_destroy(call);
+		sk_kafka_report(kc, err, NULL);
+	}
+
+	PG_TRY();
+	{
+		*ntopics = call->md->topic_cnt;
+		topics = palloc(sizeof(SkTopic) * Max(*ntopics, 1));
+		for (i = 0; i < *ntopics; i++)
+		{
+			topics[i].name = pstrdup(call->md->topics[i].topic);
+			topics[i].partitions = call->md->topics[i].partition_cnt;
+		}
+	}
+	PG_FINALLY();
+	{
+		call_destroy(call);
+	}
+	PG_END_TRY();
+
+	qsort(topics, *ntopics, sizeof(SkTopic), cmp_topic);
+	return topics;
+}
+
+/*
+ * Low and high watermark of every partition of a topic, sorted by partition,
+ * in an array palloc'd in CurrentMemoryContext.  Throws on any Kafka error,
+ * including a topic that does not exist.
+ */
+SkWatermark *
+sk_kafka_watermarks(SkKafka *kc, const char *topic, int *npartitions)
+{
+	SkCall	   *call = call_prepare(kc, SK_CALL_WATERMARKS, topic);
+	SkWatermark *marks = NULL;
+	rd_kafka_resp_err_t err;
+
+	call_wait(kc, call);
+	err = call->err;
+	if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
+	{
+		*npartitions = call->nmarks;
+		/* plain copy: cannot throw except out of memory, which we accept */
+		marks = palloc(sizeof(SkWatermark) * Max(call->nmarks, 1));
+		memcpy(marks, call->marks, sizeof(SkWatermark) * call->nmarks);
+	}
+	call_destroy(call);
+	if (err)
+		sk_kafka_report(kc, err, topic);
+	return marks;
+}
+
+/*
+ * For each of the given partitions of a topic, the earliest offset whose
+ * timestamp is at or after timestamp_ms (Kafka's ListOffsets by time), or -1
+ * (RD_KAFKA_OFFSET_END) when there is none.  palloc'd array; throws on
+ * Kafka errors.
+ */
+int64 *
+sk_kafka_offsets_for_time(SkKafka *kc, const char *topic, int npartitions,
+						  const int32 *partitions, int64 timestamp_ms)
+{
+	SkCall	   *call = call_prepare(kc, SK_CALL_OFFSETS_FOR_TIME, topic);
+	int64	   *offsets = NULL;
+	rd_kafka_resp_err_t err;
+
+	call->timestamp_ms = timestamp_ms;
+	call->nrequested = npartitions;
+	call->requested = malloc(sizeof(int32) * Max(npartitions, 1));
+	if (call->requested == NULL)
+	{
+		call_destroy(call);
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory")));
+	}
+	memcpy(call->requested, partitions, sizeof(int32) * npartitions);
+
+	call_wait(kc, call);
+	err = call->err;
+	if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
+	{
+		offsets = palloc(sizeof(int64) * Max(npartitions, 1));
+		memcpy(offsets, call->offsets, sizeof(int64) * npartitions);
+	}
+	call_destroy(call);
+	if (err)
+		sk_kafka_report(kc, err, topic);
+	return offsets;
+}
+
+/*
+ * Raise the ERROR for a failed Kafka request, with the SQLSTATE and hint its
+ * cause calls for and librdkafka's own words in the detail.
+ */
+void
+sk_kafka_report(SkKafka *kc, rd_kafka_resp_err_t err, const char *topic)
+{
+	const char *reason = kc->last_error[0] != '\0' ?
+		kc->last_error : rd_kafka_err2str(err);
+
+	switch (err)
+	{
+		case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
+		case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_TABLE_NOT_FOUND),
+					 errmsg("topic \"%s\" does not exist on Kafka server \"%s\"",
+							topic ? topic : "", kc->server_name),
+					 errdetail_internal("%s", rd_kafka_err2str(err)),
+					 errhint("Check the topic name. Topics are not created by reading them.")));
+			break;
+		case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
+		case RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED:
+		case RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED:
+		case RD_KAFKA_RESP_ERR__AUTHENTICATION:
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("Kafka server \"%s\" denied access", kc->server_name),
+					 errdetail_internal("%s", reason),
+					 errhint("Check the credentials in the user mapping and the ACLs of the Kafka cluster.")));
+			break;
+		case RD_KAFKA_RESP_ERR__TRANSPORT:
+		case RD_KAFKA_RESP_ERR__TIMED_OUT:
+		case RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN:
+		case RD_KAFKA_RESP_ERR__RESOLVE:
+		case RD_KAFKA_RESP_ERR__WAIT_COORD:
+		case RD_KAFKA_RESP_ERR_BROKER_NOT_AVAILABLE:
+		case RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE:
+		case RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION:
+		case RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT:
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION),
+					 errmsg("could not connect to Kafka brokers of server \"%s\"",
+							kc->server_name),
+					 errdetail_internal("%s", reason),
+					 errhint("Check the \"brokers\" option of the server and that the brokers are reachable from the database host; \"sales_kafka.connect_timeout\" bounds the wait.")));
+			break;
+		default:
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_ERROR),
+					 errmsg("Kafka request to server \"%s\" failed",
+							kc->server_name),
+					 errdetail_internal("%s: %s", rd_kafka_err2name(err),
+										rd_kafka_err2str(err))));
+	}
+	pg_unreachable();
+}
