@@ -174,8 +174,9 @@ reject_enum(DefElem *def, const char *const *names)
  * The closest of candidates to name, or NULL when none is close enough to
  * be a likely misspelling.
  */
-static const char *
-closest_match(const char *name, const char *const *candidates, int ncandidates)
+const char *
+sk_closest_match(const char *name, const char *const *candidates,
+				 int ncandidates)
 {
 	const char *best = NULL;
 	int			best_distance = Max(2, (int) strlen(name) / 3) + 1;
@@ -225,7 +226,7 @@ reject_option(const char *name, Oid catalog)
 			names[n++] = sk_options[i].name;
 	}
 
-	best = closest_match(name, names, n);
+	best = sk_closest_match(name, names, n);
 	if (best != NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
@@ -254,46 +255,10 @@ reject_option(const char *name, Oid catalog)
 static void
 check_kafka_property(DefElem *def)
 {
-	const char *name = def->defname;
-	const char *value = defGetString(def);
 	rd_kafka_conf_t *conf = rd_kafka_conf_new();
-	char		errstr[512];
-	rd_kafka_conf_res_t res;
 
-	res = rd_kafka_conf_set(conf, name, value, errstr, sizeof(errstr));
-	if (res == RD_KAFKA_CONF_UNKNOWN)
-	{
-		size_t		cnt;
-		const char **dump = rd_kafka_conf_dump(conf, &cnt);
-		const char *names[1024];
-		int			n = 0;
-		const char *best;
-		size_t		i;
-
-		for (i = 0; i < cnt && n < lengthof(names); i += 2)
-			names[n++] = dump[i];
-		best = closest_match(name, names, n);
-		best = best ? pstrdup(best) : NULL;
-		rd_kafka_conf_dump_free(dump, cnt);
-		rd_kafka_conf_destroy(conf);
-		ereport(ERROR,
-				(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
-				 errmsg("invalid option \"%s\"", name),
-				 errdetail("Options with a dot in their name are librdkafka properties, and librdkafka has no property of that name."),
-				 best ? errhint("Perhaps you meant the option \"%s\".", best) : 0));
-	}
+	sk_kafka_conf_set(conf, def->defname, defGetString(def));
 	rd_kafka_conf_destroy(conf);
-	if (res != RD_KAFKA_CONF_OK)
-	{
-		if (sk_option_is_secret(name))
-			ereport(ERROR,
-					(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
-					 errmsg("invalid value for option \"%s\"", name)));
-		ereport(ERROR,
-				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
-				 errmsg("invalid value for option \"%s\": \"%s\"", name, value),
-				 errdetail_internal("%s", errstr)));
-	}
 }
 
 static void
@@ -432,8 +397,8 @@ check_table_options(List *options)
 					 errmsg("option \"%s\" requires format \"csv\"",
 							def->defname)));
 	}
-	if (delimiter != NULL && quote != NULL &&
-		strcmp(defGetString(delimiter), defGetString(quote)) == 0)
+	if (delimiter != NULL &&
+		strcmp(defGetString(delimiter), quote ? defGetString(quote) : "\"") == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
 				 errmsg("CSV delimiter and quote must be different")));

@@ -191,11 +191,13 @@ sk_kafka_server_name(SkKafka *kc)
  */
 
 /*
- * Set one librdkafka property, raising a configuration error that never
- * shows a secret's value.  On error the conf is destroyed first.
+ * Set one librdkafka property, or raise the configuration error: unknown
+ * names get a closest-match hint, and librdkafka's explanation appears only
+ * when it cannot contain a secret's value.  On error the conf is destroyed
+ * first.  Also the validator's check of every librdkafka property.
  */
-static void
-conf_set(rd_kafka_conf_t *conf, const char *name, const char *value)
+void
+sk_kafka_conf_set(rd_kafka_conf_t *conf, const char *name, const char *value)
 {
 	char		errstr[512];
 	rd_kafka_conf_res_t res;
@@ -204,15 +206,38 @@ conf_set(rd_kafka_conf_t *conf, const char *name, const char *value)
 	if (res == RD_KAFKA_CONF_OK)
 		return;
 
+	if (res == RD_KAFKA_CONF_UNKNOWN)
+	{
+		rd_kafka_conf_t *defaults = rd_kafka_conf_new();
+		size_t		cnt;
+		const char **dump = rd_kafka_conf_dump(defaults, &cnt);
+		const char **names = palloc(sizeof(char *) * (cnt / 2 + 1));
+		const char *best;
+		size_t		i;
+
+		for (i = 0; i < cnt / 2; i++)
+			names[i] = dump[2 * i];
+		best = sk_closest_match(name, names, cnt / 2);
+		best = best ? pstrdup(best) : NULL;
+		rd_kafka_conf_dump_free(dump, cnt);
+		rd_kafka_conf_destroy(defaults);
+		rd_kafka_conf_destroy(conf);
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+				 errmsg("invalid option \"%s\"", name),
+				 errdetail("Options with a dot in their name are librdkafka properties, and librdkafka has no property of that name."),
+				 best ? errhint("Perhaps you meant the option \"%s\".", best) : 0));
+	}
+
 	rd_kafka_conf_destroy(conf);
 	if (sk_option_is_secret(name))
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
-				 errmsg("invalid value for option \"%s\"", name)));
+				 errmsg("invalid value for option \"%s\"", name),
+				 value[0] != '\0' && strstr(errstr, value) == NULL ?
+				 errdetail_internal("%s", errstr) : 0));
 	ereport(ERROR,
-			(errcode(res == RD_KAFKA_CONF_UNKNOWN ?
-					 ERRCODE_FDW_INVALID_OPTION_NAME :
-					 ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+			(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
 			 errmsg("invalid value for option \"%s\": \"%s\"", name, value),
 			 errdetail_internal("%s", errstr)));
 }
@@ -253,7 +278,8 @@ user_mapping_options(Oid userid, Oid serverid)
  * caller's properties (which win).
  */
 static rd_kafka_conf_t *
-build_conf(SkKafka *kc, ForeignServer *server, Oid userid, List *extra_props)
+build_conf(SkKafka *kc, ForeignServer *server, Oid userid,
+		   rd_kafka_type_t type, List *extra_props)
 {
 	rd_kafka_conf_t *conf = rd_kafka_conf_new();
 	const char *brokers = sk_brokers;
@@ -275,30 +301,34 @@ build_conf(SkKafka *kc, ForeignServer *server, Oid userid, List *extra_props)
 				 errhint("Set the \"brokers\" option of the server or the setting \"sales_kafka.brokers\".")));
 	}
 
-	conf_set(conf, "bootstrap.servers", brokers);
-	conf_set(conf, "client.id", "sales_kafka");
-	conf_set(conf, "log.queue", "true");
-	conf_set(conf, "enable.auto.commit", "false");
-	conf_set(conf, "enable.auto.offset.store", "false");
+	sk_kafka_conf_set(conf, "bootstrap.servers", brokers);
+	sk_kafka_conf_set(conf, "client.id", "sales_kafka");
+	sk_kafka_conf_set(conf, "log.queue", "true");
+	if (type == RD_KAFKA_CONSUMER)
+	{
+		/* offsets live in PostgreSQL, never in the consumer group */
+		sk_kafka_conf_set(conf, "enable.auto.commit", "false");
+		sk_kafka_conf_set(conf, "enable.auto.offset.store", "false");
+	}
 
 	foreach(lc, server->options)
 	{
 		DefElem    *def = lfirst_node(DefElem, lc);
 
 		if (sk_option_is_kafka_property(def->defname))
-			conf_set(conf, def->defname, defGetString(def));
+			sk_kafka_conf_set(conf, def->defname, defGetString(def));
 	}
 	foreach(lc, user_mapping_options(userid, server->serverid))
 	{
 		DefElem    *def = lfirst_node(DefElem, lc);
 
-		conf_set(conf, def->defname, defGetString(def));
+		sk_kafka_conf_set(conf, def->defname, defGetString(def));
 	}
 	foreach(lc, extra_props)
 	{
 		DefElem    *def = lfirst_node(DefElem, lc);
 
-		conf_set(conf, def->defname, defGetString(def));
+		sk_kafka_conf_set(conf, def->defname, defGetString(def));
 	}
 
 	rd_kafka_conf_set_opaque(conf, kc);
@@ -325,7 +355,7 @@ sk_kafka_connect(Oid serverid, rd_kafka_type_t type, List *extra_props)
 
 	kc = palloc0(sizeof(SkKafka));
 	kc->server_name = pstrdup(server->servername);
-	conf = build_conf(kc, server, GetUserId(), extra_props);
+	conf = build_conf(kc, server, GetUserId(), type, extra_props);
 
 	kc->rk = rd_kafka_new(type, conf, errstr, sizeof(errstr));
 	if (kc->rk == NULL)

@@ -42,6 +42,8 @@ typedef struct SkWatermark
 	int64		high;
 } SkWatermark;
 
+extern void sk_kafka_conf_set(rd_kafka_conf_t *conf, const char *name,
+							  const char *value);
 extern SkKafka *sk_kafka_connect(Oid serverid, rd_kafka_type_t type,
 								 List *extra_props);
 extern void sk_kafka_close(SkKafka *kc);
@@ -62,6 +64,9 @@ extern void sk_kafka_report(SkKafka *kc, rd_kafka_resp_err_t err,
 extern bool sk_option_is_secret(const char *name);
 extern bool sk_option_is_kafka_property(const char *name);
 extern int	sk_option_lookup(const char *const *names, const char *value);
+extern const char *sk_closest_match(const char *name,
+									const char *const *candidates,
+									int ncandidates);
 
 /* in decode_json.c */
 
