@@ -50,3 +50,27 @@ LANGUAGE C STRICT VOLATILE;
 
 COMMENT ON FUNCTION sales_kafka.watermarks(name, text) IS
 'for each partition of a topic, the oldest offset still kept (low) and the offset the next message will get (high)';
+
+-------------------------------------------------------------------------------
+-- Decoding without a broker: what a foreign table makes of a payload
+-------------------------------------------------------------------------------
+
+CREATE FUNCTION sales_kafka.decode(row_type anyelement, payload bytea,
+                                   key bytea DEFAULT NULL)
+RETURNS anyelement
+AS 'MODULE_PATHNAME', 'sales_kafka_decode'
+LANGUAGE C CALLED ON NULL INPUT STABLE;
+
+COMMENT ON FUNCTION sales_kafka.decode(anyelement, bytea, bytea) IS
+'decodes one Kafka message through the mapping of the foreign table whose row type is given (as NULL::table), as SELECT on that table would';
+
+CREATE FUNCTION sales_kafka.decode(row_type anyelement, payload text,
+                                   key text DEFAULT NULL)
+RETURNS anyelement
+AS $$SELECT sales_kafka.decode(row_type,
+                               pg_catalog.convert_to(payload, pg_catalog.getdatabaseencoding()),
+                               pg_catalog.convert_to(key, pg_catalog.getdatabaseencoding()))$$
+LANGUAGE SQL CALLED ON NULL INPUT STABLE;
+
+COMMENT ON FUNCTION sales_kafka.decode(anyelement, text, text) IS
+'decodes one Kafka message given as text through the mapping of the foreign table whose row type is given (as NULL::table)';

@@ -96,11 +96,6 @@ static const struct
 	{NULL, NULL}
 };
 
-static const char *const format_names[] = {"json", "csv", "text", "bytea", NULL};
-static const char *const kafka_column_names[] = {
-	"partition", "offset", "timestamp", "key", "headers", "topic",
-	"payload", "error", NULL
-};
 
 /*
  * Is this option name a credential, which only a user mapping may carry?
@@ -355,8 +350,8 @@ check_table_options(List *options)
 		}
 		else if (strcmp(def->defname, "format") == 0)
 		{
-			if (sk_option_lookup(format_names, defGetString(def)) < 0)
-				reject_enum(def, format_names);
+			if (sk_option_lookup(sk_format_names, defGetString(def)) < 0)
+				reject_enum(def, sk_format_names);
 			format = def;
 		}
 		else if (strcmp(def->defname, "delimiter") == 0)
@@ -418,8 +413,8 @@ check_column_options(List *options)
 
 		if (strcmp(def->defname, "kafka") == 0)
 		{
-			if (sk_option_lookup(kafka_column_names, defGetString(def)) < 0)
-				reject_enum(def, kafka_column_names);
+			if (sk_option_lookup(sk_kafka_column_names, defGetString(def)) < 0)
+				reject_enum(def, sk_kafka_column_names);
 			kafka = def;
 		}
 		else if (strcmp(def->defname, "field") == 0)

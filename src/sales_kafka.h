@@ -60,6 +60,132 @@ extern int64 *sk_kafka_offsets_for_time(SkKafka *kc, const char *topic,
 extern void sk_kafka_report(SkKafka *kc, rd_kafka_resp_err_t err,
 							const char *topic) pg_attribute_noreturn();
 
+/* in decode.c */
+
+/* Payload formats; the order matches sk_format_names */
+typedef enum SkFormat
+{
+	SK_FORMAT_JSON,
+	SK_FORMAT_CSV,
+	SK_FORMAT_TEXT,
+	SK_FORMAT_BYTEA
+} SkFormat;
+
+/* What a column holds; the first eight match sk_kafka_column_names */
+typedef enum SkColumnKind
+{
+	SK_COL_PARTITION,
+	SK_COL_OFFSET,
+	SK_COL_TIMESTAMP,
+	SK_COL_KEY,
+	SK_COL_HEADERS,
+	SK_COL_TOPIC,
+	SK_COL_PAYLOAD,
+	SK_COL_ERROR,
+	SK_COL_FIELD,				/* a field of the payload */
+	SK_COL_DROPPED				/* a dropped attribute */
+} SkColumnKind;
+
+/* How a CSV table's first line is treated */
+typedef enum SkCsvHeader
+{
+	SK_HEADER_NONE,
+	SK_HEADER_SKIP,
+	SK_HEADER_MATCH
+} SkCsvHeader;
+
+/* One attribute of a foreign table and where its value comes from */
+typedef struct SkColumn
+{
+	SkColumnKind kind;
+	char	   *name;			/* attribute name */
+	Oid			typid;
+	int32		typmod;
+	FmgrInfo	infunc;
+	Oid			typioparam;
+	FmgrInfo	outfunc;
+	/* SK_COL_FIELD only */
+	char	   *field;			/* JSON key or CSV header name */
+	List	   *path;			/* JSON path steps (SkPathStep), NIL = "$" */
+	bool		whole_payload;	/* json_path '$' */
+	int			csv_field;		/* 0-based CSV position, -1 = by header */
+} SkColumn;
+
+/* A foreign table's mapping: how a topic's messages become its rows */
+typedef struct SkMapping
+{
+	Oid			relid;
+	Oid			serverid;
+	char	   *relname;
+	char	   *topic;
+	SkFormat	format;
+	bool		strict;
+	char		csv_delimiter;
+	char		csv_quote;
+	char	   *csv_null;
+	SkCsvHeader csv_header;
+	int			natts;
+	SkColumn   *columns;		/* natts entries, by attnum - 1 */
+	int			max_path_depth; /* longest JSON path among the columns */
+	AttrNumber	partition_attno;	/* 0 when the table has no such column */
+	AttrNumber	offset_attno;
+	AttrNumber	timestamp_attno;
+	AttrNumber	key_attno;
+	AttrNumber	headers_attno;
+	AttrNumber	error_attno;
+} SkMapping;
+
+/* A Kafka message as the decoder sees it */
+typedef struct SkMessage
+{
+	const char *topic;
+	int32		partition;		/* -1 when decoding a bare payload */
+	int64		offset;
+	int64		timestamp_ms;	/* -1 when unknown */
+	const char *key;			/* NULL for a null key */
+	size_t		key_len;
+	const char *payload;		/* NULL for a tombstone */
+	size_t		len;
+	rd_kafka_headers_t *headers;	/* may be NULL */
+} SkMessage;
+
+/* Why a message could not be decoded, when the caller captures errors */
+typedef struct SkDecodeError
+{
+	int			sqlstate;
+	char	   *message;
+	char	   *detail;
+} SkDecodeError;
+
+/* A payload field pulled out by a format, before type conversion */
+typedef struct SkRawValue
+{
+	bool		present;
+	bool		isnull;
+	bool		is_number;		/* a JSON number: epoch milliseconds for times */
+	bool		is_json;		/* str is JSON text (object, array, literal) */
+	const char *str;			/* NUL-terminated */
+	int			len;
+	const char *json;			/* the value's JSON text, for json/jsonb */
+	int			json_len;
+} SkRawValue;
+
+extern const char *const sk_format_names[];
+extern const char *const sk_kafka_column_names[];
+
+extern SkMapping *sk_mapping_load(Oid relid);
+extern bool sk_decode_message(SkMapping *map, const SkMessage *msg,
+							  const bool *wanted, Datum *values, bool *nulls,
+							  bool capture, SkDecodeError *error);
+extern Datum sk_timestamp_from_ms(int64 ms);
+extern void sk_check_text(const char *bytes, size_t len, const char *what);
+extern void sk_decode_fail(int sqlstate, const char *message,
+						   const char *detail) pg_attribute_noreturn();
+
+/* in decode_csv.c */
+extern void sk_csv_extract(SkMapping *map, const char *payload, size_t len,
+						   const bool *wanted, SkRawValue *raw);
+
 /* in fdw_options.c */
 extern bool sk_option_is_secret(const char *name);
 extern bool sk_option_is_kafka_property(const char *name);
@@ -78,11 +204,14 @@ typedef struct SkPathStep
 } SkPathStep;
 
 extern List *sk_json_path_parse(const char *path, const char **error);
+extern void sk_json_extract(SkMapping *map, const char *payload, size_t len,
+							const bool *wanted, SkRawValue *raw);
 
 /* in fdw.c */
 extern Datum sales_kafka_fdw_handler(PG_FUNCTION_ARGS);
 
 /* in sql_api.c */
+extern bool sk_is_kafka_server(ForeignServer *server);
 extern Oid	sk_server_oid(const char *servername);
 
 #endif							/* SALES_KAFKA_H */

@@ -1,0 +1,725 @@
+/*-------------------------------------------------------------------------
+ *
+ * decode.c
+ *		A foreign table's definition as a mapping, and a Kafka message
+ *		turned into a row through it: metadata columns, dispatch by payload
+ *		format, type conversion.
+ *
+ * This is the only place where a message becomes a row.  The FDW scan,
+ * sales_kafka.decode() and the ingest workers all call
+ * sk_decode_message() on a mapping loaded by sk_mapping_load(), so what
+ * SELECT shows is exactly what a pipeline writes.  The formats' own
+ * parsers (decode_json.c, decode_csv.c) only pull raw field text out of a
+ * payload; every conversion to a column type happens here, with the
+ * column type's input function.
+ *
+ * Errors: a bad message raises an ERROR (SQLSTATE class 22 or 54) with a
+ * context naming topic, partition and offset.  A caller that asks to
+ * capture errors gets them back instead: decoding then runs inside an
+ * internal subtransaction that is rolled back on error.  Decoding writes
+ * nothing, so the subtransaction never gets an XID.  Interrupts and
+ * errors of any other class are re-thrown, never captured.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "commands/defrem.h"
+#include "datatype/timestamp.h"
+#include "mb/pg_wchar.h"
+#include "utils/builtins.h"
+#include "utils/date.h"
+#include "utils/json.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/resowner.h"
+#include "utils/timestamp.h"
+
+#include "sales_kafka.h"
+
+const char *const sk_format_names[] = {"json", "csv", "text", "bytea", NULL};
+const char *const sk_kafka_column_names[] = {
+	"partition", "offset", "timestamp", "key", "headers", "topic",
+	"payload", "error", NULL
+};
+
+/* ---------------------------------------------------------------------
+ * Loading a mapping
+ * ---------------------------------------------------------------------
+ */
+
+static void
+mapping_error(SkMapping *map, SkColumn *col, const char *need)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
+			 errmsg("column \"%s\" of foreign table \"%s\" has type %s, but %s",
+					col->name, map->relname, format_type_be(col->typid), need)));
+}
+
+static void
+check_column_type(SkMapping *map, SkColumn *col)
+{
+	switch (col->kind)
+	{
+		case SK_COL_PARTITION:
+			if (col->typid != INT2OID && col->typid != INT4OID &&
+				col->typid != INT8OID)
+				mapping_error(map, col, "a Kafka partition needs type smallint, integer or bigint");
+			break;
+		case SK_COL_OFFSET:
+			if (col->typid != INT8OID)
+				mapping_error(map, col, "a Kafka offset needs type bigint");
+			break;
+		case SK_COL_TIMESTAMP:
+			if (col->typid != TIMESTAMPTZOID && col->typid != TIMESTAMPOID)
+				mapping_error(map, col, "a Kafka timestamp needs type timestamp with time zone or timestamp");
+			break;
+		case SK_COL_HEADERS:
+			if (col->typid != JSONBOID && col->typid != JSONOID)
+				mapping_error(map, col, "Kafka headers need type jsonb or json");
+			break;
+		case SK_COL_ERROR:
+			if (col->typid != TEXTOID && col->typid != VARCHAROID)
+				mapping_error(map, col, "a decoding error needs type text");
+			break;
+		default:
+			break;
+	}
+}
+
+static bool
+parse_bool_option(DefElem *def)
+{
+	bool		result = false;
+
+	(void) parse_bool(defGetString(def), &result);
+	return result;
+}
+
+/*
+ * Load the mapping of a sales_kafka foreign table, checking what the
+ * validator cannot see on its own (column types, per-format rules).  The
+ * result lives in CurrentMemoryContext; throws on an inconsistent
+ * definition.  Needs a transaction (catalog access).
+ */
+SkMapping *
+sk_mapping_load(Oid relid)
+{
+	ForeignTable *ft = GetForeignTable(relid);
+	SkMapping  *map = palloc0(sizeof(SkMapping));
+	Relation	rel;
+	TupleDesc	tupdesc;
+	ListCell   *lc;
+	int			npayload = 0;
+	int			i;
+
+	map->relid = relid;
+	map->serverid = ft->serverid;
+	map->format = SK_FORMAT_JSON;
+	map->strict = true;
+	map->csv_delimiter = ',';
+	map->csv_quote = '"';
+	map->csv_null = "";
+	map->csv_header = SK_HEADER_NONE;
+
+	foreach(lc, ft->options)
+	{
+		DefElem    *def = lfirst_node(DefElem, lc);
+		const char *value = defGetString(def);
+
+		if (strcmp(def->defname, "topic") == 0)
+			map->topic = pstrdup(value);
+		else if (strcmp(def->defname, "format") == 0)
+			map->format = (SkFormat) sk_option_lookup(sk_format_names, value);
+		else if (strcmp(def->defname, "strict") == 0)
+			map->strict = parse_bool_option(def);
+		else if (strcmp(def->defname, "delimiter") == 0)
+			map->csv_delimiter = value[0];
+		else if (strcmp(def->defname, "quote") == 0)
+			map->csv_quote = value[0];
+		else if (strcmp(def->defname, "null") == 0)
+			map->csv_null = pstrdup(value);
+		else if (strcmp(def->defname, "header") == 0)
+			map->csv_header = pg_strcasecmp(value, "match") == 0 ?
+				SK_HEADER_MATCH :
+				parse_bool_option(def) ? SK_HEADER_SKIP : SK_HEADER_NONE;
+	}
+
+	rel = table_open(relid, AccessShareLock);
+	map->relname = pstrdup(RelationGetRelationName(rel));
+	tupdesc = RelationGetDescr(rel);
+	map->natts = tupdesc->natts;
+	map->columns = palloc0(sizeof(SkColumn) * Max(tupdesc->natts, 1));
+
+	for (i = 0; i < tupdesc->natts; i++)
+	{
+		Form_pg_attribute attr = TupleDescAttr(tupdesc, i);
+		SkColumn   *col = &map->columns[i];
+		Oid			infunc;
+		Oid			outfunc;
+		bool		isvarlena;
+
+		if (attr->attisdropped)
+		{
+			col->kind = SK_COL_DROPPED;
+			continue;
+		}
+		col->name = pstrdup(NameStr(attr->attname));
+		col->typid = attr->atttypid;
+		col->typmod = attr->atttypmod;
+		col->kind = SK_COL_FIELD;
+		col->field = col->name;
+		col->csv_field = npayload;
+		getTypeInputInfo(col->typid, &infunc, &col->typioparam);
+		fmgr_info(infunc, &col->infunc);
+		getTypeOutputInfo(col->typid, &outfunc, &isvarlena);
+		fmgr_info(outfunc, &col->outfunc);
+
+		foreach(lc, GetForeignColumnOptions(relid, attr->attnum))
+		{
+			DefElem    *def = lfirst_node(DefElem, lc);
+			const char *value = defGetString(def);
+
+			if (strcmp(def->defname, "kafka") == 0)
+				col->kind = (SkColumnKind) sk_option_lookup(sk_kafka_column_names,
+															value);
+			else if (strcmp(def->defname, "field") == 0)
+				col->field = pstrdup(value);
+			else if (strcmp(def->defname, "json_path") == 0)
+			{
+				const char *error;
+
+				if (map->format != SK_FORMAT_JSON)
+					ereport(ERROR,
+							(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+							 errmsg("option \"json_path\" of column \"%s\" requires format \"json\"",
+									col->name)));
+				col->path = sk_json_path_parse(value, &error);
+				col->whole_payload = col->path == NIL;
+				col->field = NULL;
+				map->max_path_depth = Max(map->max_path_depth,
+										  list_length(col->path));
+			}
+		}
+
+		check_column_type(map, col);
+		switch (col->kind)
+		{
+			case SK_COL_PARTITION:
+				map->partition_attno = attr->attnum;
+				break;
+			case SK_COL_OFFSET:
+				map->offset_attno = attr->attnum;
+				break;
+			case SK_COL_TIMESTAMP:
+				map->timestamp_attno = attr->attnum;
+				break;
+			case SK_COL_KEY:
+				map->key_attno = attr->attnum;
+				break;
+			case SK_COL_HEADERS:
+				map->headers_attno = attr->attnum;
+				break;
+			case SK_COL_ERROR:
+				map->error_attno = attr->attnum;
+				break;
+			case SK_COL_FIELD:
+				npayload++;
+				if (map->format == SK_FORMAT_JSON && col->field != NULL)
+				{
+					/* a plain field is a one-step path */
+					SkPathStep *step = palloc0(sizeof(SkPathStep));
+
+					step->key = col->field;
+					col->path = list_make1(step);
+					map->max_path_depth = Max(map->max_path_depth, 1);
+				}
+				else if (map->format == SK_FORMAT_CSV && col->field != col->name)
+				{
+					char	   *end;
+					long		pos = strtol(col->field, &end, 10);
+
+					if (*end == '\0' && pos >= 1 && pos <= 100000)
+						col->csv_field = (int) pos - 1;
+					else if (map->csv_header == SK_HEADER_MATCH)
+						col->csv_field = -1;
+					else
+						ereport(ERROR,
+								(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+								 errmsg("invalid value for option \"field\" of column \"%s\": \"%s\"",
+										col->name, col->field),
+								 errdetail("In a CSV table, \"field\" is a 1-based field number, or a header name with header 'match'.")));
+				}
+				else if (map->format == SK_FORMAT_CSV &&
+						 map->csv_header == SK_HEADER_MATCH)
+					col->csv_field = -1;
+				break;
+			default:
+				break;
+		}
+	}
+	table_close(rel, AccessShareLock);
+
+	if ((map->format == SK_FORMAT_TEXT || map->format == SK_FORMAT_BYTEA) &&
+		npayload > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INCONSISTENT_DESCRIPTOR_INFORMATION),
+				 errmsg("foreign table \"%s\" with format \"%s\" can have only one payload column",
+						map->relname, sk_format_names[map->format]),
+				 errhint("Mark the other columns with the option \"kafka\".")));
+	for (i = 0; i < map->natts && map->format == SK_FORMAT_BYTEA; i++)
+		if (map->columns[i].kind == SK_COL_FIELD &&
+			map->columns[i].typid != BYTEAOID)
+			mapping_error(map, &map->columns[i],
+						  "format \"bytea\" needs a payload column of type bytea");
+	return map;
+}
+
+/* ---------------------------------------------------------------------
+ * Conversions
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * Raise a decoding error.  Callers in the formats use it for malformed
+ * payloads, so that capture mode sees one kind of failure.
+ */
+void
+sk_decode_fail(int sqlstate, const char *message, const char *detail)
+{
+	ereport(ERROR,
+			(errcode(sqlstate),
+			 errmsg_internal("%s", message),
+			 detail ? errdetail_internal("%s", detail) : 0));
+}
+
+/*
+ * Epoch milliseconds as a timestamptz Datum; throws when out of range.
+ */
+Datum
+sk_timestamp_from_ms(int64 ms)
+{
+	TimestampTz ts;
+
+	ts = (ms - (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) *
+		  SECS_PER_DAY * 1000) * 1000;
+	if (ms < -(int64) 1e15 || ms > (int64) 1e15 || !IS_VALID_TIMESTAMP(ts))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("timestamp out of range: " INT64_FORMAT " epoch milliseconds",
+						ms)));
+	return TimestampTzGetDatum(ts);
+}
+
+/*
+ * Text bytes of a message must be valid in the database encoding, without
+ * NUL bytes; throws otherwise.  "what" names the part ("payload", "key").
+ */
+void
+sk_check_text(const char *bytes, size_t len, const char *what)
+{
+	if (len >= MaxAllocSize ||
+		!pg_verifymbstr(bytes, (int) len, true) ||
+		memchr(bytes, '\0', len) != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
+				 errmsg("Kafka message %s is not valid text in encoding \"%s\"",
+						what, GetDatabaseEncodingName())));
+}
+
+static char *
+message_text(const char *bytes, size_t len, const char *what)
+{
+	sk_check_text(bytes, len, what);
+	return pnstrdup(bytes, len);
+}
+
+/* Raw bytes of a message as a value of the column's type. */
+static Datum
+bytes_datum(SkColumn *col, const char *bytes, size_t len, const char *what)
+{
+	if (col->typid == BYTEAOID)
+	{
+		bytea	   *result;
+
+		if (len > MaxAllocSize - VARHDRSZ)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("Kafka message %s is too large", what)));
+		result = palloc(len + VARHDRSZ);
+		SET_VARSIZE(result, len + VARHDRSZ);
+		memcpy(VARDATA(result), bytes, len);
+		return PointerGetDatum(result);
+	}
+	return InputFunctionCall(&col->infunc, message_text(bytes, len, what),
+							 col->typioparam, col->typmod);
+}
+
+static bool
+all_digits(const char *s)
+{
+	if (*s == '-')
+		s++;
+	if (*s == '\0')
+		return false;
+	for (; *s; s++)
+		if (*s < '0' || *s > '9')
+			return false;
+	return true;
+}
+
+/* A time column from epoch milliseconds */
+static Datum
+time_from_ms(SkColumn *col, const char *str)
+{
+	char	   *end;
+	double		ms;
+	Datum		ts;
+
+	errno = 0;
+	ms = strtod(str, &end);
+	if (*end != '\0' || errno != 0 || ms != ms)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_DATETIME_FORMAT),
+				 errmsg("invalid epoch milliseconds for column \"%s\": \"%s\"",
+						col->name, str)));
+	if (ms < -1e15 || ms > 1e15)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("timestamp out of range: \"%s\" epoch milliseconds", str)));
+	ts = sk_timestamp_from_ms((int64) ms);
+	/* keep the sub-millisecond part */
+	ts = TimestampTzGetDatum(DatumGetTimestampTz(ts) +
+							 (int64) ((ms - (double) (int64) ms) * 1000.0));
+	if (col->typid == DATEOID)
+		return DirectFunctionCall1(timestamptz_date, ts);
+	if (col->typid == TIMESTAMPOID)
+		return DirectFunctionCall1(timestamptz_timestamp, ts);
+	return ts;
+}
+
+/* A payload field pulled out by a format, as a value of its column */
+static Datum
+field_datum(SkColumn *col, SkRawValue *raw)
+{
+	if (col->typid == JSONBOID || col->typid == JSONOID)
+		return InputFunctionCall(&col->infunc, (char *) raw->json,
+								 col->typioparam, col->typmod);
+	if ((col->typid == TIMESTAMPTZOID || col->typid == TIMESTAMPOID ||
+		 col->typid == DATEOID) &&
+		(raw->is_number || all_digits(raw->str)))
+		return time_from_ms(col, raw->str);
+	return InputFunctionCall(&col->infunc, (char *) raw->str,
+							 col->typioparam, col->typmod);
+}
+
+/* Kafka headers as a JSON object of strings (binary values as \x hex) */
+static Datum
+headers_datum(SkColumn *col, rd_kafka_headers_t *headers)
+{
+	StringInfoData buf;
+	const char *name;
+	const void *value;
+	size_t		size;
+	size_t		idx;
+
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '{');
+	for (idx = 0;
+		 rd_kafka_header_get_all(headers, idx, &name, &value, &size) ==
+		 RD_KAFKA_RESP_ERR_NO_ERROR;
+		 idx++)
+	{
+		if (idx > 0)
+			appendStringInfoString(&buf, ", ");
+		escape_json(&buf, message_text(name, strlen(name), "header name"));
+		appendStringInfoString(&buf, ": ");
+		if (value == NULL)
+			appendStringInfoString(&buf, "null");
+		else if (pg_verifymbstr(value, (int) size, true) &&
+				 memchr(value, '\0', size) == NULL)
+			escape_json(&buf, pnstrdup(value, size));
+		else
+		{
+			StringInfoData hex;
+			size_t		i;
+
+			initStringInfo(&hex);
+			appendStringInfoString(&hex, "\\x");
+			for (i = 0; i < size; i++)
+				appendStringInfo(&hex, "%02x", ((const unsigned char *) value)[i]);
+			escape_json(&buf, hex.data);
+		}
+	}
+	appendStringInfoChar(&buf, '}');
+	return InputFunctionCall(&col->infunc, buf.data, col->typioparam,
+							 col->typmod);
+}
+
+static Datum
+int_datum(Oid typid, int64 value)
+{
+	if (typid == INT2OID)
+		return Int16GetDatum((int16) value);
+	if (typid == INT4OID)
+		return Int32GetDatum((int32) value);
+	return Int64GetDatum(value);
+}
+
+/* ---------------------------------------------------------------------
+ * Decoding
+ * ---------------------------------------------------------------------
+ */
+
+/* What the decoder is working on, for the error context */
+typedef struct DecodeState
+{
+	SkMapping  *map;
+	const SkMessage *msg;
+	SkColumn   *column;			/* being converted, or NULL */
+} DecodeState;
+
+static void
+decode_error_context(void *arg)
+{
+	DecodeState *state = (DecodeState *) arg;
+	const SkMessage *msg = state->msg;
+
+	if (state->column != NULL)
+		errcontext("column \"%s\" of foreign table \"%s\"",
+				   state->column->name, state->map->relname);
+	if (msg->partition >= 0)
+		errcontext("Kafka message in topic \"%s\", partition %d, offset " INT64_FORMAT,
+				   msg->topic, msg->partition, msg->offset);
+}
+
+/* Metadata columns that cannot fail, for a row whose payload failed */
+static void
+decode_metadata(SkMapping *map, const SkMessage *msg, const bool *wanted,
+				Datum *values, bool *nulls)
+{
+	int			i;
+
+	for (i = 0; i < map->natts; i++)
+	{
+		SkColumn   *col = &map->columns[i];
+
+		if (wanted != NULL && !wanted[i])
+			continue;
+		switch (col->kind)
+		{
+			case SK_COL_PARTITION:
+				if (msg->partition >= 0)
+				{
+					values[i] = int_datum(col->typid, msg->partition);
+					nulls[i] = false;
+				}
+				break;
+			case SK_COL_OFFSET:
+				if (msg->partition >= 0)
+				{
+					values[i] = Int64GetDatum(msg->offset);
+					nulls[i] = false;
+				}
+				break;
+			case SK_COL_TOPIC:
+				values[i] = InputFunctionCall(&col->infunc, (char *) msg->topic,
+											  col->typioparam, col->typmod);
+				nulls[i] = false;
+				break;
+			default:
+				break;
+		}
+	}
+}
+
+/* Every wanted column of one message; throws on a bad message. */
+static void
+decode_all(DecodeState *state, const bool *wanted, Datum *values, bool *nulls)
+{
+	SkMapping  *map = state->map;
+	const SkMessage *msg = state->msg;
+	SkRawValue *raw = NULL;
+	int			i;
+
+	decode_metadata(map, msg, wanted, values, nulls);
+
+	if (msg->payload != NULL)
+	{
+		raw = palloc0(sizeof(SkRawValue) * Max(map->natts, 1));
+		switch (map->format)
+		{
+			case SK_FORMAT_JSON:
+				sk_json_extract(map, msg->payload, msg->len, wanted, raw);
+				break;
+			case SK_FORMAT_CSV:
+				sk_csv_extract(map, message_text(msg->payload, msg->len, "payload"),
+							   msg->len, wanted, raw);
+				break;
+			case SK_FORMAT_TEXT:
+			case SK_FORMAT_BYTEA:
+				/* the whole payload is the one payload column */
+				break;
+		}
+	}
+
+	for (i = 0; i < map->natts; i++)
+	{
+		SkColumn   *col = &map->columns[i];
+
+		if (wanted != NULL && !wanted[i])
+			continue;
+		state->column = col;
+		switch (col->kind)
+		{
+			case SK_COL_TIMESTAMP:
+				if (msg->timestamp_ms >= 0)
+				{
+					values[i] = sk_timestamp_from_ms(msg->timestamp_ms);
+					if (col->typid == TIMESTAMPOID)
+						values[i] = DirectFunctionCall1(timestamptz_timestamp,
+														values[i]);
+					nulls[i] = false;
+				}
+				break;
+			case SK_COL_KEY:
+				if (msg->key != NULL)
+				{
+					values[i] = bytes_datum(col, msg->key, msg->key_len, "key");
+					nulls[i] = false;
+				}
+				break;
+			case SK_COL_HEADERS:
+				if (msg->headers != NULL && rd_kafka_header_cnt(msg->headers) > 0)
+				{
+					values[i] = headers_datum(col, msg->headers);
+					nulls[i] = false;
+				}
+				break;
+			case SK_COL_PAYLOAD:
+				if (msg->payload != NULL)
+				{
+					values[i] = bytes_datum(col, msg->payload, msg->len, "payload");
+					nulls[i] = false;
+				}
+				break;
+			case SK_COL_FIELD:
+				if (msg->payload == NULL)
+					break;
+				if (map->format == SK_FORMAT_TEXT || map->format == SK_FORMAT_BYTEA)
+				{
+					values[i] = bytes_datum(col, msg->payload, msg->len, "payload");
+					nulls[i] = false;
+				}
+				else if (raw[i].present && !raw[i].isnull)
+				{
+					values[i] = field_datum(col, &raw[i]);
+					nulls[i] = false;
+				}
+				break;
+			default:
+				break;
+		}
+	}
+	state->column = NULL;
+}
+
+/* Errors that describe a bad message, as opposed to the system's state */
+static bool
+is_data_error(int sqlstate)
+{
+	return ERRCODE_TO_CATEGORY(sqlstate) == ERRCODE_DATA_EXCEPTION ||
+		sqlstate == ERRCODE_STATEMENT_TOO_COMPLEX ||
+		sqlstate == ERRCODE_PROGRAM_LIMIT_EXCEEDED;
+}
+
+/*
+ * Decode one message into values/nulls (arrays of map->natts), for the
+ * columns marked in wanted (NULL: all).  Values are palloc'd in
+ * CurrentMemoryContext.
+ *
+ * With capture false, a bad message raises an ERROR.  With capture true,
+ * it returns false and fills *error instead; the row then holds the
+ * metadata columns, NULL payload columns and, if the table has one, the
+ * error text in its "error" column.  Needs a transaction when capturing.
+ */
+bool
+sk_decode_message(SkMapping *map, const SkMessage *msg, const bool *wanted,
+				  Datum *values, bool *nulls, bool capture,
+				  SkDecodeError *error)
+{
+	ErrorContextCallback errcallback;
+	DecodeState state;
+	MemoryContext oldcxt = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	ErrorData  *volatile edata = NULL;
+	int			i;
+
+	for (i = 0; i < map->natts; i++)
+	{
+		values[i] = (Datum) 0;
+		nulls[i] = true;
+	}
+
+	state.map = map;
+	state.msg = msg;
+	state.column = NULL;
+	errcallback.callback = decode_error_context;
+	errcallback.arg = (void *) &state;
+	errcallback.previous = error_context_stack;
+	error_context_stack = &errcallback;
+
+	if (!capture)
+	{
+		decode_all(&state, wanted, values, nulls);
+		error_context_stack = errcallback.previous;
+		return true;
+	}
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcxt);
+	PG_TRY();
+	{
+		decode_all(&state, wanted, values, nulls);
+		ReleaseCurrentSubTransaction();
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(oldcxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(oldcxt);
+	CurrentResourceOwner = oldowner;
+	error_context_stack = errcallback.previous;
+
+	if (edata == NULL)
+		return true;
+	if (!is_data_error(edata->sqlerrcode))
+		ReThrowError(edata);
+
+	error->sqlstate = edata->sqlerrcode;
+	error->message = edata->message;
+	error->detail = edata->detail;
+
+	for (i = 0; i < map->natts; i++)
+	{
+		values[i] = (Datum) 0;
+		nulls[i] = true;
+	}
+	decode_metadata(map, msg, wanted, values, nulls);
+	if (map->error_attno > 0 &&
+		(wanted == NULL || wanted[map->error_attno - 1]))
+	{
+		values[map->error_attno - 1] = CStringGetTextDatum(error->message);
+		nulls[map->error_attno - 1] = false;
+	}
+	return false;
+}

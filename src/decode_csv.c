@@ -1,0 +1,163 @@
+/*-------------------------------------------------------------------------
+ *
+ * decode_csv.c
+ *		The CSV payload format: one record per message, quoted as COPY's
+ *		CSV format quotes, with an optional header line.
+ *
+ * Rules, as COPY ... (FORMAT csv) applies them to one line:
+ *	- fields are separated by the delimiter; a field may be quoted, and a
+ *	  doubled quote inside quotes is one quote character;
+ *	- an unquoted field equal to the null string is NULL (a quoted one is
+ *	  not), the default null string being empty;
+ *	- with header 'true' the first line is skipped, with header 'match' it
+ *	  names the fields and columns map by name.
+ * Unlike COPY, missing trailing fields are NULL and extra fields are
+ * ignored, as a JSON message's missing or unknown fields are.  A message
+ * holding more than one record is malformed.
+ *
+ * This file only splits text into fields; decode.c converts them.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "lib/stringinfo.h"
+
+#include "sales_kafka.h"
+
+typedef struct CsvField
+{
+	char	   *value;
+	bool		quoted;
+} CsvField;
+
+/*
+ * Parse one record starting at *pos; advances *pos past its line end.
+ * Returns the fields (palloc'd); throws on an unterminated quoted field.
+ */
+static CsvField *
+parse_record(SkMapping *map, const char *text, size_t len, size_t *pos,
+			 int *nfields)
+{
+	int			allocated = 16;
+	CsvField   *fields = palloc(sizeof(CsvField) * allocated);
+	StringInfoData buf;
+	size_t		i = *pos;
+	bool		quoted = false;
+
+	*nfields = 0;
+	initStringInfo(&buf);
+	for (;;)
+	{
+		bool		end_of_record = false;
+
+		if (i < len && text[i] == map->csv_quote && buf.len == 0 && !quoted)
+		{
+			/* quoted field */
+			quoted = true;
+			for (i++;; i++)
+			{
+				if (i >= len)
+					sk_decode_fail(ERRCODE_BAD_COPY_FILE_FORMAT,
+								   "unterminated CSV quoted field in Kafka message",
+								   NULL);
+				if (text[i] == map->csv_quote)
+				{
+					if (i + 1 < len && text[i + 1] == map->csv_quote)
+					{
+						appendStringInfoChar(&buf, map->csv_quote);
+						i++;
+						continue;
+					}
+					i++;
+					break;
+				}
+				appendStringInfoChar(&buf, text[i]);
+			}
+		}
+
+		/* unquoted text, or what follows a closing quote */
+		while (i < len && text[i] != map->csv_delimiter &&
+			   text[i] != '\n' && text[i] != '\r')
+			appendStringInfoChar(&buf, text[i++]);
+
+		if (i >= len)
+			end_of_record = true;
+		else if (text[i] == '\n' || text[i] == '\r')
+		{
+			if (text[i] == '\r' && i + 1 < len && text[i + 1] == '\n')
+				i++;
+			i++;
+			end_of_record = true;
+		}
+		else
+			i++;				/* delimiter */
+
+		if (*nfields == allocated)
+		{
+			allocated *= 2;
+			fields = repalloc(fields, sizeof(CsvField) * allocated);
+		}
+		fields[*nfields].value = pstrdup(buf.data);
+		fields[*nfields].quoted = quoted;
+		(*nfields)++;
+		resetStringInfo(&buf);
+		quoted = false;
+
+		if (end_of_record)
+			break;
+	}
+	*pos = i;
+	return fields;
+}
+
+/*
+ * Pull the wanted payload columns of a CSV message into raw (one entry per
+ * attribute).  text is NUL-terminated and valid in the database encoding.
+ */
+void
+sk_csv_extract(SkMapping *map, const char *text, size_t len,
+			   const bool *wanted, SkRawValue *raw)
+{
+	size_t		pos = 0;
+	CsvField   *header = NULL;
+	int			nheader = 0;
+	CsvField   *fields;
+	int			nfields;
+	int			i;
+
+	if (map->csv_header != SK_HEADER_NONE)
+		header = parse_record(map, text, len, &pos, &nheader);
+	fields = parse_record(map, text, len, &pos, &nfields);
+	if (pos < len)
+		sk_decode_fail(ERRCODE_BAD_COPY_FILE_FORMAT,
+					   "Kafka message holds more than one CSV record",
+					   "Each message must hold one record, after the header line if the table has one.");
+
+	for (i = 0; i < map->natts; i++)
+	{
+		SkColumn   *col = &map->columns[i];
+		int			f = col->csv_field;
+
+		if (col->kind != SK_COL_FIELD || (wanted != NULL && !wanted[i]))
+			continue;
+		if (f < 0)
+		{
+			const char *name = col->field ? col->field : col->name;
+
+			for (f = 0; f < nheader; f++)
+				if (strcmp(header[f].value, name) == 0)
+					break;
+			if (f == nheader)
+				continue;		/* no such header: missing field */
+		}
+		if (f >= nfields)
+			continue;			/* missing trailing field */
+
+		raw[i].present = true;
+		raw[i].isnull = !fields[f].quoted &&
+			strcmp(fields[f].value, map->csv_null) == 0;
+		raw[i].str = raw[i].json = fields[f].value;
+		raw[i].len = raw[i].json_len = strlen(fields[f].value);
+	}
+}
