@@ -1,23 +1,554 @@
 /*-------------------------------------------------------------------------
  *
  * fdw.c
- *		The handler of the sales_kafka foreign data wrapper.
+ *		The handler of the sales_kafka foreign data wrapper: planning and
+ *		scanning a topic.
+ *
+ * A scan reads every selected partition from its start offset up to the
+ * high watermark captured when the scan first starts, and stops there: its
+ * result never depends on timing, and an empty partition ends at once.
+ * The watermarks are kept across rescans, so one query sees one snapshot of
+ * the topic.  Conditions on partition, offset and timestamp narrow what is
+ * read (fdw_pushdown.c).  Rows come from decode.c, on the foreign table's
+ * mapping.
+ *
+ * The librdkafka handle belongs to the executor's query memory context, so
+ * an ERROR, a LIMIT or a cursor closed early all release it.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
-#include "fmgr.h"
+#include "access/sysattr.h"
+#include "catalog/pg_type.h"
+#include "commands/explain.h"
+#include "executor/executor.h"
 #include "foreign/fdwapi.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "optimizer/cost.h"
+#include "optimizer/optimizer.h"
+#include "optimizer/pathnode.h"
+#include "optimizer/planmain.h"
+#include "optimizer/restrictinfo.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
 
 #include "sales_kafka.h"
 
 PG_FUNCTION_INFO_V1(sales_kafka_fdw_handler);
 
+/* Rows assumed when the brokers cannot be asked while planning */
+#define SK_DEFAULT_ROWS 1000
+
+/* Planner to executor: the items of ForeignScan.fdw_private */
+enum SkPrivateIndex
+{
+	SK_PRIV_QUALS,				/* (field, op) pairs, one per fdw_exprs item */
+	SK_PRIV_WANTED,				/* attribute numbers the query needs */
+	SK_PRIV_EXPLAIN				/* pushed conditions per field, as text */
+};
+
+/* Planner state, in baserel->fdw_private */
+typedef struct SkPlanState
+{
+	SkMapping  *map;
+	double		topic_rows;		/* messages in the topic */
+} SkPlanState;
+
+/* One partition being read */
+typedef struct SkRange
+{
+	int32		partition;
+	int64		start;			/* first offset to read */
+	int64		end;			/* first offset not to read */
+	bool		done;
+	int64		rows;			/* messages returned */
+} SkRange;
+
+/* Executor state, in ForeignScanState.fdw_state */
+typedef struct SkScanState
+{
+	SkMapping  *map;
+	Oid			userid;
+	bool	   *wanted;			/* by attribute index */
+	List	   *quals;			/* SkQual */
+	List	   *operands;		/* ExprState of each qual's operand */
+	bool		capture;		/* non-strict table: errors into rows */
+
+	SkKafka    *kc;
+	SkWatermark *marks;			/* captured when the scan first starts */
+	int			nmarks;
+	bool		started;
+	SkBounds	bounds;
+	SkRange    *ranges;
+	int			nranges;
+	int			nactive;		/* ranges not done */
+	int64		last_progress_ms;
+	int64		messages;		/* messages read, all ranges */
+} SkScanState;
+
+/* ---------------------------------------------------------------------
+ * Planning
+ * ---------------------------------------------------------------------
+ */
+
+static double
+topic_rows(SkMapping *map)
+{
+	SkKafka    *kc;
+	SkWatermark *marks;
+	int			nmarks;
+	double		rows = 0;
+	int			i;
+
+	kc = sk_kafka_connect(map->serverid, GetUserId(), RD_KAFKA_CONSUMER,
+						  NIL, NIL);
+	marks = sk_kafka_watermarks_noerror(kc, map->topic, &nmarks);
+	sk_kafka_close(kc);
+	if (marks == NULL)
+		return SK_DEFAULT_ROWS;
+	for (i = 0; i < nmarks; i++)
+		rows += (double) (marks[i].high - marks[i].low);
+	return rows;
+}
+
+static void
+skGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
+					Oid foreigntableid)
+{
+	SkPlanState *plan = palloc0(sizeof(SkPlanState));
+
+	plan->map = sk_mapping_load(foreigntableid);
+	plan->topic_rows = topic_rows(plan->map);
+	baserel->fdw_private = plan;
+	baserel->tuples = plan->topic_rows;
+	baserel->rows = clamp_row_est(plan->topic_rows *
+								  clauselist_selectivity(root,
+														 baserel->baserestrictinfo,
+														 0, JOIN_INNER, NULL));
+}
+
+/* Decoding dominates: charge it per message read, not per row returned */
+static void
+path_costs(PlannerInfo *root, RelOptInfo *baserel, double rows,
+		   Cost *startup, Cost *total)
+{
+	*startup = 10.0;
+	*total = *startup + rows * (cpu_tuple_cost * 10 + cpu_operator_cost *
+								list_length(baserel->baserestrictinfo));
+}
+
+static void
+skGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
+{
+	SkPlanState *plan = (SkPlanState *) baserel->fdw_private;
+	Cost		startup;
+	Cost		total;
+	ListCell   *lc;
+
+	path_costs(root, baserel, baserel->rows, &startup, &total);
+	add_path(baserel, (Path *)
+			 create_foreignscan_path(root, baserel, NULL, baserel->rows,
+									 startup, total, NIL, NULL, NULL, NIL));
+
+	/*
+	 * Join clauses on partition or offset can narrow the read for each outer
+	 * row of a nested loop: offer a path parameterised by the other side.
+	 */
+	foreach(lc, baserel->joininfo)
+	{
+		RestrictInfo *rinfo = lfirst_node(RestrictInfo, lc);
+		Relids		outer;
+		ParamPathInfo *param;
+
+		if (!sk_pushdown_join_clause(plan->map, baserel->relid, rinfo))
+			continue;
+		outer = bms_difference(rinfo->clause_relids, baserel->relids);
+		if (bms_is_empty(outer) || bms_overlap(outer, baserel->lateral_relids))
+			continue;
+		param = get_baserel_parampathinfo(root, baserel, outer);
+		path_costs(root, baserel, param->ppi_rows, &startup, &total);
+		add_path(baserel, (Path *)
+				 create_foreignscan_path(root, baserel, NULL, param->ppi_rows,
+										 startup, total, NIL, outer, NULL, NIL));
+	}
+}
+
+static ForeignScan *
+skGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
+				 ForeignPath *best_path, List *tlist, List *scan_clauses,
+				 Plan *outer_plan)
+{
+	SkPlanState *plan = (SkPlanState *) baserel->fdw_private;
+	List	   *local;
+	List	   *quals;
+	List	   *qual_items = NIL;
+	List	   *operands = NIL;
+	List	   *wanted = NIL;
+	List	   *explain = NIL;
+	Bitmapset  *attrs = NULL;
+	ListCell   *lc;
+	int			attno;
+	SkQualField field;
+
+	quals = sk_pushdown_classify(plan->map, baserel->relid, scan_clauses,
+								 &local);
+	foreach(lc, quals)
+	{
+		SkQual	   *qual = (SkQual *) lfirst(lc);
+
+		qual_items = lappend_int(qual_items, qual->field);
+		qual_items = lappend_int(qual_items, qual->op);
+		operands = lappend(operands, qual->operand);
+	}
+	for (field = SK_QUAL_PARTITION; field <= SK_QUAL_TIMESTAMP; field++)
+	{
+		char	   *text = sk_pushdown_explain(quals, field);
+
+		explain = lappend(explain, makeString(text ? text : ""));
+	}
+
+	/* decode only the columns the query reads */
+	pull_varattnos((Node *) baserel->reltarget->exprs, baserel->relid, &attrs);
+	pull_varattnos((Node *) local, baserel->relid, &attrs);
+	for (attno = 1; attno <= plan->map->natts; attno++)
+		if (bms_is_member(0 - FirstLowInvalidHeapAttributeNumber, attrs) ||
+			bms_is_member(attno - FirstLowInvalidHeapAttributeNumber, attrs))
+			wanted = lappend_int(wanted, attno);
+
+	return make_foreignscan(tlist, local, baserel->relid, operands,
+							list_make3(qual_items, wanted, explain),
+							NIL, NIL, outer_plan);
+}
+
+/* ---------------------------------------------------------------------
+ * Scanning
+ * ---------------------------------------------------------------------
+ */
+
+static void
+skBeginForeignScan(ForeignScanState *node, int eflags)
+{
+	ForeignScan *fsplan = (ForeignScan *) node->ss.ps.plan;
+	EState	   *estate = node->ss.ps.state;
+	RangeTblEntry *rte = exec_rt_fetch(fsplan->scan.scanrelid, estate);
+	SkScanState *st = palloc0(sizeof(SkScanState));
+	List	   *qual_items = list_nth(fsplan->fdw_private, SK_PRIV_QUALS);
+	ListCell   *lc;
+	ListCell   *lc2;
+
+	node->fdw_state = st;
+	st->map = sk_mapping_load(RelationGetRelid(node->ss.ss_currentRelation));
+	st->userid = OidIsValid(rte->checkAsUser) ? rte->checkAsUser : GetUserId();
+	st->capture = !st->map->strict;
+	st->wanted = palloc0(sizeof(bool) * Max(st->map->natts, 1));
+	foreach(lc, (List *) list_nth(fsplan->fdw_private, SK_PRIV_WANTED))
+		st->wanted[lfirst_int(lc) - 1] = true;
+
+	lc2 = list_head(fsplan->fdw_exprs);
+	for (lc = list_head(qual_items); lc != NULL; lc = lnext(qual_items, lnext(qual_items, lc)))
+	{
+		SkQual	   *qual = palloc0(sizeof(SkQual));
+
+		qual->field = (SkQualField) lfirst_int(lc);
+		qual->op = (SkQualOp) lfirst_int(lnext(qual_items, lc));
+		qual->operand = (Expr *) lfirst(lc2);
+		lc2 = lnext(fsplan->fdw_exprs, lc2);
+		st->quals = lappend(st->quals, qual);
+	}
+	st->operands = ExecInitExprList(fsplan->fdw_exprs, (PlanState *) node);
+}
+
+/*
+ * Evaluate the pushed-down conditions and (re)assign the partitions to
+ * read.  The first call connects and captures the watermarks.
+ */
+static void
+start_reading(ForeignScanState *node)
+{
+	SkScanState *st = (SkScanState *) node->fdw_state;
+	SkMapping  *map = st->map;
+	ExprContext *econtext = node->ss.ps.ps_ExprContext;
+	int			nquals = list_length(st->quals);
+	Datum	   *values = palloc(sizeof(Datum) * Max(nquals, 1));
+	bool	   *isnull = palloc(sizeof(bool) * Max(nquals, 1));
+	rd_kafka_topic_partition_list_t *parts;
+	ListCell   *lc;
+	int			i = 0;
+	bool		any;
+
+	if (st->kc == NULL)
+	{
+		MemoryContext oldcxt = MemoryContextSwitchTo(node->ss.ps.state->es_query_cxt);
+		List	   *defaults = list_make2(makeDefElem("queued.min.messages", (Node *) makeString("1000000"), -1),
+										  makeDefElem("fetch.wait.max.ms", (Node *) makeString("100"), -1));
+		List	   *overrides = list_make3(makeDefElem("group.id", (Node *) makeString("sales_kafka_scan"), -1),
+										   makeDefElem("enable.partition.eof", (Node *) makeString("true"), -1),
+										   makeDefElem("auto.offset.reset", (Node *) makeString("earliest"), -1));
+
+		st->kc = sk_kafka_connect(map->serverid, st->userid,
+								  RD_KAFKA_CONSUMER, defaults, overrides);
+		st->marks = sk_kafka_watermarks(st->kc, map->topic, &st->nmarks);
+		st->ranges = palloc0(sizeof(SkRange) * Max(st->nmarks, 1));
+		MemoryContextSwitchTo(oldcxt);
+	}
+
+	foreach(lc, st->operands)
+	{
+		values[i] = ExecEvalExpr((ExprState *) lfirst(lc), econtext, &isnull[i]);
+		i++;
+	}
+	any = sk_pushdown_bounds(st->quals, values, isnull, &st->bounds);
+
+	st->nranges = 0;
+	for (i = 0; any && i < st->nmarks; i++)
+	{
+		SkWatermark *m = &st->marks[i];
+		SkRange    *r;
+		int			j;
+
+		if (st->bounds.nparts >= 0)
+		{
+			for (j = 0; j < st->bounds.nparts; j++)
+				if (st->bounds.parts[j] == m->partition)
+					break;
+			if (j == st->bounds.nparts)
+				continue;
+		}
+		r = &st->ranges[st->nranges];
+		r->partition = m->partition;
+		r->start = Max(m->low, st->bounds.offset_lo);
+		r->end = Min(m->high, st->bounds.offset_hi);
+		r->done = false;
+		r->rows = 0;
+		st->nranges++;
+	}
+
+	if (st->bounds.ts_lo_ms > PG_INT64_MIN && st->nranges > 0)
+	{
+		int32	   *partitions = palloc(sizeof(int32) * st->nranges);
+		int64	   *offsets;
+
+		for (i = 0; i < st->nranges; i++)
+			partitions[i] = st->ranges[i].partition;
+		offsets = sk_kafka_offsets_for_time(st->kc, map->topic, st->nranges,
+											partitions, st->bounds.ts_lo_ms);
+		for (i = 0; i < st->nranges; i++)
+		{
+			/* no message at or after the time: nothing to read */
+			if (offsets[i] < 0)
+				st->ranges[i].start = st->ranges[i].end;
+			else
+				st->ranges[i].start = Max(st->ranges[i].start, offsets[i]);
+		}
+	}
+
+	parts = rd_kafka_topic_partition_list_new(Max(st->nranges, 1));
+	st->nactive = 0;
+	for (i = 0; i < st->nranges; i++)
+	{
+		SkRange    *r = &st->ranges[i];
+
+		if (r->start >= r->end)
+		{
+			r->done = true;
+			continue;
+		}
+		rd_kafka_topic_partition_list_add(parts, map->topic,
+										  r->partition)->offset = r->start;
+		st->nactive++;
+	}
+	PG_TRY();
+	{
+		sk_kafka_assign(st->kc, parts);
+	}
+	PG_FINALLY();
+	{
+		rd_kafka_topic_partition_list_destroy(parts);
+	}
+	PG_END_TRY();
+
+	st->started = true;
+	st->last_progress_ms = sk_kafka_now_ms();
+}
+
+static SkRange *
+find_range(SkScanState *st, int32 partition)
+{
+	int			i;
+
+	for (i = 0; i < st->nranges; i++)
+		if (st->ranges[i].partition == partition)
+			return &st->ranges[i];
+	return NULL;
+}
+
+static void
+finish_range(SkScanState *st, SkRange *r)
+{
+	if (!r->done)
+	{
+		r->done = true;
+		st->nactive--;
+	}
+}
+
+static TupleTableSlot *
+skIterateForeignScan(ForeignScanState *node)
+{
+	SkScanState *st = (SkScanState *) node->fdw_state;
+	TupleTableSlot *slot = node->ss.ss_ScanTupleSlot;
+
+	ExecClearTuple(slot);
+	if (!st->started)
+		start_reading(node);
+
+	while (st->nactive > 0)
+	{
+		rd_kafka_message_t *msg = sk_kafka_next_message(st->kc, 100);
+		SkRange    *r;
+		SkMessage	m;
+		SkDecodeError error;
+		rd_kafka_timestamp_type_t tstype;
+
+		CHECK_FOR_INTERRUPTS();
+		if (msg == NULL)
+		{
+			if (sk_kafka_now_ms() - st->last_progress_ms > sk_connect_timeout)
+				sk_kafka_report(st->kc, RD_KAFKA_RESP_ERR__TIMED_OUT,
+								st->map->topic);
+			continue;
+		}
+		st->last_progress_ms = sk_kafka_now_ms();
+
+		r = find_range(st, msg->partition);
+		if (msg->err)
+		{
+			if (msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+			{
+				if (r != NULL && msg->offset >= r->end)
+					finish_range(st, r);
+				continue;
+			}
+			if (msg->err == RD_KAFKA_RESP_ERR__TRANSPORT ||
+				msg->err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
+				continue;		/* librdkafka reconnects; the timeout above bounds it */
+			sk_kafka_report(st->kc, msg->err, st->map->topic);
+		}
+		if (r == NULL || r->done || msg->offset < r->start)
+			continue;			/* stale, or from before the range */
+		if (msg->offset >= r->end)
+		{
+			finish_range(st, r);
+			continue;
+		}
+		if (msg->offset == r->end - 1)
+			finish_range(st, r);
+
+		memset(&m, 0, sizeof(m));
+		m.topic = st->map->topic;
+		m.partition = msg->partition;
+		m.offset = msg->offset;
+		m.timestamp_ms = rd_kafka_message_timestamp(msg, &tstype);
+		m.key = msg->key;
+		m.key_len = msg->key_len;
+		m.payload = msg->payload;
+		m.len = msg->len;
+		if (rd_kafka_message_headers(msg, &m.headers) != RD_KAFKA_RESP_ERR_NO_ERROR)
+			m.headers = NULL;
+
+		/* with LogAppendTime, timestamps grow: past the upper bound, stop */
+		if (tstype == RD_KAFKA_TIMESTAMP_LOG_APPEND_TIME &&
+			m.timestamp_ms >= st->bounds.ts_hi_ms)
+		{
+			finish_range(st, r);
+			continue;
+		}
+
+		sk_decode_message(st->map, &m, st->wanted, slot->tts_values,
+						  slot->tts_isnull, st->capture, &error);
+		r->rows++;
+		st->messages++;
+		return ExecStoreVirtualTuple(slot);
+	}
+	return slot;
+}
+
+static void
+skReScanForeignScan(ForeignScanState *node)
+{
+	SkScanState *st = (SkScanState *) node->fdw_state;
+
+	/* the operands may have changed; the watermarks stay as captured */
+	st->started = false;
+}
+
+static void
+skEndForeignScan(ForeignScanState *node)
+{
+	SkScanState *st = (SkScanState *) node->fdw_state;
+
+	if (st != NULL && st->kc != NULL)
+		sk_kafka_close(st->kc);
+}
+
+static void
+skExplainForeignScan(ForeignScanState *node, ExplainState *es)
+{
+	ForeignScan *fsplan = (ForeignScan *) node->ss.ps.plan;
+	SkScanState *st = (SkScanState *) node->fdw_state;
+	List	   *explain = list_nth(fsplan->fdw_private, SK_PRIV_EXPLAIN);
+	static const char *const labels[] = {"Kafka Partitions", "Kafka Offsets",
+	"Kafka Timestamps"};
+	int			i;
+
+	ExplainPropertyText("Kafka Topic", st->map->topic, es);
+	for (i = 0; i < 3; i++)
+	{
+		const char *text = strVal(list_nth(explain, i));
+
+		if (text[0] != '\0')
+			ExplainPropertyText(labels[i], text, es);
+	}
+
+	if (es->analyze && st->started)
+	{
+		StringInfoData buf;
+
+		initStringInfo(&buf);
+		for (i = 0; i < st->nranges; i++)
+		{
+			SkRange    *r = &st->ranges[i];
+
+			if (buf.len > 0)
+				appendStringInfoString(&buf, ", ");
+			if (r->start < r->end)
+				appendStringInfo(&buf, "%d: " INT64_FORMAT ".." INT64_FORMAT,
+								 r->partition, r->start, r->end - 1);
+			else
+				appendStringInfo(&buf, "%d: none", r->partition);
+		}
+		ExplainPropertyText("Kafka Read", buf.len > 0 ? buf.data : "none", es);
+		ExplainPropertyInteger("Kafka Messages", NULL, st->messages, es);
+	}
+}
+
 Datum
 sales_kafka_fdw_handler(PG_FUNCTION_ARGS)
 {
 	FdwRoutine *routine = makeNode(FdwRoutine);
+
+	routine->GetForeignRelSize = skGetForeignRelSize;
+	routine->GetForeignPaths = skGetForeignPaths;
+	routine->GetForeignPlan = skGetForeignPlan;
+	routine->BeginForeignScan = skBeginForeignScan;
+	routine->IterateForeignScan = skIterateForeignScan;
+	routine->ReScanForeignScan = skReScanForeignScan;
+	routine->EndForeignScan = skEndForeignScan;
+	routine->ExplainForeignScan = skExplainForeignScan;
+
+	sk_produce_routine(routine);
 
 	PG_RETURN_POINTER(routine);
 }

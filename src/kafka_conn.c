@@ -95,9 +95,20 @@ struct SkKafka
 	rd_kafka_t *rk;
 	char	   *server_name;
 	SkCall	   *inflight;		/* request on a helper thread, or NULL */
+
+	/* consuming: the consumer queue, its wake-up pipe and the last batch */
+	rd_kafka_queue_t *queue;
+	int			queue_wake[2];
+	rd_kafka_message_t **batch;
+	int			nbatch;
+	int			next;
+	rd_kafka_message_t *current;
 	MemoryContextCallback release;
 
 	/* written by librdkafka callbacks, which run inside our poll calls */
+	int64		delivered;
+	int64		failed;
+	char		delivery_error[256];
 	char		last_error[512];
 	int			nlogs;
 	int			lost_logs;
@@ -122,6 +133,21 @@ error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 	if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN && kc->last_error[0] != '\0')
 		return;
 	strlcpy(kc->last_error, reason, sizeof(kc->last_error));
+}
+
+static void
+delivery_cb(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
+{
+	SkKafka    *kc = (SkKafka *) opaque;
+
+	if (msg->err == RD_KAFKA_RESP_ERR_NO_ERROR)
+		kc->delivered++;
+	else
+	{
+		if (kc->failed++ == 0)
+			snprintf(kc->delivery_error, sizeof(kc->delivery_error), "%s",
+					 rd_kafka_err2str(msg->err));
+	}
 }
 
 static void
@@ -273,13 +299,13 @@ user_mapping_options(Oid userid, Oid serverid)
 }
 
 /*
- * Build the configuration of a handle for a server: our defaults, then the
- * server's librdkafka properties, then the user mapping's secrets, then the
- * caller's properties (which win).
+ * Build the configuration of a handle for a server: the caller's defaults,
+ * then the server's librdkafka properties, then the user mapping's secrets,
+ * then the caller's overrides (which win).  Properties are DefElems.
  */
 static rd_kafka_conf_t *
 build_conf(SkKafka *kc, ForeignServer *server, Oid userid,
-		   rd_kafka_type_t type, List *extra_props)
+		   rd_kafka_type_t type, List *defaults, List *overrides)
 {
 	rd_kafka_conf_t *conf = rd_kafka_conf_new();
 	const char *brokers = sk_brokers;
@@ -311,6 +337,12 @@ build_conf(SkKafka *kc, ForeignServer *server, Oid userid,
 		sk_kafka_conf_set(conf, "enable.auto.offset.store", "false");
 	}
 
+	foreach(lc, defaults)
+	{
+		DefElem    *def = lfirst_node(DefElem, lc);
+
+		sk_kafka_conf_set(conf, def->defname, defGetString(def));
+	}
 	foreach(lc, server->options)
 	{
 		DefElem    *def = lfirst_node(DefElem, lc);
@@ -324,7 +356,7 @@ build_conf(SkKafka *kc, ForeignServer *server, Oid userid,
 
 		sk_kafka_conf_set(conf, def->defname, defGetString(def));
 	}
-	foreach(lc, extra_props)
+	foreach(lc, overrides)
 	{
 		DefElem    *def = lfirst_node(DefElem, lc);
 
@@ -333,20 +365,25 @@ build_conf(SkKafka *kc, ForeignServer *server, Oid userid,
 
 	rd_kafka_conf_set_opaque(conf, kc);
 	rd_kafka_conf_set_error_cb(conf, error_cb);
+	if (type == RD_KAFKA_PRODUCER)
+		rd_kafka_conf_set_dr_msg_cb(conf, delivery_cb);
 	rd_kafka_conf_set_log_cb(conf, log_cb);
 	return conf;
 }
 
 /*
- * Open a librdkafka handle of the given type on a sales_kafka server, for the
- * current user (whose user mapping, if any, supplies the secrets).
+ * Open a librdkafka handle of the given type on a sales_kafka server, for
+ * userid (whose user mapping, if any, supplies the secrets).  defaults and
+ * overrides are librdkafka properties (DefElem) set before and after the
+ * server's own.
  *
  * The handle lives until sk_kafka_close() or until CurrentMemoryContext is
  * reset or deleted, whichever comes first; throws on configuration errors.
  * Creating a handle does not contact the brokers.
  */
 SkKafka *
-sk_kafka_connect(Oid serverid, rd_kafka_type_t type, List *extra_props)
+sk_kafka_connect(Oid serverid, Oid userid, rd_kafka_type_t type,
+				 List *defaults, List *overrides)
 {
 	ForeignServer *server = GetForeignServer(serverid);
 	SkKafka    *kc;
@@ -354,8 +391,9 @@ sk_kafka_connect(Oid serverid, rd_kafka_type_t type, List *extra_props)
 	char		errstr[512];
 
 	kc = palloc0(sizeof(SkKafka));
+	kc->queue_wake[0] = kc->queue_wake[1] = -1;
 	kc->server_name = pstrdup(server->servername);
-	conf = build_conf(kc, server, GetUserId(), type, extra_props);
+	conf = build_conf(kc, server, userid, type, defaults, overrides);
 
 	kc->rk = rd_kafka_new(type, conf, errstr, sizeof(errstr));
 	if (kc->rk == NULL)
@@ -388,6 +426,22 @@ sk_kafka_close(SkKafka *kc)
 	kc->rk = NULL;
 	kc->inflight = NULL;
 
+	/* messages and queues hold references into the handle: drop them first */
+	if (kc->current != NULL)
+		rd_kafka_message_destroy(kc->current);
+	kc->current = NULL;
+	while (kc->next < kc->nbatch)
+		rd_kafka_message_destroy(kc->batch[kc->next++]);
+	kc->nbatch = kc->next = 0;
+	if (kc->queue != NULL)
+		rd_kafka_queue_destroy(kc->queue);
+	kc->queue = NULL;
+	if (kc->queue_wake[0] >= 0)
+		close(kc->queue_wake[0]);
+	if (kc->queue_wake[1] >= 0)
+		close(kc->queue_wake[1]);
+	kc->queue_wake[0] = kc->queue_wake[1] = -1;
+
 	if (call != NULL)
 	{
 		bool		finished;
@@ -404,7 +458,12 @@ sk_kafka_close(SkKafka *kc)
 		call_destroy(call);
 	}
 	if (rk != NULL)
-		rd_kafka_destroy(rk);
+	{
+		/* messages not yet delivered are dropped, not waited for */
+		if (rd_kafka_type(rk) == RD_KAFKA_PRODUCER)
+			rd_kafka_purge(rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+		rd_kafka_destroy_flags(rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+	}
 }
 
 static void
@@ -590,7 +649,7 @@ call_main(void *arg)
 	if (abandoned)
 	{
 		pthread_detach(pthread_self());
-		rd_kafka_destroy(call->rk);
+		rd_kafka_destroy_flags(call->rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
 		call_destroy(call);
 	}
 	else if (write(call->wake[1], "x", 1) != 1)
@@ -746,13 +805,8 @@ sk_kafka_list_topics(SkKafka *kc, int *ntopics)
 	return topics;
 }
 
-/*
- * Low and high watermark of every partition of a topic, sorted by partition,
- * in an array palloc'd in CurrentMemoryContext.  Throws on any Kafka error,
- * including a topic that does not exist.
- */
-SkWatermark *
-sk_kafka_watermarks(SkKafka *kc, const char *topic, int *npartitions)
+static SkWatermark *
+watermarks(SkKafka *kc, const char *topic, int *npartitions, bool throw_errors)
 {
 	SkCall	   *call = call_prepare(kc, SK_CALL_WATERMARKS, topic);
 	SkWatermark *marks = NULL;
@@ -768,9 +822,30 @@ sk_kafka_watermarks(SkKafka *kc, const char *topic, int *npartitions)
 		memcpy(marks, call->marks, sizeof(SkWatermark) * call->nmarks);
 	}
 	call_destroy(call);
-	if (err)
+	if (err && throw_errors)
 		sk_kafka_report(kc, err, topic);
 	return marks;
+}
+
+/*
+ * Low and high watermark of every partition of a topic, sorted by partition,
+ * in an array palloc'd in CurrentMemoryContext.  Throws on any Kafka error,
+ * including a topic that does not exist.
+ */
+SkWatermark *
+sk_kafka_watermarks(SkKafka *kc, const char *topic, int *npartitions)
+{
+	return watermarks(kc, topic, npartitions, true);
+}
+
+/*
+ * The same, but NULL instead of an ERROR when Kafka cannot tell, for the
+ * planner's estimates.  Interrupts still throw.
+ */
+SkWatermark *
+sk_kafka_watermarks_noerror(SkKafka *kc, const char *topic, int *npartitions)
+{
+	return watermarks(kc, topic, npartitions, false);
 }
 
 /*
@@ -868,4 +943,197 @@ sk_kafka_report(SkKafka *kc, rd_kafka_resp_err_t err, const char *topic)
 										rd_kafka_err2str(err))));
 	}
 	pg_unreachable();
+}
+
+/* ---------------------------------------------------------------------
+ * Consuming
+ * ---------------------------------------------------------------------
+ */
+
+#define SK_CONSUME_BATCH 1000
+
+/*
+ * Assign partitions (with their start offsets) to a consumer handle,
+ * replacing any earlier assignment; NULL or an empty list unassigns.  The
+ * first call sets up the consumer queue that sk_kafka_next_message() reads.
+ */
+void
+sk_kafka_assign(SkKafka *kc, rd_kafka_topic_partition_list_t *parts)
+{
+	rd_kafka_resp_err_t err;
+
+	if (kc->queue == NULL)
+	{
+		kc->queue = rd_kafka_queue_get_consumer(kc->rk);
+		if (kc->queue == NULL)
+			elog(ERROR, "librdkafka handle has no consumer queue");
+		if (pipe2(kc->queue_wake, O_CLOEXEC | O_NONBLOCK) != 0)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not create pipe: %m")));
+		rd_kafka_queue_io_event_enable(kc->queue, kc->queue_wake[1], "x", 1);
+		kc->batch = MemoryContextAlloc(GetMemoryChunkContext(kc),
+									   sizeof(rd_kafka_message_t *) * SK_CONSUME_BATCH);
+	}
+
+	/* messages already fetched for the old assignment are stale */
+	if (kc->current != NULL)
+		rd_kafka_message_destroy(kc->current);
+	kc->current = NULL;
+	while (kc->next < kc->nbatch)
+		rd_kafka_message_destroy(kc->batch[kc->next++]);
+	kc->nbatch = kc->next = 0;
+
+	err = rd_kafka_assign(kc->rk, parts != NULL && parts->cnt > 0 ? parts : NULL);
+	if (err)
+		sk_kafka_report(kc, err, NULL);
+}
+
+/*
+ * The next message or event (err set: e.g. end of partition) of the
+ * consumer queue, waiting at most timeout_ms (100 ms or less keeps
+ * cancellation prompt); NULL if nothing arrived.  The message belongs to
+ * the handle and stays valid until the next call or sk_kafka_close().
+ */
+rd_kafka_message_t *
+sk_kafka_next_message(SkKafka *kc, int timeout_ms)
+{
+	ssize_t		n;
+	char		drain[64];
+
+	Assert(kc->queue != NULL);
+	if (kc->current != NULL)
+		rd_kafka_message_destroy(kc->current);
+	kc->current = NULL;
+
+	for (;;)
+	{
+		int			events;
+
+		if (kc->next < kc->nbatch)
+		{
+			kc->current = kc->batch[kc->next++];
+			return kc->current;
+		}
+		n = rd_kafka_consume_batch_queue(kc->queue, 0, kc->batch,
+										 SK_CONSUME_BATCH);
+		if (n < 0)
+			sk_kafka_report(kc, rd_kafka_last_error(), NULL);
+		kc->nbatch = (int) n;
+		kc->next = 0;
+		if (n > 0)
+			continue;
+		if (timeout_ms <= 0)
+			return NULL;
+
+		events = WaitLatchOrSocket(MyLatch,
+								   WL_LATCH_SET | WL_SOCKET_READABLE |
+								   WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+								   kc->queue_wake[0], timeout_ms,
+								   SK_WAIT_EVENT_KAFKA);
+		if (events & WL_LATCH_SET)
+			ResetLatch(MyLatch);
+		if (events & WL_SOCKET_READABLE)
+			while (read(kc->queue_wake[0], drain, sizeof(drain)) > 0)
+				;
+		CHECK_FOR_INTERRUPTS();
+		sk_kafka_serve(kc);
+		timeout_ms = 0;			/* one more look at the queue, then return */
+	}
+}
+
+/*
+ * Milliseconds on a monotonic clock, for timeouts measured in the backend.
+ */
+int64
+sk_kafka_now_ms(void)
+{
+	return now_ms();
+}
+
+/* ---------------------------------------------------------------------
+ * Producing
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * Queue one message on a producer handle (librdkafka copies it), waiting
+ * while librdkafka's queue is full.  Delivery is reported later, to
+ * sk_kafka_flush().  Throws on messages Kafka can never accept.
+ */
+void
+sk_kafka_produce(SkKafka *kc, const char *topic, SkOutMessage *m)
+{
+	for (;;)
+	{
+		rd_kafka_headers_t *headers = NULL;
+		rd_kafka_resp_err_t err;
+		ListCell   *lc;
+
+		if (m->headers != NIL)
+		{
+			headers = rd_kafka_headers_new(list_length(m->headers));
+			foreach(lc, m->headers)
+			{
+				SkOutHeader *h = (SkOutHeader *) lfirst(lc);
+
+				rd_kafka_header_add(headers, h->name, -1, h->value,
+									h->value ? (ssize_t) h->len : 0);
+			}
+		}
+		err = rd_kafka_producev(kc->rk,
+								RD_KAFKA_V_TOPIC(topic),
+								RD_KAFKA_V_PARTITION(m->partition),
+								RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+								RD_KAFKA_V_KEY(m->key, m->key_len),
+								RD_KAFKA_V_VALUE(m->payload, m->len),
+								RD_KAFKA_V_TIMESTAMP(m->timestamp_ms),
+								RD_KAFKA_V_HEADERS(headers),
+								RD_KAFKA_V_END);
+		if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
+			return;
+		if (headers != NULL)
+			rd_kafka_headers_destroy(headers);
+		if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
+		{
+			if (err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE)
+				ereport(ERROR,
+						(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+						 errmsg("Kafka message of %zu bytes is too large for topic \"%s\"",
+								m->len + m->key_len, topic),
+						 errhint("Raise the librdkafka property \"message.max.bytes\" of the server, and the broker's limit.")));
+			if (err == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("topic \"%s\" has no partition %d", topic,
+								m->partition)));
+			sk_kafka_report(kc, err, topic);
+		}
+
+		/* full: let deliveries drain, then try again */
+		rd_kafka_poll(kc->rk, 50);
+		CHECK_FOR_INTERRUPTS();
+		sk_kafka_serve(kc);
+	}
+}
+
+/*
+ * Wait until every queued message is delivered or has failed, or until
+ * timeout_ms; returns how many are still undelivered then.  *failed and
+ * *error (first failure, or NULL) report the failures.
+ */
+int64
+sk_kafka_flush(SkKafka *kc, int timeout_ms, int64 *failed, const char **error)
+{
+	int64		deadline = now_ms() + timeout_ms;
+
+	while (rd_kafka_outq_len(kc->rk) > 0 && now_ms() < deadline)
+	{
+		rd_kafka_poll(kc->rk, 50);
+		CHECK_FOR_INTERRUPTS();
+		sk_kafka_serve(kc);
+	}
+	*failed = kc->failed;
+	*error = kc->failed > 0 ? kc->delivery_error : NULL;
+	return rd_kafka_outq_len(kc->rk);
 }

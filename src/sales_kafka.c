@@ -23,4 +23,5 @@ void
 _PG_init(void)
 {
 	sk_guc_init();
+	sk_produce_init();
 }

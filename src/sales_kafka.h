@@ -12,7 +12,10 @@
 #include <librdkafka/rdkafka.h>
 
 #include "fmgr.h"
+#include "foreign/fdwapi.h"
 #include "foreign/foreign.h"
+#include "executor/tuptable.h"
+#include "nodes/pathnodes.h"
 #include "nodes/pg_list.h"
 
 /* in guc.c */
@@ -23,6 +26,8 @@ extern int	sk_produce_timeout;
 extern void sk_guc_init(void);
 
 /* in kafka_conn.c */
+
+struct SkOutMessage;			/* in encode.c */
 
 /* A librdkafka handle owned by a memory context; see kafka_conn.c. */
 typedef struct SkKafka SkKafka;
@@ -44,8 +49,9 @@ typedef struct SkWatermark
 
 extern void sk_kafka_conf_set(rd_kafka_conf_t *conf, const char *name,
 							  const char *value);
-extern SkKafka *sk_kafka_connect(Oid serverid, rd_kafka_type_t type,
-								 List *extra_props);
+extern SkKafka *sk_kafka_connect(Oid serverid, Oid userid,
+								 rd_kafka_type_t type, List *defaults,
+								 List *overrides);
 extern void sk_kafka_close(SkKafka *kc);
 extern rd_kafka_t *sk_kafka_handle(SkKafka *kc);
 extern const char *sk_kafka_server_name(SkKafka *kc);
@@ -54,9 +60,20 @@ extern const char *sk_kafka_last_error(SkKafka *kc);
 extern SkTopic *sk_kafka_list_topics(SkKafka *kc, int *ntopics);
 extern SkWatermark *sk_kafka_watermarks(SkKafka *kc, const char *topic,
 										int *npartitions);
+extern SkWatermark *sk_kafka_watermarks_noerror(SkKafka *kc,
+												const char *topic,
+												int *npartitions);
 extern int64 *sk_kafka_offsets_for_time(SkKafka *kc, const char *topic,
 										int npartitions, const int32 *partitions,
 										int64 timestamp_ms);
+extern void sk_kafka_assign(SkKafka *kc,
+							rd_kafka_topic_partition_list_t *parts);
+extern rd_kafka_message_t *sk_kafka_next_message(SkKafka *kc, int timeout_ms);
+extern int64 sk_kafka_now_ms(void);
+extern void sk_kafka_produce(SkKafka *kc, const char *topic,
+							 struct SkOutMessage *m);
+extern int64 sk_kafka_flush(SkKafka *kc, int timeout_ms, int64 *failed,
+							const char **error);
 extern void sk_kafka_report(SkKafka *kc, rd_kafka_resp_err_t err,
 							const char *topic) pg_attribute_noreturn();
 
@@ -182,9 +199,82 @@ extern void sk_check_text(const char *bytes, size_t len, const char *what);
 extern void sk_decode_fail(int sqlstate, const char *message,
 						   const char *detail) pg_attribute_noreturn();
 
+/* in encode.c */
+
+/* A header of a message to produce; value NULL for a header without one */
+typedef struct SkOutHeader
+{
+	char	   *name;
+	char	   *value;
+	size_t		len;
+} SkOutHeader;
+
+/* A message to produce */
+typedef struct SkOutMessage
+{
+	int32		partition;		/* RD_KAFKA_PARTITION_UA: by key */
+	int64		timestamp_ms;	/* 0: now */
+	char	   *key;			/* NULL: no key */
+	size_t		key_len;
+	char	   *payload;		/* NULL: a tombstone */
+	size_t		len;
+	List	   *headers;		/* SkOutHeader */
+} SkOutMessage;
+
+extern void sk_encode_row(SkMapping *map, TupleTableSlot *slot,
+						  SkOutMessage *out);
+
 /* in decode_csv.c */
 extern void sk_csv_extract(SkMapping *map, const char *payload, size_t len,
 						   const bool *wanted, SkRawValue *raw);
+
+/* in fdw_pushdown.c */
+
+typedef enum SkQualField
+{
+	SK_QUAL_NONE,
+	SK_QUAL_PARTITION,
+	SK_QUAL_OFFSET,
+	SK_QUAL_TIMESTAMP
+} SkQualField;
+
+typedef enum SkQualOp
+{
+	SK_OP_NONE,
+	SK_OP_EQ,
+	SK_OP_LT,
+	SK_OP_LE,
+	SK_OP_GT,
+	SK_OP_GE,
+	SK_OP_IN
+} SkQualOp;
+
+/* A condition pushed down to Kafka: field op operand */
+typedef struct SkQual
+{
+	SkQualField field;
+	SkQualOp	op;
+	Expr	   *operand;
+} SkQual;
+
+/* What the evaluated conditions allow */
+typedef struct SkBounds
+{
+	int			nparts;			/* -1: every partition */
+	int32	   *parts;
+	int64		offset_lo;		/* inclusive */
+	int64		offset_hi;		/* exclusive */
+	int64		ts_lo_ms;		/* inclusive */
+	int64		ts_hi_ms;		/* exclusive */
+} SkBounds;
+
+extern List *sk_pushdown_classify(SkMapping *map, Index relid, List *rinfos,
+								  List **local);
+extern bool sk_pushdown_join_clause(SkMapping *map, Index relid,
+									RestrictInfo *rinfo);
+extern bool sk_pushdown_bounds(List *quals, Datum *values, bool *isnull,
+							   SkBounds *bounds);
+extern char *sk_pushdown_explain(List *quals, SkQualField field);
 
 /* in fdw_options.c */
 extern bool sk_option_is_secret(const char *name);
@@ -209,6 +299,10 @@ extern void sk_json_extract(SkMapping *map, const char *payload, size_t len,
 
 /* in fdw.c */
 extern Datum sales_kafka_fdw_handler(PG_FUNCTION_ARGS);
+
+/* in fdw_produce.c */
+extern void sk_produce_init(void);
+extern void sk_produce_routine(FdwRoutine *routine);
 
 /* in sql_api.c */
 extern bool sk_is_kafka_server(ForeignServer *server);

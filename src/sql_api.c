@@ -83,7 +83,7 @@ sales_kafka_topics(PG_FUNCTION_ARGS)
 	int			i;
 
 	InitMaterializedSRF(fcinfo, 0);
-	kc = sk_kafka_connect(serverid, RD_KAFKA_CONSUMER, NIL);
+	kc = sk_kafka_connect(serverid, GetUserId(), RD_KAFKA_CONSUMER, NIL, NIL);
 	topics = sk_kafka_list_topics(kc, &ntopics);
 	sk_kafka_close(kc);
 
@@ -115,7 +115,7 @@ sales_kafka_watermarks(PG_FUNCTION_ARGS)
 	int			i;
 
 	InitMaterializedSRF(fcinfo, 0);
-	kc = sk_kafka_connect(serverid, RD_KAFKA_CONSUMER, NIL);
+	kc = sk_kafka_connect(serverid, GetUserId(), RD_KAFKA_CONSUMER, NIL, NIL);
 	marks = sk_kafka_watermarks(kc, topic, &nmarks);
 	sk_kafka_close(kc);
 
