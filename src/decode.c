@@ -532,6 +532,22 @@ decode_metadata(SkMapping *map, const SkMessage *msg, const bool *wanted,
 											  col->typioparam, col->typmod);
 				nulls[i] = false;
 				break;
+			case SK_COL_KEY:
+				/* raw or plain-text keys only: this must not fail */
+				if (msg->key != NULL &&
+					(col->typid == BYTEAOID ||
+					 ((col->typid == TEXTOID || col->typid == VARCHAROID) &&
+					  col->typmod < 0 &&
+					  pg_verifymbstr(msg->key, (int) msg->key_len, true) &&
+					  memchr(msg->key, '\0', msg->key_len) == NULL)))
+				{
+					values[i] = col->typid == BYTEAOID ?
+						bytes_datum(col, msg->key, msg->key_len, "key") :
+						PointerGetDatum(cstring_to_text_with_len(msg->key,
+																 (int) msg->key_len));
+					nulls[i] = false;
+				}
+				break;
 			default:
 				break;
 		}
@@ -588,7 +604,8 @@ decode_all(DecodeState *state, const bool *wanted, Datum *values, bool *nulls)
 				}
 				break;
 			case SK_COL_KEY:
-				if (msg->key != NULL)
+				/* decode_metadata() did raw and plain-text keys already */
+				if (msg->key != NULL && nulls[i])
 				{
 					values[i] = bytes_datum(col, msg->key, msg->key_len, "key");
 					nulls[i] = false;

@@ -1,0 +1,182 @@
+--
+-- Decoding through a foreign table's mapping, without any broker:
+-- sales_kafka.decode() on JSON, CSV, text and bytea payloads, every column
+-- type, missing, extra and malformed fields, nested paths, strict and
+-- lenient tables, Kafka metadata columns.
+--
+SET client_min_messages = warning;
+DROP EXTENSION IF EXISTS sales_kafka CASCADE;
+RESET client_min_messages;
+SET timezone = 'UTC';
+SET datestyle = 'ISO, YMD';
+
+CREATE EXTENSION sales_kafka;
+CREATE SERVER kafka FOREIGN DATA WRAPPER sales_kafka OPTIONS (brokers '127.0.0.1:1');
+
+-- JSON: every common column type, by field name and by JSON path
+CREATE FOREIGN TABLE sale (
+  sale_id bigint,
+  product_name text,
+  category varchar(20),
+  quantity int,
+  small smallint,
+  price numeric(12,2),
+  ratio float8,
+  in_stock bool,
+  sold_at timestamptz OPTIONS (field 'timestamp'),
+  sold_local timestamp OPTIONS (field 'timestamp'),
+  sold_on date,
+  region text OPTIONS (json_path '$.customer.region'),
+  city text OPTIONS (json_path '$["customer"]["city name"]'),
+  second_sku text OPTIONS (json_path '$.lines[1].sku'),
+  customer jsonb OPTIONS (json_path '$.customer'),
+  lines json OPTIONS (field 'lines'),
+  tags text[],
+  raw jsonb OPTIONS (json_path '$'),
+  k text OPTIONS (kafka 'key'),
+  p int OPTIONS (kafka 'partition'),
+  o bigint OPTIONS (kafka 'offset'),
+  t text OPTIONS (kafka 'topic'),
+  payload bytea OPTIONS (kafka 'payload')
+) SERVER kafka OPTIONS (topic 'sales');
+
+\x on
+SELECT * FROM sales_kafka.decode(NULL::sale,
+  '{"sale_id": 9007199254740993, "product_name": "Laptop \"Pro\" \u00e9", "category": "Tech",
+    "quantity": 2, "small": -3, "price": 999.995, "ratio": 0.25, "in_stock": true,
+    "timestamp": "2024-03-01T10:15:30.5Z", "sold_on": "2024-03-01",
+    "customer": {"region": "West", "city name": "Los Angeles", "vip": false},
+    "lines": [{"sku": "A-1"}, {"sku": "B-2"}], "tags": "{a,b}", "unknown": {"x": 1}}',
+  'order-42');
+\x off
+
+-- epoch milliseconds for times, as numbers and as digit strings
+SELECT sold_at, sold_local, sold_on FROM sales_kafka.decode(NULL::sale, '{"timestamp": 1709288130500, "sold_on": 1709288130500}');
+SELECT sold_at FROM sales_kafka.decode(NULL::sale, '{"timestamp": "1709288130500"}');
+SELECT sold_at FROM sales_kafka.decode(NULL::sale, '{"timestamp": -1000}');
+-- numbers and booleans into text; strings into numbers
+SELECT product_name, quantity, price FROM sales_kafka.decode(NULL::sale, '{"product_name": 12.50, "quantity": "7", "price": "3"}');
+SELECT product_name FROM sales_kafka.decode(NULL::sale, '{"product_name": true}');
+-- objects and arrays into text and jsonb
+SELECT product_name, customer FROM sales_kafka.decode(NULL::sale, '{"product_name": {"a": [1, 2]}, "customer": [1, "x"]}');
+-- JSON scalars into jsonb keep their JSON type
+SELECT customer, jsonb_typeof(customer) FROM sales_kafka.decode(NULL::sale, '{"customer": "plain"}');
+SELECT customer, jsonb_typeof(customer) FROM sales_kafka.decode(NULL::sale, '{"customer": 12}');
+-- missing fields, JSON null, missing path steps: all NULL
+SELECT sale_id, product_name, region, second_sku FROM sales_kafka.decode(NULL::sale, '{}');
+SELECT sale_id, product_name IS NULL AS name_null FROM sales_kafka.decode(NULL::sale, '{"sale_id": 1, "product_name": null}');
+SELECT region, second_sku FROM sales_kafka.decode(NULL::sale, '{"customer": "not an object", "lines": {"1": {"sku": "x"}}}');
+SELECT region, second_sku FROM sales_kafka.decode(NULL::sale, '{"customer": {"region": null}, "lines": [{"sku": "only one"}]}');
+-- the last of duplicate keys wins, as in jsonb
+SELECT quantity FROM sales_kafka.decode(NULL::sale, '{"quantity": 1, "quantity": 2}');
+-- a tombstone (no payload): metadata only
+SELECT k, product_name, payload FROM sales_kafka.decode(NULL::sale, NULL::text, 'gone');
+-- whitespace around the document
+SELECT quantity FROM sales_kafka.decode(NULL::sale, E'\n  {"quantity": 5}  \n');
+
+-- strict (the default): a bad message is an ERROR with the column named
+\set VERBOSITY default
+SELECT quantity FROM sales_kafka.decode(NULL::sale, '{"quantity": "many"}');         -- ERROR: not an integer
+SELECT quantity FROM sales_kafka.decode(NULL::sale, '{"quantity": 12.5}');           -- ERROR: not an integer
+SELECT quantity FROM sales_kafka.decode(NULL::sale, '{"quantity": 3000000000}');     -- ERROR: out of range
+SELECT small FROM sales_kafka.decode(NULL::sale, '{"small": 40000}');                -- ERROR: out of range
+SELECT price FROM sales_kafka.decode(NULL::sale, '{"price": 1e20}');                 -- ERROR: numeric overflow
+SELECT category FROM sales_kafka.decode(NULL::sale, '{"category": "a very long category name"}'); -- ERROR: too long
+SELECT in_stock FROM sales_kafka.decode(NULL::sale, '{"in_stock": "perhaps"}');      -- ERROR: not a boolean
+SELECT sold_at FROM sales_kafka.decode(NULL::sale, '{"timestamp": "yesterday-ish"}'); -- ERROR: not a time
+SELECT sold_at FROM sales_kafka.decode(NULL::sale, '{"timestamp": 1e300}');          -- ERROR: out of range
+SELECT sold_on FROM sales_kafka.decode(NULL::sale, '{"sold_on": "2024-02-30"}');     -- ERROR: no such date
+SELECT tags FROM sales_kafka.decode(NULL::sale, '{"tags": "a,b"}');                  -- ERROR: not an array
+SELECT quantity FROM sales_kafka.decode(NULL::sale, '{"quantity": ');                -- ERROR: truncated JSON
+SELECT quantity FROM sales_kafka.decode(NULL::sale, '{quantity: 1}');                -- ERROR: not JSON
+SELECT quantity FROM sales_kafka.decode(NULL::sale, '{"a": 1} {"b": 2}');            -- ERROR: two documents
+SELECT quantity FROM sales_kafka.decode(NULL::sale, '');                             -- ERROR: empty
+SELECT quantity FROM sales_kafka.decode(NULL::sale, '[1, 2]');                       -- ERROR: not an object
+SELECT quantity FROM sales_kafka.decode(NULL::sale, '"just a string"');              -- ERROR: not an object
+SELECT quantity FROM sales_kafka.decode(NULL::sale, '\x7b2271756e74697479223a20ff7d'::bytea); -- ERROR: invalid UTF-8
+SELECT quantity FROM sales_kafka.decode(NULL::sale, '\x7b7d00'::bytea);              -- ERROR: NUL byte
+SELECT k FROM sales_kafka.decode(NULL::sale, '{}'::bytea, '\xff'::bytea);            -- ERROR: key not text
+
+-- lenient: the row appears with NULL payload columns and the error text
+CREATE FOREIGN TABLE sale_lenient (
+  product_name text,
+  quantity int,
+  k text OPTIONS (kafka 'key'),
+  err text OPTIONS (kafka 'error')
+) SERVER kafka OPTIONS (topic 'sales', strict 'false');
+SELECT * FROM sales_kafka.decode(NULL::sale_lenient, '{"product_name": "ok", "quantity": 1}', 'k1');
+SELECT * FROM sales_kafka.decode(NULL::sale_lenient, '{"product_name": "bad", "quantity": "x"}', 'k2');
+SELECT * FROM sales_kafka.decode(NULL::sale_lenient, 'not json at all', 'k3');
+SELECT * FROM sales_kafka.decode(NULL::sale_lenient, '{"quantity": 99999999999}');
+-- lenient without an error column: the bad row is all NULL payload
+CREATE FOREIGN TABLE sale_quiet (quantity int) SERVER kafka OPTIONS (topic 'sales', strict 'false');
+SELECT * FROM sales_kafka.decode(NULL::sale_quiet, '{"quantity": "x"}');
+
+-- CSV, as COPY quotes it
+CREATE FOREIGN TABLE line_csv (order_id int, product text, price numeric, note text)
+  SERVER kafka OPTIONS (topic 'lines', format 'csv');
+SELECT * FROM sales_kafka.decode(NULL::line_csv, '1,Desk,120.50,plain');
+SELECT * FROM sales_kafka.decode(NULL::line_csv, '2,"Chair, ""ergonomic""",85,"two
+lines"');
+SELECT * FROM sales_kafka.decode(NULL::line_csv, E'3,Lamp,9.99,crlf\r\n');
+SELECT *, note IS NULL AS note_null FROM sales_kafka.decode(NULL::line_csv, '4,,5,');   -- empty unquoted: NULL
+SELECT *, note IS NULL AS note_null FROM sales_kafka.decode(NULL::line_csv, '5,"",5,""'); -- empty quoted: ''
+SELECT * FROM sales_kafka.decode(NULL::line_csv, '6,Rug');                              -- missing fields: NULL
+SELECT * FROM sales_kafka.decode(NULL::line_csv, '7,Mat,1,x,extra,fields');             -- extra fields ignored
+SELECT * FROM sales_kafka.decode(NULL::line_csv, 'x,Mat,1,x');          -- ERROR: not an integer
+SELECT * FROM sales_kafka.decode(NULL::line_csv, '8,"open quote');      -- ERROR: unterminated
+SELECT * FROM sales_kafka.decode(NULL::line_csv, E'9,a,1,b\n10,c,2,d'); -- ERROR: two records
+
+CREATE FOREIGN TABLE line_semicolon (order_id int, product text, price numeric)
+  SERVER kafka OPTIONS (topic 'lines', format 'csv', delimiter ';', quote '''', null 'NA');
+SELECT * FROM sales_kafka.decode(NULL::line_semicolon, '1;''Desk; large'';NA');
+SELECT * FROM sales_kafka.decode(NULL::line_semicolon, '2;''NA'';3');
+
+CREATE FOREIGN TABLE line_header (order_id int, product text)
+  SERVER kafka OPTIONS (topic 'lines', format 'csv', header 'true');
+SELECT * FROM sales_kafka.decode(NULL::line_header, E'id,name\n11,Sofa');
+
+CREATE FOREIGN TABLE line_match (product text OPTIONS (field 'name'), order_id int OPTIONS (field 'id'), missing text)
+  SERVER kafka OPTIONS (topic 'lines', format 'csv', header 'match');
+SELECT * FROM sales_kafka.decode(NULL::line_match, E'id,name,other\n12,Bed,x');
+SELECT * FROM sales_kafka.decode(NULL::line_match, E'name,id\nTable,13');
+
+CREATE FOREIGN TABLE line_numbered (third text OPTIONS (field '3'), first int OPTIONS (field '1'))
+  SERVER kafka OPTIONS (topic 'lines', format 'csv');
+SELECT * FROM sales_kafka.decode(NULL::line_numbered, '14,b,c,d');
+CREATE FOREIGN TABLE line_bad_field (a text OPTIONS (field 'name'))
+  SERVER kafka OPTIONS (topic 'lines', format 'csv');
+SELECT * FROM sales_kafka.decode(NULL::line_bad_field, 'x');            -- ERROR: field is not a number
+
+-- text and bytea: the whole payload is the one payload column
+CREATE FOREIGN TABLE log_text (line text, k text OPTIONS (kafka 'key')) SERVER kafka OPTIONS (topic 'logs', format 'text');
+SELECT * FROM sales_kafka.decode(NULL::log_text, 'GET /index.html 200', 'web1');
+CREATE FOREIGN TABLE log_int (n int) SERVER kafka OPTIONS (topic 'logs', format 'text');
+SELECT * FROM sales_kafka.decode(NULL::log_int, '42');
+SELECT * FROM sales_kafka.decode(NULL::log_int, '4 2');                 -- ERROR: not an integer
+CREATE FOREIGN TABLE blob (b bytea) SERVER kafka OPTIONS (topic 'blobs', format 'bytea');
+SELECT * FROM sales_kafka.decode(NULL::blob, '\x00ff10'::bytea);
+
+-- mappings the decoder refuses
+CREATE FOREIGN TABLE bad_offset (o int OPTIONS (kafka 'offset')) SERVER kafka OPTIONS (topic 'x');
+SELECT * FROM sales_kafka.decode(NULL::bad_offset, '{}');              -- ERROR: offset needs bigint
+CREATE FOREIGN TABLE bad_partition (p text OPTIONS (kafka 'partition')) SERVER kafka OPTIONS (topic 'x');
+SELECT * FROM sales_kafka.decode(NULL::bad_partition, '{}');           -- ERROR: partition needs an integer
+CREATE FOREIGN TABLE bad_ts (t date OPTIONS (kafka 'timestamp')) SERVER kafka OPTIONS (topic 'x');
+SELECT * FROM sales_kafka.decode(NULL::bad_ts, '{}');                  -- ERROR: timestamp type
+CREATE FOREIGN TABLE bad_headers (h text OPTIONS (kafka 'headers')) SERVER kafka OPTIONS (topic 'x');
+SELECT * FROM sales_kafka.decode(NULL::bad_headers, '{}');             -- ERROR: headers need jsonb
+CREATE FOREIGN TABLE bad_error (e int OPTIONS (kafka 'error')) SERVER kafka OPTIONS (topic 'x');
+SELECT * FROM sales_kafka.decode(NULL::bad_error, '{}');               -- ERROR: error needs text
+CREATE FOREIGN TABLE bad_text (a text, b text) SERVER kafka OPTIONS (topic 'x', format 'text');
+SELECT * FROM sales_kafka.decode(NULL::bad_text, 'x');                 -- ERROR: two payload columns
+CREATE FOREIGN TABLE bad_bytea (a text) SERVER kafka OPTIONS (topic 'x', format 'bytea');
+SELECT * FROM sales_kafka.decode(NULL::bad_bytea, 'x');                -- ERROR: bytea needs bytea
+CREATE FOREIGN TABLE bad_path (a text OPTIONS (json_path '$.a')) SERVER kafka OPTIONS (topic 'x', format 'csv');
+SELECT * FROM sales_kafka.decode(NULL::bad_path, 'x');                 -- ERROR: json_path needs json
+CREATE TABLE not_foreign (a int);
+SELECT * FROM sales_kafka.decode(NULL::not_foreign, '{}');             -- ERROR: not a foreign table
+SELECT sales_kafka.decode(1, '{}');                                    -- ERROR: not a row type
+
+DROP TABLE not_foreign;
+DROP EXTENSION sales_kafka CASCADE;
