@@ -29,6 +29,7 @@
 #include "optimizer/cost.h"
 #include "optimizer/optimizer.h"
 #include "optimizer/pathnode.h"
+#include "optimizer/paths.h"
 #include "optimizer/planmain.h"
 #include "optimizer/restrictinfo.h"
 #include "utils/memutils.h"
@@ -139,13 +140,52 @@ path_costs(PlannerInfo *root, RelOptInfo *baserel, double rows,
 								list_length(baserel->baserestrictinfo));
 }
 
+/* For generate_implied_equalities_for_column: is em our column attno? */
+static bool
+ec_member_is_column(PlannerInfo *root, RelOptInfo *rel, EquivalenceClass *ec,
+					EquivalenceMember *em, void *arg)
+{
+	Var		   *var = (Var *) em->em_expr;
+
+	return IsA(var, Var) && var->varno == rel->relid &&
+		var->varlevelsup == 0 && var->varattno == *(AttrNumber *) arg;
+}
+
+/* A path parameterised by the relations a join clause needs, if usable */
+static void
+add_param_path(PlannerInfo *root, RelOptInfo *baserel, RestrictInfo *rinfo,
+			   List **done)
+{
+	Relids		outer = bms_difference(rinfo->clause_relids, baserel->relids);
+	ParamPathInfo *param;
+	Cost		startup;
+	Cost		total;
+	ListCell   *lc;
+
+	if (bms_is_empty(outer) || bms_overlap(outer, baserel->lateral_relids))
+		return;
+	foreach(lc, *done)
+		if (bms_equal(outer, (Relids) lfirst(lc)))
+			return;
+	*done = lappend(*done, outer);
+
+	param = get_baserel_parampathinfo(root, baserel, outer);
+	path_costs(root, baserel, param->ppi_rows, &startup, &total);
+	add_path(baserel, (Path *)
+			 create_foreignscan_path(root, baserel, NULL, param->ppi_rows,
+									 startup, total, NIL, outer, NULL, NIL));
+}
+
 static void
 skGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
 {
 	SkPlanState *plan = (SkPlanState *) baserel->fdw_private;
+	AttrNumber	columns[2] = {plan->map->partition_attno, plan->map->offset_attno};
+	List	   *done = NIL;
 	Cost		startup;
 	Cost		total;
 	ListCell   *lc;
+	int			i;
 
 	path_costs(root, baserel, baserel->rows, &startup, &total);
 	add_path(baserel, (Path *)
@@ -154,24 +194,31 @@ skGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
 
 	/*
 	 * Join clauses on partition or offset can narrow the read for each outer
-	 * row of a nested loop: offer a path parameterised by the other side.
+	 * row of a nested loop: offer paths parameterised by the other side.
+	 * Equalities live in equivalence classes, the rest in joininfo.
 	 */
 	foreach(lc, baserel->joininfo)
 	{
 		RestrictInfo *rinfo = lfirst_node(RestrictInfo, lc);
-		Relids		outer;
-		ParamPathInfo *param;
 
-		if (!sk_pushdown_join_clause(plan->map, baserel->relid, rinfo))
+		if (join_clause_is_movable_to(rinfo, baserel) &&
+			sk_pushdown_join_clause(plan->map, baserel->relid, rinfo))
+			add_param_path(root, baserel, rinfo, &done);
+	}
+	for (i = 0; i < 2; i++)
+	{
+		if (columns[i] <= 0)
 			continue;
-		outer = bms_difference(rinfo->clause_relids, baserel->relids);
-		if (bms_is_empty(outer) || bms_overlap(outer, baserel->lateral_relids))
-			continue;
-		param = get_baserel_parampathinfo(root, baserel, outer);
-		path_costs(root, baserel, param->ppi_rows, &startup, &total);
-		add_path(baserel, (Path *)
-				 create_foreignscan_path(root, baserel, NULL, param->ppi_rows,
-										 startup, total, NIL, outer, NULL, NIL));
+		foreach(lc, generate_implied_equalities_for_column(root, baserel,
+														   ec_member_is_column,
+														   &columns[i],
+														   baserel->lateral_referencers))
+		{
+			RestrictInfo *rinfo = lfirst_node(RestrictInfo, lc);
+
+			if (sk_pushdown_join_clause(plan->map, baserel->relid, rinfo))
+				add_param_path(root, baserel, rinfo, &done);
+		}
 	}
 }
 

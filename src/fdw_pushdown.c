@@ -437,6 +437,8 @@ operand_text(Expr *operand)
 		return psprintf("$%d", ((Param *) operand)->paramid);
 	if (IsA(operand, RelabelType))
 		return operand_text(((RelabelType *) operand)->arg);
+	if (IsA(operand, Var))
+		return "(value from each outer row)";
 	return "(value computed at run time)";
 }
 
