@@ -12,10 +12,12 @@
  * librdkafka's synchronous requests (metadata, watermarks, offsets for
  * times) cannot be interrupted.  We run each on a short-lived helper thread
  * that touches nothing but librdkafka and a pipe, while the backend waits on
- * its latch and that pipe, serving interrupts every 100 ms at most.  When the
- * backend gives up (cancel, statement_timeout, ERROR), the thread is
- * abandoned: it finishes the request on its own, then destroys the handle
- * and everything the request allocated.
+ * its latch and that pipe, serving interrupts every 100 ms at most.  The
+ * thread sends its request in slices of at most half a second; when the
+ * backend gives up (cancel, statement_timeout, ERROR), the error reaches the
+ * client at once, and while the transaction is cleaned up the backend tells
+ * the thread to stop, joins it within one slice and destroys the handle
+ * itself.
  *
  * librdkafka's logs and errors are queued and served by our own poll calls,
  * on the backend's thread; its callbacks only copy text into buffers and
@@ -63,16 +65,16 @@ typedef enum SkCallKind
 
 /*
  * One synchronous librdkafka request running on a helper thread.  Allocated
- * with malloc, because an abandoned call outlives every memory context.
+ * with malloc: the thread must never touch palloc'd memory.
  */
 typedef struct SkCall
 {
 	pthread_mutex_t lock;
 	bool		finished;		/* under lock: thread is done with the call */
-	bool		abandoned;		/* under lock: backend has walked away */
+	bool		abandoned;		/* under lock: backend wants it to stop */
 	pthread_t	thread;
 	int			wake[2];		/* thread writes one byte to wake[1] */
-	rd_kafka_t *rk;				/* thread destroys it if abandoned */
+	rd_kafka_t *rk;
 
 	/* request, read-only for the thread */
 	SkCallKind	kind;
@@ -444,16 +446,14 @@ sk_kafka_close(SkKafka *kc)
 
 	if (call != NULL)
 	{
-		bool		finished;
-
+		/*
+		 * The backend gave up on a request (an interrupt or ERROR): tell the
+		 * thread, which stops within one slice, and wait for it.  The client
+		 * already has its error; only the next command waits.
+		 */
 		pthread_mutex_lock(&call->lock);
-		finished = call->finished;
-		if (!finished)
-			call->abandoned = true;
+		call->abandoned = true;
 		pthread_mutex_unlock(&call->lock);
-
-		if (!finished)
-			return;				/* the thread destroys rk and the call */
 		pthread_join(call->thread, NULL);
 		call_destroy(call);
 	}
@@ -495,6 +495,37 @@ remaining_ms(int64 deadline)
 }
 
 /*
+ * Requests run in slices of at most SK_SLICE_MS, re-sent while time is
+ * left, so that an abandoned call stops within one slice.
+ */
+#define SK_SLICE_MS 500
+
+static bool
+call_abandoned(SkCall *call)
+{
+	bool		abandoned;
+
+	pthread_mutex_lock(&call->lock);
+	abandoned = call->abandoned;
+	pthread_mutex_unlock(&call->lock);
+	return abandoned;
+}
+
+static int
+slice_ms(int64 deadline)
+{
+	return Min(remaining_ms(deadline), SK_SLICE_MS);
+}
+
+/* Should a request that ended with err be sent again? */
+static bool
+send_again(SkCall *call, rd_kafka_resp_err_t err, int64 deadline)
+{
+	return err == RD_KAFKA_RESP_ERR__TIMED_OUT && remaining_ms(deadline) > 0 &&
+		!call_abandoned(call);
+}
+
+/*
  * Metadata of one topic (or all), retrying while a new topic has no leader
  * yet.  Runs on the helper thread.
  */
@@ -510,7 +541,9 @@ call_metadata(SkCall *call, int64 deadline)
 	for (;;)
 	{
 		err = rd_kafka_metadata(call->rk, rkt == NULL, rkt, &call->md,
-								remaining_ms(deadline));
+								slice_ms(deadline));
+		if (send_again(call, err, deadline))
+			continue;
 		if (err == RD_KAFKA_RESP_ERR_NO_ERROR && rkt != NULL)
 		{
 			err = call->md->topic_cnt == 1 ? call->md->topics[0].err :
@@ -559,10 +592,15 @@ call_watermarks(SkCall *call, int64 deadline)
 	{
 		SkWatermark *m = &call->marks[i];
 
+		if (call_abandoned(call))
+			return RD_KAFKA_RESP_ERR__TIMED_OUT;
+
 		m->partition = t->partitions[i].id;
-		err = rd_kafka_query_watermark_offsets(call->rk, call->topic,
-											   m->partition, &m->low, &m->high,
-											   remaining_ms(deadline));
+		do
+			err = rd_kafka_query_watermark_offsets(call->rk, call->topic,
+												   m->partition, &m->low,
+												   &m->high, slice_ms(deadline));
+		while (send_again(call, err, deadline));
 		if (err)
 			return err;
 		call->nmarks++;
@@ -584,7 +622,9 @@ call_offsets_for_time(SkCall *call, int64 deadline)
 										  call->requested[i])->offset =
 			call->timestamp_ms;
 
-	err = rd_kafka_offsets_for_times(call->rk, parts, remaining_ms(deadline));
+	do
+		err = rd_kafka_offsets_for_times(call->rk, parts, slice_ms(deadline));
+	while (send_again(call, err, deadline));
 	if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
 	{
 		call->offsets = malloc(sizeof(int64) * Max(call->nrequested, 1));
@@ -626,7 +666,6 @@ call_main(void *arg)
 {
 	SkCall	   *call = (SkCall *) arg;
 	int64		deadline = now_ms() + call->timeout_ms;
-	bool		abandoned;
 
 	switch (call->kind)
 	{
@@ -643,16 +682,9 @@ call_main(void *arg)
 
 	pthread_mutex_lock(&call->lock);
 	call->finished = true;
-	abandoned = call->abandoned;
 	pthread_mutex_unlock(&call->lock);
 
-	if (abandoned)
-	{
-		pthread_detach(pthread_self());
-		rd_kafka_destroy_flags(call->rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
-		call_destroy(call);
-	}
-	else if (write(call->wake[1], "x", 1) != 1)
+	if (write(call->wake[1], "x", 1) != 1)
 	{
 		/* cannot happen with an empty pipe; the backend also polls */
 	}
@@ -704,7 +736,7 @@ call_prepare(SkKafka *kc, SkCallKind kind, const char *topic)
  * Start a prepared call on a helper thread and wait for it, serving
  * interrupts and librdkafka's callbacks.  On return the call is finished and
  * joined, and the caller must call_destroy() it; if an interrupt throws,
- * sk_kafka_close() (via the memory context) abandons it to its thread.
+ * sk_kafka_close() (via the memory context) stops and joins it.
  */
 static void
 call_wait(SkKafka *kc, SkCall *call)
