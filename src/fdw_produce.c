@@ -372,8 +372,14 @@ produce_xact_callback(XactEvent event, void *arg)
 	switch (event)
 	{
 		case XACT_EVENT_PRE_COMMIT:
-			if (spool != NULL && spool->nrows > 0)
-				spool_send();
+			if (spool != NULL)
+			{
+				if (spool->nrows > 0)
+					spool_send();
+				/* its temporary file must be gone before commit checks */
+				tuplestore_end(spool->store);
+				spool = NULL;
+			}
 			break;
 		case XACT_EVENT_PRE_PREPARE:
 			if (spool != NULL && spool->nrows > 0)
