@@ -45,7 +45,7 @@ RESET statement_timeout;
 RESET sales_kafka.connect_timeout;
 SHOW sales_kafka.connect_timeout;
 SHOW sales_kafka.produce_timeout;
-SHOW sales_kafka.brokers;
+SELECT boot_val FROM pg_settings WHERE name = 'sales_kafka.brokers';
 SET sales_kafka.connect_timeout = 0;                       -- ERROR: out of range
 SET sales_kafka.no_such_setting = 1;                       -- ERROR: reserved prefix
 
