@@ -18,6 +18,13 @@
 # test failed or none ran. A trap stops PostgreSQL and the broker and
 # removes the work directory on exit, failure, Ctrl-C or SIGTERM.
 #
+# With "--run COMMAND [ARG...]" it sets up the same way (packages, build,
+# broker, PostgreSQL) but runs COMMAND in the copied tree, as the test user,
+# instead of the suites, then cleans up and exits with COMMAND's status: the
+# benchmarks (make bench) and the demo run so.  COMMAND sees PGHOST,
+# PGPORT, PGUSER, SK_TEST_BROKERS, SK_TEST_BROKER_CTL, SK_TEST_BROKER_BIN
+# and SK_TEST_TOPIC_PREFIX.
+#
 # Environment:
 #   KAFKA_BROKERS     bootstrap list of a real cluster to test against instead
 #                     of the test broker (topics get a per-run prefix)
@@ -48,6 +55,12 @@ PACKAGES=(
 )
 
 SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+RUN_CMD=()
+if [ "${1:-}" = "--run" ]; then
+	shift
+	[ $# -gt 0 ] || { echo "usage: $0 [--run COMMAND [ARG...]]" >&2; exit 2; }
+	RUN_CMD=("$@")
+fi
 SUITE_TIMEOUT=${SK_SUITE_TIMEOUT:-900}
 IS_ROOT=0
 [ "$(id -u)" -eq 0 ] && IS_ROOT=1
@@ -130,7 +143,8 @@ else
 	say "all ${#PACKAGES[@]} packages are installed"
 fi
 
-SUMMARY_ARMED=1
+# a command of its own reports its own outcome: no test summary then
+[ ${#RUN_CMD[@]} -gt 0 ] || SUMMARY_ARMED=1
 
 # ---------------------------------------------------------------- cleanup
 
@@ -305,6 +319,8 @@ fi
 # unix socket paths are limited to 107 bytes
 [ ${#WORK} -le 64 ] || fail "work directory path too long for unix sockets: $WORK (set TMPDIR)"
 mkdir -p "$WORK"/{src,broker,sock,home,tmp,logs}
+# from here on, commands run as the test user start in a directory it can read
+cd "$WORK"
 
 # Tracked and untracked-but-not-ignored files: what a commit of the working
 # tree would hold. Without git, everything but build and test output.
@@ -336,7 +352,7 @@ TENV=(
 	SK_TEST_BROKER_BIN="$BROKER_BIN"
 	SK_TEST_CONF="$WORK/src/test/sales_kafka.conf"
 )
-for v in PG_TEST_TIMEOUT_DEFAULT PG_TEST_NOCLEAN PROVE_TESTS; do
+for v in PG_TEST_TIMEOUT_DEFAULT PG_TEST_NOCLEAN PROVE_TESTS BENCH_ROWS BENCH_RUNS BENCH_PARTITIONS; do
 	[ -z "${!v:-}" ] || TENV+=("$v=${!v}")
 done
 # tester_env VAR=VALUE...: add to the test environment.
@@ -447,6 +463,18 @@ tester_env PGHOST="$WORK/sock" PGPORT="$PORT" PGUSER="$TESTER"
 # Cluster.pm reserves TAP node ports in this directory: one per test user,
 # shared by parallel runs so that they never pick the same port
 tester_env PG_TEST_PORT_DIR="/tmp/sales_kafka_test_portlock.$(id -u "$TESTER")"
+
+# ---------------------------------------------------------------- --run
+
+if [ ${#RUN_CMD[@]} -gt 0 ]; then
+	phase "${RUN_CMD[0]}"
+	rc=0
+	run_step "$WORK/logs/run.log" "$WORK/src" "${AS_TESTER[@]}" "${RUN_CMD[@]}" || rc=$?
+	[ "$rc" -eq 0 ] || show_server_log
+	phase cleanup
+	cleanup
+	exit "$rc"
+fi
 
 # ---------------------------------------------------------------- suites
 
