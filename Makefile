@@ -2,6 +2,7 @@
 #
 #   make && make install      build and install the extension (needs pg_config)
 #   make test                 the whole suite, self-contained (see README)
+#   make bench                the benchmarks, self-contained
 #   make installcheck         pg_regress + TAP against an already-running server
 
 EXTENSION = sales_kafka
@@ -33,6 +34,10 @@ all: $(TEST_BROKER)
 $(TEST_BROKER): test/kafka/sk_test_broker.c
 	$(CC) -O2 -g -Wall -Wextra -Werror -o $@ $< -lrdkafka -lpthread
 
-.PHONY: test demo
+.PHONY: test bench
 test:
 	./test/run-tests.sh
+
+# Benchmarks: set up like the tests, then run the benchmark instead.
+bench:
+	./test/run-tests.sh --run bench/fdw_ingest.sh
