@@ -561,11 +561,16 @@ decode_all(DecodeState *state, const bool *wanted, Datum *values, bool *nulls)
 	SkMapping  *map = state->map;
 	const SkMessage *msg = state->msg;
 	SkRawValue *raw = NULL;
+	bool		parse = false;
 	int			i;
 
 	decode_metadata(map, msg, wanted, values, nulls);
 
-	if (msg->payload != NULL)
+	/* a payload is parsed only when the caller reads one of its fields */
+	for (i = 0; i < map->natts && msg->payload != NULL && !parse; i++)
+		parse = map->columns[i].kind == SK_COL_FIELD &&
+			(wanted == NULL || wanted[i]);
+	if (parse)
 	{
 		raw = palloc0(sizeof(SkRawValue) * Max(map->natts, 1));
 		switch (map->format)

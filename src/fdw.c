@@ -84,6 +84,8 @@ typedef struct SkScanState
 	SkBounds	bounds;
 	SkRange    *ranges;
 	int			nranges;
+	int		   *range_of;		/* by partition id: index in ranges, or -1 */
+	int			max_partition;
 	int			nactive;		/* ranges not done */
 	int64		last_progress_ms;
 	int64		messages;		/* messages read, all ranges */
@@ -338,6 +340,8 @@ start_reading(ForeignScanState *node)
 								  RD_KAFKA_CONSUMER, defaults, overrides);
 		st->marks = sk_kafka_watermarks(st->kc, map->topic, &st->nmarks);
 		st->ranges = palloc0(sizeof(SkRange) * Max(st->nmarks, 1));
+		st->max_partition = st->nmarks > 0 ? st->marks[st->nmarks - 1].partition : 0;
+		st->range_of = palloc(sizeof(int) * (st->max_partition + 1));
 		MemoryContextSwitchTo(oldcxt);
 	}
 
@@ -349,6 +353,8 @@ start_reading(ForeignScanState *node)
 	any = sk_pushdown_bounds(st->quals, values, isnull, &st->bounds);
 
 	st->nranges = 0;
+	for (i = 0; i <= st->max_partition; i++)
+		st->range_of[i] = -1;
 	for (i = 0; any && i < st->nmarks; i++)
 	{
 		SkWatermark *m = &st->marks[i];
@@ -364,6 +370,7 @@ start_reading(ForeignScanState *node)
 				continue;
 		}
 		r = &st->ranges[st->nranges];
+		st->range_of[m->partition] = st->nranges;
 		r->partition = m->partition;
 		r->start = Max(m->low, st->bounds.offset_lo);
 		r->end = Min(m->high, st->bounds.offset_hi);
@@ -423,12 +430,10 @@ start_reading(ForeignScanState *node)
 static SkRange *
 find_range(SkScanState *st, int32 partition)
 {
-	int			i;
-
-	for (i = 0; i < st->nranges; i++)
-		if (st->ranges[i].partition == partition)
-			return &st->ranges[i];
-	return NULL;
+	if (partition < 0 || partition > st->max_partition ||
+		st->range_of[partition] < 0)
+		return NULL;
+	return &st->ranges[st->range_of[partition]];
 }
 
 static void
@@ -502,7 +507,10 @@ skIterateForeignScan(ForeignScanState *node)
 		m.key_len = msg->key_len;
 		m.payload = msg->payload;
 		m.len = msg->len;
-		if (rd_kafka_message_headers(msg, &m.headers) != RD_KAFKA_RESP_ERR_NO_ERROR)
+		/* parsing headers costs: only when the query reads them */
+		if (st->map->headers_attno == 0 ||
+			!st->wanted[st->map->headers_attno - 1] ||
+			rd_kafka_message_headers(msg, &m.headers) != RD_KAFKA_RESP_ERR_NO_ERROR)
 			m.headers = NULL;
 
 		/* with LogAppendTime, timestamps grow: past the upper bound, stop */
