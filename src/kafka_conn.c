@@ -120,6 +120,7 @@ struct SkKafka
 
 static void kafka_release(void *arg);
 static void call_destroy(SkCall *call);
+static void drop_fetched(SkKafka *kc);
 
 /* ---------------------------------------------------------------------
  * librdkafka callbacks: served by rd_kafka_poll() on our thread.  They copy
@@ -429,12 +430,7 @@ sk_kafka_close(SkKafka *kc)
 	kc->inflight = NULL;
 
 	/* messages and queues hold references into the handle: drop them first */
-	if (kc->current != NULL)
-		rd_kafka_message_destroy(kc->current);
-	kc->current = NULL;
-	while (kc->next < kc->nbatch)
-		rd_kafka_message_destroy(kc->batch[kc->next++]);
-	kc->nbatch = kc->next = 0;
+	drop_fetched(kc);
 	if (kc->queue != NULL)
 		rd_kafka_queue_destroy(kc->queue);
 	kc->queue = NULL;
@@ -982,6 +978,18 @@ sk_kafka_report(SkKafka *kc, rd_kafka_resp_err_t err, const char *topic)
  * ---------------------------------------------------------------------
  */
 
+/* Destroy the messages fetched but not yet handed out, and the current one */
+static void
+drop_fetched(SkKafka *kc)
+{
+	if (kc->current != NULL)
+		rd_kafka_message_destroy(kc->current);
+	kc->current = NULL;
+	while (kc->next < kc->nbatch)
+		rd_kafka_message_destroy(kc->batch[kc->next++]);
+	kc->nbatch = kc->next = 0;
+}
+
 #define SK_CONSUME_BATCH 1000
 
 /*
@@ -1009,12 +1017,7 @@ sk_kafka_assign(SkKafka *kc, rd_kafka_topic_partition_list_t *parts)
 	}
 
 	/* messages already fetched for the old assignment are stale */
-	if (kc->current != NULL)
-		rd_kafka_message_destroy(kc->current);
-	kc->current = NULL;
-	while (kc->next < kc->nbatch)
-		rd_kafka_message_destroy(kc->batch[kc->next++]);
-	kc->nbatch = kc->next = 0;
+	drop_fetched(kc);
 
 	err = rd_kafka_assign(kc->rk, parts != NULL && parts->cnt > 0 ? parts : NULL);
 	if (err)
