@@ -74,6 +74,15 @@ SELECT k, product_name, payload FROM sales_kafka.decode(NULL::sale, NULL::text, 
 -- whitespace around the document
 SELECT quantity FROM sales_kafka.decode(NULL::sale, E'\n  {"quantity": 5}  \n');
 
+-- escapes, in values and in keys; Unicode escapes, surrogate pairs
+SELECT product_name FROM sales_kafka.decode(NULL::sale, '{"product_name": "a\"b\\c\/d\te\u00e9\ud83d\ude00"}');
+SELECT quantity FROM sales_kafka.decode(NULL::sale, '{"qu\u0061ntity": 7}');
+SELECT customer FROM sales_kafka.decode(NULL::sale, '{"customer": {"a": "x\ny", "b": [true, false, null, -1.5e3]}}');
+-- numbers as JSON writes them
+SELECT quantity, price, ratio FROM sales_kafka.decode(NULL::sale, '{"quantity": -0, "price": 12.5e1, "ratio": 1E-2}');
+-- deep documents are fine up to a limit
+SELECT quantity FROM sales_kafka.decode(NULL::sale, '{"deep": ' || repeat('[', 500) || repeat(']', 500) || ', "quantity": 3}');
+
 -- strict (the default): a bad message is an ERROR with the column named
 \set VERBOSITY default
 SELECT quantity FROM sales_kafka.decode(NULL::sale, '{"quantity": "many"}');         -- ERROR: not an integer
@@ -91,6 +100,23 @@ SELECT quantity FROM sales_kafka.decode(NULL::sale, '{"quantity": ');           
 SELECT quantity FROM sales_kafka.decode(NULL::sale, '{quantity: 1}');                -- ERROR: not JSON
 SELECT quantity FROM sales_kafka.decode(NULL::sale, '{"a": 1} {"b": 2}');            -- ERROR: two documents
 SELECT quantity FROM sales_kafka.decode(NULL::sale, '');                             -- ERROR: empty
+SELECT quantity FROM sales_kafka.decode(NULL::sale, '{"quantity": 1,}');             -- ERROR: trailing comma
+SELECT quantity FROM sales_kafka.decode(NULL::sale, '{"quantity" 1}');               -- ERROR: no colon
+SELECT quantity FROM sales_kafka.decode(NULL::sale, '{"quantity": 01}');             -- ERROR: leading zero
+SELECT quantity FROM sales_kafka.decode(NULL::sale, '{"quantity": 1.}');             -- ERROR: bare point
+SELECT quantity FROM sales_kafka.decode(NULL::sale, '{"quantity": -}');              -- ERROR: bare minus
+SELECT quantity FROM sales_kafka.decode(NULL::sale, '{"quantity": 1e}');             -- ERROR: bare exponent
+SELECT quantity FROM sales_kafka.decode(NULL::sale, '{"quantity": tru}');            -- ERROR: bad literal
+SELECT quantity FROM sales_kafka.decode(NULL::sale, '{"quantity": nulls}');          -- ERROR: bad literal
+SELECT quantity FROM sales_kafka.decode(NULL::sale, '{"quantity": "a\qb"}');         -- ERROR: bad escape
+SELECT quantity FROM sales_kafka.decode(NULL::sale, '{"quantity": "\u12"}');         -- ERROR: short \u
+SELECT quantity FROM sales_kafka.decode(NULL::sale, '{"quantity": "\u0000"}');       -- ERROR: NUL escape
+SELECT quantity FROM sales_kafka.decode(NULL::sale, '{"quantity": "\ud83d"}');       -- ERROR: lone high surrogate
+SELECT quantity FROM sales_kafka.decode(NULL::sale, '{"quantity": "\ude00"}');       -- ERROR: lone low surrogate
+SELECT quantity FROM sales_kafka.decode(NULL::sale, E'{"quantity": "a\tb"}');       -- ERROR: raw control character
+SELECT quantity FROM sales_kafka.decode(NULL::sale, '{"quantity": "open');           -- ERROR: unterminated string
+SELECT quantity FROM sales_kafka.decode(NULL::sale, '[[1]');                         -- ERROR: unterminated array
+SELECT quantity FROM sales_kafka.decode(NULL::sale, '{"deep": ' || repeat('[', 600) || repeat(']', 600) || '}'); -- ERROR: too deep
 SELECT quantity FROM sales_kafka.decode(NULL::sale, '[1, 2]');                       -- ERROR: not an object
 SELECT quantity FROM sales_kafka.decode(NULL::sale, '"just a string"');              -- ERROR: not an object
 SELECT quantity FROM sales_kafka.decode(NULL::sale, '\x7b2271756e74697479223a20ff7d'::bytea); -- ERROR: invalid UTF-8

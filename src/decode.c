@@ -236,6 +236,7 @@ sk_mapping_load(Oid relid)
 					SkPathStep *step = palloc0(sizeof(SkPathStep));
 
 					step->key = col->field;
+					step->keylen = strlen(col->field);
 					col->path = list_make1(step);
 					map->max_path_depth = Max(map->max_path_depth, 1);
 				}

@@ -4,6 +4,14 @@
  *		The JSON payload format: JSON paths of column options, and the
  *		extraction of mapped fields from a message.
  *
+ * Extraction is one strict pass over the payload (RFC 8259: structure,
+ * strings and their escapes, numbers, literals) that allocates nothing
+ * for the parts no column maps: it only remembers where each mapped value
+ * starts and ends, and copies (and unescapes) those values at the end.
+ * The server's own JSON parser allocates every key and scalar, which made
+ * it the largest cost of ingesting a message.  This file only finds text;
+ * decode.c converts it to column types.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -12,7 +20,6 @@
 #include <limits.h>
 
 #include "catalog/pg_type.h"
-#include "common/jsonapi.h"
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
 
@@ -54,6 +61,7 @@ sk_json_path_parse(const char *path, const char **error)
 				return NIL;
 			}
 			step->key = pnstrdup(start, p - start);
+			step->keylen = p - start;
 		}
 		else if (p[0] == '[' && (p[1] == '"' || p[1] == '\''))
 		{
@@ -74,6 +82,7 @@ sk_json_path_parse(const char *path, const char **error)
 			}
 			p += 2;
 			step->key = key.data;
+			step->keylen = key.len;
 		}
 		else if (*p == '[')
 		{
@@ -103,192 +112,584 @@ sk_json_path_parse(const char *path, const char **error)
 }
 
 /* ---------------------------------------------------------------------
- * Field extraction: one pass of the server's JSON parser over the payload,
- * keeping the values of the mapped paths and materialising nothing else.
+ * Field extraction
  * ---------------------------------------------------------------------
  */
 
-#define SK_JSON_MAX_DEPTH 64
+/* Deeper documents are refused rather than risking the stack */
+#define SK_JSON_MAX_NESTING 512
 
-typedef struct JsonExtract
+/* A mapped value found in the payload */
+typedef struct JsonSpan
 {
-	JsonLexContext *lex;
+	const char *start;			/* first byte of the value */
+	const char *end;			/* one past its last byte */
+	char		kind;			/* '"', 'n'umber, 't'rue, 'f'alse, 'z' null, '{', '[' */
+	bool		escaped;		/* a string with backslash escapes */
+} JsonSpan;
+
+typedef struct JsonScan
+{
+	const char *p;
+	const char *end;
 	SkMapping  *map;
-	SkRawValue *raw;
 	int			ncols;
 	int		   *cols;			/* attribute indexes of the wanted paths */
 	int		   *depth;			/* per entry of cols: path steps matched */
 	int		   *len;			/* per entry of cols: path length */
-	int			elem_index[SK_JSON_MAX_DEPTH + 2];
-	char	   *value_start[SK_JSON_MAX_DEPTH + 2];
-} JsonExtract;
+	JsonSpan   *found;			/* per entry of cols */
+	const char *error;			/* what is wrong, once something is */
+	char		errbuf[128];
+} JsonScan;
 
-static SkPathStep *
-path_step(JsonExtract *st, int c, int level)
+static bool scan_value(JsonScan *s, int level, JsonSpan *span);
+
+static void
+skip_space(JsonScan *s)
 {
-	return (SkPathStep *) list_nth(st->map->columns[st->cols[c]].path, level - 1);
+	while (s->p < s->end &&
+		   (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r'))
+		s->p++;
 }
 
-/* A field or element at "level" begins: extend the matches it continues. */
-static void
-enter_value(JsonExtract *st, int level, const char *key, int index)
+/* Fail, quoting the token at p as the server's JSON parser does */
+static bool
+fail_at(JsonScan *s, const char *expected)
 {
-	int			c;
+	const char *t = s->p;
+	int			n = 1;
 
-	if (level > st->map->max_path_depth)
-		return;
-	for (c = 0; c < st->ncols; c++)
+	if (s->p >= s->end)
 	{
-		SkPathStep *step;
+		s->error = "The input string ended unexpectedly.";
+		return false;
+	}
+	if (isalnum((unsigned char) *t) || *t == '-' || *t == '.' || *t == '_')
+		while (t + n < s->end && n < 30 &&
+			   (isalnum((unsigned char) t[n]) || t[n] == '.' || t[n] == '_' ||
+				t[n] == '-' || t[n] == '+'))
+			n++;
+	if (expected)
+		snprintf(s->errbuf, sizeof(s->errbuf), "Expected %s, but found \"%.*s\".",
+				 expected, n, t);
+	else
+		snprintf(s->errbuf, sizeof(s->errbuf), "Token \"%.*s\" is invalid.", n, t);
+	s->error = s->errbuf;
+	return false;
+}
 
-		if (st->depth[c] != level - 1 || st->len[c] < level)
-			continue;
-		step = path_step(st, c, level);
-		if (key != NULL ? (step->key != NULL && strcmp(step->key, key) == 0) :
-			(step->key == NULL && step->index == index))
+static int
+hex_value(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Four hex digits after "\u" at p; -1 if they are not */
+static int
+unicode_escape(const char *p, const char *end)
+{
+	int			v = 0;
+	int			i;
+
+	if (end - p < 4)
+		return -1;
+	for (i = 0; i < 4; i++)
+	{
+		int			h = hex_value(p[i]);
+
+		if (h < 0)
+			return -1;
+		v = v * 16 + h;
+	}
+	return v;
+}
+
+/*
+ * A string starting at the opening quote; checks escapes and control
+ * characters, and notes whether it has escapes.
+ */
+static bool
+scan_string(JsonScan *s, bool *escaped)
+{
+	*escaped = false;
+	s->p++;						/* opening quote */
+	while (s->p < s->end)
+	{
+		unsigned char c = (unsigned char) *s->p;
+
+		if (c == '"')
 		{
-			st->depth[c] = level;
-			st->value_start[level] = st->lex->token_start;
+			s->p++;
+			return true;
+		}
+		if (c < 0x20)
+		{
+			snprintf(s->errbuf, sizeof(s->errbuf),
+					 "Character with value 0x%02x must be escaped.", c);
+			s->error = s->errbuf;
+			return false;
+		}
+		if (c != '\\')
+		{
+			s->p++;
+			continue;
+		}
+		*escaped = true;
+		if (s->p + 1 >= s->end)
+			break;
+		switch (s->p[1])
+		{
+			case '"':
+			case '\\':
+			case '/':
+			case 'b':
+			case 'f':
+			case 'n':
+			case 'r':
+			case 't':
+				s->p += 2;
+				break;
+			case 'u':
+				{
+					int			cp = unicode_escape(s->p + 2, s->end);
+
+					if (cp < 0)
+					{
+						s->error = "\"\\u\" must be followed by four hexadecimal digits.";
+						return false;
+					}
+					if (cp == 0)
+					{
+						s->error = "\\u0000 cannot be converted to text.";
+						return false;
+					}
+					s->p += 6;
+					if (cp >= 0xDC00 && cp <= 0xDFFF)
+					{
+						s->error = "Unicode low surrogate must follow a high surrogate.";
+						return false;
+					}
+					if (cp >= 0xD800 && cp <= 0xDBFF)
+					{
+						int			lo = (s->end - s->p >= 6 && s->p[0] == '\\' &&
+										  s->p[1] == 'u') ?
+						unicode_escape(s->p + 2, s->end) : -1;
+
+						if (lo < 0xDC00 || lo > 0xDFFF)
+						{
+							s->error = "Unicode high surrogate must be followed by a low surrogate.";
+							return false;
+						}
+						s->p += 6;
+					}
+					break;
+				}
+			default:
+				snprintf(s->errbuf, sizeof(s->errbuf),
+						 "Escape sequence \"\\%c\" is invalid.", s->p[1]);
+				s->error = s->errbuf;
+				return false;
 		}
 	}
+	s->error = "The input string ended unexpectedly.";
+	return false;
 }
 
-/* A field or element at "level" ends: keep the JSON text of full matches. */
-static void
-leave_value(JsonExtract *st, int level)
+/* -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)? */
+static bool
+scan_number(JsonScan *s)
 {
-	int			c;
+	const char *p = s->p;
 
-	if (level > st->map->max_path_depth)
-		return;
-	for (c = 0; c < st->ncols; c++)
+	if (p < s->end && *p == '-')
+		p++;
+	if (p < s->end && *p == '0')
+		p++;
+	else if (p < s->end && *p >= '1' && *p <= '9')
+		while (p < s->end && isdigit((unsigned char) *p))
+			p++;
+	else
+		return fail_at(s, NULL);
+	if (p < s->end && *p == '.')
 	{
-		SkColumn   *col;
-		SkRawValue *raw;
-		char	   *start;
-
-		if (st->depth[c] != level)
-			continue;
-		st->depth[c] = level - 1;
-		if (st->len[c] != level)
-			continue;
-
-		col = &st->map->columns[st->cols[c]];
-		raw = &st->raw[st->cols[c]];
-		start = st->value_start[level];
-		if (*start == '{' || *start == '[' ||
-			col->typid == JSONBOID || col->typid == JSONOID)
-		{
-			raw->present = true;
-			raw->json = pnstrdup(start, st->lex->prev_token_terminator - start);
-			raw->json_len = st->lex->prev_token_terminator - start;
-			if (*start == '{' || *start == '[')
-			{
-				/* a sub-document: its text is the value for any type */
-				raw->isnull = false;
-				raw->is_number = false;
-				raw->str = raw->json;
-			}
-		}
+		p++;
+		if (p >= s->end || !isdigit((unsigned char) *p))
+			return fail_at(s, NULL);
+		while (p < s->end && isdigit((unsigned char) *p))
+			p++;
 	}
-}
-
-static void
-json_field_start(void *state, char *fname, bool isnull)
-{
-	JsonExtract *st = (JsonExtract *) state;
-
-	enter_value(st, st->lex->lex_level, fname, 0);
-}
-
-static void
-json_field_end(void *state, char *fname, bool isnull)
-{
-	JsonExtract *st = (JsonExtract *) state;
-
-	leave_value(st, st->lex->lex_level);
-}
-
-static void
-json_array_start(void *state)
-{
-	JsonExtract *st = (JsonExtract *) state;
-
-	/* called before the parser steps into the array */
-	if (st->lex->lex_level + 1 <= SK_JSON_MAX_DEPTH)
-		st->elem_index[st->lex->lex_level + 1] = -1;
-}
-
-static void
-json_element_start(void *state, bool isnull)
-{
-	JsonExtract *st = (JsonExtract *) state;
-	int			level = st->lex->lex_level;
-
-	if (level > SK_JSON_MAX_DEPTH)
-		return;
-	st->elem_index[level]++;
-	enter_value(st, level, NULL, st->elem_index[level]);
-}
-
-static void
-json_element_end(void *state, bool isnull)
-{
-	JsonExtract *st = (JsonExtract *) state;
-
-	leave_value(st, st->lex->lex_level);
-}
-
-/* A scalar at the end of a matched path is the value itself. */
-static void
-json_scalar(void *state, char *token, JsonTokenType tokentype)
-{
-	JsonExtract *st = (JsonExtract *) state;
-	int			level = st->lex->lex_level;
-	int			c;
-
-	if (level > st->map->max_path_depth)
-		return;
-	for (c = 0; c < st->ncols; c++)
+	if (p < s->end && (*p == 'e' || *p == 'E'))
 	{
-		SkRawValue *raw;
+		p++;
+		if (p < s->end && (*p == '+' || *p == '-'))
+			p++;
+		if (p >= s->end || !isdigit((unsigned char) *p))
+			return fail_at(s, NULL);
+		while (p < s->end && isdigit((unsigned char) *p))
+			p++;
+	}
+	/* a number runs into no letter: "12abc" is one bad token */
+	if (p < s->end && (isalpha((unsigned char) *p) || *p == '_'))
+		return fail_at(s, NULL);
+	s->p = p;
+	return true;
+}
 
-		if (st->depth[c] != level || st->len[c] != level)
+static bool
+scan_literal(JsonScan *s, const char *word, int len)
+{
+	if (s->end - s->p < len || memcmp(s->p, word, len) != 0 ||
+		(s->end - s->p > len && isalnum((unsigned char) s->p[len])))
+		return fail_at(s, NULL);
+	s->p += len;
+	return true;
+}
+
+/* Does step (the level-th of a path) name this key (raw, maybe escaped)? */
+static bool
+key_matches(SkPathStep *step, const char *key, int keylen, bool escaped)
+{
+	if (step->key == NULL)
+		return false;
+	if (!escaped)
+		return step->keylen == keylen && memcmp(step->key, key, keylen) == 0;
+	return false;				/* escaped keys are compared after unescaping */
+}
+
+/* Unescape the inside of a JSON string that has escapes, into buf */
+static void
+unescape(StringInfo buf, const char *p, const char *end)
+{
+	while (p < end)
+	{
+		if (*p != '\\')
+		{
+			const char *q = p;
+
+			while (q < end && *q != '\\')
+				q++;
+			appendBinaryStringInfo(buf, p, q - p);
+			p = q;
 			continue;
-		raw = &st->raw[st->cols[c]];
-		raw->present = true;
-		raw->isnull = tokentype == JSON_TOKEN_NULL;
-		raw->is_number = tokentype == JSON_TOKEN_NUMBER;
-		raw->str = token;
-		raw->len = strlen(token);
+		}
+		switch (p[1])
+		{
+			case 'b':
+				appendStringInfoChar(buf, '\b');
+				break;
+			case 'f':
+				appendStringInfoChar(buf, '\f');
+				break;
+			case 'n':
+				appendStringInfoChar(buf, '\n');
+				break;
+			case 'r':
+				appendStringInfoChar(buf, '\r');
+				break;
+			case 't':
+				appendStringInfoChar(buf, '\t');
+				break;
+			case 'u':
+				{
+					pg_wchar	cp = unicode_escape(p + 2, end);
+					char		utf8[8];
+
+					if (cp >= 0xD800 && cp <= 0xDBFF)
+					{
+						cp = 0x10000 + ((cp - 0xD800) << 10) +
+							(unicode_escape(p + 8, end) - 0xDC00);
+						p += 6;
+					}
+					p += 4;
+					if (GetDatabaseEncoding() == PG_UTF8)
+					{
+						unicode_to_utf8(cp, (unsigned char *) utf8);
+						appendBinaryStringInfo(buf, utf8, pg_utf_mblen((unsigned char *) utf8));
+					}
+					else
+					{
+						pg_unicode_to_server(cp, (unsigned char *) utf8);
+						appendStringInfoString(buf, utf8);
+					}
+					break;
+				}
+			default:			/* " \ / */
+				appendStringInfoChar(buf, p[1]);
+				break;
+		}
+		p += 2;
 	}
 }
 
 /*
+ * A field or element at level begins with its key (NULL for an array
+ * element with index); advance the columns whose path it continues.
+ * Returns true if any column's path now ends here.
+ */
+static bool
+enter(JsonScan *s, int level, const char *key, int keylen, bool escaped,
+	  int index)
+{
+	bool		ends_here = false;
+	char	   *plain = NULL;
+	int			c;
+
+	for (c = 0; c < s->ncols; c++)
+	{
+		SkPathStep *step;
+		bool		match;
+
+		if (s->depth[c] != level - 1 || s->len[c] < level)
+			continue;
+		step = (SkPathStep *) list_nth(s->map->columns[s->cols[c]].path, level - 1);
+		if (key == NULL)
+			match = step->key == NULL && step->index == index;
+		else if (!escaped)
+			match = key_matches(step, key, keylen, false);
+		else
+		{
+			if (plain == NULL)
+			{
+				StringInfoData buf;
+
+				initStringInfo(&buf);
+				unescape(&buf, key, key + keylen);
+				plain = buf.data;
+			}
+			match = step->key != NULL && strcmp(step->key, plain) == 0;
+		}
+		if (match)
+		{
+			s->depth[c] = level;
+			if (s->len[c] == level)
+				ends_here = true;
+		}
+	}
+	return ends_here;
+}
+
+/* A field or element at level ends: record full matches, unwind the rest */
+static void
+leave(JsonScan *s, int level, JsonSpan *span)
+{
+	int			c;
+
+	for (c = 0; c < s->ncols; c++)
+	{
+		if (s->depth[c] != level)
+			continue;
+		if (s->len[c] == level)
+			s->found[c] = *span;
+		s->depth[c] = level - 1;
+	}
+}
+
+static bool
+scan_object(JsonScan *s, int level)
+{
+	bool		first = true;
+
+	s->p++;						/* { */
+	for (;;)
+	{
+		const char *key;
+		int			keylen;
+		bool		escaped;
+		bool		tracked;
+		JsonSpan	span;
+
+		skip_space(s);
+		if (first && s->p < s->end && *s->p == '}')
+		{
+			s->p++;
+			return true;
+		}
+		if (s->p >= s->end || *s->p != '"')
+			return fail_at(s, "string");
+		key = s->p + 1;
+		if (!scan_string(s, &escaped))
+			return false;
+		keylen = (int) (s->p - 1 - key);
+		skip_space(s);
+		if (s->p >= s->end || *s->p != ':')
+			return fail_at(s, "\":\"");
+		s->p++;
+		tracked = level + 1 <= s->map->max_path_depth;
+		if (tracked)
+			enter(s, level + 1, key, keylen, escaped, 0);
+		if (!scan_value(s, level + 1, &span))
+			return false;
+		if (tracked)
+			leave(s, level + 1, &span);
+		skip_space(s);
+		if (s->p < s->end && *s->p == ',')
+		{
+			s->p++;
+			first = false;
+			continue;
+		}
+		if (s->p < s->end && *s->p == '}')
+		{
+			s->p++;
+			return true;
+		}
+		return fail_at(s, "\",\" or \"}\"");
+	}
+}
+
+static bool
+scan_array(JsonScan *s, int level)
+{
+	int			index = 0;
+
+	s->p++;						/* [ */
+	skip_space(s);
+	if (s->p < s->end && *s->p == ']')
+	{
+		s->p++;
+		return true;
+	}
+	for (;; index++)
+	{
+		bool		tracked = level + 1 <= s->map->max_path_depth;
+		JsonSpan	span;
+
+		if (tracked)
+			enter(s, level + 1, NULL, 0, false, index);
+		if (!scan_value(s, level + 1, &span))
+			return false;
+		if (tracked)
+			leave(s, level + 1, &span);
+		skip_space(s);
+		if (s->p < s->end && *s->p == ',')
+		{
+			s->p++;
+			continue;
+		}
+		if (s->p < s->end && *s->p == ']')
+		{
+			s->p++;
+			return true;
+		}
+		return fail_at(s, "\",\" or \"]\"");
+	}
+}
+
+/* One value at level; its extent and kind go to span */
+static bool
+scan_value(JsonScan *s, int level, JsonSpan *span)
+{
+	bool		ok;
+
+	if (level > SK_JSON_MAX_NESTING)
+	{
+		s->error = "The document is nested too deeply.";
+		return false;
+	}
+	skip_space(s);
+	if (s->p >= s->end)
+		return fail_at(s, NULL);
+	span->start = s->p;
+	span->escaped = false;
+	span->kind = *s->p;
+	switch (*s->p)
+	{
+		case '{':
+			ok = scan_object(s, level);
+			break;
+		case '[':
+			ok = scan_array(s, level);
+			break;
+		case '"':
+			ok = scan_string(s, &span->escaped);
+			break;
+		case 't':
+			ok = scan_literal(s, "true", 4);
+			break;
+		case 'f':
+			ok = scan_literal(s, "false", 5);
+			break;
+		case 'n':
+			span->kind = 'z';
+			ok = scan_literal(s, "null", 4);
+			break;
+		default:
+			span->kind = 'n';
+			if (*s->p != '-' && !isdigit((unsigned char) *s->p))
+				return fail_at(s, "JSON value");
+			ok = scan_number(s);
+			break;
+	}
+	span->end = s->p;
+	return ok;
+}
+
+/* The mapped value a span holds, as a raw value of its column */
+static void
+fill_raw(SkColumn *col, JsonSpan *span, SkRawValue *raw)
+{
+	raw->present = true;
+	raw->isnull = span->kind == 'z';
+	raw->is_number = span->kind == 'n';
+	if (raw->isnull)
+		return;
+	if (col->typid == JSONBOID || col->typid == JSONOID ||
+		span->kind == '{' || span->kind == '[')
+	{
+		raw->json = pnstrdup(span->start, span->end - span->start);
+		raw->json_len = span->end - span->start;
+	}
+	if (span->kind == '"')
+	{
+		if (!span->escaped)
+			raw->str = pnstrdup(span->start + 1, span->end - span->start - 2);
+		else
+		{
+			StringInfoData buf;
+
+			initStringInfo(&buf);
+			unescape(&buf, span->start + 1, span->end - 1);
+			raw->str = buf.data;
+		}
+	}
+	else if (raw->json != NULL)
+		raw->str = raw->json;
+	else
+		raw->str = pnstrdup(span->start, span->end - span->start);
+	raw->len = strlen(raw->str);
+}
+
+/*
  * Pull the wanted payload columns of a JSON message into raw (one entry per
- * attribute).  Missing fields stay not present; throws (via the server's
- * error machinery) on text that is not JSON, or not an object or array
- * where the paths need one.
+ * attribute).  Missing fields stay not present; throws on text that is not
+ * JSON, or not an object or array where the paths need one.
  */
 void
 sk_json_extract(SkMapping *map, const char *payload, size_t len,
 				const bool *wanted, SkRawValue *raw)
 {
-	JsonExtract st;
-	JsonSemAction sem;
-	JsonParseErrorType result;
+	JsonScan	s;
+	JsonSpan	top;
 	bool		wants_key = false;
 	bool		wants_index = false;
 	int			i;
 
 	sk_check_text(payload, len, "payload");
 
-	memset(&st, 0, sizeof(st));
-	st.map = map;
-	st.raw = raw;
-	st.cols = palloc(sizeof(int) * Max(map->natts, 1));
-	st.depth = palloc0(sizeof(int) * Max(map->natts, 1));
-	st.len = palloc(sizeof(int) * Max(map->natts, 1));
+	memset(&s, 0, sizeof(s));
+	s.p = payload;
+	s.end = payload + len;
+	s.map = map;
+	s.cols = palloc(sizeof(int) * Max(map->natts, 1));
+	s.depth = palloc0(sizeof(int) * Max(map->natts, 1));
+	s.len = palloc(sizeof(int) * Max(map->natts, 1));
+	s.found = palloc0(sizeof(JsonSpan) * Max(map->natts, 1));
 	for (i = 0; i < map->natts; i++)
 	{
 		SkColumn   *col = &map->columns[i];
@@ -302,47 +703,33 @@ sk_json_extract(SkMapping *map, const char *payload, size_t len,
 			raw[i].len = raw[i].json_len = (int) len;
 			continue;
 		}
-		st.cols[st.ncols] = i;
-		st.len[st.ncols] = list_length(col->path);
-		st.ncols++;
+		s.cols[s.ncols] = i;
+		s.len[s.ncols] = list_length(col->path);
+		s.ncols++;
 		if (((SkPathStep *) linitial(col->path))->key != NULL)
 			wants_key = true;
 		else
 			wants_index = true;
 	}
 
-	st.lex = makeJsonLexContextCstringLen((char *) payload, (int) len,
-										  GetDatabaseEncoding(), true);
-	memset(&sem, 0, sizeof(sem));
-	sem.semstate = &st;
-	if (st.ncols > 0)
+	if (scan_value(&s, 0, &top))
 	{
-		sem.object_field_start = json_field_start;
-		sem.object_field_end = json_field_end;
-		sem.array_start = json_array_start;
-		sem.array_element_start = json_element_start;
-		sem.array_element_end = json_element_end;
-		sem.scalar = json_scalar;
+		skip_space(&s);
+		if (s.p < s.end)
+			fail_at(&s, "end of input");
 	}
-
-	result = pg_parse_json(st.lex, &sem);
-	if (result != JSON_SUCCESS)
+	if (s.error != NULL)
 		sk_decode_fail(ERRCODE_INVALID_TEXT_REPRESENTATION,
-					   "Kafka message payload is not valid JSON",
-					   json_errdetail(result, st.lex));
+					   "Kafka message payload is not valid JSON", s.error);
 
-	if (wants_key || wants_index)
-	{
-		const char *p = payload;
+	if (wants_key && !wants_index && top.kind != '{')
+		sk_decode_fail(ERRCODE_SQL_JSON_OBJECT_NOT_FOUND,
+					   "Kafka message payload is not a JSON object", NULL);
+	if (wants_index && !wants_key && top.kind != '[')
+		sk_decode_fail(ERRCODE_SQL_JSON_ARRAY_NOT_FOUND,
+					   "Kafka message payload is not a JSON array", NULL);
 
-		while (p < payload + len && (*p == ' ' || *p == '\t' ||
-									 *p == '\n' || *p == '\r'))
-			p++;
-		if (wants_key && !wants_index && *p != '{')
-			sk_decode_fail(ERRCODE_SQL_JSON_OBJECT_NOT_FOUND,
-						   "Kafka message payload is not a JSON object", NULL);
-		if (wants_index && !wants_key && *p != '[')
-			sk_decode_fail(ERRCODE_SQL_JSON_ARRAY_NOT_FOUND,
-						   "Kafka message payload is not a JSON array", NULL);
-	}
+	for (i = 0; i < s.ncols; i++)
+		if (s.found[i].start != NULL)
+			fill_raw(&map->columns[s.cols[i]], &s.found[i], &raw[s.cols[i]]);
 }

@@ -290,6 +290,7 @@ extern const char *sk_closest_match(const char *name,
 typedef struct SkPathStep
 {
 	char	   *key;
+	int			keylen;
 	int			index;
 } SkPathStep;
 
