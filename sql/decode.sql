@@ -54,6 +54,14 @@ SELECT * FROM sales_kafka.decode(NULL::sale,
 SELECT sold_at, sold_local, sold_on FROM sales_kafka.decode(NULL::sale, '{"timestamp": 1709288130500, "sold_on": 1709288130500}');
 SELECT sold_at FROM sales_kafka.decode(NULL::sale, '{"timestamp": "1709288130500"}');
 SELECT sold_at FROM sales_kafka.decode(NULL::sale, '{"timestamp": -1000}');
+-- ISO 8601 times are read exactly as timestamptz input reads them
+SELECT v, (sales_kafka.decode(NULL::sale, json_build_object('timestamp', v)::text)).sold_at = v::timestamptz AS same
+  FROM (VALUES ('2024-03-01T10:15:30Z'), ('2024-03-01 10:15:30Z'), ('2024-03-01T10:15:30.123456Z'),
+               ('2024-03-01T10:15:30.1+05:30'), ('2024-03-01T10:15:30-0800'), ('2024-03-01T10:15:30+02'),
+               ('2024-02-29T23:59:59+14:00'), ('1999-12-31T23:59:59.999999Z'), ('2016-12-31T23:59:60Z'),
+               ('2024-03-01T10:15:30'), ('2024-03-01T10:15:30.1234567Z'), ('0099-01-01T00:00:00Z')) t(v)
+ ORDER BY v;
+
 -- numbers and booleans into text; strings into numbers
 SELECT product_name, quantity, price FROM sales_kafka.decode(NULL::sale, '{"product_name": 12.50, "quantity": "7", "price": "3"}');
 SELECT product_name FROM sales_kafka.decode(NULL::sale, '{"product_name": true}');

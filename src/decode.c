@@ -32,6 +32,7 @@
 #include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
+#include "utils/datetime.h"
 #include "utils/json.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -404,10 +405,102 @@ time_from_ms(SkColumn *col, const char *str)
 	return ts;
 }
 
+static int
+digits(const char *p, int n)
+{
+	int			v = 0;
+
+	while (n-- > 0)
+	{
+		if (*p < '0' || *p > '9')
+			return -1;
+		v = v * 10 + (*p++ - '0');
+	}
+	return v;
+}
+
+/*
+ * The common ISO 8601 form producers write, YYYY-MM-DD[T ]HH:MM:SS[.ffffff]
+ * followed by Z or an offset (+HH, +HHMM, +HH:MM), parsed directly: the
+ * general input function costs more than the rest of a message.  Returns
+ * false for anything else, which then goes to the input function, so the
+ * result is always what timestamptz_in would give.
+ */
+static bool
+iso_timestamptz(const char *s, TimestampTz *result)
+{
+	int			year = digits(s, 4),
+				month,
+				day,
+				hour,
+				minute,
+				second,
+				usec = 0,
+				offset = 0;
+	const char *p;
+
+	if (year < 1 || s[4] != '-' || s[7] != '-' ||
+		(s[10] != 'T' && s[10] != ' ') || s[13] != ':' || s[16] != ':')
+		return false;
+	month = digits(s + 5, 2);
+	day = digits(s + 8, 2);
+	hour = digits(s + 11, 2);
+	minute = digits(s + 14, 2);
+	second = digits(s + 17, 2);
+	if (month < 1 || month > 12 || day < 1 ||
+		day > day_tab[isleap(year)][month - 1] ||
+		hour < 0 || hour > 23 || minute < 0 || minute > 59 ||
+		second < 0 || second > 59)
+		return false;
+	p = s + 19;
+	if (*p == '.')
+	{
+		int			n = 0;
+
+		for (p++; *p >= '0' && *p <= '9'; p++, n++)
+			if (n < 6)
+				usec = usec * 10 + (*p - '0');
+		if (n == 0 || n > 6)
+			return false;
+		for (; n < 6; n++)
+			usec *= 10;
+	}
+	if (*p == 'Z' && p[1] == '\0')
+		offset = 0;
+	else if (*p == '+' || *p == '-')
+	{
+		int			oh = digits(p + 1, 2),
+					om = 0;
+		const char *q = p + 3;
+
+		if (*q == ':')
+			q++;
+		if (*q != '\0')
+		{
+			om = digits(q, 2);
+			q += 2;
+		}
+		if (oh < 0 || oh > 15 || om < 0 || om > 59 || *q != '\0')
+			return false;
+		offset = (oh * 60 + om) * 60 * (*p == '-' ? -1 : 1);
+	}
+	else
+		return false;
+
+	*result = ((int64) (date2j(year, month, day) - POSTGRES_EPOCH_JDATE) * SECS_PER_DAY +
+			   hour * 3600 + minute * 60 + second - offset) * USECS_PER_SEC + usec;
+	return IS_VALID_TIMESTAMP(*result);
+}
+
 /* A payload field pulled out by a format, as a value of its column */
 static Datum
 field_datum(SkColumn *col, SkRawValue *raw)
 {
+	TimestampTz ts;
+
+	if (col->typid == TIMESTAMPTZOID && raw->len >= 20 &&
+		iso_timestamptz(raw->str, &ts))
+		return TimestampTzGetDatum(ts);
 	if (col->typid == JSONBOID || col->typid == JSONOID)
 		return InputFunctionCall(&col->infunc, (char *) raw->json,
 								 col->typioparam, col->typmod);
