@@ -137,6 +137,7 @@ typedef struct JsonScan
 	int		   *cols;			/* attribute indexes of the wanted paths */
 	int		   *depth;			/* per entry of cols: path steps matched */
 	int		   *len;			/* per entry of cols: path length */
+	SkPathStep **steps;			/* per entry of cols: its path, as an array */
 	JsonSpan   *found;			/* per entry of cols */
 	const char *error;			/* what is wrong, once something is */
 	char		errbuf[128];
@@ -447,7 +448,7 @@ enter(JsonScan *s, int level, const char *key, int keylen, bool escaped,
 
 		if (s->depth[c] != level - 1 || s->len[c] < level)
 			continue;
-		step = (SkPathStep *) list_nth(s->map->columns[s->cols[c]].path, level - 1);
+		step = s->steps[c * s->map->max_path_depth + level - 1];
 		if (key == NULL)
 			match = step->key == NULL && step->index == index;
 		else if (!escaped)
@@ -630,6 +631,17 @@ scan_value(JsonScan *s, int level, JsonSpan *span)
 	return ok;
 }
 
+/* len bytes as a NUL-terminated copy (pnstrdup would look for a NUL) */
+static char *
+copy_text(const char *p, int len)
+{
+	char	   *copy = palloc(len + 1);
+
+	memcpy(copy, p, len);
+	copy[len] = '\0';
+	return copy;
+}
+
 /* The mapped value a span holds, as a raw value of its column */
 static void
 fill_raw(SkColumn *col, JsonSpan *span, SkRawValue *raw)
@@ -642,13 +654,16 @@ fill_raw(SkColumn *col, JsonSpan *span, SkRawValue *raw)
 	if (col->typid == JSONBOID || col->typid == JSONOID ||
 		span->kind == '{' || span->kind == '[')
 	{
-		raw->json = pnstrdup(span->start, span->end - span->start);
+		raw->json = copy_text(span->start, span->end - span->start);
 		raw->json_len = span->end - span->start;
 	}
 	if (span->kind == '"')
 	{
 		if (!span->escaped)
-			raw->str = pnstrdup(span->start + 1, span->end - span->start - 2);
+		{
+			raw->len = span->end - span->start - 2;
+			raw->str = copy_text(span->start + 1, raw->len);
+		}
 		else
 		{
 			StringInfoData buf;
@@ -656,13 +671,19 @@ fill_raw(SkColumn *col, JsonSpan *span, SkRawValue *raw)
 			initStringInfo(&buf);
 			unescape(&buf, span->start + 1, span->end - 1);
 			raw->str = buf.data;
+			raw->len = buf.len;
 		}
 	}
 	else if (raw->json != NULL)
+	{
 		raw->str = raw->json;
+		raw->len = raw->json_len;
+	}
 	else
-		raw->str = pnstrdup(span->start, span->end - span->start);
-	raw->len = strlen(raw->str);
+	{
+		raw->len = span->end - span->start;
+		raw->str = copy_text(span->start, raw->len);
+	}
 }
 
 /*
@@ -676,6 +697,7 @@ sk_json_extract(SkMapping *map, const char *payload, size_t len,
 {
 	JsonScan	s;
 	JsonSpan	top;
+	ListCell   *lc;
 	bool		wants_key = false;
 	bool		wants_index = false;
 	int			i;
@@ -690,6 +712,7 @@ sk_json_extract(SkMapping *map, const char *payload, size_t len,
 	s.depth = palloc0(sizeof(int) * Max(map->natts, 1));
 	s.len = palloc(sizeof(int) * Max(map->natts, 1));
 	s.found = palloc0(sizeof(JsonSpan) * Max(map->natts, 1));
+	s.steps = palloc(sizeof(SkPathStep *) * Max(map->natts * map->max_path_depth, 1));
 	for (i = 0; i < map->natts; i++)
 	{
 		SkColumn   *col = &map->columns[i];
@@ -705,6 +728,9 @@ sk_json_extract(SkMapping *map, const char *payload, size_t len,
 		}
 		s.cols[s.ncols] = i;
 		s.len[s.ncols] = list_length(col->path);
+		foreach(lc, col->path)
+			s.steps[s.ncols * map->max_path_depth + foreach_current_index(lc)] =
+				(SkPathStep *) lfirst(lc);
 		s.ncols++;
 		if (((SkPathStep *) linitial(col->path))->key != NULL)
 			wants_key = true;
