@@ -431,13 +431,11 @@ unescape(StringInfo buf, const char *p, const char *end)
 /*
  * A field or element at level begins with its key (NULL for an array
  * element with index); advance the columns whose path it continues.
- * Returns true if any column's path now ends here.
  */
-static bool
+static void
 enter(JsonScan *s, int level, const char *key, int keylen, bool escaped,
 	  int index)
 {
-	bool		ends_here = false;
 	char	   *plain = NULL;
 	int			c;
 
@@ -466,13 +464,8 @@ enter(JsonScan *s, int level, const char *key, int keylen, bool escaped,
 			match = step->key != NULL && strcmp(step->key, plain) == 0;
 		}
 		if (match)
-		{
 			s->depth[c] = level;
-			if (s->len[c] == level)
-				ends_here = true;
-		}
 	}
-	return ends_here;
 }
 
 /* A field or element at level ends: record full matches, unwind the rest */
@@ -491,26 +484,58 @@ leave(JsonScan *s, int level, JsonSpan *span)
 	}
 }
 
+/*
+ * One member of an object (its key given) or element of an array (its
+ * index given) at level, and what follows it: 1 when a comma announces
+ * another, 0 at the closing bracket, -1 on error.
+ */
+static int
+scan_member(JsonScan *s, int level, const char *key, int keylen, bool escaped,
+			int index, char closer)
+{
+	bool		tracked = level <= s->map->max_path_depth;
+	JsonSpan	span;
+
+	if (tracked)
+		enter(s, level, key, keylen, escaped, index);
+	if (!scan_value(s, level, &span))
+		return -1;
+	if (tracked)
+		leave(s, level, &span);
+	skip_space(s);
+	if (s->p < s->end && *s->p == ',')
+	{
+		s->p++;
+		return 1;
+	}
+	if (s->p < s->end && *s->p == closer)
+	{
+		s->p++;
+		return 0;
+	}
+	fail_at(s, closer == '}' ? "\",\" or \"}\"" : "\",\" or \"]\"");
+	return -1;
+}
+
 static bool
 scan_object(JsonScan *s, int level)
 {
-	bool		first = true;
+	int			more = 1;
 
 	s->p++;						/* { */
-	for (;;)
+	skip_space(s);
+	if (s->p < s->end && *s->p == '}')
+	{
+		s->p++;
+		return true;
+	}
+	while (more > 0)
 	{
 		const char *key;
 		int			keylen;
 		bool		escaped;
-		bool		tracked;
-		JsonSpan	span;
 
 		skip_space(s);
-		if (first && s->p < s->end && *s->p == '}')
-		{
-			s->p++;
-			return true;
-		}
 		if (s->p >= s->end || *s->p != '"')
 			return fail_at(s, "string");
 		key = s->p + 1;
@@ -521,33 +546,16 @@ scan_object(JsonScan *s, int level)
 		if (s->p >= s->end || *s->p != ':')
 			return fail_at(s, "\":\"");
 		s->p++;
-		tracked = level + 1 <= s->map->max_path_depth;
-		if (tracked)
-			enter(s, level + 1, key, keylen, escaped, 0);
-		if (!scan_value(s, level + 1, &span))
-			return false;
-		if (tracked)
-			leave(s, level + 1, &span);
-		skip_space(s);
-		if (s->p < s->end && *s->p == ',')
-		{
-			s->p++;
-			first = false;
-			continue;
-		}
-		if (s->p < s->end && *s->p == '}')
-		{
-			s->p++;
-			return true;
-		}
-		return fail_at(s, "\",\" or \"}\"");
+		more = scan_member(s, level + 1, key, keylen, escaped, 0, '}');
 	}
+	return more == 0;
 }
 
 static bool
 scan_array(JsonScan *s, int level)
 {
 	int			index = 0;
+	int			more = 1;
 
 	s->p++;						/* [ */
 	skip_space(s);
@@ -556,30 +564,9 @@ scan_array(JsonScan *s, int level)
 		s->p++;
 		return true;
 	}
-	for (;; index++)
-	{
-		bool		tracked = level + 1 <= s->map->max_path_depth;
-		JsonSpan	span;
-
-		if (tracked)
-			enter(s, level + 1, NULL, 0, false, index);
-		if (!scan_value(s, level + 1, &span))
-			return false;
-		if (tracked)
-			leave(s, level + 1, &span);
-		skip_space(s);
-		if (s->p < s->end && *s->p == ',')
-		{
-			s->p++;
-			continue;
-		}
-		if (s->p < s->end && *s->p == ']')
-		{
-			s->p++;
-			return true;
-		}
-		return fail_at(s, "\",\" or \"]\"");
-	}
+	while (more > 0)
+		more = scan_member(s, level + 1, NULL, 0, false, index++, ']');
+	return more == 0;
 }
 
 /* One value at level; its extent and kind go to span */
