@@ -159,15 +159,21 @@ static bool sk_broker_errors_pushed[SK_MAX_APIKEY];
  * Print a message prefixed with the program name on stderr.
  */
 static void
+sk_vlog(const char *fmt, va_list ap)
+{
+	fprintf(stderr, "%s: ", SK_PROGNAME);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
+static void
 sk_log(const char *fmt,...)
 {
 	va_list		ap;
 
-	fprintf(stderr, "%s: ", SK_PROGNAME);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	sk_vlog(fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 }
 
 static void
@@ -194,11 +200,9 @@ usage_error(const char *fmt,...)
 {
 	va_list		ap;
 
-	fprintf(stderr, "%s: ", SK_PROGNAME);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	sk_vlog(fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 	usage(stderr);
 	return SK_EXIT_USAGE;
 }
