@@ -31,6 +31,9 @@ include $(PGXS)
 
 all: $(TEST_BROKER)
 
+# PGXS tracks no header dependencies: every module includes the shared header
+$(OBJS): src/sales_kafka.h src/compat.h
+
 $(TEST_BROKER): test/kafka/sk_test_broker.c
 	$(CC) -O2 -g -Wall -Wextra -Werror -o $@ $< -lrdkafka -lpthread
 
