@@ -22,6 +22,7 @@
 #include "catalog/pg_type.h"
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
+#include "utils/memutils.h"
 
 #include "sales_kafka.h"
 
@@ -128,17 +129,36 @@ typedef struct JsonSpan
 	bool		escaped;		/* a string with backslash escapes */
 } JsonSpan;
 
+/*
+ * The paths one caller reads, prepared once per mapping and set of wanted
+ * columns, with scratch space reused for every message.
+ */
+typedef struct JsonPlan
+{
+	const bool *wanted;			/* the set it was built for */
+	int			ncols;
+	int		   *cols;			/* attribute indexes of the wanted paths */
+	int		   *len;			/* per entry of cols: path length */
+	SkPathStep **steps;			/* per entry of cols: its path, as an array */
+	int		   *depth;			/* scratch per entry of cols: steps matched */
+	JsonSpan   *found;			/* scratch per entry of cols */
+	int			nwhole;
+	int		   *whole;			/* attribute indexes of json_path '$' columns */
+	bool		wants_key;		/* some path starts with a key */
+	bool		wants_index;	/* some path starts with a subscript */
+} JsonPlan;
+
 typedef struct JsonScan
 {
 	const char *p;
 	const char *end;
 	SkMapping  *map;
 	int			ncols;
-	int		   *cols;			/* attribute indexes of the wanted paths */
-	int		   *depth;			/* per entry of cols: path steps matched */
-	int		   *len;			/* per entry of cols: path length */
-	SkPathStep **steps;			/* per entry of cols: its path, as an array */
-	JsonSpan   *found;			/* per entry of cols */
+	int		   *cols;
+	int		   *depth;
+	int		   *len;
+	SkPathStep **steps;
+	JsonSpan   *found;
 	const char *error;			/* what is wrong, once something is */
 	char		errbuf[128];
 } JsonScan;
@@ -673,57 +693,93 @@ fill_raw(SkColumn *col, JsonSpan *span, SkRawValue *raw)
 	}
 }
 
-/*
- * Pull the wanted payload columns of a JSON message into raw (one entry per
- * attribute).  Missing fields stay not present; throws on text that is not
- * JSON, or not an object or array where the paths need one.
- */
-void
-sk_json_extract(SkMapping *map, const char *payload, size_t len,
-				const bool *wanted, SkRawValue *raw)
+/* The plan for the columns in wanted (NULL: all), in the mapping's memory */
+static JsonPlan *
+json_plan(SkMapping *map, const bool *wanted)
 {
-	JsonScan	s;
-	JsonSpan	top;
-	ListCell   *lc;
-	bool		wants_key = false;
-	bool		wants_index = false;
+	JsonPlan   *plan = (JsonPlan *) map->json_plan;
+	MemoryContext oldcxt;
+	int			n = Max(map->natts, 1);
 	int			i;
 
-	sk_check_text(payload, len, "payload");
+	if (plan != NULL && plan->wanted == wanted)
+		return plan;
 
-	memset(&s, 0, sizeof(s));
-	s.p = payload;
-	s.end = payload + len;
-	s.map = map;
-	s.cols = palloc(sizeof(int) * Max(map->natts, 1));
-	s.depth = palloc0(sizeof(int) * Max(map->natts, 1));
-	s.len = palloc(sizeof(int) * Max(map->natts, 1));
-	s.found = palloc0(sizeof(JsonSpan) * Max(map->natts, 1));
-	s.steps = palloc(sizeof(SkPathStep *) * Max(map->natts * map->max_path_depth, 1));
+	oldcxt = MemoryContextSwitchTo(GetMemoryChunkContext(map));
+	plan = palloc0(sizeof(JsonPlan));
+	plan->wanted = wanted;
+	plan->cols = palloc(sizeof(int) * n);
+	plan->len = palloc(sizeof(int) * n);
+	plan->steps = palloc(sizeof(SkPathStep *) * Max(n * map->max_path_depth, 1));
+	plan->depth = palloc(sizeof(int) * n);
+	plan->found = palloc(sizeof(JsonSpan) * n);
+	plan->whole = palloc(sizeof(int) * n);
 	for (i = 0; i < map->natts; i++)
 	{
 		SkColumn   *col = &map->columns[i];
+		ListCell   *lc;
 
 		if (col->kind != SK_COL_FIELD || (wanted != NULL && !wanted[i]))
 			continue;
 		if (col->whole_payload)
 		{
-			raw[i].present = true;
-			raw[i].str = raw[i].json = pnstrdup(payload, len);
-			raw[i].len = raw[i].json_len = (int) len;
+			plan->whole[plan->nwhole++] = i;
 			continue;
 		}
-		s.cols[s.ncols] = i;
-		s.len[s.ncols] = list_length(col->path);
+		plan->cols[plan->ncols] = i;
+		plan->len[plan->ncols] = list_length(col->path);
 		foreach(lc, col->path)
-			s.steps[s.ncols * map->max_path_depth + foreach_current_index(lc)] =
+			plan->steps[plan->ncols * map->max_path_depth + foreach_current_index(lc)] =
 				(SkPathStep *) lfirst(lc);
-		s.ncols++;
+		plan->ncols++;
 		if (((SkPathStep *) linitial(col->path))->key != NULL)
-			wants_key = true;
+			plan->wants_key = true;
 		else
-			wants_index = true;
+			plan->wants_index = true;
 	}
+	MemoryContextSwitchTo(oldcxt);
+	map->json_plan = plan;
+	return plan;
+}
+
+/*
+ * Pull the wanted payload columns of a JSON message into raw (one entry per
+ * attribute).  Missing fields stay not present; throws on text that is not
+ * JSON, or not an object or array where the paths need one.  wanted must
+ * stay the same array for as long as the mapping is used with it.
+ */
+void
+sk_json_extract(SkMapping *map, const char *payload, size_t len,
+				const bool *wanted, SkRawValue *raw)
+{
+	JsonPlan   *plan = json_plan(map, wanted);
+	JsonScan	s;
+	JsonSpan	top;
+	int			i;
+
+	sk_check_text(payload, len, "payload");
+
+	for (i = 0; i < plan->nwhole; i++)
+	{
+		SkRawValue *r = &raw[plan->whole[i]];
+
+		r->present = true;
+		r->str = r->json = copy_text(payload, (int) len);
+		r->len = r->json_len = (int) len;
+	}
+
+	memset(plan->depth, 0, sizeof(int) * plan->ncols);
+	memset(plan->found, 0, sizeof(JsonSpan) * plan->ncols);
+	s.p = payload;
+	s.end = payload + len;
+	s.map = map;
+	s.ncols = plan->ncols;
+	s.cols = plan->cols;
+	s.depth = plan->depth;
+	s.len = plan->len;
+	s.steps = plan->steps;
+	s.found = plan->found;
+	s.error = NULL;
 
 	if (scan_value(&s, 0, &top))
 	{
@@ -735,10 +791,10 @@ sk_json_extract(SkMapping *map, const char *payload, size_t len,
 		sk_decode_fail(ERRCODE_INVALID_TEXT_REPRESENTATION,
 					   "Kafka message payload is not valid JSON", s.error);
 
-	if (wants_key && !wants_index && top.kind != '{')
+	if (plan->wants_key && !plan->wants_index && top.kind != '{')
 		sk_decode_fail(ERRCODE_SQL_JSON_OBJECT_NOT_FOUND,
 					   "Kafka message payload is not a JSON object", NULL);
-	if (wants_index && !wants_key && top.kind != '[')
+	if (plan->wants_index && !plan->wants_key && top.kind != '[')
 		sk_decode_fail(ERRCODE_SQL_JSON_ARRAY_NOT_FOUND,
 					   "Kafka message payload is not a JSON array", NULL);
 

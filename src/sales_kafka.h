@@ -150,6 +150,7 @@ typedef struct SkMapping
 	AttrNumber	key_attno;
 	AttrNumber	headers_attno;
 	AttrNumber	error_attno;
+	void	   *json_plan;		/* decode_json.c's prepared paths */
 } SkMapping;
 
 /* A Kafka message as the decoder sees it */
