@@ -193,27 +193,6 @@ sk_kafka_serve(SkKafka *kc)
 	kc->lost_logs = 0;
 }
 
-/*
- * The most recent error librdkafka reported for this handle, or "" if none.
- */
-const char *
-sk_kafka_last_error(SkKafka *kc)
-{
-	return kc->last_error;
-}
-
-rd_kafka_t *
-sk_kafka_handle(SkKafka *kc)
-{
-	return kc->rk;
-}
-
-const char *
-sk_kafka_server_name(SkKafka *kc)
-{
-	return kc->server_name;
-}
-
 /* ---------------------------------------------------------------------
  * Configuration
  * ---------------------------------------------------------------------
@@ -473,8 +452,11 @@ kafka_release(void *arg)
  * ---------------------------------------------------------------------
  */
 
-static int64
-now_ms(void)
+/*
+ * Milliseconds on a monotonic clock, for timeouts; safe on any thread.
+ */
+int64
+sk_kafka_now_ms(void)
 {
 	struct timespec ts;
 
@@ -485,7 +467,7 @@ now_ms(void)
 static int
 remaining_ms(int64 deadline)
 {
-	int64		left = deadline - now_ms();
+	int64		left = deadline - sk_kafka_now_ms();
 
 	return left > 0 ? (int) left : 0;
 }
@@ -661,7 +643,7 @@ static void *
 call_main(void *arg)
 {
 	SkCall	   *call = (SkCall *) arg;
-	int64		deadline = now_ms() + call->timeout_ms;
+	int64		deadline = sk_kafka_now_ms() + call->timeout_ms;
 
 	switch (call->kind)
 	{
@@ -1077,15 +1059,6 @@ sk_kafka_next_message(SkKafka *kc, int timeout_ms)
 	}
 }
 
-/*
- * Milliseconds on a monotonic clock, for timeouts measured in the backend.
- */
-int64
-sk_kafka_now_ms(void)
-{
-	return now_ms();
-}
-
 /* ---------------------------------------------------------------------
  * Producing
  * ---------------------------------------------------------------------
@@ -1160,9 +1133,9 @@ sk_kafka_produce(SkKafka *kc, const char *topic, SkOutMessage *m)
 int64
 sk_kafka_flush(SkKafka *kc, int timeout_ms, int64 *failed, const char **error)
 {
-	int64		deadline = now_ms() + timeout_ms;
+	int64		deadline = sk_kafka_now_ms() + timeout_ms;
 
-	while (rd_kafka_outq_len(kc->rk) > 0 && now_ms() < deadline)
+	while (rd_kafka_outq_len(kc->rk) > 0 && sk_kafka_now_ms() < deadline)
 	{
 		rd_kafka_poll(kc->rk, 50);
 		CHECK_FOR_INTERRUPTS();
