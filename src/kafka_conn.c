@@ -121,6 +121,7 @@ struct SkKafka
 static void kafka_release(void *arg);
 static void call_destroy(SkCall *call);
 static void drop_fetched(SkKafka *kc);
+static void kafka_serve(SkKafka *kc);
 
 /* ---------------------------------------------------------------------
  * librdkafka callbacks: served by rd_kafka_poll() on our thread.  They copy
@@ -174,8 +175,8 @@ log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
  * (warnings and errors) or DEBUG2, because the condition that matters
  * reaches the client as an ERROR anyway.
  */
-void
-sk_kafka_serve(SkKafka *kc)
+static void
+kafka_serve(SkKafka *kc)
 {
 	int			i;
 
@@ -750,7 +751,7 @@ call_wait(SkKafka *kc, SkCall *call)
 		if (events & WL_LATCH_SET)
 			ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
-		sk_kafka_serve(kc);
+		kafka_serve(kc);
 
 		pthread_mutex_lock(&call->lock);
 		finished = call->finished;
@@ -761,7 +762,7 @@ call_wait(SkKafka *kc, SkCall *call)
 	pthread_join(call->thread, NULL);
 	kc->inflight = NULL;
 	/* callbacks the request triggered, e.g. the connection error */
-	sk_kafka_serve(kc);
+	kafka_serve(kc);
 }
 
 /* ---------------------------------------------------------------------
@@ -1054,7 +1055,7 @@ sk_kafka_next_message(SkKafka *kc, int timeout_ms)
 			while (read(kc->queue_wake[0], drain, sizeof(drain)) > 0)
 				;
 		CHECK_FOR_INTERRUPTS();
-		sk_kafka_serve(kc);
+		kafka_serve(kc);
 		timeout_ms = 0;			/* one more look at the queue, then return */
 	}
 }
@@ -1121,7 +1122,7 @@ sk_kafka_produce(SkKafka *kc, const char *topic, SkOutMessage *m)
 		/* full: let deliveries drain, then try again */
 		rd_kafka_poll(kc->rk, 50);
 		CHECK_FOR_INTERRUPTS();
-		sk_kafka_serve(kc);
+		kafka_serve(kc);
 	}
 }
 
@@ -1139,7 +1140,7 @@ sk_kafka_flush(SkKafka *kc, int timeout_ms, int64 *failed, const char **error)
 	{
 		rd_kafka_poll(kc->rk, 50);
 		CHECK_FOR_INTERRUPTS();
-		sk_kafka_serve(kc);
+		kafka_serve(kc);
 	}
 	*failed = kc->failed;
 	*error = kc->failed > 0 ? kc->delivery_error : NULL;

@@ -53,7 +53,6 @@ extern SkKafka *sk_kafka_connect(Oid serverid, Oid userid,
 								 rd_kafka_type_t type, List *defaults,
 								 List *overrides);
 extern void sk_kafka_close(SkKafka *kc);
-extern void sk_kafka_serve(SkKafka *kc);
 extern SkTopic *sk_kafka_list_topics(SkKafka *kc, int *ntopics);
 extern SkWatermark *sk_kafka_watermarks(SkKafka *kc, const char *topic,
 										int *npartitions);
