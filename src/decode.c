@@ -318,6 +318,16 @@ sk_timestamp_from_ms(int64 ms)
 	return TimestampTzGetDatum(ts);
 }
 
+/* A timestamptz as epoch milliseconds, rounded down */
+int64
+sk_timestamp_to_ms(TimestampTz ts)
+{
+	int64		us = ts + (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) *
+		SECS_PER_DAY * USECS_PER_SEC;
+
+	return us >= 0 ? us / 1000 : -((-us + 999) / 1000);
+}
+
 /*
  * Text bytes of a message must be valid in the database encoding, without
  * NUL bytes; throws otherwise.  "what" names the part ("payload", "key").
@@ -342,21 +352,27 @@ message_text(const char *bytes, size_t len, const char *what)
 }
 
 /* Raw bytes of a message as a value of the column's type. */
+/* Bytes as a bytea; Kafka's message size limit keeps len far below 1 GB */
+bytea *
+sk_bytea(const char *bytes, size_t len)
+{
+	bytea	   *result = palloc(len + VARHDRSZ);
+
+	SET_VARSIZE(result, len + VARHDRSZ);
+	memcpy(VARDATA(result), bytes, len);
+	return result;
+}
+
 static Datum
 bytes_datum(SkColumn *col, const char *bytes, size_t len, const char *what)
 {
 	if (col->typid == BYTEAOID)
 	{
-		bytea	   *result;
-
 		if (len > MaxAllocSize - VARHDRSZ)
 			ereport(ERROR,
 					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 					 errmsg("Kafka message %s is too large", what)));
-		result = palloc(len + VARHDRSZ);
-		SET_VARSIZE(result, len + VARHDRSZ);
-		memcpy(VARDATA(result), bytes, len);
-		return PointerGetDatum(result);
+		return PointerGetDatum(sk_bytea(bytes, len));
 	}
 	return InputFunctionCall(&col->infunc, message_text(bytes, len, what),
 							 col->typioparam, col->typmod);
@@ -512,9 +528,34 @@ field_datum(SkColumn *col, SkRawValue *raw)
 							 col->typioparam, col->typmod);
 }
 
-/* Kafka headers as a JSON object of strings (binary values as \x hex) */
-static Datum
-headers_datum(SkColumn *col, rd_kafka_headers_t *headers)
+/* A JSON string of bytes: as they are if valid text, else as \x hex */
+static void
+json_text_or_hex(StringInfo buf, const char *bytes, size_t size)
+{
+	StringInfoData hex;
+	size_t		i;
+
+	if (pg_verifymbstr(bytes, (int) size, true) &&
+		memchr(bytes, '\0', size) == NULL)
+	{
+		escape_json(buf, pnstrdup(bytes, size));
+		return;
+	}
+	initStringInfo(&hex);
+	appendStringInfoString(&hex, "\\x");
+	for (i = 0; i < size; i++)
+		appendStringInfo(&hex, "%02x", ((const unsigned char *) bytes)[i]);
+	escape_json(buf, hex.data);
+	pfree(hex.data);
+}
+
+/*
+ * Kafka headers as the text of a JSON object of strings (names and values
+ * that are not valid text as \x hex); NULL headers give an empty object.
+ * Never fails on a message's content: dead letters rely on it.
+ */
+char *
+sk_headers_json(rd_kafka_headers_t *headers)
 {
 	StringInfoData buf;
 	const char *name;
@@ -525,34 +566,54 @@ headers_datum(SkColumn *col, rd_kafka_headers_t *headers)
 	initStringInfo(&buf);
 	appendStringInfoChar(&buf, '{');
 	for (idx = 0;
+		 headers != NULL &&
 		 rd_kafka_header_get_all(headers, idx, &name, &value, &size) ==
 		 RD_KAFKA_RESP_ERR_NO_ERROR;
 		 idx++)
 	{
 		if (idx > 0)
 			appendStringInfoString(&buf, ", ");
-		escape_json(&buf, message_text(name, strlen(name), "header name"));
+		json_text_or_hex(&buf, name, strlen(name));
 		appendStringInfoString(&buf, ": ");
 		if (value == NULL)
 			appendStringInfoString(&buf, "null");
-		else if (pg_verifymbstr(value, (int) size, true) &&
-				 memchr(value, '\0', size) == NULL)
-			escape_json(&buf, pnstrdup(value, size));
 		else
-		{
-			StringInfoData hex;
-			size_t		i;
-
-			initStringInfo(&hex);
-			appendStringInfoString(&hex, "\\x");
-			for (i = 0; i < size; i++)
-				appendStringInfo(&hex, "%02x", ((const unsigned char *) value)[i]);
-			escape_json(&buf, hex.data);
-		}
+			json_text_or_hex(&buf, value, size);
 	}
 	appendStringInfoChar(&buf, '}');
-	return InputFunctionCall(&col->infunc, buf.data, col->typioparam,
-							 col->typmod);
+	return buf.data;
+}
+
+static Datum
+headers_datum(SkColumn *col, rd_kafka_headers_t *headers)
+{
+	return InputFunctionCall(&col->infunc, sk_headers_json(headers),
+							 col->typioparam, col->typmod);
+}
+
+/*
+ * The decoder's view of a consumed message; headers are parsed only when
+ * asked for, as that costs.
+ */
+void
+sk_message_from_kafka(const rd_kafka_message_t *msg, const char *topic,
+					  bool with_headers, SkMessage *m)
+{
+	rd_kafka_timestamp_type_t tstype;
+
+	memset(m, 0, sizeof(SkMessage));
+	m->topic = topic;
+	m->partition = msg->partition;
+	m->offset = msg->offset;
+	m->timestamp_ms = rd_kafka_message_timestamp(msg, &tstype);
+	m->log_append_time = tstype == RD_KAFKA_TIMESTAMP_LOG_APPEND_TIME;
+	m->key = msg->key;
+	m->key_len = msg->key_len;
+	m->payload = msg->payload;
+	m->len = msg->len;
+	if (!with_headers ||
+		rd_kafka_message_headers(msg, &m->headers) != RD_KAFKA_RESP_ERR_NO_ERROR)
+		m->headers = NULL;
 }
 
 static Datum
@@ -746,8 +807,8 @@ decode_all(DecodeState *state, const bool *wanted, Datum *values, bool *nulls)
 }
 
 /* Errors that describe a bad message, as opposed to the system's state */
-static bool
-is_data_error(int sqlstate)
+bool
+sk_is_data_error(int sqlstate)
 {
 	return ERRCODE_TO_CATEGORY(sqlstate) == ERRCODE_DATA_EXCEPTION ||
 		sqlstate == ERRCODE_STATEMENT_TOO_COMPLEX ||
@@ -818,7 +879,7 @@ sk_decode_message(SkMapping *map, const SkMessage *msg, const bool *wanted,
 
 	if (edata == NULL)
 		return true;
-	if (!is_data_error(edata->sqlerrcode))
+	if (!sk_is_data_error(edata->sqlerrcode))
 		ReThrowError(edata);
 
 	error->sqlstate = edata->sqlerrcode;

@@ -462,7 +462,6 @@ skIterateForeignScan(ForeignScanState *node)
 		SkRange    *r;
 		SkMessage	m;
 		SkDecodeError error;
-		rd_kafka_timestamp_type_t tstype;
 
 		CHECK_FOR_INTERRUPTS();
 		if (msg == NULL)
@@ -498,23 +497,12 @@ skIterateForeignScan(ForeignScanState *node)
 		if (msg->offset == r->end - 1)
 			finish_range(st, r);
 
-		memset(&m, 0, sizeof(m));
-		m.topic = st->map->topic;
-		m.partition = msg->partition;
-		m.offset = msg->offset;
-		m.timestamp_ms = rd_kafka_message_timestamp(msg, &tstype);
-		m.key = msg->key;
-		m.key_len = msg->key_len;
-		m.payload = msg->payload;
-		m.len = msg->len;
 		/* parsing headers costs: only when the query reads them */
-		if (st->map->headers_attno == 0 ||
-			!st->wanted[st->map->headers_attno - 1] ||
-			rd_kafka_message_headers(msg, &m.headers) != RD_KAFKA_RESP_ERR_NO_ERROR)
-			m.headers = NULL;
-
+		sk_message_from_kafka(msg, st->map->topic,
+							  st->map->headers_attno > 0 &&
+							  st->wanted[st->map->headers_attno - 1], &m);
 		/* with LogAppendTime, timestamps grow: past the upper bound, stop */
-		if (tstype == RD_KAFKA_TIMESTAMP_LOG_APPEND_TIME &&
+		if (m.log_append_time &&
 			m.timestamp_ms >= st->bounds.ts_hi_ms)
 		{
 			finish_range(st, r);

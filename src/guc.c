@@ -52,5 +52,14 @@ sk_guc_init(void)
 							GUC_UNIT_MS,
 							NULL, NULL, NULL);
 
+	DefineCustomIntVariable("sales_kafka.max_workers",
+							"Most pipeline workers that can run at once.",
+							"Each also needs a slot of max_worker_processes.",
+							&sk_max_pipeline_workers,
+							16, 1, 1024,
+							PGC_POSTMASTER,
+							0,
+							NULL, NULL, NULL);
+
 	MarkGUCPrefixReserved("sales_kafka");
 }

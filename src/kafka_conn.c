@@ -1060,6 +1060,35 @@ sk_kafka_next_message(SkKafka *kc, int timeout_ms)
 	}
 }
 
+/*
+ * Hand the message last returned by sk_kafka_next_message() to the caller,
+ * who must rd_kafka_message_destroy() it (before closing the handle).
+ */
+rd_kafka_message_t *
+sk_kafka_take_message(SkKafka *kc)
+{
+	rd_kafka_message_t *msg = kc->current;
+
+	kc->current = NULL;
+	return msg;
+}
+
+/*
+ * A partition's high watermark as last seen by the consumer's fetches,
+ * without asking the broker; -1 when not known yet.
+ */
+int64
+sk_kafka_cached_high(SkKafka *kc, const char *topic, int32 partition)
+{
+	int64		low;
+	int64		high;
+
+	if (rd_kafka_get_watermark_offsets(kc->rk, topic, partition, &low, &high) !=
+		RD_KAFKA_RESP_ERR_NO_ERROR || high < 0)
+		return -1;
+	return high;
+}
+
 /* ---------------------------------------------------------------------
  * Producing
  * ---------------------------------------------------------------------

@@ -12,6 +12,7 @@
 #include "postgres.h"
 
 #include "fmgr.h"
+#include "miscadmin.h"
 
 #include "sales_kafka.h"
 
@@ -24,4 +25,10 @@ _PG_init(void)
 {
 	sk_guc_init();
 	sk_produce_init();
+	/* pipelines need shared memory and the launcher: only when preloaded */
+	if (process_shared_preload_libraries_in_progress)
+	{
+		sk_shmem_init();
+		sk_launcher_register();
+	}
 }

@@ -17,6 +17,7 @@
 #include "executor/tuptable.h"
 #include "nodes/pathnodes.h"
 #include "nodes/pg_list.h"
+#include "datatype/timestamp.h"
 
 /* in guc.c */
 extern char *sk_brokers;
@@ -65,6 +66,9 @@ extern int64 *sk_kafka_offsets_for_time(SkKafka *kc, const char *topic,
 extern void sk_kafka_assign(SkKafka *kc,
 							rd_kafka_topic_partition_list_t *parts);
 extern rd_kafka_message_t *sk_kafka_next_message(SkKafka *kc, int timeout_ms);
+extern rd_kafka_message_t *sk_kafka_take_message(SkKafka *kc);
+extern int64 sk_kafka_cached_high(SkKafka *kc, const char *topic,
+								  int32 partition);
 extern int64 sk_kafka_now_ms(void);
 extern void sk_kafka_produce(SkKafka *kc, const char *topic,
 							 struct SkOutMessage *m);
@@ -156,6 +160,7 @@ typedef struct SkMessage
 	int32		partition;		/* -1 when decoding a bare payload */
 	int64		offset;
 	int64		timestamp_ms;	/* -1 when unknown */
+	bool		log_append_time;	/* set by the broker, not the producer */
 	const char *key;			/* NULL for a null key */
 	size_t		key_len;
 	const char *payload;		/* NULL for a tombstone */
@@ -191,8 +196,15 @@ extern SkMapping *sk_mapping_load(Oid relid);
 extern bool sk_decode_message(SkMapping *map, const SkMessage *msg,
 							  const bool *wanted, Datum *values, bool *nulls,
 							  bool capture, SkDecodeError *error);
+extern void sk_message_from_kafka(const rd_kafka_message_t *msg,
+								  const char *topic, bool with_headers,
+								  SkMessage *m);
+extern char *sk_headers_json(rd_kafka_headers_t *headers);
+extern bytea *sk_bytea(const char *bytes, size_t len);
 extern Datum sk_timestamp_from_ms(int64 ms);
+extern int64 sk_timestamp_to_ms(TimestampTz ts);
 extern void sk_check_text(const char *bytes, size_t len, const char *what);
+extern bool sk_is_data_error(int sqlstate);
 extern void sk_decode_fail(int sqlstate, const char *message,
 						   const char *detail) pg_attribute_noreturn();
 
@@ -305,5 +317,92 @@ extern void sk_produce_routine(FdwRoutine *routine);
 /* in sql_api.c */
 extern bool sk_is_kafka_server(ForeignServer *server);
 extern Oid	sk_server_oid(const char *servername);
+
+/* in pipeline_api.c */
+
+/* A row of sales_kafka.pipeline */
+typedef struct SkPipeline
+{
+	char	   *name;
+	Oid			source;			/* foreign table */
+	Oid			target;
+	bool		upsert;
+	int			batch_size;
+	int			flush_ms;
+	char	   *start_at;		/* 'earliest', 'latest' or a timestamptz */
+	int			parallelism;
+	Oid			owner;
+	bool		enabled;
+	bool		failed;
+} SkPipeline;
+
+extern SkPipeline *sk_pipeline_load(const char *name, bool missing_ok);
+extern SkPipeline *sk_pipeline_load_for_share(const char *name);
+extern void sk_catalog_begin(Oid *saved_user, int *saved_context);
+extern void sk_catalog_end(Oid saved_user, int saved_context);
+extern uint64 sk_catalog_exec(const char *sql, int nargs, Oid *types,
+							  Datum *values, const char *nulls, int expected);
+
+/* in pipeline_sink.c */
+
+/* How a pipeline's rows reach its target table; see pipeline_sink.c */
+typedef struct SkSink SkSink;
+
+extern SkSink *sk_sink_open(SkMapping *map, Oid target, bool upsert,
+							Oid owner, const char *pipeline);
+extern bool *sk_sink_wanted(SkSink *sink);
+extern void sk_sink_add(SkSink *sink, rd_kafka_message_t *msg,
+						Datum *values, bool *nulls);
+extern void sk_sink_add_dead(SkSink *sink, rd_kafka_message_t *msg,
+							 int sqlstate, const char *error);
+extern void sk_sink_write(SkSink *sink, int64 *rows, int64 *dead);
+extern void sk_sink_close(SkSink *sink);
+
+/* in pipeline_shmem.c */
+
+/* What a pipeline worker is doing, as pipeline_status shows it */
+typedef enum SkWorkerState
+{
+	SK_WORKER_STARTING,
+	SK_WORKER_RUNNING,
+	SK_WORKER_BACKOFF,
+	SK_WORKER_STOPPING
+} SkWorkerState;
+
+typedef struct SkWorkerSlot SkWorkerSlot;
+
+extern int	sk_max_pipeline_workers;
+
+extern void sk_shmem_init(void);
+extern bool sk_shmem_ready(void);
+extern SkWorkerSlot *sk_slot_claim(Oid dboid, const char *pipeline, int index,
+								   int *failures);
+extern void sk_slot_release(SkWorkerSlot *slot, bool keep_failures);
+extern bool sk_slot_stop_requested(SkWorkerSlot *slot);
+extern void sk_slot_set_state(SkWorkerSlot *slot, SkWorkerState state);
+extern void sk_slot_report_batch(SkWorkerSlot *slot, int64 messages,
+								 int64 rows, int64 dead);
+extern void sk_slot_report_error(SkWorkerSlot *slot, const char *error);
+extern int	sk_pipeline_signal_stop(Oid dboid, const char *pipeline);
+extern bool sk_pipeline_wait_stopped(Oid dboid, const char *pipeline,
+									 int timeout_ms);
+extern void sk_pipeline_forget(Oid dboid, const char *pipeline);
+
+/* in pipeline_launcher.c */
+
+/* What a consumer worker is started for, in its bgw_extra */
+typedef struct SkWorkerArgs
+{
+	int32		index;			/* 0 .. parallelism - 1 */
+	int32		parallelism;
+	char		pipeline[NAMEDATALEN];
+} SkWorkerArgs;
+
+extern void sk_launcher_register(void);
+extern bool sk_pipeline_start_workers(Oid dboid, const char *pipeline,
+									  int parallelism);
+
+/* in pipeline_worker.c */
+extern PGDLLEXPORT void sk_pipeline_worker_main(Datum arg);
 
 #endif							/* SALES_KAFKA_H */

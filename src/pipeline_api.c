@@ -1,0 +1,505 @@
+/*-------------------------------------------------------------------------
+ *
+ * pipeline_api.c
+ *		The SQL functions that manage pipelines, and reading the catalog.
+ *
+ * The catalog tables (sales_kafka.pipeline, pipeline_offset, dead_letter)
+ * belong to the extension's owner and grant nothing to PUBLIC.  These
+ * functions check the caller's rights themselves, then read and write the
+ * catalog as the bootstrap superuser: anyone who may read the foreign table
+ * and write the target may run a pipeline, and only its owner (or a member
+ * of the owner's role) may change it.
+ *
+ * Workers are told to start and stop through shared memory; the catalog's
+ * "enabled" flag is what makes a pipeline come back after a restart.  A
+ * starting worker reads its pipeline row FOR SHARE, so it waits for the
+ * transaction of start_pipeline() and sees what that transaction decided.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_authid.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "foreign/foreign.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/timestamp.h"
+
+#include "sales_kafka.h"
+
+/* how long stop_pipeline() waits for the workers' current batch */
+#define SK_STOP_TIMEOUT_MS 60000
+
+/*
+ * Run as the bootstrap superuser until sk_catalog_end(): the catalog tables
+ * grant nothing to anyone else.
+ */
+void
+sk_catalog_begin(Oid *saved_user, int *saved_context)
+{
+	GetUserIdAndSecContext(saved_user, saved_context);
+	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID,
+						   *saved_context | SECURITY_LOCAL_USERID_CHANGE);
+}
+
+void
+sk_catalog_end(Oid saved_user, int saved_context)
+{
+	SetUserIdAndSecContext(saved_user, saved_context);
+}
+
+/* Run one catalog statement; returns SPI_processed.  Needs SPI_connect(). */
+static uint64
+catalog_exec(const char *sql, int nargs, Oid *types, Datum *values,
+			 const char *nulls, int expected)
+{
+	int			ret = SPI_execute_with_args(sql, nargs, types, values, nulls,
+											false, 0);
+
+	if (ret != expected)
+		elog(ERROR, "catalog statement failed: %s", SPI_result_code_string(ret));
+	return SPI_processed;
+}
+
+/*
+ * Read a pipeline's row, in CurrentMemoryContext; NULL if there is none and
+ * missing_ok.  for_share waits for a transaction that is changing the row.
+ */
+static SkPipeline *
+pipeline_read(const char *name, bool missing_ok, bool for_share)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(name)};
+	SkPipeline *p = NULL;
+	Oid			saved_user;
+	int			saved_context;
+
+	sk_catalog_begin(&saved_user, &saved_context);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	catalog_exec(for_share ?
+				 "SELECT source::oid, target::oid, mode = 'upsert', batch_size,"
+				 " (extract(epoch FROM flush_interval) * 1000)::integer, start_at,"
+				 " parallelism, owner::oid, enabled, failure IS NOT NULL"
+				 " FROM sales_kafka.pipeline WHERE name = $1 FOR SHARE" :
+				 "SELECT source::oid, target::oid, mode = 'upsert', batch_size,"
+				 " (extract(epoch FROM flush_interval) * 1000)::integer, start_at,"
+				 " parallelism, owner::oid, enabled, failure IS NOT NULL"
+				 " FROM sales_kafka.pipeline WHERE name = $1",
+				 1, types, values, NULL, SPI_OK_SELECT);
+	if (SPI_processed == 1)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[0];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		MemoryContext old = MemoryContextSwitchTo(cxt);
+
+		p = palloc0(sizeof(SkPipeline));
+		p->name = pstrdup(name);
+		p->source = DatumGetObjectId(SPI_getbinval(tup, desc, 1, &isnull));
+		p->target = DatumGetObjectId(SPI_getbinval(tup, desc, 2, &isnull));
+		p->upsert = DatumGetBool(SPI_getbinval(tup, desc, 3, &isnull));
+		p->batch_size = DatumGetInt32(SPI_getbinval(tup, desc, 4, &isnull));
+		p->flush_ms = DatumGetInt32(SPI_getbinval(tup, desc, 5, &isnull));
+		p->start_at = SPI_getvalue(tup, desc, 6);
+		p->parallelism = DatumGetInt32(SPI_getbinval(tup, desc, 7, &isnull));
+		p->owner = DatumGetObjectId(SPI_getbinval(tup, desc, 8, &isnull));
+		p->enabled = DatumGetBool(SPI_getbinval(tup, desc, 9, &isnull));
+		p->failed = DatumGetBool(SPI_getbinval(tup, desc, 10, &isnull));
+		MemoryContextSwitchTo(old);
+	}
+	SPI_finish();
+	sk_catalog_end(saved_user, saved_context);
+
+	if (p == NULL && !missing_ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("pipeline \"%s\" does not exist", name)));
+	return p;
+}
+
+SkPipeline *
+sk_pipeline_load(const char *name, bool missing_ok)
+{
+	return pipeline_read(name, missing_ok, false);
+}
+
+SkPipeline *
+sk_pipeline_load_for_share(const char *name)
+{
+	return pipeline_read(name, true, true);
+}
+
+/*
+ * Run one catalog statement as the bootstrap superuser, in an SPI
+ * connection of its own; returns how many rows it processed.
+ */
+uint64
+sk_catalog_exec(const char *sql, int nargs, Oid *types, Datum *values,
+				const char *nulls, int expected)
+{
+	Oid			saved_user;
+	int			saved_context;
+	uint64		processed;
+
+	sk_catalog_begin(&saved_user, &saved_context);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	processed = catalog_exec(sql, nargs, types, values, nulls, expected);
+	SPI_finish();
+	sk_catalog_end(saved_user, saved_context);
+	return processed;
+}
+
+/* Run a catalog statement about one pipeline ($1 = its name). */
+static void
+pipeline_exec(const char *sql, const char *name, int nargs, Oid *types,
+			  Datum *values, int expected)
+{
+	Oid			alltypes[4] = {TEXTOID};
+	Datum		allvalues[4] = {CStringGetTextDatum(name)};
+	int			i;
+
+	Assert(nargs < 4);
+	for (i = 0; i < nargs; i++)
+	{
+		alltypes[i + 1] = types[i];
+		allvalues[i + 1] = values[i];
+	}
+	(void) sk_catalog_exec(sql, nargs + 1, alltypes, allvalues, NULL, expected);
+}
+
+/* The pipeline, if the current user may change it */
+static SkPipeline *
+pipeline_for_owner(text *name)
+{
+	SkPipeline *p = sk_pipeline_load(text_to_cstring(name), false);
+
+	if (!has_privs_of_role(GetUserId(), p->owner))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("must be owner of pipeline \"%s\"", p->name)));
+	return p;
+}
+
+static void
+require_workers(void)
+{
+	if (!sk_shmem_ready())
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("pipelines can only run when sales_kafka is in shared_preload_libraries"),
+				 errhint("Add sales_kafka to shared_preload_libraries in postgresql.conf and restart the server.")));
+}
+
+/* Check a foreign table and a target as a pipeline would use them. */
+static SkMapping *
+check_source_and_target(const char *name, Oid source, Oid target, bool upsert,
+						Oid owner)
+{
+	SkMapping  *map;
+	SkSink	   *sink;
+
+	if (get_rel_relkind(source) != RELKIND_FOREIGN_TABLE ||
+		!sk_is_kafka_server(GetForeignServer(GetForeignTable(source)->serverid)))
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not a foreign table of a sales_kafka server",
+						get_rel_name(source)),
+				 errdetail("A pipeline reads a topic through a sales_kafka foreign table.")));
+	map = sk_mapping_load(source);
+	sink = sk_sink_open(map, target, upsert, owner, name);
+	sk_sink_close(sink);
+	return map;
+}
+
+/*
+ * Stop the workers of a pipeline: they finish their current batch.  The
+ * catalog is left alone.
+ */
+static void
+stop_workers(SkPipeline *p)
+{
+	if (!sk_shmem_ready())
+		return;
+	if (sk_pipeline_signal_stop(MyDatabaseId, p->name) > 0 &&
+		!sk_pipeline_wait_stopped(MyDatabaseId, p->name, SK_STOP_TIMEOUT_MS))
+		ereport(ERROR,
+				(errcode(ERRCODE_QUERY_CANCELED),
+				 errmsg("the workers of pipeline \"%s\" did not stop within %d seconds",
+						p->name, SK_STOP_TIMEOUT_MS / 1000)));
+	sk_pipeline_forget(MyDatabaseId, p->name);
+}
+
+static void
+start_workers(SkPipeline *p)
+{
+	/* workers that failed before start afresh, without backoff */
+	sk_pipeline_forget(MyDatabaseId, p->name);
+	if (!sk_pipeline_start_workers(MyDatabaseId, p->name, p->parallelism))
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("could not start the workers of pipeline \"%s\"", p->name),
+				 errhint("Raise max_worker_processes (and sales_kafka.max_workers).")));
+}
+
+/*
+ * create_pipeline(name, source, target, mode, batch_size, flush_interval,
+ *				   start_at, parallelism)
+ */
+PG_FUNCTION_INFO_V1(sales_kafka_create_pipeline);
+Datum
+sales_kafka_create_pipeline(PG_FUNCTION_ARGS)
+{
+	char	   *name;
+	Oid			source = PG_GETARG_OID(1);
+	Oid			target = PG_GETARG_OID(2);
+	char	   *mode;
+	int32		batch_size = PG_GETARG_INT32(4);
+	Interval   *flush = PG_GETARG_INTERVAL_P(5);
+	char	   *start_at;
+	int32		parallelism = PG_GETARG_INT32(7);
+	int64		flush_us;
+	Oid			types[8] = {TEXTOID, OIDOID, OIDOID, TEXTOID, INT4OID,
+	INTERVALOID, TEXTOID, INT4OID};
+	Datum		values[8];
+	Oid			saved_user;
+	int			saved_context;
+
+	for (int i = 0; i < 8; i++)
+		if (PG_ARGISNULL(i))
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("the arguments of create_pipeline() must not be null")));
+	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	mode = text_to_cstring(PG_GETARG_TEXT_PP(3));
+	start_at = text_to_cstring(PG_GETARG_TEXT_PP(6));
+
+	if (name[0] == '\0' || strlen(name) >= NAMEDATALEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_NAME),
+				 errmsg("invalid pipeline name \"%s\"", name),
+				 errdetail("A pipeline name has 1 to %d bytes.", NAMEDATALEN - 1)));
+	if (strcmp(mode, "append") != 0 && strcmp(mode, "upsert") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid pipeline mode \"%s\"", mode),
+				 errhint("Valid modes are \"append\" and \"upsert\".")));
+	if (batch_size < 1 || batch_size > 1000000)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("batch_size must be between 1 and 1000000")));
+	flush_us = flush->time + (int64) flush->day * USECS_PER_DAY +
+		(int64) flush->month * DAYS_PER_MONTH * USECS_PER_DAY;
+	if (flush_us < 0 || flush_us > USECS_PER_HOUR)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("flush_interval must be between 0 and 1 hour")));
+	if (parallelism < 1 || parallelism > sk_max_pipeline_workers)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("parallelism must be between 1 and sales_kafka.max_workers (%d)",
+						sk_max_pipeline_workers)));
+	if (strcmp(start_at, "earliest") != 0 && strcmp(start_at, "latest") != 0)
+	{
+		/* a point in time, stored in a form that does not depend on settings */
+		Datum		ts = DirectFunctionCall3(timestamptz_in, CStringGetDatum(start_at),
+											 ObjectIdGetDatum(InvalidOid),
+											 Int32GetDatum(-1));
+
+		start_at = psprintf(INT64_FORMAT,
+							sk_timestamp_to_ms(DatumGetTimestampTz(ts)));
+	}
+
+	check_source_and_target(name, source, target, strcmp(mode, "upsert") == 0,
+							GetUserId());
+
+	values[0] = CStringGetTextDatum(name);
+	values[1] = ObjectIdGetDatum(source);
+	values[2] = ObjectIdGetDatum(target);
+	values[3] = CStringGetTextDatum(mode);
+	values[4] = Int32GetDatum(batch_size);
+	values[5] = IntervalPGetDatum(flush);
+	values[6] = CStringGetTextDatum(start_at);
+	values[7] = Int32GetDatum(parallelism);
+	{
+		Oid			owner = GetUserId();
+
+		sk_catalog_begin(&saved_user, &saved_context);
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		catalog_exec("SELECT 1 FROM sales_kafka.pipeline WHERE name = $1",
+					 1, types, values, NULL, SPI_OK_SELECT);
+		if (SPI_processed > 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_DUPLICATE_OBJECT),
+					 errmsg("pipeline \"%s\" already exists", name)));
+		catalog_exec(psprintf("INSERT INTO sales_kafka.pipeline (name, source, target, mode,"
+							  " batch_size, flush_interval, start_at, parallelism, owner)"
+							  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, %u)", owner),
+					 8, types, values, NULL, SPI_OK_INSERT);
+		SPI_finish();
+		sk_catalog_end(saved_user, saved_context);
+	}
+	PG_RETURN_VOID();
+}
+
+PG_FUNCTION_INFO_V1(sales_kafka_start_pipeline);
+Datum
+sales_kafka_start_pipeline(PG_FUNCTION_ARGS)
+{
+	SkPipeline *p = pipeline_for_owner(PG_GETARG_TEXT_PP(0));
+
+	require_workers();
+	/* a failed pipeline may have been fixed: check again before starting */
+	check_source_and_target(p->name, p->source, p->target, p->upsert, p->owner);
+	pipeline_exec("UPDATE sales_kafka.pipeline SET (enabled, failure, failed_at) ="
+				  " (true, NULL, NULL) WHERE name = $1",
+				  p->name, 0, NULL, NULL, SPI_OK_UPDATE);
+	stop_workers(p);
+	start_workers(p);
+	PG_RETURN_VOID();
+}
+
+PG_FUNCTION_INFO_V1(sales_kafka_stop_pipeline);
+Datum
+sales_kafka_stop_pipeline(PG_FUNCTION_ARGS)
+{
+	SkPipeline *p = pipeline_for_owner(PG_GETARG_TEXT_PP(0));
+
+	/* stop first, then disable: a worker never waits for this transaction */
+	stop_workers(p);
+	pipeline_exec("UPDATE sales_kafka.pipeline SET enabled = false WHERE name = $1",
+				  p->name, 0, NULL, NULL, SPI_OK_UPDATE);
+	PG_RETURN_VOID();
+}
+
+PG_FUNCTION_INFO_V1(sales_kafka_drop_pipeline);
+Datum
+sales_kafka_drop_pipeline(PG_FUNCTION_ARGS)
+{
+	SkPipeline *p = pipeline_for_owner(PG_GETARG_TEXT_PP(0));
+
+	stop_workers(p);
+	pipeline_exec("DELETE FROM sales_kafka.pipeline_offset WHERE pipeline = $1",
+				  p->name, 0, NULL, NULL, SPI_OK_DELETE);
+	pipeline_exec("DELETE FROM sales_kafka.pipeline WHERE name = $1",
+				  p->name, 0, NULL, NULL, SPI_OK_DELETE);
+	PG_RETURN_VOID();
+}
+
+/*
+ * Stop the pipeline's workers, let "change" rewrite its offsets, and start
+ * the workers again if the pipeline is enabled.
+ */
+static void
+reset_pipeline(SkPipeline *p, const char *start_at, Jsonb *offsets)
+{
+	Oid			types[3] = {TEXTOID, TEXTOID, JSONBOID};
+	Datum		values[3];
+
+	stop_workers(p);
+	if (offsets == NULL)
+	{
+		/* no stored offsets: the workers start at start_at, as a new pipeline */
+		values[0] = CStringGetTextDatum(start_at);
+		pipeline_exec("UPDATE sales_kafka.pipeline SET start_at = $2 WHERE name = $1",
+					  p->name, 1, types + 1, values, SPI_OK_UPDATE);
+		pipeline_exec("DELETE FROM sales_kafka.pipeline_offset WHERE pipeline = $1",
+					  p->name, 0, NULL, NULL, SPI_OK_DELETE);
+	}
+	else
+	{
+		SkMapping  *map = sk_mapping_load(p->source);
+
+		values[0] = CStringGetTextDatum(map->topic);
+		values[1] = JsonbPGetDatum(offsets);
+		/* lock the row: restarted workers wait for this transaction */
+		pipeline_exec("UPDATE sales_kafka.pipeline SET start_at = start_at WHERE name = $1",
+					  p->name, 0, NULL, NULL, SPI_OK_UPDATE);
+		pipeline_exec("INSERT INTO sales_kafka.pipeline_offset AS o"
+					  " (pipeline, topic, partition, next_offset)"
+					  " SELECT $1, $2, key::integer, value::bigint FROM jsonb_each_text($3)"
+					  " ON CONFLICT (pipeline, topic, partition) DO UPDATE"
+					  " SET next_offset = EXCLUDED.next_offset, updated_at = now()",
+					  p->name, 2, types + 1, values, SPI_OK_INSERT);
+	}
+	if (p->enabled)
+		start_workers(p);
+}
+
+PG_FUNCTION_INFO_V1(sales_kafka_reset_pipeline);
+Datum
+sales_kafka_reset_pipeline(PG_FUNCTION_ARGS)
+{
+	SkPipeline *p = pipeline_for_owner(PG_GETARG_TEXT_PP(0));
+	char	   *to = text_to_cstring(PG_GETARG_TEXT_PP(1));
+
+	if (strcmp(to, "earliest") != 0 && strcmp(to, "latest") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid reset position \"%s\"", to),
+				 errhint("Reset to 'earliest', 'latest', a timestamptz or a jsonb object of partition offsets.")));
+	reset_pipeline(p, to, NULL);
+	PG_RETURN_VOID();
+}
+
+PG_FUNCTION_INFO_V1(sales_kafka_reset_pipeline_time);
+Datum
+sales_kafka_reset_pipeline_time(PG_FUNCTION_ARGS)
+{
+	SkPipeline *p = pipeline_for_owner(PG_GETARG_TEXT_PP(0));
+	TimestampTz ts = PG_GETARG_TIMESTAMPTZ(1);
+
+	reset_pipeline(p, psprintf(INT64_FORMAT, sk_timestamp_to_ms(ts)), NULL);
+	PG_RETURN_VOID();
+}
+
+PG_FUNCTION_INFO_V1(sales_kafka_reset_pipeline_offsets);
+Datum
+sales_kafka_reset_pipeline_offsets(PG_FUNCTION_ARGS)
+{
+	SkPipeline *p = pipeline_for_owner(PG_GETARG_TEXT_PP(0));
+	Jsonb	   *offsets = PG_GETARG_JSONB_P(1);
+	JsonbIterator *it = JsonbIteratorInit(&offsets->root);
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+
+	/* {"partition": offset, ...} with non-negative integers */
+	if (!JB_ROOT_IS_OBJECT(offsets))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("offsets must be a jsonb object such as '{\"0\": 42}'")));
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		bool		ok = true;
+
+		if (tok == WJB_KEY)
+		{
+			char	   *key = pnstrdup(v.val.string.val, v.val.string.len);
+			char	   *end;
+			long		part = strtol(key, &end, 10);
+
+			ok = *key != '\0' && *end == '\0' && part >= 0 && part <= PG_INT32_MAX;
+		}
+		else if (tok == WJB_VALUE)
+			ok = v.type == jbvNumeric &&
+				DatumGetBool(DirectFunctionCall2(numeric_ge, NumericGetDatum(v.val.numeric),
+												 DirectFunctionCall1(int4_numeric, Int32GetDatum(0))));
+		if (!ok)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("offsets must map partition numbers to offsets, such as '{\"0\": 42}'")));
+	}
+	reset_pipeline(p, NULL, offsets);
+	PG_RETURN_VOID();
+}

@@ -1,0 +1,237 @@
+/*-------------------------------------------------------------------------
+ *
+ * pipeline_launcher.c
+ *		Starting pipeline workers: at server start for every enabled
+ *		pipeline of every database, and on start_pipeline().
+ *
+ * The launcher is a static background worker.  It connects to no database,
+ * lists the databases and, one at a time, starts a short-lived "starter"
+ * worker in each, which registers a consumer worker for every enabled
+ * pipeline there.  Then the launcher sleeps until the server stops.
+ *
+ * Consumer workers are dynamic workers that the postmaster restarts one
+ * second after a failure (exit code 1); the worker itself adds a growing
+ * delay while its previous runs keep failing (see pipeline_worker.c).  A
+ * worker that stops because it was told to, or because its pipeline is
+ * gone, exits with code 0 and is not restarted.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_database.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "tcop/tcopprot.h"
+#include "utils/builtins.h"
+#include "utils/snapmgr.h"
+
+#include "compat.h"
+#include "sales_kafka.h"
+
+PGDLLEXPORT void sk_launcher_main(Datum arg);
+PGDLLEXPORT void sk_starter_main(Datum arg);
+
+/* seconds before the postmaster restarts a failed worker */
+#define SK_RESTART_SECONDS 1
+
+static void
+fill_worker(BackgroundWorker *bgw, const char *function, const char *name,
+			int restart)
+{
+	memset(bgw, 0, sizeof(BackgroundWorker));
+	bgw->bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	bgw->bgw_start_time = BgWorkerStart_RecoveryFinished;
+	bgw->bgw_restart_time = restart;
+	strlcpy(bgw->bgw_library_name, "sales_kafka", BGW_MAXLEN);
+	strlcpy(bgw->bgw_function_name, function, BGW_MAXLEN);
+	strlcpy(bgw->bgw_name, name, BGW_MAXLEN);
+	strlcpy(bgw->bgw_type, name, BGW_MAXLEN);
+}
+
+/* Called from _PG_init while shared_preload_libraries are loaded. */
+void
+sk_launcher_register(void)
+{
+	BackgroundWorker bgw;
+
+	fill_worker(&bgw, "sk_launcher_main", "sales_kafka launcher", 10);
+	RegisterBackgroundWorker(&bgw);
+}
+
+/*
+ * Register the consumer workers of a pipeline of database dboid; false if
+ * the postmaster has no room for them.
+ */
+bool
+sk_pipeline_start_workers(Oid dboid, const char *pipeline, int parallelism)
+{
+	int			i;
+
+	for (i = 0; i < parallelism; i++)
+	{
+		BackgroundWorker bgw;
+		SkWorkerArgs args;
+
+		fill_worker(&bgw, "sk_pipeline_worker_main", "sales_kafka pipeline",
+					SK_RESTART_SECONDS);
+		if (parallelism > 1)
+			snprintf(bgw.bgw_name, BGW_MAXLEN, "sales_kafka pipeline %s #%d",
+					 pipeline, i + 1);
+		else
+			snprintf(bgw.bgw_name, BGW_MAXLEN, "sales_kafka pipeline %s",
+					 pipeline);
+		bgw.bgw_main_arg = ObjectIdGetDatum(dboid);
+		memset(&args, 0, sizeof(args));
+		args.index = i;
+		args.parallelism = parallelism;
+		strlcpy(args.pipeline, pipeline, NAMEDATALEN);
+		memcpy(bgw.bgw_extra, &args, sizeof(args));
+		if (!RegisterDynamicBackgroundWorker(&bgw, NULL))
+			return false;
+	}
+	return true;
+}
+
+/* The databases that can hold pipelines */
+static List *
+database_list(void)
+{
+	List	   *dbs = NIL;
+	Relation	rel;
+	TableScanDesc scan;
+	HeapTuple	tup;
+
+	StartTransactionCommand();
+	(void) GetTransactionSnapshot();
+	rel = table_open(DatabaseRelationId, AccessShareLock);
+	scan = table_beginscan_catalog(rel, 0, NULL);
+	while ((tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
+	{
+		Form_pg_database db = (Form_pg_database) GETSTRUCT(tup);
+
+		if (db->datallowconn && !db->datistemplate)
+			dbs = lappend_oid(dbs, db->oid);
+	}
+	table_endscan(scan);
+	table_close(rel, AccessShareLock);
+	CommitTransactionCommand();
+	return dbs;
+}
+
+void
+sk_launcher_main(Datum arg)
+{
+	List	   *dbs;
+	ListCell   *lc;
+
+	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
+
+	dbs = database_list();
+	foreach(lc, dbs)
+	{
+		BackgroundWorker bgw;
+		BackgroundWorkerHandle *handle;
+		pid_t		pid;
+
+		CHECK_FOR_INTERRUPTS();
+		if (ShutdownRequestPending)
+			break;
+		fill_worker(&bgw, "sk_starter_main", "sales_kafka starter",
+					BGW_NEVER_RESTART);
+		bgw.bgw_main_arg = ObjectIdGetDatum(lfirst_oid(lc));
+		bgw.bgw_notify_pid = MyProcPid;
+		if (!RegisterDynamicBackgroundWorker(&bgw, &handle))
+		{
+			ereport(WARNING,
+					(errmsg("sales_kafka launcher could not start a worker to look for pipelines in database %u",
+							lfirst_oid(lc)),
+					 errhint("Raise max_worker_processes.")));
+			continue;
+		}
+		/* one database at a time, so that starters never crowd out workers */
+		if (WaitForBackgroundWorkerStartup(handle, &pid) == BGWH_STARTED)
+			(void) WaitForBackgroundWorkerShutdown(handle);
+	}
+
+	/* nothing more to do; stay, so that the postmaster does not restart us */
+	while (!ShutdownRequestPending)
+	{
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_EXIT_ON_PM_DEATH, -1,
+						 PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		/* e.g. the barriers of DROP DATABASE */
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+	}
+	proc_exit(0);
+}
+
+/*
+ * The starter of one database: register the workers of its enabled
+ * pipelines, then exit.
+ */
+void
+sk_starter_main(Datum arg)
+{
+	Oid			dboid = DatumGetObjectId(arg);
+
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
+
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	if (OidIsValid(get_extension_oid("sales_kafka", true)) &&
+		OidIsValid(RangeVarGetRelid(makeRangeVar("sales_kafka", "pipeline", -1),
+									AccessShareLock, true)))
+	{
+		uint64		i;
+
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		if (SPI_execute("SELECT name, parallelism FROM sales_kafka.pipeline"
+						" WHERE enabled ORDER BY name", true, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not read sales_kafka.pipeline");
+		for (i = 0; i < SPI_processed; i++)
+		{
+			HeapTuple	tup = SPI_tuptable->vals[i];
+			char	   *name = SPI_getvalue(tup, SPI_tuptable->tupdesc, 1);
+			bool		isnull;
+			int			parallelism =
+				DatumGetInt32(SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull));
+
+			if (!sk_pipeline_start_workers(dboid, name, parallelism))
+				ereport(WARNING,
+						(errmsg("could not start the workers of pipeline \"%s\"", name),
+						 errhint("Raise max_worker_processes.")));
+			else
+				ereport(LOG,
+						(errmsg("sales_kafka: starting pipeline \"%s\"", name)));
+		}
+		SPI_finish();
+	}
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	proc_exit(0);
+}

@@ -1,0 +1,398 @@
+/*-------------------------------------------------------------------------
+ *
+ * pipeline_shmem.c
+ *		Shared memory of the pipeline workers: one slot per running worker,
+ *		which stop_pipeline() signals and pipeline_status reads.
+ *
+ * A slot outlives the worker that fills it when that worker fails, so the
+ * next worker of the same pipeline knows how many starts failed in a row
+ * and backs off.  Slots are freed when a pipeline stops or is dropped.
+ * Everything durable (offsets, failures that stop a pipeline) lives in the
+ * catalog tables; these counters are since the slot was filled.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <signal.h>
+
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+
+#include "compat.h"
+#include "sales_kafka.h"
+
+/* messages/s and rows/s are averaged over this many seconds */
+#define SK_RATE_SECONDS 60
+
+struct SkWorkerSlot
+{
+	bool		in_use;
+	Oid			dboid;
+	char		pipeline[NAMEDATALEN];
+	int			index;			/* 0 .. parallelism - 1 */
+	pid_t		pid;			/* 0 while no worker runs */
+	Latch	   *latch;
+	bool		stop_requested;
+	SkWorkerState state;
+	int			failures;		/* workers that failed in a row */
+	TimestampTz started_at;
+	int64		messages;
+	int64		rows;
+	int64		dead;
+	TimestampTz last_commit_at;
+	TimestampTz last_error_at;
+	char		last_error[256];
+	int64		rate_second[SK_RATE_SECONDS];
+	int64		rate_messages[SK_RATE_SECONDS];
+	int64		rate_rows[SK_RATE_SECONDS];
+};
+
+typedef struct SkShared
+{
+	LWLock	   *lock;
+	int			nslots;
+	SkWorkerSlot slots[FLEXIBLE_ARRAY_MEMBER];
+} SkShared;
+
+int			sk_max_pipeline_workers = 16;
+
+static SkShared *shared = NULL;
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+static const char *const state_names[] = {
+	"starting", "running", "backoff", "stopping"
+};
+
+static Size
+shared_size(void)
+{
+	return add_size(offsetof(SkShared, slots),
+					mul_size(sk_max_pipeline_workers, sizeof(SkWorkerSlot)));
+}
+
+static void
+sk_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(shared_size());
+	RequestNamedLWLockTranche("sales_kafka", 1);
+}
+
+static void
+sk_shmem_startup(void)
+{
+	bool		found;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	shared = ShmemInitStruct("sales_kafka", shared_size(), &found);
+	if (!found)
+	{
+		memset(shared, 0, shared_size());
+		shared->lock = &(GetNamedLWLockTranche("sales_kafka"))->lock;
+		shared->nslots = sk_max_pipeline_workers;
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+/*
+ * Called from _PG_init while shared_preload_libraries are loaded: ask for
+ * the slots.
+ */
+void
+sk_shmem_init(void)
+{
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = sk_shmem_request;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = sk_shmem_startup;
+}
+
+/* True when the library was preloaded, so that workers can run. */
+bool
+sk_shmem_ready(void)
+{
+	return shared != NULL;
+}
+
+static bool
+slot_is(SkWorkerSlot *slot, Oid dboid, const char *pipeline)
+{
+	return slot->in_use && slot->dboid == dboid &&
+		strcmp(slot->pipeline, pipeline) == 0;
+}
+
+/* True if the slot's worker is alive; the caller holds the lock. */
+static bool
+slot_running(SkWorkerSlot *slot)
+{
+	return slot->pid != 0 && (kill(slot->pid, 0) == 0 || errno != ESRCH);
+}
+
+/*
+ * Take the slot of worker "index" of a pipeline for this process, and say
+ * how many workers before it failed in a row.  NULL if another live
+ * process holds it (a duplicate start) or no slot is free.
+ */
+SkWorkerSlot *
+sk_slot_claim(Oid dboid, const char *pipeline, int index, int *failures)
+{
+	SkWorkerSlot *mine = NULL;
+	SkWorkerSlot *free_slot = NULL;
+	int			i;
+
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	for (i = 0; i < shared->nslots; i++)
+	{
+		SkWorkerSlot *slot = &shared->slots[i];
+
+		if (slot_is(slot, dboid, pipeline) && slot->index == index)
+			mine = slot;
+		else if (!slot->in_use && free_slot == NULL)
+			free_slot = slot;
+	}
+	if (mine != NULL && slot_running(mine) && mine->pid != MyProcPid)
+		mine = NULL;
+	else if (mine == NULL && free_slot != NULL)
+	{
+		mine = free_slot;
+		memset(mine, 0, sizeof(SkWorkerSlot));
+		mine->in_use = true;
+		mine->dboid = dboid;
+		strlcpy(mine->pipeline, pipeline, NAMEDATALEN);
+		mine->index = index;
+	}
+	if (mine != NULL)
+	{
+		mine->pid = MyProcPid;
+		mine->latch = MyLatch;
+		mine->state = SK_WORKER_STARTING;
+		mine->started_at = GetCurrentTimestamp();
+		*failures = mine->failures;
+	}
+	LWLockRelease(shared->lock);
+	return mine;
+}
+
+/*
+ * The worker leaves its slot.  A worker that stops because it was asked to
+ * (or because its pipeline is gone) frees it; a failing one keeps it, with
+ * one more failure, for its successor's backoff.
+ */
+void
+sk_slot_release(SkWorkerSlot *slot, bool keep_failures)
+{
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	if (slot->pid == MyProcPid)
+	{
+		slot->pid = 0;
+		slot->latch = NULL;
+		if (keep_failures)
+			slot->failures++;
+		else
+			slot->in_use = false;
+	}
+	LWLockRelease(shared->lock);
+}
+
+bool
+sk_slot_stop_requested(SkWorkerSlot *slot)
+{
+	bool		stop;
+
+	LWLockAcquire(shared->lock, LW_SHARED);
+	stop = slot->stop_requested;
+	LWLockRelease(shared->lock);
+	return stop;
+}
+
+void
+sk_slot_set_state(SkWorkerSlot *slot, SkWorkerState state)
+{
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	slot->state = state;
+	LWLockRelease(shared->lock);
+}
+
+/* Count a committed batch; it also ends a run of failures. */
+void
+sk_slot_report_batch(SkWorkerSlot *slot, int64 messages, int64 rows,
+					 int64 dead)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	int64		second = now / USECS_PER_SEC;
+	int			i = (int) (second % SK_RATE_SECONDS);
+
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	slot->messages += messages;
+	slot->rows += rows;
+	slot->dead += dead;
+	slot->last_commit_at = now;
+	slot->failures = 0;
+	slot->state = SK_WORKER_RUNNING;
+	if (slot->rate_second[i] != second)
+	{
+		slot->rate_second[i] = second;
+		slot->rate_messages[i] = 0;
+		slot->rate_rows[i] = 0;
+	}
+	slot->rate_messages[i] += messages;
+	slot->rate_rows[i] += rows;
+	LWLockRelease(shared->lock);
+}
+
+void
+sk_slot_report_error(SkWorkerSlot *slot, const char *error)
+{
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	strlcpy(slot->last_error, error, sizeof(slot->last_error));
+	slot->last_error_at = GetCurrentTimestamp();
+	LWLockRelease(shared->lock);
+}
+
+/*
+ * Ask every worker of a pipeline to stop after its current batch; returns
+ * how many are running.
+ */
+int
+sk_pipeline_signal_stop(Oid dboid, const char *pipeline)
+{
+	int			running = 0;
+	int			i;
+
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	for (i = 0; i < shared->nslots; i++)
+	{
+		SkWorkerSlot *slot = &shared->slots[i];
+
+		if (!slot_is(slot, dboid, pipeline))
+			continue;
+		slot->stop_requested = true;
+		if (slot_running(slot))
+		{
+			running++;
+			slot->state = SK_WORKER_STOPPING;
+			SetLatch(slot->latch);
+		}
+	}
+	LWLockRelease(shared->lock);
+	return running;
+}
+
+/*
+ * Wait until no worker of the pipeline runs; false on timeout.  Serves
+ * interrupts, so a cancel ends the wait.
+ */
+bool
+sk_pipeline_wait_stopped(Oid dboid, const char *pipeline, int timeout_ms)
+{
+	int64		deadline = sk_kafka_now_ms() + timeout_ms;
+
+	for (;;)
+	{
+		bool		running = false;
+		int			i;
+
+		LWLockAcquire(shared->lock, LW_SHARED);
+		for (i = 0; i < shared->nslots && !running; i++)
+			running = slot_is(&shared->slots[i], dboid, pipeline) &&
+				slot_running(&shared->slots[i]);
+		LWLockRelease(shared->lock);
+
+		if (!running)
+			return true;
+		if (sk_kafka_now_ms() >= deadline)
+			return false;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 10, SK_WAIT_EVENT_KAFKA);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+/* Free the slots of a pipeline whose workers are gone. */
+void
+sk_pipeline_forget(Oid dboid, const char *pipeline)
+{
+	int			i;
+
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	for (i = 0; i < shared->nslots; i++)
+		if (slot_is(&shared->slots[i], dboid, pipeline) &&
+			!slot_running(&shared->slots[i]))
+			shared->slots[i].in_use = false;
+	LWLockRelease(shared->lock);
+}
+
+/*
+ * sales_kafka._pipeline_workers(): the slots of this database, one row per
+ * worker, for the pipeline_status view.
+ */
+PG_FUNCTION_INFO_V1(sales_kafka_pipeline_workers);
+Datum
+sales_kafka_pipeline_workers(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	int64		now_second = GetCurrentTimestamp() / USECS_PER_SEC;
+	int			i;
+
+	SetSingleFuncCall(fcinfo, 0);
+	if (shared == NULL)
+		PG_RETURN_VOID();
+
+	LWLockAcquire(shared->lock, LW_SHARED);
+	for (i = 0; i < shared->nslots; i++)
+	{
+		SkWorkerSlot *slot = &shared->slots[i];
+		Datum		values[13];
+		bool		nulls[13];
+		int64		rate_messages = 0;
+		int64		rate_rows = 0;
+		int			s;
+
+		if (!slot->in_use || slot->dboid != MyDatabaseId)
+			continue;
+		for (s = 0; s < SK_RATE_SECONDS; s++)
+			if (slot->rate_second[s] > now_second - SK_RATE_SECONDS)
+			{
+				rate_messages += slot->rate_messages[s];
+				rate_rows += slot->rate_rows[s];
+			}
+
+		memset(nulls, 0, sizeof(nulls));
+		values[0] = CStringGetTextDatum(slot->pipeline);
+		values[1] = Int32GetDatum(slot->index);
+		values[2] = Int32GetDatum(slot->pid);
+		nulls[2] = !slot_running(slot);
+		values[3] = CStringGetTextDatum(nulls[2] ? "backoff" :
+										state_names[slot->state]);
+		values[4] = TimestampTzGetDatum(slot->started_at);
+		values[5] = Int64GetDatum(slot->messages);
+		values[6] = Int64GetDatum(slot->rows);
+		values[7] = Int64GetDatum(slot->dead);
+		values[8] = Float8GetDatum((double) rate_messages / SK_RATE_SECONDS);
+		values[9] = Float8GetDatum((double) rate_rows / SK_RATE_SECONDS);
+		values[10] = TimestampTzGetDatum(slot->last_commit_at);
+		nulls[10] = slot->last_commit_at == 0;
+		values[11] = CStringGetTextDatum(slot->last_error);
+		nulls[11] = slot->last_error[0] == '\0';
+		values[12] = TimestampTzGetDatum(slot->last_error_at);
+		nulls[12] = slot->last_error_at == 0;
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	LWLockRelease(shared->lock);
+	PG_RETURN_VOID();
+}

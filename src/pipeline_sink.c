@@ -1,0 +1,732 @@
+/*-------------------------------------------------------------------------
+ *
+ * pipeline_sink.c
+ *		Writing a pipeline's batch into its target table: the column
+ *		mapping, the two write paths, bad rows to dead letters.
+ *
+ * Target columns are filled by name from the foreign table's columns, with
+ * the same type (the target's typmod applies); other target columns get
+ * their defaults.  The checks run when a pipeline is created and again for
+ * every batch, so a changed table stops the pipeline with a clear reason.
+ *
+ * Two paths write a batch:
+ *
+ * - the bulk path, which COPY also takes: tuples built from the decoded
+ *   values go to table_multi_insert() with their index entries; for append
+ *   pipelines into plain tables without triggers, row security or
+ *   generated columns.
+ * - the SQL path for everything else (upsert, partitioned targets,
+ *   triggers, foreign keys, row security): one INSERT ... SELECT per batch
+ *   over sales_kafka._pipeline_rows(), which returns the batch, so the
+ *   executor applies every rule of the table.  Upserts keep the last
+ *   message per primary key; a tombstone (a message without payload)
+ *   deletes its key.
+ *
+ * A batch is written in a subtransaction.  When a row breaks a constraint
+ * or a type's range, the batch is split in halves until the bad rows are
+ * alone; they go to sales_kafka.dead_letter and the others are written.
+ * Any other error is the caller's.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/relation.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/index.h"
+#include "catalog/pg_type.h"
+#include "executor/executor.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "optimizer/optimizer.h"
+#include "rewrite/rewriteHandler.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/rls.h"
+
+#include "sales_kafka.h"
+
+/* rows handed to table_multi_insert() at once, as COPY does */
+#define SK_MULTI_INSERT_ROWS 1000
+
+/* A decoded message waiting to be written */
+typedef struct SkSinkRow
+{
+	Datum	   *values;			/* by mapped column */
+	bool	   *nulls;
+	bool		tombstone;
+	rd_kafka_message_t *msg;
+} SkSinkRow;
+
+/* A message that goes to sales_kafka.dead_letter */
+typedef struct SkDeadLetter
+{
+	rd_kafka_message_t *msg;
+	int			sqlstate;
+	char	   *error;
+} SkDeadLetter;
+
+struct SkSink
+{
+	MemoryContext cxt;
+	SkMapping  *map;
+	Relation	rel;
+	char	   *pipeline;
+	bool		upsert;
+	bool		bulk;
+
+	/* mapped columns: the foreign table's attno and the target's */
+	int			ncols;
+	AttrNumber *source_att;
+	AttrNumber *target_att;
+	bool	   *wanted;			/* by foreign table attno - 1 */
+	int			npk;
+	int		   *pk;				/* mapped column of each primary key column */
+
+	/* bulk path: defaults of the unmapped columns */
+	int			ndefaults;
+	AttrNumber *default_att;
+	Expr	  **default_expr;
+
+	char	   *sql;			/* SQL path: the statement */
+
+	SkSinkRow  *rows;
+	int			nrows;
+	int			maxrows;
+	List	   *dead;			/* SkDeadLetter */
+	int64		written;
+};
+
+/* the batch that sales_kafka._pipeline_rows() returns, while a write runs */
+static SkSink *rows_sink = NULL;
+static int	rows_lo;
+static int	rows_hi;
+
+static void
+check_privileges(Relation rel, Oid owner, AclMode mode, const char *pipeline)
+{
+	if (pg_class_aclcheck(RelationGetRelid(rel), owner, mode) != ACLCHECK_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for table %s",
+						RelationGetRelationName(rel)),
+				 errdetail("Pipeline \"%s\" runs as role \"%s\", which needs %s on it.",
+						   pipeline, GetUserNameFromId(owner, false),
+						   mode == ACL_SELECT ? "SELECT" :
+						   mode == ACL_INSERT ? "INSERT" :
+						   "INSERT, UPDATE, DELETE and SELECT")));
+}
+
+/* The foreign table's column with this name, or 0 */
+static AttrNumber
+source_column(SkMapping *map, const char *name)
+{
+	int			i;
+
+	for (i = 0; i < map->natts; i++)
+		if (map->columns[i].kind != SK_COL_DROPPED &&
+			strcmp(map->columns[i].name, name) == 0)
+			return (AttrNumber) (i + 1);
+	return 0;
+}
+
+static void
+map_columns(SkSink *sink)
+{
+	SkMapping  *map = sink->map;
+	TupleDesc	tupdesc = RelationGetDescr(sink->rel);
+	const char *relname = RelationGetRelationName(sink->rel);
+	int			i;
+
+	sink->source_att = palloc(sizeof(AttrNumber) * tupdesc->natts);
+	sink->target_att = palloc(sizeof(AttrNumber) * tupdesc->natts);
+	sink->default_att = palloc(sizeof(AttrNumber) * tupdesc->natts);
+	sink->default_expr = palloc(sizeof(Expr *) * tupdesc->natts);
+	sink->wanted = palloc0(sizeof(bool) * map->natts);
+
+	for (i = 0; i < tupdesc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(tupdesc, i);
+		AttrNumber	src;
+		SkColumn   *col;
+
+		if (att->attisdropped || att->attgenerated)
+			continue;
+		src = source_column(map, NameStr(att->attname));
+		if (src == 0)
+		{
+			Expr	   *def = (Expr *) build_column_default(sink->rel, i + 1);
+
+			if (def == NULL && att->attnotnull)
+				ereport(ERROR,
+						(errcode(ERRCODE_UNDEFINED_COLUMN),
+						 errmsg("column \"%s\" of table \"%s\" is NOT NULL without a default, and foreign table \"%s\" has no column of that name",
+								NameStr(att->attname), relname, map->relname),
+						 errhint("Add a column \"%s\" to the foreign table, or a default to the table.",
+								 NameStr(att->attname))));
+			if (def != NULL)
+			{
+				sink->default_att[sink->ndefaults] = (AttrNumber) (i + 1);
+				sink->default_expr[sink->ndefaults++] = def;
+			}
+			continue;
+		}
+		col = &map->columns[src - 1];
+		if (col->typid != att->atttypid)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("column \"%s\" has type %s in foreign table \"%s\" but type %s in table \"%s\"",
+							NameStr(att->attname), format_type_be(col->typid),
+							map->relname, format_type_be(att->atttypid), relname),
+					 errhint("A pipeline converts no types: declare the column with the same type in both tables.")));
+		/* decode with the target's typmod, so numeric(12,2) rounds as in COPY */
+		col->typmod = att->atttypmod;
+		sink->wanted[src - 1] = true;
+		sink->source_att[sink->ncols] = src;
+		sink->target_att[sink->ncols++] = (AttrNumber) (i + 1);
+	}
+	if (sink->ncols == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("no column of table \"%s\" has the name of a column of foreign table \"%s\"",
+						relname, map->relname),
+				 errhint("Target columns are filled by name from the foreign table's columns.")));
+}
+
+static void
+map_primary_key(SkSink *sink)
+{
+	const char *relname = RelationGetRelationName(sink->rel);
+	Oid			indexoid = RelationGetPrimaryKeyIndex(sink->rel);
+	Relation	index;
+	int			i;
+
+	if (!OidIsValid(indexoid))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
+				 errmsg("table \"%s\" has no primary key", relname),
+				 errdetail("An upsert pipeline updates and deletes rows by their primary key.")));
+	index = index_open(indexoid, AccessShareLock);
+	sink->npk = index->rd_index->indnkeyatts;
+	sink->pk = palloc(sizeof(int) * sink->npk);
+	for (i = 0; i < sink->npk; i++)
+	{
+		AttrNumber	attno = index->rd_index->indkey.values[i];
+		int			c;
+
+		for (c = 0; c < sink->ncols; c++)
+			if (sink->target_att[c] == attno)
+				break;
+		if (c == sink->ncols)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("primary key column \"%s\" of table \"%s\" has no column of that name in foreign table \"%s\"",
+							get_attname(RelationGetRelid(sink->rel), attno, false),
+							relname, sink->map->relname)));
+		sink->pk[i] = c;
+	}
+	index_close(index, AccessShareLock);
+}
+
+static const char *
+target_column(SkSink *sink, int c)
+{
+	return quote_identifier(NameStr(TupleDescAttr(RelationGetDescr(sink->rel),
+												  sink->target_att[c] - 1)->attname));
+}
+
+/* The SQL path's statement; see the file header. */
+static char *
+build_sql(SkSink *sink)
+{
+	TupleDesc	tupdesc = RelationGetDescr(sink->rel);
+	char	   *target = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(sink->rel)),
+													RelationGetRelationName(sink->rel));
+	StringInfoData rows;
+	StringInfoData cols;
+	StringInfoData sql;
+	int			c;
+	int			k;
+
+	initStringInfo(&rows);
+	initStringInfo(&cols);
+	appendStringInfoString(&rows,
+						   "sales_kafka._pipeline_rows() AS b(_sk_ord integer, _sk_tombstone boolean");
+	for (c = 0; c < sink->ncols; c++)
+	{
+		Form_pg_attribute att = TupleDescAttr(tupdesc, sink->target_att[c] - 1);
+
+		appendStringInfo(&rows, ", %s %s", target_column(sink, c),
+						 format_type_extended(att->atttypid, att->atttypmod,
+											  FORMAT_TYPE_TYPEMOD_GIVEN |
+											  FORMAT_TYPE_FORCE_QUALIFY));
+		appendStringInfo(&cols, "%s%s", c > 0 ? ", " : "", target_column(sink, c));
+	}
+	appendStringInfoChar(&rows, ')');
+
+	initStringInfo(&sql);
+	if (!sink->upsert)
+	{
+		appendStringInfo(&sql, "INSERT INTO %s (%s) SELECT %s FROM %s",
+						 target, cols.data, cols.data, rows.data);
+		return sql.data;
+	}
+
+	/* one row per key, the last message's; tombstones delete */
+	appendStringInfoString(&sql, "WITH b AS (SELECT DISTINCT ON (");
+	for (k = 0; k < sink->npk; k++)
+		appendStringInfo(&sql, "%s%s", k > 0 ? ", " : "",
+						 target_column(sink, sink->pk[k]));
+	appendStringInfo(&sql, ") * FROM %s ORDER BY ", rows.data);
+	for (k = 0; k < sink->npk; k++)
+		appendStringInfo(&sql, "%s, ", target_column(sink, sink->pk[k]));
+	appendStringInfo(&sql, "_sk_ord DESC), d AS (DELETE FROM %s t USING b WHERE b._sk_tombstone",
+					 target);
+	for (k = 0; k < sink->npk; k++)
+		appendStringInfo(&sql, " AND t.%s = b.%s",
+						 target_column(sink, sink->pk[k]),
+						 target_column(sink, sink->pk[k]));
+	appendStringInfo(&sql, ") INSERT INTO %s AS t (%s) SELECT %s FROM b WHERE NOT b._sk_tombstone ON CONFLICT (",
+					 target, cols.data, cols.data);
+	for (k = 0; k < sink->npk; k++)
+		appendStringInfo(&sql, "%s%s", k > 0 ? ", " : "",
+						 target_column(sink, sink->pk[k]));
+	appendStringInfoString(&sql, ") DO ");
+	if (sink->ncols == sink->npk)
+		appendStringInfoString(&sql, "NOTHING");
+	else
+	{
+		bool		first = true;
+
+		appendStringInfoString(&sql, "UPDATE SET ");
+		for (c = 0; c < sink->ncols; c++)
+		{
+			for (k = 0; k < sink->npk; k++)
+				if (sink->pk[k] == c)
+					break;
+			if (k < sink->npk)
+				continue;
+			appendStringInfo(&sql, "%s%s = EXCLUDED.%s", first ? "" : ", ",
+							 target_column(sink, c), target_column(sink, c));
+			first = false;
+		}
+	}
+	return sql.data;
+}
+
+/*
+ * Open a pipeline's target for a batch (or, at create time, to check it):
+ * lock it, check the owner's privileges and the column mapping.  The sink
+ * lives in CurrentMemoryContext; the map's typmods are set to the target's.
+ */
+SkSink *
+sk_sink_open(SkMapping *map, Oid target, bool upsert, Oid owner,
+			 const char *pipeline)
+{
+	SkSink	   *sink = palloc0(sizeof(SkSink));
+	Relation	rel;
+	Relation	source;
+	char		relkind;
+
+	sink->cxt = CurrentMemoryContext;
+	sink->map = map;
+	sink->pipeline = pstrdup(pipeline);
+	sink->upsert = upsert;
+
+	rel = try_relation_open(target, RowExclusiveLock);
+	if (rel == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("the target table of pipeline \"%s\" does not exist",
+						pipeline)));
+	sink->rel = rel;
+	relkind = rel->rd_rel->relkind;
+	if (relkind != RELKIND_RELATION && relkind != RELKIND_PARTITIONED_TABLE)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not a table", RelationGetRelationName(rel)),
+				 errdetail("A pipeline writes into an ordinary or partitioned table.")));
+
+	source = try_relation_open(map->relid, AccessShareLock);
+	if (source == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("the foreign table of pipeline \"%s\" does not exist",
+						pipeline)));
+	check_privileges(source, owner, ACL_SELECT, pipeline);
+	relation_close(source, NoLock);
+	check_privileges(rel, owner,
+					 upsert ? ACL_INSERT | ACL_UPDATE | ACL_DELETE | ACL_SELECT :
+					 ACL_INSERT, pipeline);
+
+	map_columns(sink);
+	if (upsert)
+		map_primary_key(sink);
+
+	sink->bulk = !upsert && relkind == RELKIND_RELATION &&
+		rel->trigdesc == NULL &&
+		check_enable_rls(target, owner, true) != RLS_ENABLED &&
+		!(rel->rd_att->constr && rel->rd_att->constr->has_generated_stored);
+	if (!sink->bulk)
+		sink->sql = build_sql(sink);
+	return sink;
+}
+
+/* The foreign table's columns a batch needs decoded */
+bool *
+sk_sink_wanted(SkSink *sink)
+{
+	return sink->wanted;
+}
+
+/*
+ * Add a decoded message (values and nulls by foreign table column) to the
+ * batch.  The message must live until the batch is written.
+ */
+void
+sk_sink_add(SkSink *sink, rd_kafka_message_t *msg, Datum *values, bool *nulls)
+{
+	SkSinkRow  *row;
+	int			c;
+
+	if (sink->nrows == sink->maxrows)
+	{
+		sink->maxrows = Max(64, sink->maxrows * 2);
+		sink->rows = sink->rows == NULL ?
+			palloc(sizeof(SkSinkRow) * sink->maxrows) :
+			repalloc(sink->rows, sizeof(SkSinkRow) * sink->maxrows);
+	}
+	row = &sink->rows[sink->nrows];
+	row->values = palloc(sizeof(Datum) * sink->ncols);
+	row->nulls = palloc(sizeof(bool) * sink->ncols);
+	row->tombstone = sink->upsert && msg->payload == NULL;
+	row->msg = msg;
+	for (c = 0; c < sink->ncols; c++)
+	{
+		row->values[c] = values[sink->source_att[c] - 1];
+		row->nulls[c] = nulls[sink->source_att[c] - 1];
+	}
+
+	/* a tombstone must name the row it deletes */
+	if (row->tombstone)
+		for (c = 0; c < sink->npk; c++)
+			if (row->nulls[sink->pk[c]])
+			{
+				sk_sink_add_dead(sink, msg, ERRCODE_NOT_NULL_VIOLATION,
+								 psprintf("tombstone has no value for primary key column %s",
+										  target_column(sink, sink->pk[c])));
+				return;
+			}
+	sink->nrows++;
+}
+
+/* Send a message to the dead letters of this batch. */
+void
+sk_sink_add_dead(SkSink *sink, rd_kafka_message_t *msg, int sqlstate,
+				 const char *error)
+{
+	MemoryContext old = MemoryContextSwitchTo(sink->cxt);
+	SkDeadLetter *dl = palloc(sizeof(SkDeadLetter));
+
+	dl->msg = msg;
+	dl->sqlstate = sqlstate;
+	dl->error = pstrdup(error);
+	sink->dead = lappend(sink->dead, dl);
+	MemoryContextSwitchTo(old);
+}
+
+/* The bulk path: rows lo .. hi-1 through table_multi_insert(). */
+static void
+write_bulk(SkSink *sink, int lo, int hi)
+{
+	Relation	rel = sink->rel;
+	TupleDesc	tupdesc = RelationGetDescr(rel);
+	EState	   *estate = CreateExecutorState();
+	ResultRelInfo *rri = makeNode(ResultRelInfo);
+	RangeTblEntry *rte = makeNode(RangeTblEntry);
+	ExprState **defaults;
+	TupleTableSlot *slots[SK_MULTI_INSERT_ROWS];
+	BulkInsertState bistate = GetBulkInsertState();
+	CommandId	cid = GetCurrentCommandId(true);
+	int			nslots = 0;
+	int			nbuffered = 0;
+	int			r;
+	int			i;
+
+	rte->rtekind = RTE_RELATION;
+	rte->relid = RelationGetRelid(rel);
+	rte->relkind = rel->rd_rel->relkind;
+	rte->rellockmode = RowExclusiveLock;
+	ExecInitRangeTable(estate, list_make1(rte));
+	InitResultRelInfo(rri, rel, 1, NULL, 0);
+	ExecOpenIndices(rri, false);
+	estate->es_output_cid = cid;
+
+	defaults = palloc(sizeof(ExprState *) * Max(sink->ndefaults, 1));
+	for (i = 0; i < sink->ndefaults; i++)
+		defaults[i] = ExecPrepareExpr(sink->default_expr[i], estate);
+
+	for (r = lo; r <= hi; r++)
+	{
+		if (nbuffered == SK_MULTI_INSERT_ROWS || (r == hi && nbuffered > 0))
+		{
+			table_multi_insert(rel, slots, nbuffered, cid, 0, bistate);
+			for (i = 0; i < nbuffered; i++)
+			{
+				if (rri->ri_NumIndices > 0)
+					list_free(ExecInsertIndexTuples(rri, slots[i], estate,
+													false, false, NULL, NIL));
+				ExecClearTuple(slots[i]);
+				ResetPerTupleExprContext(estate);
+			}
+			nbuffered = 0;
+		}
+		if (r == hi)
+			break;
+
+		if (nbuffered == nslots)
+			slots[nslots++] = table_slot_create(rel, &estate->es_tupleTable);
+		{
+			TupleTableSlot *slot = slots[nbuffered];
+			SkSinkRow  *row = &sink->rows[r];
+			ExprContext *econtext = GetPerTupleExprContext(estate);
+
+			ExecClearTuple(slot);
+			memset(slot->tts_isnull, true, sizeof(bool) * tupdesc->natts);
+			for (i = 0; i < sink->ncols; i++)
+			{
+				slot->tts_values[sink->target_att[i] - 1] = row->values[i];
+				slot->tts_isnull[sink->target_att[i] - 1] = row->nulls[i];
+			}
+			for (i = 0; i < sink->ndefaults; i++)
+			{
+				AttrNumber	att = sink->default_att[i] - 1;
+
+				/* defaults live as long as the batch, not the tuple */
+				slot->tts_values[att] =
+					datumCopy(ExecEvalExpr(defaults[i], econtext,
+										   &slot->tts_isnull[att]),
+							  TupleDescAttr(tupdesc, att)->attbyval,
+							  TupleDescAttr(tupdesc, att)->attlen);
+			}
+			ExecStoreVirtualTuple(slot);
+			if (rel->rd_att->constr)
+				ExecConstraints(rri, slot, estate);
+			ResetPerTupleExprContext(estate);
+			nbuffered++;
+		}
+	}
+
+	FreeBulkInsertState(bistate);
+	ExecCloseIndices(rri);
+	ExecResetTupleTable(estate->es_tupleTable, false);
+	FreeExecutorState(estate);
+}
+
+/* The SQL path: rows lo .. hi-1 through sink->sql. */
+static void
+write_sql(SkSink *sink, int lo, int hi)
+{
+	int			ret;
+
+	rows_sink = sink;
+	rows_lo = lo;
+	rows_hi = hi;
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	ret = SPI_execute(sink->sql, false, 0);
+	if (ret != SPI_OK_INSERT)
+		elog(ERROR, "pipeline statement failed: %s", SPI_result_code_string(ret));
+	SPI_finish();
+	rows_sink = NULL;
+}
+
+/* Errors that one row causes: bad values, broken constraints, limits */
+static bool
+is_row_error(int sqlstate)
+{
+	int			class = ERRCODE_TO_CATEGORY(sqlstate);
+
+	return class == ERRCODE_DATA_EXCEPTION ||
+		class == ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION ||
+		class == ERRCODE_CARDINALITY_VIOLATION ||
+		class == ERRCODE_PROGRAM_LIMIT_EXCEEDED;
+}
+
+/*
+ * Write rows lo .. hi-1 in a subtransaction; on a row error, halve the
+ * range until the bad rows are alone and dead-letter them.
+ */
+static void
+write_range(SkSink *sink, int lo, int hi)
+{
+	ResourceOwner owner = CurrentResourceOwner;
+	ErrorData  *volatile edata = NULL;
+	int			mid;
+
+	if (lo >= hi)
+		return;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(sink->cxt);
+	PG_TRY();
+	{
+		if (sink->bulk)
+			write_bulk(sink, lo, hi);
+		else
+			write_sql(sink, lo, hi);
+		ReleaseCurrentSubTransaction();
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(sink->cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		rows_sink = NULL;
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(sink->cxt);
+	CurrentResourceOwner = owner;
+
+	if (edata == NULL)
+	{
+		sink->written += hi - lo;
+		return;
+	}
+	if (!is_row_error(edata->sqlerrcode))
+		ReThrowError(edata);
+	if (hi - lo == 1)
+	{
+		sk_sink_add_dead(sink, sink->rows[lo].msg, edata->sqlerrcode,
+						 edata->detail ?
+						 psprintf("%s: %s", edata->message, edata->detail) :
+						 edata->message);
+		return;
+	}
+	FreeErrorData(edata);
+	mid = lo + (hi - lo) / 2;
+	write_range(sink, lo, mid);
+	write_range(sink, mid, hi);
+}
+
+/* Insert the batch's dead letters, as the extension's owner. */
+static void
+write_dead_letters(SkSink *sink)
+{
+	Oid			argtypes[9] = {TEXTOID, TEXTOID, INT4OID, INT8OID, BYTEAOID,
+	TEXTOID, BYTEAOID, TEXTOID, TEXTOID};
+	Oid			saved_user;
+	int			saved_context;
+	ListCell   *lc;
+
+	if (sink->dead == NIL)
+		return;
+	sk_catalog_begin(&saved_user, &saved_context);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	foreach(lc, sink->dead)
+	{
+		SkDeadLetter *dl = lfirst(lc);
+		rd_kafka_message_t *msg = dl->msg;
+		rd_kafka_headers_t *headers;
+		Datum		values[9];
+		char		nulls[9];
+
+		memset(nulls, ' ', sizeof(nulls));
+		values[0] = CStringGetTextDatum(sink->pipeline);
+		values[1] = CStringGetTextDatum(sink->map->topic);
+		values[2] = Int32GetDatum(msg->partition);
+		values[3] = Int64GetDatum(msg->offset);
+		if (msg->key != NULL)
+			values[4] = PointerGetDatum(sk_bytea(msg->key, msg->key_len));
+		else
+			nulls[4] = 'n';
+		if (rd_kafka_message_headers(msg, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR)
+			values[5] = CStringGetTextDatum(sk_headers_json(headers));
+		else
+			nulls[5] = 'n';
+		if (msg->payload != NULL)
+			values[6] = PointerGetDatum(sk_bytea(msg->payload, msg->len));
+		else
+			nulls[6] = 'n';
+		values[7] = CStringGetTextDatum(dl->error);
+		values[8] = CStringGetTextDatum(unpack_sql_state(dl->sqlstate));
+		if (SPI_execute_with_args("INSERT INTO sales_kafka.dead_letter "
+								  "(pipeline, topic, partition, \"offset\", key, headers, payload, error, sqlstate) "
+								  "VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9)",
+								  9, argtypes, values, nulls, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "could not insert a dead letter");
+	}
+	SPI_finish();
+	sk_catalog_end(saved_user, saved_context);
+}
+
+/*
+ * Write the batch: its rows into the target, its bad messages into the dead
+ * letters.  Returns how many rows were written and messages dead-lettered.
+ */
+void
+sk_sink_write(SkSink *sink, int64 *rows, int64 *dead)
+{
+	write_range(sink, 0, sink->nrows);
+	write_dead_letters(sink);
+	*rows = sink->written;
+	*dead = list_length(sink->dead);
+}
+
+void
+sk_sink_close(SkSink *sink)
+{
+	rows_sink = NULL;
+	relation_close(sink->rel, NoLock);
+}
+
+/*
+ * sales_kafka._pipeline_rows(): the rows a pipeline worker is writing, as
+ * (_sk_ord, _sk_tombstone, mapped columns...).  Only the SQL path's
+ * statement calls it.
+ */
+PG_FUNCTION_INFO_V1(sales_kafka_pipeline_rows);
+Datum
+sales_kafka_pipeline_rows(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	SkSink	   *sink = rows_sink;
+	Datum	   *values;
+	bool	   *nulls;
+	int			r;
+
+	if (sink == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("sales_kafka._pipeline_rows() can only be called by a pipeline worker")));
+	SetSingleFuncCall(fcinfo, SRF_SINGLE_USE_EXPECTED);
+	if (rsinfo->setDesc->natts != sink->ncols + 2)
+		elog(ERROR, "pipeline row type does not match its statement");
+
+	values = palloc(sizeof(Datum) * (sink->ncols + 2));
+	nulls = palloc0(sizeof(bool) * (sink->ncols + 2));
+	for (r = rows_lo; r < rows_hi; r++)
+	{
+		SkSinkRow  *row = &sink->rows[r];
+
+		values[0] = Int32GetDatum(r);
+		values[1] = BoolGetDatum(row->tombstone);
+		memcpy(values + 2, row->values, sizeof(Datum) * sink->ncols);
+		memcpy(nulls + 2, row->nulls, sizeof(bool) * sink->ncols);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	PG_RETURN_VOID();
+}

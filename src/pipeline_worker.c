@@ -1,0 +1,686 @@
+/*-------------------------------------------------------------------------
+ *
+ * pipeline_worker.c
+ *		The consumer worker of a pipeline: reads its partitions, writes
+ *		each batch and the batch's offsets in one transaction.
+ *
+ * Exactly once: the next offset of every partition lives in
+ * sales_kafka.pipeline_offset, and each batch's rows, dead letters and new
+ * offsets commit together.  On start the worker seeks every partition to
+ * its stored offset, so a crash at any point replays exactly what was not
+ * committed.  The offsets are updated only where they still hold what this
+ * worker read from them: if anything else moved them (a duplicate worker,
+ * a reset), the batch rolls back and the worker seeks again.  Kafka's own
+ * group offsets are never used.
+ *
+ * Parallel workers of one pipeline each take the partitions whose number
+ * modulo the parallelism is their index.  New partitions are picked up
+ * every 30 seconds and start at their earliest offset.
+ *
+ * Errors: a batch whose transaction fails for a reason that retrying cannot
+ * fix (the target dropped, a privilege revoked, a column changed) stops
+ * the pipeline and records why; any other error ends the worker, and the
+ * postmaster starts it again after a delay that grows while failures
+ * repeat.  Bad messages and rows never fail a batch: see pipeline_sink.c.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "tcop/tcopprot.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+
+#include "compat.h"
+#include "sales_kafka.h"
+
+/* how often an idle worker checks its pipeline, and the topic's partitions */
+#define SK_IDLE_CHECK_MS 1000
+#define SK_METADATA_CHECK_MS 30000
+/* the longest delay before a worker that keeps failing starts again */
+#define SK_MAX_BACKOFF_MS 60000
+
+typedef struct Worker
+{
+	SkWorkerArgs args;
+	SkPipeline *pipeline;
+	char	   *topic;
+	Oid			serverid;
+	SkKafka    *kc;
+	MemoryContext workcxt;		/* the worker's life: handle, offsets */
+	MemoryContext batchcxt;		/* reset after every batch */
+
+	int			npartitions;
+	int64	   *next;			/* stored next offset by partition; -1: not ours */
+	int64	   *batch_next;		/* next offset after this batch; -1: none */
+	int64		last_metadata_ms;
+
+	rd_kafka_message_t **msgs;	/* the batch, owned until it commits */
+	int			nmsgs;
+} Worker;
+
+static SkWorkerSlot *slot = NULL;
+static bool clean_exit = false;
+
+static void
+worker_exit(int code, Datum arg)
+{
+	if (slot != NULL)
+		sk_slot_release(slot, !clean_exit);
+}
+
+static void pg_attribute_noreturn()
+stop_worker(void)
+{
+	clean_exit = true;
+	proc_exit(0);
+}
+
+/* Wait on the latch, serving interrupts and stop requests. */
+static void
+worker_sleep(int ms)
+{
+	(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+					 ms, SK_WAIT_EVENT_KAFKA);
+	ResetLatch(MyLatch);
+	CHECK_FOR_INTERRUPTS();
+	if (ConfigReloadPending)
+	{
+		ConfigReloadPending = false;
+		ProcessConfigFile(PGC_SIGHUP);
+	}
+	if (sk_slot_stop_requested(slot))
+		stop_worker();
+}
+
+/* After failures in a row, wait 1, 2, 4 ... 60 s before working again. */
+static void
+backoff(int failures)
+{
+	int64		deadline;
+
+	if (failures == 0)
+		return;
+	deadline = sk_kafka_now_ms() +
+		Min(SK_MAX_BACKOFF_MS, 1000L << Min(failures - 1, 6));
+	sk_slot_set_state(slot, SK_WORKER_BACKOFF);
+	while (sk_kafka_now_ms() < deadline)
+		worker_sleep((int) Max(1, deadline - sk_kafka_now_ms()));
+}
+
+static void
+begin_transaction(Worker *w)
+{
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	MemoryContextSwitchTo(w->batchcxt);
+}
+
+static void
+commit_transaction(Worker *w)
+{
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	MemoryContextSwitchTo(w->batchcxt);
+}
+
+/* The topic's partitions with their watermarks, and the offsets stored for them */
+static void
+load_offsets(Worker *w, int64 **stored)
+{
+	Oid			types[2] = {TEXTOID, TEXTOID};
+	Datum		values[2];
+	Oid			saved_user;
+	int			saved_context;
+	uint64		i;
+
+	values[0] = CStringGetTextDatum(w->pipeline->name);
+	values[1] = CStringGetTextDatum(w->topic);
+	sk_catalog_begin(&saved_user, &saved_context);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_with_args("SELECT partition, next_offset FROM sales_kafka.pipeline_offset"
+							  " WHERE pipeline = $1 AND topic = $2",
+							  2, types, values, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read sales_kafka.pipeline_offset");
+	for (i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		int32		part = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i],
+													   SPI_tuptable->tupdesc, 1, &isnull));
+		int64		offset = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
+														 SPI_tuptable->tupdesc, 2, &isnull));
+
+		if (part >= 0 && part < w->npartitions)
+			(*stored)[part] = offset;
+	}
+	SPI_finish();
+	sk_catalog_end(saved_user, saved_context);
+}
+
+/*
+ * Find the topic's partitions, read (or decide and store) the offset of each
+ * of ours, and assign them to the consumer at those offsets.
+ */
+static void
+assign_partitions(Worker *w)
+{
+	SkPipeline *p = w->pipeline;
+	SkWatermark *marks;
+	int			nmarks;
+	int64	   *stored;
+	int64	   *from_time = NULL;
+	bool		any_stored = false;
+	rd_kafka_topic_partition_list_t *parts;
+	MemoryContext old;
+	int			i;
+
+	sk_slot_set_state(slot, SK_WORKER_STARTING);
+	marks = sk_kafka_watermarks(w->kc, w->topic, &nmarks);
+	w->last_metadata_ms = sk_kafka_now_ms();
+
+	old = MemoryContextSwitchTo(w->workcxt);
+	w->npartitions = 0;
+	for (i = 0; i < nmarks; i++)
+		w->npartitions = Max(w->npartitions, marks[i].partition + 1);
+	w->next = palloc(sizeof(int64) * Max(w->npartitions, 1));
+	w->batch_next = palloc(sizeof(int64) * Max(w->npartitions, 1));
+	MemoryContextSwitchTo(old);
+	stored = palloc(sizeof(int64) * Max(w->npartitions, 1));
+	for (i = 0; i < w->npartitions; i++)
+		w->next[i] = w->batch_next[i] = stored[i] = -1;
+
+	begin_transaction(w);
+	load_offsets(w, &stored);
+	for (i = 0; i < nmarks; i++)
+		if (marks[i].partition % w->args.parallelism == w->args.index &&
+			stored[marks[i].partition] >= 0)
+			any_stored = true;
+
+	/* a point in time: ask Kafka for the first offset at or after it */
+	if (!any_stored && strcmp(p->start_at, "earliest") != 0 &&
+		strcmp(p->start_at, "latest") != 0)
+	{
+		int32	   *ids = palloc(sizeof(int32) * Max(nmarks, 1));
+
+		for (i = 0; i < nmarks; i++)
+			ids[i] = marks[i].partition;
+		from_time = sk_kafka_offsets_for_time(w->kc, w->topic, nmarks, ids,
+											  strtoi64(p->start_at, NULL, 10));
+	}
+
+	parts = rd_kafka_topic_partition_list_new(Max(nmarks, 1));
+	for (i = 0; i < nmarks; i++)
+	{
+		int32		part = marks[i].partition;
+		int64		offset = stored[part];
+
+		if (part % w->args.parallelism != w->args.index)
+			continue;
+		if (offset < 0)
+		{
+			/*
+			 * Not stored yet: a new pipeline starts where it was told to; a
+			 * partition added to the topic later starts at its beginning.
+			 */
+			if (any_stored || strcmp(p->start_at, "earliest") == 0)
+				offset = marks[i].low;
+			else if (from_time != NULL && from_time[i] >= 0)
+				offset = from_time[i];
+			else
+				offset = marks[i].high;
+
+			{
+				Oid			types[4] = {TEXTOID, TEXTOID, INT4OID, INT8OID};
+				Datum		values[4];
+
+				values[0] = CStringGetTextDatum(p->name);
+				values[1] = CStringGetTextDatum(w->topic);
+				values[2] = Int32GetDatum(part);
+				values[3] = Int64GetDatum(offset);
+				if (sk_catalog_exec("INSERT INTO sales_kafka.pipeline_offset"
+									" (pipeline, topic, partition, next_offset, high_watermark)"
+									" VALUES ($1, $2, $3, $4, $4)"
+									" ON CONFLICT (pipeline, topic, partition) DO NOTHING",
+									4, types, values, NULL, SPI_OK_INSERT) == 0)
+					elog(ERROR, "offset of partition %d of pipeline \"%s\" was stored meanwhile",
+						 part, p->name);
+			}
+		}
+		w->next[part] = offset;
+		rd_kafka_topic_partition_list_add(parts, w->topic, part)->offset = offset;
+	}
+	commit_transaction(w);
+
+	sk_kafka_assign(w->kc, parts);
+	rd_kafka_topic_partition_list_destroy(parts);
+	MemoryContextReset(w->batchcxt);
+	sk_slot_set_state(slot, SK_WORKER_RUNNING);
+	ereport(DEBUG1,
+			(errmsg("pipeline \"%s\" reads %d partitions of topic \"%s\"",
+					p->name, nmarks, w->topic)));
+}
+
+/* Drop the messages of a batch that will not be written (it rolled back). */
+static void
+discard_batch(Worker *w)
+{
+	int			i;
+
+	for (i = 0; i < w->nmsgs; i++)
+		rd_kafka_message_destroy(w->msgs[i]);
+	w->nmsgs = 0;
+	for (i = 0; i < w->npartitions; i++)
+		w->batch_next[i] = -1;
+}
+
+/*
+ * Decode every message of the batch into the sink.  Optimistically all at
+ * once in one subtransaction; when one fails, it is decoded again alone,
+ * capturing its error for the dead letters, and the rest go on.
+ */
+static void
+decode_batch(Worker *w, SkMapping *map, SkSink *sink)
+{
+	bool	   *wanted = sk_sink_wanted(sink);
+	bool		with_headers = map->headers_attno > 0 &&
+		wanted[map->headers_attno - 1];
+	Datum	   *values = palloc(sizeof(Datum) * map->natts);
+	bool	   *nulls = palloc(sizeof(bool) * map->natts);
+	volatile int i = 0;
+
+	while (i < w->nmsgs)
+	{
+		MemoryContext cxt = CurrentMemoryContext;
+		ResourceOwner owner = CurrentResourceOwner;
+		ErrorData  *volatile edata = NULL;
+		SkMessage	m;
+		SkDecodeError error;
+
+		BeginInternalSubTransaction(NULL);
+		MemoryContextSwitchTo(cxt);
+		PG_TRY();
+		{
+			for (; i < w->nmsgs; i++)
+			{
+				sk_message_from_kafka(w->msgs[i], w->topic, with_headers, &m);
+				sk_decode_message(map, &m, wanted, values, nulls, false, NULL);
+				sk_sink_add(sink, w->msgs[i], values, nulls);
+			}
+			ReleaseCurrentSubTransaction();
+		}
+		PG_CATCH();
+		{
+			MemoryContextSwitchTo(cxt);
+			edata = CopyErrorData();
+			FlushErrorState();
+			RollbackAndReleaseCurrentSubTransaction();
+		}
+		PG_END_TRY();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+		if (edata == NULL)
+			break;
+		if (!sk_is_data_error(edata->sqlerrcode))
+			ReThrowError(edata);
+
+		/* message i is bad: decode it once more, keeping its error */
+		sk_message_from_kafka(w->msgs[i], w->topic, with_headers, &m);
+		if (sk_decode_message(map, &m, wanted, values, nulls, true, &error))
+			sk_sink_add(sink, w->msgs[i], values, nulls);
+		else
+			sk_sink_add_dead(sink, w->msgs[i], error.sqlstate,
+							 error.detail ?
+							 psprintf("%s: %s", error.message, error.detail) :
+							 error.message);
+		i++;
+	}
+}
+
+/*
+ * Move the stored offsets of the batch's partitions forward, where they
+ * still hold what we read.  False if any did not.
+ */
+static bool
+store_offsets(Worker *w)
+{
+	Datum	   *parts = palloc(sizeof(Datum) * w->npartitions);
+	Datum	   *expected = palloc(sizeof(Datum) * w->npartitions);
+	Datum	   *next = palloc(sizeof(Datum) * w->npartitions);
+	Datum	   *high = palloc(sizeof(Datum) * w->npartitions);
+	Oid			types[6] = {TEXTOID, TEXTOID, INT4ARRAYOID, INT8ARRAYOID,
+	INT8ARRAYOID, INT8ARRAYOID};
+	Datum		values[6];
+	int			n = 0;
+	int			i;
+
+	for (i = 0; i < w->npartitions; i++)
+	{
+		if (w->batch_next[i] < 0)
+			continue;
+		parts[n] = Int32GetDatum(i);
+		expected[n] = Int64GetDatum(w->next[i]);
+		next[n] = Int64GetDatum(w->batch_next[i]);
+		high[n] = Int64GetDatum(sk_kafka_cached_high(w->kc, w->topic, i));
+		n++;
+	}
+	values[0] = CStringGetTextDatum(w->pipeline->name);
+	values[1] = CStringGetTextDatum(w->topic);
+	values[2] = PointerGetDatum(construct_array(parts, n, INT4OID, 4, true, TYPALIGN_INT));
+	values[3] = PointerGetDatum(construct_array(expected, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	values[4] = PointerGetDatum(construct_array(next, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	values[5] = PointerGetDatum(construct_array(high, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	return sk_catalog_exec("UPDATE sales_kafka.pipeline_offset o"
+						" SET next_offset = u.next,"
+						" high_watermark = GREATEST(NULLIF(u.high, -1), u.next),"
+						" updated_at = now()"
+						" FROM unnest($3, $4, $5, $6) AS u(partition, expected, next, high)"
+						" WHERE o.pipeline = $1 AND o.topic = $2"
+						" AND o.partition = u.partition AND o.next_offset = u.expected",
+						6, types, values, NULL, SPI_OK_UPDATE) == (uint64) n;
+}
+
+/* True if the pipeline is still there and enabled */
+static bool
+pipeline_enabled(Worker *w)
+{
+	SkPipeline *p = sk_pipeline_load(w->pipeline->name, true);
+
+	return p != NULL && p->enabled && !p->failed &&
+		p->source == w->pipeline->source;
+}
+
+/*
+ * Write the batch: decode, write rows and dead letters, store the offsets,
+ * commit.  The batch is consumed either way.
+ */
+static void
+write_batch(Worker *w)
+{
+	SkPipeline *p = w->pipeline;
+	SkMapping  *map;
+	SkSink	   *sink;
+	Oid			saved_user;
+	int			saved_context;
+	int64		rows;
+	int64		dead;
+	bool		stored;
+	int			i;
+
+	pgstat_report_activity(STATE_RUNNING, "writing a batch");
+	begin_transaction(w);
+	if (!pipeline_enabled(w))
+	{
+		AbortCurrentTransaction();
+		discard_batch(w);
+		stop_worker();
+	}
+
+	/* the user's side runs with the owner's rights, and no more */
+	GetUserIdAndSecContext(&saved_user, &saved_context);
+	SetUserIdAndSecContext(p->owner, saved_context |
+						   SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	map = sk_mapping_load(p->source);
+	if (strcmp(map->topic, w->topic) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the topic of foreign table \"%s\" changed from \"%s\" to \"%s\"",
+						map->relname, w->topic, map->topic),
+				 errdetail("The worker starts again to read the new topic.")));
+	sink = sk_sink_open(map, p->target, p->upsert, p->owner, p->name);
+	decode_batch(w, map, sink);
+	sk_sink_write(sink, &rows, &dead);
+	sk_sink_close(sink);
+	SetUserIdAndSecContext(saved_user, saved_context);
+
+	stored = store_offsets(w);
+	if (!stored)
+	{
+		/* someone moved our offsets: forget this batch and read again */
+		AbortCurrentTransaction();
+		MemoryContextSwitchTo(w->batchcxt);
+		discard_batch(w);
+		ereport(LOG,
+				(errmsg("pipeline \"%s\": stored offsets changed under the worker, reading again from them",
+						p->name)));
+		assign_partitions(w);
+		return;
+	}
+	commit_transaction(w);
+
+	for (i = 0; i < w->npartitions; i++)
+		if (w->batch_next[i] >= 0)
+			w->next[i] = w->batch_next[i];
+	sk_slot_report_batch(slot, w->nmsgs, rows, dead);
+	discard_batch(w);
+	MemoryContextReset(w->batchcxt);
+	pgstat_report_activity(STATE_IDLE, NULL);
+}
+
+/* Between batches: is the pipeline still wanted, did the topic grow? */
+static void
+idle_check(Worker *w)
+{
+	bool		enabled;
+
+	begin_transaction(w);
+	enabled = pipeline_enabled(w);
+	commit_transaction(w);
+	MemoryContextReset(w->batchcxt);
+	if (!enabled)
+		stop_worker();
+
+	if (sk_kafka_now_ms() - w->last_metadata_ms >= SK_METADATA_CHECK_MS)
+	{
+		int			n;
+		int			nparts = 0;
+		SkWatermark *marks = sk_kafka_watermarks_noerror(w->kc, w->topic, &n);
+		int			i;
+
+		w->last_metadata_ms = sk_kafka_now_ms();
+		for (i = 0; marks != NULL && i < n; i++)
+			nparts = Max(nparts, marks[i].partition + 1);
+		MemoryContextReset(w->batchcxt);
+		if (nparts > w->npartitions)
+			assign_partitions(w);
+	}
+}
+
+/*
+ * Gather messages until the batch is full or flush_interval has passed
+ * since its first message.
+ */
+static void
+collect_batch(Worker *w)
+{
+	SkPipeline *p = w->pipeline;
+	int64		deadline = 0;
+	int64		next_idle_check = sk_kafka_now_ms() + SK_IDLE_CHECK_MS;
+
+	while (w->nmsgs < p->batch_size)
+	{
+		rd_kafka_message_t *msg;
+		int64		now = sk_kafka_now_ms();
+		int64		expected;
+		int			wait_ms;
+
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+		if (sk_slot_stop_requested(slot))
+		{
+			if (w->nmsgs == 0)
+				stop_worker();
+			return;				/* write what we have, then stop */
+		}
+		if (w->nmsgs > 0 && now >= deadline)
+			return;
+		if (w->nmsgs == 0 && now >= next_idle_check)
+		{
+			idle_check(w);
+			next_idle_check = sk_kafka_now_ms() + SK_IDLE_CHECK_MS;
+		}
+
+		wait_ms = w->nmsgs > 0 ? (int) (deadline - now) :
+			(int) Max(1, next_idle_check - now);
+		msg = sk_kafka_next_message(w->kc, Min(wait_ms, 100));
+		if (msg == NULL)
+			continue;
+		if (msg->err)
+		{
+			/* librdkafka retries by itself; show what it is waiting for */
+			if (msg->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+				sk_slot_report_error(slot, rd_kafka_message_errstr(msg));
+			continue;
+		}
+		if (msg->partition < 0 || msg->partition >= w->npartitions ||
+			w->next[msg->partition] < 0)
+			continue;			/* not one of ours */
+		expected = w->batch_next[msg->partition] >= 0 ?
+			w->batch_next[msg->partition] : w->next[msg->partition];
+		if (msg->offset < expected)
+			continue;			/* already written */
+
+		w->msgs[w->nmsgs++] = sk_kafka_take_message(w->kc);
+		w->batch_next[msg->partition] = msg->offset + 1;
+		if (w->nmsgs == 1)
+			deadline = sk_kafka_now_ms() + p->flush_ms;
+	}
+}
+
+/* Errors that no retry can fix: the pipeline stops with the reason. */
+static bool
+is_permanent_error(int sqlstate)
+{
+	return ERRCODE_TO_CATEGORY(sqlstate) ==
+		ERRCODE_SYNTAX_ERROR_OR_ACCESS_RULE_VIOLATION;
+}
+
+/* Record why the pipeline stopped, in a transaction of its own. */
+static void
+mark_failed(const char *pipeline, const char *reason)
+{
+	Oid			types[2] = {TEXTOID, TEXTOID};
+	Datum		values[2];
+
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	values[0] = CStringGetTextDatum(pipeline);
+	values[1] = CStringGetTextDatum(reason);
+	sk_catalog_exec("UPDATE sales_kafka.pipeline SET failure = $2, failed_at = now()"
+				 " WHERE name = $1", 2, types, values, NULL, SPI_OK_UPDATE);
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+}
+
+static void
+run(Worker *w)
+{
+	SkMapping  *map;
+	List	   *defaults;
+	List	   *overrides;
+
+	/* wait for the transaction that started us, and see what it decided */
+	begin_transaction(w);
+	MemoryContextSwitchTo(w->workcxt);
+	w->pipeline = sk_pipeline_load_for_share(w->args.pipeline);
+	if (w->pipeline == NULL || !w->pipeline->enabled || w->pipeline->failed)
+	{
+		commit_transaction(w);
+		stop_worker();
+	}
+	map = sk_mapping_load(w->pipeline->source);
+	w->topic = pstrdup(map->topic);
+	w->serverid = map->serverid;
+	w->msgs = palloc(sizeof(rd_kafka_message_t *) * w->pipeline->batch_size);
+
+	defaults = list_make2(makeDefElem("queued.min.messages", (Node *) makeString("1000000"), -1),
+						  makeDefElem("fetch.wait.max.ms", (Node *) makeString("50"), -1));
+	overrides = list_make5(makeDefElem("group.id",
+									   (Node *) makeString(psprintf("sales_kafka.%s", w->pipeline->name)), -1),
+						   makeDefElem("enable.auto.commit", (Node *) makeString("false"), -1),
+						   makeDefElem("enable.auto.offset.store", (Node *) makeString("false"), -1),
+						   makeDefElem("enable.partition.eof", (Node *) makeString("false"), -1),
+						   makeDefElem("auto.offset.reset", (Node *) makeString("earliest"), -1));
+	w->kc = sk_kafka_connect(w->serverid, w->pipeline->owner, RD_KAFKA_CONSUMER,
+							 defaults, overrides);
+	commit_transaction(w);
+	MemoryContextReset(w->batchcxt);
+
+	assign_partitions(w);
+	pgstat_report_activity(STATE_IDLE, NULL);
+	for (;;)
+	{
+		collect_batch(w);
+		if (w->nmsgs > 0)
+			write_batch(w);
+	}
+}
+
+void
+sk_pipeline_worker_main(Datum arg)
+{
+	Oid			dboid = DatumGetObjectId(arg);
+	Worker	   *w;
+	int			failures;
+
+	pqsignal(SIGTERM, die);
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
+
+	w = MemoryContextAllocZero(TopMemoryContext, sizeof(Worker));
+	memcpy(&w->args, MyBgworkerEntry->bgw_extra, sizeof(SkWorkerArgs));
+	w->workcxt = AllocSetContextCreate(TopMemoryContext, "sales_kafka pipeline",
+									   ALLOCSET_DEFAULT_SIZES);
+	w->batchcxt = AllocSetContextCreate(w->workcxt, "sales_kafka batch",
+										ALLOCSET_DEFAULT_SIZES);
+
+	slot = sk_slot_claim(dboid, w->args.pipeline, w->args.index, &failures);
+	if (slot == NULL)
+		proc_exit(0);			/* a twin runs already, or no room */
+	before_shmem_exit(worker_exit, 0);
+	pgstat_report_appname(w->args.pipeline);
+	backoff(failures);
+
+	PG_TRY();
+	{
+		run(w);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(TopMemoryContext);
+		edata = CopyErrorData();
+		sk_slot_report_error(slot, edata->message);
+		if (!is_permanent_error(edata->sqlerrcode))
+			PG_RE_THROW();
+
+		EmitErrorReport();
+		FlushErrorState();
+		AbortOutOfAnyTransaction();
+		ereport(LOG,
+				(errmsg("pipeline \"%s\" stopped: %s", w->args.pipeline,
+						edata->message)));
+		mark_failed(w->args.pipeline, edata->message);
+		stop_worker();
+	}
+	PG_END_TRY();
+}
