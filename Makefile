@@ -44,3 +44,12 @@ test:
 # Benchmarks: set up like the tests, then run the benchmark instead.
 bench:
 	./test/run-tests.sh --run bench/fdw_ingest.sh
+
+# The demo (the main job): set up like the tests, then ingest synthetic sales
+# through a pipeline and print live figures until Ctrl-C; DEMO_SECONDS=N
+# stops it after N seconds.  run-tests.sh hands no variable of ours to the
+# command, so DEMO_SECONDS goes as an argument; its per-step time limit
+# (SK_SUITE_TIMEOUT) is a day here unless set.
+.PHONY: demo
+demo:
+	SK_SUITE_TIMEOUT=$${SK_SUITE_TIMEOUT:-86400} ./test/run-tests.sh --run demo/sales_demo.sh $(DEMO_SECONDS)
