@@ -271,6 +271,9 @@ COMMENT ON COLUMN sales_kafka.pipeline_status.last_error IS 'why the pipeline fa
 COMMENT ON COLUMN sales_kafka.pipeline_status.last_error_at IS 'when last_error happened';
 COMMENT ON COLUMN sales_kafka.pipeline_status.last_commit_at IS 'when the last batch was committed';
 
--- Pipelines are listed for everybody, as pg_stat_activity is; payloads of
--- dead letters only to superusers and those granted SELECT on the table.
+-- Anyone may run pipelines, for tables they may read and write: every
+-- function checks the caller's rights on the objects it touches.  Pipelines
+-- are listed for everybody, as pg_stat_activity is; payloads of dead
+-- letters only to superusers and to roles granted SELECT on the table.
+GRANT USAGE ON SCHEMA sales_kafka TO PUBLIC;
 GRANT SELECT ON sales_kafka.pipeline_status, sales_kafka.pipeline_partitions TO PUBLIC;

@@ -9,11 +9,11 @@
  * worker in each, which registers a consumer worker for every enabled
  * pipeline there.  Then the launcher sleeps until the server stops.
  *
- * Consumer workers are dynamic workers that the postmaster restarts one
- * second after a failure (exit code 1); the worker itself adds a growing
- * delay while its previous runs keep failing (see pipeline_worker.c).  A
+ * Consumer workers are dynamic workers that the postmaster never restarts:
+ * the launcher does, checking once a second for failed workers whose delay
+ * has passed (see pipeline_shmem.c), unless their database was dropped.  A
  * worker that stops because it was told to, or because its pipeline is
- * gone, exits with code 0 and is not restarted.
+ * gone, frees its slot and is not restarted.
  *
  *-------------------------------------------------------------------------
  */
@@ -45,8 +45,8 @@
 PGDLLEXPORT void sk_launcher_main(Datum arg);
 PGDLLEXPORT void sk_starter_main(Datum arg);
 
-/* seconds before the postmaster restarts a failed worker */
-#define SK_RESTART_SECONDS 1
+/* how often the launcher looks for failed workers to restart */
+#define SK_LAUNCHER_NAPTIME_MS 1000
 
 static void
 fill_worker(BackgroundWorker *bgw, const char *function, const char *name,
@@ -73,36 +73,42 @@ sk_launcher_register(void)
 }
 
 /*
- * Register the consumer workers of a pipeline of database dboid; false if
- * the postmaster has no room for them.
+ * Register consumer worker "index" of a pipeline of database dboid; false
+ * if the postmaster has no room for it.
  */
+bool
+sk_pipeline_start_worker(Oid dboid, const char *pipeline, int index,
+						 int parallelism)
+{
+	BackgroundWorker bgw;
+	SkWorkerArgs args;
+
+	fill_worker(&bgw, "sk_pipeline_worker_main", "sales_kafka pipeline",
+				BGW_NEVER_RESTART);
+	if (parallelism > 1)
+		snprintf(bgw.bgw_name, BGW_MAXLEN, "sales_kafka pipeline %s #%d",
+				 pipeline, index + 1);
+	else
+		snprintf(bgw.bgw_name, BGW_MAXLEN, "sales_kafka pipeline %s",
+				 pipeline);
+	bgw.bgw_main_arg = ObjectIdGetDatum(dboid);
+	memset(&args, 0, sizeof(args));
+	args.index = index;
+	args.parallelism = parallelism;
+	strlcpy(args.pipeline, pipeline, NAMEDATALEN);
+	memcpy(bgw.bgw_extra, &args, sizeof(args));
+	return RegisterDynamicBackgroundWorker(&bgw, NULL);
+}
+
+/* Register every consumer worker of a pipeline; false if one did not fit. */
 bool
 sk_pipeline_start_workers(Oid dboid, const char *pipeline, int parallelism)
 {
 	int			i;
 
 	for (i = 0; i < parallelism; i++)
-	{
-		BackgroundWorker bgw;
-		SkWorkerArgs args;
-
-		fill_worker(&bgw, "sk_pipeline_worker_main", "sales_kafka pipeline",
-					SK_RESTART_SECONDS);
-		if (parallelism > 1)
-			snprintf(bgw.bgw_name, BGW_MAXLEN, "sales_kafka pipeline %s #%d",
-					 pipeline, i + 1);
-		else
-			snprintf(bgw.bgw_name, BGW_MAXLEN, "sales_kafka pipeline %s",
-					 pipeline);
-		bgw.bgw_main_arg = ObjectIdGetDatum(dboid);
-		memset(&args, 0, sizeof(args));
-		args.index = i;
-		args.parallelism = parallelism;
-		strlcpy(args.pipeline, pipeline, NAMEDATALEN);
-		memcpy(bgw.bgw_extra, &args, sizeof(args));
-		if (!RegisterDynamicBackgroundWorker(&bgw, NULL))
+		if (!sk_pipeline_start_worker(dboid, pipeline, i, parallelism))
 			return false;
-	}
 	return true;
 }
 
@@ -136,6 +142,7 @@ void
 sk_launcher_main(Datum arg)
 {
 	List	   *dbs;
+	List	   *dbs_now;
 	ListCell   *lc;
 
 	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
@@ -170,11 +177,16 @@ sk_launcher_main(Datum arg)
 			(void) WaitForBackgroundWorkerShutdown(handle);
 	}
 
-	/* nothing more to do; stay, so that the postmaster does not restart us */
+	/* then restart the workers that failed, once their delay has passed */
 	while (!ShutdownRequestPending)
 	{
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_EXIT_ON_PM_DEATH, -1,
-						 PG_WAIT_EXTENSION);
+		SkWorkerArgs due[16];
+		Oid			dbs[16];
+		int			n;
+		int			i;
+
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 SK_LAUNCHER_NAPTIME_MS, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 		/* e.g. the barriers of DROP DATABASE */
 		CHECK_FOR_INTERRUPTS();
@@ -183,6 +195,23 @@ sk_launcher_main(Datum arg)
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
 		}
+
+		n = sk_slots_due(due, dbs, lengthof(due));
+		if (n == 0)
+			continue;
+		dbs_now = database_list();
+		for (i = 0; i < n; i++)
+		{
+			if (!list_member_oid(dbs_now, dbs[i]))
+				sk_slots_forget_database(dbs[i]);
+			else if (!sk_pipeline_start_worker(dbs[i], due[i].pipeline,
+											   due[i].index, due[i].parallelism))
+				ereport(WARNING,
+						(errmsg("could not restart a worker of pipeline \"%s\"",
+								due[i].pipeline),
+						 errhint("Raise max_worker_processes.")));
+		}
+		list_free(dbs_now);
 	}
 	proc_exit(0);
 }

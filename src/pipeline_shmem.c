@@ -4,9 +4,10 @@
  *		Shared memory of the pipeline workers: one slot per running worker,
  *		which stop_pipeline() signals and pipeline_status reads.
  *
- * A slot outlives the worker that fills it when that worker fails, so the
- * next worker of the same pipeline knows how many starts failed in a row
- * and backs off.  Slots are freed when a pipeline stops or is dropped.
+ * A slot outlives the worker that fills it when that worker fails: the
+ * launcher starts its successor after a delay that grows while failures
+ * repeat (1, 2, 4 ... 60 s), or frees the slot if its database is gone.
+ * Slots are freed when a pipeline stops or is dropped.
  * Everything durable (offsets, failures that stop a pipeline) lives in the
  * catalog tables; these counters are since the slot was filled.
  *
@@ -30,6 +31,9 @@
 #include "compat.h"
 #include "sales_kafka.h"
 
+/* the longest delay before a failed worker starts again */
+#define SK_MAX_BACKOFF_MS 60000
+
 /* messages/s and rows/s are averaged over this many seconds */
 #define SK_RATE_SECONDS 60
 
@@ -39,7 +43,10 @@ struct SkWorkerSlot
 	Oid			dboid;
 	char		pipeline[NAMEDATALEN];
 	int			index;			/* 0 .. parallelism - 1 */
+	int			parallelism;
 	pid_t		pid;			/* 0 while no worker runs */
+	TimestampTz restart_at;		/* when the launcher starts a failed worker */
+	bool		restarting;		/* the launcher has registered its successor */
 	Latch	   *latch;
 	bool		stop_requested;
 	SkWorkerState state;
@@ -70,7 +77,7 @@ static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
 static const char *const state_names[] = {
-	"starting", "running", "backoff", "stopping"
+	"starting", "running", "stopping"
 };
 
 static Size
@@ -148,7 +155,7 @@ slot_running(SkWorkerSlot *slot)
  * process holds it (a duplicate start) or no slot is free.
  */
 SkWorkerSlot *
-sk_slot_claim(Oid dboid, const char *pipeline, int index, int *failures)
+sk_slot_claim(Oid dboid, const char *pipeline, int index, int parallelism)
 {
 	SkWorkerSlot *mine = NULL;
 	SkWorkerSlot *free_slot = NULL;
@@ -177,11 +184,12 @@ sk_slot_claim(Oid dboid, const char *pipeline, int index, int *failures)
 	}
 	if (mine != NULL)
 	{
+		mine->parallelism = parallelism;
 		mine->pid = MyProcPid;
 		mine->latch = MyLatch;
+		mine->restarting = false;
 		mine->state = SK_WORKER_STARTING;
 		mine->started_at = GetCurrentTimestamp();
-		*failures = mine->failures;
 	}
 	LWLockRelease(shared->lock);
 	return mine;
@@ -201,7 +209,12 @@ sk_slot_release(SkWorkerSlot *slot, bool keep_failures)
 		slot->pid = 0;
 		slot->latch = NULL;
 		if (keep_failures)
+		{
 			slot->failures++;
+			slot->restart_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+														   Min(SK_MAX_BACKOFF_MS,
+															   1000L << Min(slot->failures - 1, 6)));
+		}
 		else
 			slot->in_use = false;
 	}
@@ -323,6 +336,52 @@ sk_pipeline_wait_stopped(Oid dboid, const char *pipeline, int timeout_ms)
 	}
 }
 
+/*
+ * For the launcher: the failed workers whose delay has passed, at most max,
+ * marked as being restarted (for a minute: if no worker claims the slot by
+ * then, it is tried again).
+ */
+int
+sk_slots_due(SkWorkerArgs *due, Oid *dbs, int max)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	int			n = 0;
+	int			i;
+
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	for (i = 0; i < shared->nslots && n < max; i++)
+	{
+		SkWorkerSlot *slot = &shared->slots[i];
+
+		if (!slot->in_use || slot_running(slot) || slot->stop_requested ||
+			slot->restart_at > now)
+			continue;
+		dbs[n] = slot->dboid;
+		due[n].index = slot->index;
+		due[n].parallelism = slot->parallelism;
+		strlcpy(due[n].pipeline, slot->pipeline, NAMEDATALEN);
+		n++;
+		slot->restarting = true;
+		slot->restart_at = TimestampTzPlusMilliseconds(now, SK_MAX_BACKOFF_MS);
+	}
+	LWLockRelease(shared->lock);
+	return n;
+}
+
+/* Free the slots of a database that was dropped. */
+void
+sk_slots_forget_database(Oid dboid)
+{
+	int			i;
+
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	for (i = 0; i < shared->nslots; i++)
+		if (shared->slots[i].in_use && shared->slots[i].dboid == dboid &&
+			!slot_running(&shared->slots[i]))
+			shared->slots[i].in_use = false;
+	LWLockRelease(shared->lock);
+}
+
 /* Free the slots of a pipeline whose workers are gone. */
 void
 sk_pipeline_forget(Oid dboid, const char *pipeline)
@@ -377,6 +436,7 @@ sales_kafka_pipeline_workers(PG_FUNCTION_ARGS)
 		values[1] = Int32GetDatum(slot->index);
 		values[2] = Int32GetDatum(slot->pid);
 		nulls[2] = !slot_running(slot);
+		/* a slot without a worker waits for the launcher to restart it */
 		values[3] = CStringGetTextDatum(nulls[2] ? "backoff" :
 										state_names[slot->state]);
 		values[4] = TimestampTzGetDatum(slot->started_at);

@@ -20,8 +20,8 @@
  * Errors: a batch whose transaction fails for a reason that retrying cannot
  * fix (the target dropped, a privilege revoked, a column changed) stops
  * the pipeline and records why; any other error ends the worker, and the
- * postmaster starts it again after a delay that grows while failures
- * repeat.  Bad messages and rows never fail a batch: see pipeline_sink.c.
+ * launcher starts it again after a delay that grows while failures repeat.
+ * Bad messages and rows never fail a batch: see pipeline_sink.c.
  *
  *-------------------------------------------------------------------------
  */
@@ -49,8 +49,6 @@
 /* how often an idle worker checks its pipeline, and the topic's partitions */
 #define SK_IDLE_CHECK_MS 1000
 #define SK_METADATA_CHECK_MS 30000
-/* the longest delay before a worker that keeps failing starts again */
-#define SK_MAX_BACKOFF_MS 60000
 
 typedef struct Worker
 {
@@ -86,38 +84,6 @@ stop_worker(void)
 {
 	clean_exit = true;
 	proc_exit(0);
-}
-
-/* Wait on the latch, serving interrupts and stop requests. */
-static void
-worker_sleep(int ms)
-{
-	(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-					 ms, SK_WAIT_EVENT_KAFKA);
-	ResetLatch(MyLatch);
-	CHECK_FOR_INTERRUPTS();
-	if (ConfigReloadPending)
-	{
-		ConfigReloadPending = false;
-		ProcessConfigFile(PGC_SIGHUP);
-	}
-	if (sk_slot_stop_requested(slot))
-		stop_worker();
-}
-
-/* After failures in a row, wait 1, 2, 4 ... 60 s before working again. */
-static void
-backoff(int failures)
-{
-	int64		deadline;
-
-	if (failures == 0)
-		return;
-	deadline = sk_kafka_now_ms() +
-		Min(SK_MAX_BACKOFF_MS, 1000L << Min(failures - 1, 6));
-	sk_slot_set_state(slot, SK_WORKER_BACKOFF);
-	while (sk_kafka_now_ms() < deadline)
-		worker_sleep((int) Max(1, deadline - sk_kafka_now_ms()));
 }
 
 static void
@@ -638,12 +604,10 @@ sk_pipeline_worker_main(Datum arg)
 {
 	Oid			dboid = DatumGetObjectId(arg);
 	Worker	   *w;
-	int			failures;
 
 	pqsignal(SIGTERM, die);
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	BackgroundWorkerUnblockSignals();
-	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
 
 	w = MemoryContextAllocZero(TopMemoryContext, sizeof(Worker));
 	memcpy(&w->args, MyBgworkerEntry->bgw_extra, sizeof(SkWorkerArgs));
@@ -652,12 +616,14 @@ sk_pipeline_worker_main(Datum arg)
 	w->batchcxt = AllocSetContextCreate(w->workcxt, "sales_kafka batch",
 										ALLOCSET_DEFAULT_SIZES);
 
-	slot = sk_slot_claim(dboid, w->args.pipeline, w->args.index, &failures);
+	/* the slot first: if connecting fails, the launcher sees it */
+	slot = sk_slot_claim(dboid, w->args.pipeline, w->args.index,
+						 w->args.parallelism);
 	if (slot == NULL)
 		proc_exit(0);			/* a twin runs already, or no room */
 	before_shmem_exit(worker_exit, 0);
+	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
 	pgstat_report_appname(w->args.pipeline);
-	backoff(failures);
 
 	PG_TRY();
 	{

@@ -360,12 +360,20 @@ extern void sk_sink_close(SkSink *sink);
 
 /* in pipeline_shmem.c */
 
+/* What a consumer worker is started for, in its bgw_extra */
+typedef struct SkWorkerArgs
+{
+	int32		index;			/* 0 .. parallelism - 1 */
+	int32		parallelism;
+	char		pipeline[NAMEDATALEN];
+} SkWorkerArgs;
+
+
 /* What a pipeline worker is doing, as pipeline_status shows it */
 typedef enum SkWorkerState
 {
 	SK_WORKER_STARTING,
 	SK_WORKER_RUNNING,
-	SK_WORKER_BACKOFF,
 	SK_WORKER_STOPPING
 } SkWorkerState;
 
@@ -376,7 +384,7 @@ extern int	sk_max_pipeline_workers;
 extern void sk_shmem_init(void);
 extern bool sk_shmem_ready(void);
 extern SkWorkerSlot *sk_slot_claim(Oid dboid, const char *pipeline, int index,
-								   int *failures);
+								   int parallelism);
 extern void sk_slot_release(SkWorkerSlot *slot, bool keep_failures);
 extern bool sk_slot_stop_requested(SkWorkerSlot *slot);
 extern void sk_slot_set_state(SkWorkerSlot *slot, SkWorkerState state);
@@ -387,18 +395,15 @@ extern int	sk_pipeline_signal_stop(Oid dboid, const char *pipeline);
 extern bool sk_pipeline_wait_stopped(Oid dboid, const char *pipeline,
 									 int timeout_ms);
 extern void sk_pipeline_forget(Oid dboid, const char *pipeline);
+extern int	sk_slots_due(SkWorkerArgs *due, Oid *dbs, int max);
+extern void sk_slots_forget_database(Oid dboid);
 
 /* in pipeline_launcher.c */
 
-/* What a consumer worker is started for, in its bgw_extra */
-typedef struct SkWorkerArgs
-{
-	int32		index;			/* 0 .. parallelism - 1 */
-	int32		parallelism;
-	char		pipeline[NAMEDATALEN];
-} SkWorkerArgs;
 
 extern void sk_launcher_register(void);
+extern bool sk_pipeline_start_worker(Oid dboid, const char *pipeline,
+									 int index, int parallelism);
 extern bool sk_pipeline_start_workers(Oid dboid, const char *pipeline,
 									  int parallelism);
 
