@@ -13,7 +13,7 @@ OBJS = $(patsubst %.c,%.o,$(wildcard src/*.c))
 
 DATA = $(wildcard $(EXTENSION)--*.sql)
 
-REGRESS = fdw_options kafka_functions decode fdw_explain
+REGRESS = fdw_options kafka_functions decode fdw_explain upgrade
 REGRESS_OPTS = --inputdir=.
 TAP_TESTS = 1
 
