@@ -2,7 +2,8 @@
 #
 #   make && make install      build and install the extension (needs pg_config)
 #   make test                 the whole suite, self-contained (see README)
-#   make bench                the benchmarks, self-contained
+#   make bench                the quick benchmarks, self-contained (~3 min)
+#   make bench-memory         a pipeline worker's memory over 10 minutes
 #   make installcheck         pg_regress + TAP against an already-running server
 
 EXTENSION = sales_kafka
@@ -37,13 +38,25 @@ $(OBJS): src/sales_kafka.h src/compat.h
 $(TEST_BROKER): test/kafka/sk_test_broker.c
 	$(CC) -O2 -g -Wall -Wextra -Werror -o $@ $< -lrdkafka -lpthread
 
-.PHONY: test bench
+.PHONY: test bench bench-memory
 test:
 	./test/run-tests.sh
 
-# Benchmarks: set up like the tests, then run the benchmark instead.
+# Benchmarks: each sets up like the tests, then runs the benchmark instead.
+# Settings (see each script): BENCH_ROWS, BENCH_RUNS and BENCH_PARTITIONS
+# reach them through the environment, the others as arguments.
+BENCH_QUICK = bench/fdw_ingest.sh bench/pipeline_ingest.sh bench/pipeline_latency.sh
+BENCH_ARGS = $(foreach v,BENCH_RATE BENCH_SECONDS BENCH_SAMPLE BENCH_WARMUP \
+	BENCH_TIMEOUT BENCH_FETCH_WAIT_MS,$(if $($(v)),$(v)=$($(v))))
 bench:
-	./test/run-tests.sh --run bench/fdw_ingest.sh
+	@rc=0; for b in $(BENCH_QUICK); do \
+		./test/run-tests.sh --run $$b $(BENCH_ARGS) || rc=1; \
+	done; exit $$rc
+
+# 10 minutes (BENCH_SECONDS): the harness's time limit grows to match
+bench-memory:
+	SK_SUITE_TIMEOUT=$${SK_SUITE_TIMEOUT:-$$(( $(or $(BENCH_SECONDS),600) + 600 ))} \
+		./test/run-tests.sh --run bench/pipeline_memory.sh $(BENCH_ARGS)
 
 # The demo (the main job): set up like the tests, then ingest synthetic sales
 # through a pipeline and print live figures until Ctrl-C; DEMO_SECONDS=N

@@ -1,0 +1,210 @@
+# bench/lib.sh — what the benchmarks share; sourced by bench/*.sh, never run.
+#
+# The benchmarks run under `test/run-tests.sh --run bench/X.sh`, which sets
+# PGHOST/PGPORT/PGUSER, SK_TEST_BROKERS, SK_TEST_BROKER_CTL (empty against a
+# real cluster), SK_TEST_BROKER_BIN and SK_TEST_TOPIC_PREFIX.  The harness
+# passes only BENCH_ROWS, BENCH_RUNS and BENCH_PARTITIONS through from the
+# caller's environment, so every benchmark also takes settings as arguments:
+#
+#   ./test/run-tests.sh --run bench/pipeline_latency.sh BENCH_SECONDS=30
+#
+# The sales events: sale_id 1..N, 7 fields, ~150 bytes of JSON each,
+# keyed by sale_id, as the view "generated" (bench_generated_view) and the
+# paced producer (bench_paced_events) both make them.
+
+set -euo pipefail
+
+# bench_args NAME=VALUE...: settings given as arguments
+bench_args() {
+	local a
+	for a in "$@"; do
+		case $a in
+		BENCH_[A-Z_]*=*) export "${a?}" ;;
+		*)
+			echo "usage: $0 [BENCH_SETTING=VALUE]..." >&2
+			exit 2
+			;;
+		esac
+	done
+}
+
+# psql on the benchmark's database: quiet, stopping at the first error
+PSQL=(psql -X -q -v ON_ERROR_STOP=1 -d bench)
+
+# bench_topic TOPIC PARTITIONS: create the topic (test broker or real cluster)
+bench_topic() {
+	if [ -n "${SK_TEST_BROKER_CTL:-}" ]; then
+		"$SK_TEST_BROKER_BIN" ctl "$SK_TEST_BROKER_CTL" topic "$1" "$2" >/dev/null
+	else
+		"$SK_TEST_BROKER_BIN" create-topics "$SK_TEST_BROKERS" "$1:$2"
+	fi
+}
+
+# bench_db: the database "bench" with the extension and the server "kafka";
+# BENCH_FETCH_WAIT_MS sets the server's librdkafka fetch.wait.max.ms (how
+# long a broker may hold a fetch that finds nothing new; the pipeline's
+# default is 50, and the test broker always holds an empty fetch that long)
+bench_db() {
+	local opts=
+	[ -z "${BENCH_FETCH_WAIT_MS:-}" ] ||
+		opts="OPTIONS (\"fetch.wait.max.ms\" '$BENCH_FETCH_WAIT_MS')"
+	createdb bench
+	"${PSQL[@]}" <<-SQL
+		CREATE EXTENSION sales_kafka;
+		CREATE SERVER kafka FOREIGN DATA WRAPPER sales_kafka $opts;
+	SQL
+}
+
+# bench_generated_view ROWS: the view "generated", rows 1..ROWS as the
+# generator sends them
+bench_generated_view() {
+	"${PSQL[@]}" <<-SQL
+		CREATE VIEW generated AS
+		SELECT i AS sale_id,
+		       (ARRAY['Laptop','Phone','Headphones','Monitor','Keyboard','Mouse','Desk','Chair'])[1 + i % 8] AS product_name,
+		       (ARRAY['Technology','Technology','Technology','Technology','Office Supplies','Office Supplies','Furniture','Furniture'])[1 + i % 8] AS category,
+		       (ARRAY['East','West','Central','South'])[1 + i % 4] AS region,
+		       1 + (i * 7) % 5 AS quantity,
+		       round((5 + (i * 37) % 2000) + ((i % 100) / 100.0), 2)::numeric(12,2) AS price,
+		       timestamptz '2024-01-01 00:00:00+00' + i * interval '31 seconds' AS sold_at
+		  FROM generate_series(1, $1) i;
+	SQL
+}
+
+# bench_produce_generated TOPIC: all rows of "generated" as JSON messages,
+# keyed by sale_id (so the partitioner spreads them evenly), with kcat
+bench_produce_generated() {
+	"${PSQL[@]}" -At -c "COPY (SELECT sale_id || '|' || row_to_json(g)::text FROM generated g) TO STDOUT" |
+		kcat -P -b "$SK_TEST_BROKERS" -t "$1" -K '|' -X queue.buffering.max.messages=1000000 \
+			-X linger.ms=50
+}
+
+# bench_topic_count TOPIC: "MESSAGES of PRODUCED", summed over partitions
+bench_topic_count() {
+	"${PSQL[@]}" -At -c "SELECT coalesce(sum(high - low), 0) || ' of ' || coalesce(sum(high), 0) FROM sales_kafka.watermarks('kafka', '$1')"
+}
+
+# bench_paced_events RATE SECONDS [FIRST_ID]: the same events as "generated"
+# (sale_id FIRST_ID, FIRST_ID + 1, ...) as "key|json" lines on stdout, RATE a
+# second for SECONDS, written every 20 ms (RATE / 50 lines at a time) on a
+# fixed schedule, so that a late tick does not slow the rate down.  Prints
+# what it did on stderr: lines, seconds, rate, and how late the latest tick
+# was written.
+bench_paced_events() {
+	perl -e '
+		use strict; use warnings;
+		use Time::HiRes qw(time sleep);
+		use POSIX qw(strftime floor);
+		my ($rate, $seconds, $id) = @ARGV;
+		my @product = qw(Laptop Phone Headphones Monitor Keyboard Mouse Desk Chair);
+		my @category = ("Technology", "Technology", "Technology", "Technology",
+		                "Office Supplies", "Office Supplies", "Furniture", "Furniture");
+		my @region = qw(East West Central South);
+		my $epoch = 1704067200;    # 2024-01-01 00:00:00+00
+		my $tick = 0.020;
+		my $ticks = int($seconds / $tick + 0.5);
+		my ($sent, $late) = (0, 0);
+		$| = 0;
+		my $t0 = time;
+		for my $k (1 .. $ticks) {
+			my $due = $t0 + ($k - 1) * $tick;
+			my $wait = $due - time;
+			if ($wait > 0) { sleep($wait) } elsif (-$wait > $late) { $late = -$wait }
+			my $upto = floor($rate * $k * $tick + 0.5);
+			my $out = "";
+			for (; $sent < $upto; $sent++, $id++) {
+				my $cents = $id % 100;
+				$out .= sprintf(qq(%d|{"sale_id":%d,"product_name":"%s","category":"%s","region":"%s","quantity":%d,"price":%d.%02d,"sold_at":"%s"}\n),
+					$id, $id, $product[$id % 8], $category[$id % 8], $region[$id % 4],
+					1 + ($id * 7) % 5, 5 + ($id * 37) % 2000, $cents,
+					strftime("%Y-%m-%dT%H:%M:%S+00:00", gmtime($epoch + $id * 31)));
+			}
+			print $out;
+			STDOUT->flush();
+		}
+		my $took = time - $t0;
+		printf STDERR "   producer: %d messages in %.1f s (%.0f/s), latest tick %.1f ms late\n",
+			$sent, $took, $sent / $took, $late * 1000;
+	' "$1" "$2" "${3:-1}"
+}
+
+# bench_produce_paced TOPIC RATE SECONDS [FIRST_ID]: bench_paced_events into
+# kcat, which stamps each message (CreateTime) when it reads its line.
+# linger.ms=5 is librdkafka's default: a producer batches for up to 5 ms.
+bench_produce_paced() {
+	bench_paced_events "$2" "$3" "${4:-1}" |
+		kcat -P -b "$SK_TEST_BROKERS" -t "$1" -K '|' -X linger.ms=5
+}
+
+# median VALUE...: the middle one (the upper middle of an even count)
+median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+
+# ratio A B: A / B with two decimals
+ratio() { awk "BEGIN { printf \"%.2f\", $1 / $2 }"; }
+
+# worker_memory PID: "VmRSS RssAnon RssShmem" of a process, in kB
+worker_memory() {
+	awk '/^VmRSS:/ { r = $2 } /^RssAnon:/ { a = $2 } /^RssShmem:/ { s = $2 }
+		END { if (r == "") exit 1; print r, a, s }' "/proc/$1/status"
+}
+
+# bench_stream_setup TOPIC PARTITIONS: for the benchmarks that produce while
+# a pipeline runs.  The foreign table sales_stream maps the events and the
+# message's Kafka timestamp (sent_at, the producer's CreateTime); the table
+# sales_in (btree on sold_at) gets them, with ingested_at DEFAULT
+# clock_timestamp(): the worker evaluates it when it builds the row, in the
+# batch's transaction, just before that commits.  Starts the pipeline
+# "stream" (append, batch_size 10000, flush_interval 50 ms, 1 worker) on the
+# empty topic and waits until its worker runs with every partition assigned.
+#
+# Few partitions: a steady producer writes one small message set to every
+# partition at every tick, and the test broker looks a fetch's offset up by
+# walking the partition's list of message sets (librdkafka's mock keeps
+# ~5 MiB a partition).  At 5000 messages/s over 16 partitions that list
+# grows to ~5600 sets in two minutes, and the broker's CPU with it (to ~40 %
+# of a core after 60 s, taken from the pipeline on a 2-core machine); over
+# 4 partitions it stops at ~1400 sets after ~30 s.  A real broker indexes
+# its log and does not care.
+bench_stream_setup() {
+	local topic=$1 partitions=$2 i state
+	bench_topic "$topic" "$partitions"
+	bench_db
+	"${PSQL[@]}" >/dev/null <<-SQL
+		CREATE FOREIGN TABLE sales_stream (
+		  sale_id bigint, product_name text, category text, region text,
+		  quantity int, price numeric(12,2), sold_at timestamptz,
+		  sent_at timestamptz OPTIONS (kafka 'timestamp')
+		) SERVER kafka OPTIONS (topic '$topic');
+		CREATE TABLE sales_in (
+		  sale_id bigint, product_name text, category text, region text,
+		  quantity int, price numeric(12,2), sold_at timestamptz,
+		  sent_at timestamptz,
+		  ingested_at timestamptz DEFAULT clock_timestamp()
+		);
+		CREATE INDEX ON sales_in (sold_at);
+		SELECT sales_kafka.create_pipeline('stream', 'sales_stream', 'sales_in', mode => 'append',
+		  batch_size => 10000, flush_interval => '50 ms', start_at => 'earliest', parallelism => 1);
+		SELECT sales_kafka.start_pipeline('stream');
+	SQL
+	for ((i = 0; i < 300; i++)); do
+		state=$("${PSQL[@]}" -At -c "SELECT state || ' ' || coalesce(partitions, 0) FROM sales_kafka.pipeline_status WHERE pipeline = 'stream'")
+		[ "$state" != "running $partitions" ] || return 0
+		sleep 0.1
+	done
+	echo "pipeline \"stream\" is not running after 30 s: $state" >&2
+	"${PSQL[@]}" -x -c "SELECT * FROM sales_kafka.pipeline_status" >&2
+	exit 1
+}
+
+# bench_wait_rows TABLE N TIMEOUT_S: wait until TABLE holds N rows
+bench_wait_rows() {
+	local n i
+	for ((i = 0; i < $3 * 10; i++)); do
+		n=$("${PSQL[@]}" -At -c "SELECT count(*) FROM $1")
+		[ "$n" -lt "$2" ] || return 0
+		sleep 0.1
+	done
+	echo "$1 holds $n rows after $3 s, not $2" >&2
+	"${PSQL[@]}" -x -c "SELECT * FROM sales_kafka.pipeline_status" >&2
+	exit 1
+}

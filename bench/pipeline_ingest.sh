@@ -1,0 +1,228 @@
+#!/usr/bin/env bash
+# bench/pipeline_ingest.sh — sustained ingest of an ingest pipeline, against
+# COPY of the same rows into the same table, measured in the same run:
+#
+#   (a) one pipeline (append, batch_size 10000, flush_interval 50 ms,
+#       parallelism 1) drains a topic that already holds BENCH_ROWS sales
+#       events: rows / time from start_pipeline() until
+#       sales_kafka.pipeline_partitions shows every message committed (all
+#       partitions at the topic's end, lag 0), polled every 100 ms
+#   (b) COPY sales FROM 'sales.csv' (FORMAT csv), one transaction, the rows
+#       in sale_id order (sold_at grows with sale_id)
+#   (c) the same COPY of the same rows in the order the pipeline wrote them
+#       in run 1 (its heap order): a run of one partition's messages, then
+#       of another's, so sold_at jumps about and the index is written all
+#       over, not only at its right edge as in (b).  a/c is the pipeline's
+#       own overhead; a/b is the figure with the target.
+#
+# All three write into the same empty table (7 columns, btree on sold_at),
+# truncated and checkpointed before each measurement.  The column
+# "(a) after 1st batch" is (a) without the start-up: the rows after the first
+# committed batch over the time after it (100 ms resolution), to tell worker
+# start-up from steady speed.  CPU per row: of the worker process (all its
+# threads, librdkafka's included, start-up included) for (a), of the
+# backend for (b) and (c), from /proc/PID/stat.
+#
+# Run it with `make bench`, or alone:
+#   ./test/run-tests.sh --run bench/pipeline_ingest.sh [BENCH_ROWS=200000 BENCH_RUNS=1]
+# Settings (environment or NAME=VALUE arguments, see bench/lib.sh):
+#   BENCH_ROWS        sales events (default 2000000, ~150 bytes of JSON each)
+#   BENCH_RUNS        runs of (a), (b), (c) (default 3); the medians count
+#   BENCH_PARTITIONS  partitions of the topic (default 128: the test broker
+#                     keeps only ~5 MiB per partition, and every run reads
+#                     the topic again from the start)
+#   BENCH_TIMEOUT     seconds one run of (a) may take (default 600)
+# The target is (a) >= 0.6 x (b).
+set -euo pipefail
+# shellcheck source=bench/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+bench_args "$@"
+
+ROWS=${BENCH_ROWS:-2000000}
+RUNS=${BENCH_RUNS:-3}
+PARTITIONS=${BENCH_PARTITIONS:-128}
+TIMEOUT=${BENCH_TIMEOUT:-600}
+TOPIC="${SK_TEST_TOPIC_PREFIX}bench_pipeline_ingest"
+CSV=$TMPDIR/bench_sales.csv
+
+echo "== setup: $ROWS sales events in topic $TOPIC ($PARTITIONS partitions)"
+per_partition=$((ROWS * 150 / PARTITIONS))
+if [ -n "${SK_TEST_BROKER_CTL:-}" ] && [ "$per_partition" -gt $((4 * 1024 * 1024)) ]; then
+	echo "   ~$((per_partition / 1024)) KiB a partition: more than the test broker keeps (~5 MiB); raise BENCH_PARTITIONS" >&2
+	exit 2
+fi
+bench_topic "$TOPIC" "$PARTITIONS"
+bench_db
+"${PSQL[@]}" <<SQL
+CREATE FOREIGN TABLE sales_topic (
+  sale_id bigint, product_name text, category text, region text,
+  quantity int, price numeric(12,2), sold_at timestamptz
+) SERVER kafka OPTIONS (topic '$TOPIC');
+CREATE TABLE sales (
+  sale_id bigint, product_name text, category text, region text,
+  quantity int, price numeric(12,2), sold_at timestamptz
+);
+CREATE INDEX ON sales (sold_at);
+SQL
+bench_generated_view "$ROWS"
+
+# (b)'s input: the rows as CSV; (a)'s: the same rows as JSON messages
+"${PSQL[@]}" -c "\\copy (SELECT * FROM generated) TO '$CSV' (FORMAT csv)"
+t0=$(date +%s%N)
+bench_produce_generated "$TOPIC"
+t1=$(date +%s%N)
+echo "   produced with kcat in $(((t1 - t0) / 1000000)) ms; CSV is $(du -h "$CSV" | cut -f1)"
+have=$(bench_topic_count "$TOPIC")
+[ "$have" = "$ROWS of $ROWS" ] || { echo "topic holds $have messages, not $ROWS" >&2; exit 1; }
+"${PSQL[@]}" -At -c "SELECT row_to_json(g)::text FROM generated g LIMIT 1" | sed 's/^/   one message: /'
+
+"${PSQL[@]}" <<'SQL'
+-- (b): the rows/s of a statement into the empty table
+CREATE FUNCTION measure(stmt text) RETURNS numeric LANGUAGE plpgsql AS $$
+DECLARE
+  t0 timestamptz;
+  n bigint;
+BEGIN
+  t0 := clock_timestamp();
+  EXECUTE stmt;
+  GET DIAGNOSTICS n = ROW_COUNT;
+  RETURN round(n / extract(epoch FROM clock_timestamp() - t0));
+END $$;
+
+-- (a): poll the pipeline's committed offsets every 100 ms until all n
+-- messages of the nparts partitions are committed; returns the rows/s since
+-- t0 (just before start_pipeline) and the rows/s after the first batch
+CREATE FUNCTION wait_drained(p text, n bigint, nparts int, t0 timestamptz,
+                             timeout interval, OUT total numeric,
+                             OUT after_first numeric, OUT first_ms numeric)
+LANGUAGE plpgsql AS $$
+DECLARE
+  done bigint;
+  parts int;
+  maxlag bigint;
+  t_first timestamptz;
+  done_first bigint;
+  t_end timestamptz;
+  st record;
+BEGIN
+  LOOP
+    SELECT coalesce(sum(committed_offset), 0), count(*), coalesce(max(lag), 0)
+      INTO done, parts, maxlag
+      FROM sales_kafka.pipeline_partitions WHERE pipeline = p;
+    t_end := clock_timestamp();
+    IF t_first IS NULL AND done > 0 THEN
+      t_first := t_end;
+      done_first := done;
+    END IF;
+    EXIT WHEN done >= n AND parts = nparts AND maxlag = 0;
+    IF t_end - t0 > timeout THEN
+      SELECT * INTO st FROM sales_kafka.pipeline_status WHERE pipeline = p;
+      RAISE EXCEPTION 'pipeline % committed % of % messages in %: state %, lag %, last error %',
+        p, done, n, timeout, st.state, st.lag, st.last_error;
+    END IF;
+    PERFORM pg_sleep(0.1);
+  END LOOP;
+  total := round(n / extract(epoch FROM t_end - t0));
+  after_first := CASE WHEN t_end > t_first
+                      THEN round((n - done_first) / extract(epoch FROM t_end - t_first)) END;
+  first_ms := round(extract(epoch FROM t_first - t0) * 1000);
+END $$;
+
+-- CPU time (user + system, all threads) of a server process so far, in ms:
+-- this backend's by default
+CREATE FUNCTION cpu_ms(pid int DEFAULT NULL) RETURNS bigint LANGUAGE sql AS $$
+  SELECT (f[12]::bigint + f[13]::bigint) * 1000 / 100   -- utime, stime; CLK_TCK 100
+    FROM (SELECT string_to_array(regexp_replace(
+                   pg_read_file(CASE WHEN pid IS NULL THEN '/proc/self/stat'
+                                     ELSE '/proc/' || pid || '/stat' END),
+                   '^.*\) ', ''), ' ') AS f) s
+$$;
+SQL
+
+# index_mb: the size of the index on sales, in MB
+INDEX_MB="SELECT round(pg_relation_size('sales_sold_at_idx') / 1048576.0) AS imb"
+
+# run_pipeline: one measurement of (a); prints
+# "ROWS/S|AFTER_FIRST|FIRST_MS|WORKER_CPU_MS|INDEX_MB"
+run_pipeline() {
+	"${PSQL[@]}" -At <<SQL
+\\o /dev/null
+SELECT sales_kafka.drop_pipeline(name) FROM sales_kafka.pipeline WHERE name = 'ingest';
+TRUNCATE sales;
+SELECT sales_kafka.create_pipeline('ingest', 'sales_topic', 'sales', mode => 'append',
+  batch_size => 10000, flush_interval => '50 ms', start_at => 'earliest', parallelism => 1);
+CHECKPOINT;
+SELECT clock_timestamp() AS t0 \\gset
+SELECT sales_kafka.start_pipeline('ingest');
+SELECT total, coalesce(after_first::text, '-') AS after_first, first_ms
+  FROM wait_drained('ingest', $ROWS, $PARTITIONS, :'t0', '$TIMEOUT s') \\gset
+SELECT cpu_ms(worker_pids[1]) AS wcpu FROM sales_kafka.pipeline_status
+ WHERE pipeline = 'ingest' \\gset
+SELECT sales_kafka.stop_pipeline('ingest');
+$INDEX_MB \\gset
+\\o
+\\echo :total|:after_first|:first_ms|:wcpu|:imb
+SQL
+	local n dead
+	n=$("${PSQL[@]}" -At -c "SELECT count(*) FROM sales")
+	dead=$("${PSQL[@]}" -At -c "SELECT count(*) FROM sales_kafka.dead_letter")
+	[ "$n" = "$ROWS" ] || { echo "the pipeline wrote $n rows, not $ROWS" >&2; exit 1; }
+	[ "$dead" = 0 ] || { echo "the pipeline dead-lettered $dead messages" >&2; exit 1; }
+}
+
+# run_copy CSV: one measurement of COPY; prints "ROWS/S|BACKEND_CPU_MS|INDEX_MB"
+run_copy() {
+	"${PSQL[@]}" -At <<SQL
+\\o /dev/null
+TRUNCATE sales;
+CHECKPOINT;
+SELECT cpu_ms() AS c0 \\gset
+SELECT measure(\$\$COPY sales FROM '$1' (FORMAT csv)\$\$) AS b \\gset
+SELECT cpu_ms() - :c0 AS c \\gset
+$INDEX_MB \\gset
+\\o
+\\echo :b|:c|:imb
+SQL
+}
+
+# us_per_row CPU_MS: microseconds of CPU per row
+us_per_row() { awk "BEGIN { printf \"%.2f\", $1 * 1000 / $ROWS }"; }
+
+ARRIVAL_CSV=$TMPDIR/bench_sales_arrival.csv
+echo "== $RUNS runs, each: (a) the pipeline, (b) COPY of the CSV (in sale_id order), (c) COPY of the"
+echo "   same rows in the order the pipeline wrote them in run 1 (heap order: partition by partition)"
+row() { printf '%-6s %19s %15s %15s %5s %5s %19s %12s\n' "$@"; }
+row run "(a) pipeline rows/s" "(b) COPY rows/s" "(c) COPY rows/s" a/b a/c "(a) after 1st batch" "1st batch ms"
+a_all=() b_all=() c_all=() f_all=() ac_all=() bc_all=() cc_all=()
+for ((r = 1; r <= RUNS; r++)); do
+	out=$(run_pipeline)
+	IFS='|' read -r a f first_ms a_cpu a_mb <<<"$out"
+	[ "$r" -gt 1 ] ||
+		"${PSQL[@]}" -c "\\copy (SELECT * FROM sales ORDER BY ctid) TO '$ARRIVAL_CSV' (FORMAT csv)"
+	out=$(run_copy "$CSV")
+	IFS='|' read -r b b_cpu b_mb <<<"$out"
+	out=$(run_copy "$ARRIVAL_CSV")
+	IFS='|' read -r c c_cpu c_mb <<<"$out"
+	a_all+=("$a") b_all+=("$b") c_all+=("$c")
+	ac_all+=("$(us_per_row "$a_cpu")") bc_all+=("$(us_per_row "$b_cpu")") cc_all+=("$(us_per_row "$c_cpu")")
+	[ "$f" = - ] || f_all+=("$f")
+	row "$r" "$a" "$b" "$c" "$(ratio "$a" "$b")" "$(ratio "$a" "$c")" "$f" "$first_ms"
+done
+ma=$(median "${a_all[@]}")
+mb=$(median "${b_all[@]}")
+mc=$(median "${c_all[@]}")
+mf=-
+[ ${#f_all[@]} -eq 0 ] || mf=$(median "${f_all[@]}")
+r_ab=$(ratio "$ma" "$mb")
+r_ac=$(ratio "$ma" "$mc")
+row median "$ma" "$mb" "$mc" "$r_ab" "$r_ac" "$mf" ""
+echo "CPU us/row, median: (a) the worker, all its threads, start-up included $(median "${ac_all[@]}");" \
+	"(b) the backend $(median "${bc_all[@]}"); (c) $(median "${cc_all[@]}")"
+echo "index on sold_at after run $RUNS: (a) $a_mb MB, (b) $b_mb MB, (c) $c_mb MB"
+echo "== result"
+echo "rows: $ROWS in $PARTITIONS partitions; table: 7 columns, btree index on sold_at"
+echo "(a) pipeline (append, batch 10000, flush 50 ms, 1 worker), start_pipeline -> all committed: $ma rows/s"
+echo "(b) COPY (FORMAT csv) of the same rows, in sale_id (= sold_at) order:                       $mb rows/s"
+echo "(c) COPY (FORMAT csv) of the same rows, in the order the pipeline writes them:              $mc rows/s"
+echo "ratio a/b: $r_ab (target >= 0.60); a/c: $r_ac"
+awk "BEGIN { exit !($r_ab >= 0.6) }" && echo "target met" || echo "target NOT met"
