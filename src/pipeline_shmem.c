@@ -420,12 +420,18 @@ sales_kafka_pipeline_workers(PG_FUNCTION_ARGS)
 		bool		nulls[13];
 		int64		rate_messages = 0;
 		int64		rate_rows = 0;
+		int64		span;
 		int			s;
 
 		if (!slot->in_use || slot->dboid != MyDatabaseId)
 			continue;
+
+		/* the last minute's complete seconds, or those since the start */
+		span = Max(1, Min(SK_RATE_SECONDS,
+						  now_second - slot->started_at / USECS_PER_SEC));
 		for (s = 0; s < SK_RATE_SECONDS; s++)
-			if (slot->rate_second[s] > now_second - SK_RATE_SECONDS)
+			if (slot->rate_second[s] >= now_second - span &&
+				slot->rate_second[s] < now_second)
 			{
 				rate_messages += slot->rate_messages[s];
 				rate_rows += slot->rate_rows[s];
@@ -443,8 +449,8 @@ sales_kafka_pipeline_workers(PG_FUNCTION_ARGS)
 		values[5] = Int64GetDatum(slot->messages);
 		values[6] = Int64GetDatum(slot->rows);
 		values[7] = Int64GetDatum(slot->dead);
-		values[8] = Float8GetDatum((double) rate_messages / SK_RATE_SECONDS);
-		values[9] = Float8GetDatum((double) rate_rows / SK_RATE_SECONDS);
+		values[8] = Float8GetDatum((double) rate_messages / span);
+		values[9] = Float8GetDatum((double) rate_rows / span);
 		values[10] = TimestampTzGetDatum(slot->last_commit_at);
 		nulls[10] = slot->last_commit_at == 0;
 		values[11] = CStringGetTextDatum(slot->last_error);

@@ -99,11 +99,17 @@ struct SkSink
 	AttrNumber *default_att;
 	Expr	  **default_expr;
 
+	/* bulk path: slots made once per batch, without pinning the descriptor */
+	TupleDesc	slot_desc;
+	TupleTableSlot *slots[SK_MULTI_INSERT_ROWS];
+	int			nslots;
+
 	char	   *sql;			/* SQL path: the statement */
 
 	SkSinkRow  *rows;
 	int			nrows;
 	int			maxrows;
+	int			flushed;		/* rows before this one are written */
 	List	   *dead;			/* SkDeadLetter */
 	int64		written;
 };
@@ -456,10 +462,9 @@ write_bulk(SkSink *sink, int lo, int hi)
 	ResultRelInfo *rri = makeNode(ResultRelInfo);
 	RangeTblEntry *rte = makeNode(RangeTblEntry);
 	ExprState **defaults;
-	TupleTableSlot *slots[SK_MULTI_INSERT_ROWS];
+	TupleTableSlot **slots = sink->slots;
 	BulkInsertState bistate = GetBulkInsertState();
 	CommandId	cid = GetCurrentCommandId(true);
-	int			nslots = 0;
 	int			nbuffered = 0;
 	int			r;
 	int			i;
@@ -495,8 +500,18 @@ write_bulk(SkSink *sink, int lo, int hi)
 		if (r == hi)
 			break;
 
-		if (nbuffered == nslots)
-			slots[nslots++] = table_slot_create(rel, &estate->es_tupleTable);
+		if (nbuffered == sink->nslots)
+		{
+			/*
+			 * A copy of the descriptor is not reference-counted: the slots
+			 * outlive the subtransactions of write_range() untouched.
+			 */
+			if (sink->slot_desc == NULL)
+				sink->slot_desc = CreateTupleDescCopy(tupdesc);
+			slots[sink->nslots++] =
+				MakeSingleTupleTableSlot(sink->slot_desc,
+										 table_slot_callbacks(rel));
+		}
 		{
 			TupleTableSlot *slot = slots[nbuffered];
 			SkSinkRow  *row = &sink->rows[r];
@@ -530,7 +545,6 @@ write_bulk(SkSink *sink, int lo, int hi)
 
 	FreeBulkInsertState(bistate);
 	ExecCloseIndices(rri);
-	ExecResetTupleTable(estate->es_tupleTable, false);
 	FreeExecutorState(estate);
 }
 
@@ -674,13 +688,24 @@ write_dead_letters(SkSink *sink)
 }
 
 /*
- * Write the batch: its rows into the target, its bad messages into the dead
+ * Write the rows added since the last call.  Writing a batch in chunks as
+ * it is decoded keeps the values in the CPU's caches.
+ */
+void
+sk_sink_write(SkSink *sink)
+{
+	write_range(sink, sink->flushed, sink->nrows);
+	sink->flushed = sink->nrows;
+}
+
+/*
+ * End the batch: write the rest, then its bad messages into the dead
  * letters.  Returns how many rows were written and messages dead-lettered.
  */
 void
-sk_sink_write(SkSink *sink, int64 *rows, int64 *dead)
+sk_sink_finish(SkSink *sink, int64 *rows, int64 *dead)
 {
-	write_range(sink, 0, sink->nrows);
+	sk_sink_write(sink);
 	write_dead_letters(sink);
 	*rows = sink->written;
 	*dead = list_length(sink->dead);
@@ -689,6 +714,11 @@ sk_sink_write(SkSink *sink, int64 *rows, int64 *dead)
 void
 sk_sink_close(SkSink *sink)
 {
+	int			i;
+
+	for (i = 0; i < sink->nslots; i++)
+		ExecDropSingleTupleTableSlot(sink->slots[i]);
+	sink->nslots = 0;
 	rows_sink = NULL;
 	relation_close(sink->rel, NoLock);
 }

@@ -27,6 +27,8 @@
  */
 #include "postgres.h"
 
+#include <malloc.h>
+
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -46,6 +48,8 @@
 #include "compat.h"
 #include "sales_kafka.h"
 
+/* messages decoded, then written, at a time: what fits in the CPU's caches */
+#define SK_WRITE_CHUNK 1000
 /* how often an idle worker checks its pipeline, and the topic's partitions */
 #define SK_IDLE_CHECK_MS 1000
 #define SK_METADATA_CHECK_MS 30000
@@ -253,21 +257,21 @@ discard_batch(Worker *w)
 }
 
 /*
- * Decode every message of the batch into the sink.  Optimistically all at
- * once in one subtransaction; when one fails, it is decoded again alone,
- * capturing its error for the dead letters, and the rest go on.
+ * Decode messages lo .. hi-1 of the batch into the sink.  Optimistically
+ * all at once in one subtransaction; when one fails, it is decoded again
+ * alone, capturing its error for the dead letters, and the rest go on.
  */
 static void
-decode_batch(Worker *w, SkMapping *map, SkSink *sink)
+decode_messages(Worker *w, SkMapping *map, SkSink *sink, int lo, int hi)
 {
 	bool	   *wanted = sk_sink_wanted(sink);
 	bool		with_headers = map->headers_attno > 0 &&
 		wanted[map->headers_attno - 1];
 	Datum	   *values = palloc(sizeof(Datum) * map->natts);
 	bool	   *nulls = palloc(sizeof(bool) * map->natts);
-	volatile int i = 0;
+	volatile int i = lo;
 
-	while (i < w->nmsgs)
+	while (i < hi)
 	{
 		MemoryContext cxt = CurrentMemoryContext;
 		ResourceOwner owner = CurrentResourceOwner;
@@ -279,7 +283,7 @@ decode_batch(Worker *w, SkMapping *map, SkSink *sink)
 		MemoryContextSwitchTo(cxt);
 		PG_TRY();
 		{
-			for (; i < w->nmsgs; i++)
+			for (; i < hi; i++)
 			{
 				sk_message_from_kafka(w->msgs[i], w->topic, with_headers, &m);
 				sk_decode_message(map, &m, wanted, values, nulls, false, NULL);
@@ -383,6 +387,7 @@ write_batch(Worker *w)
 	int64		rows;
 	int64		dead;
 	bool		stored;
+	int			lo;
 	int			i;
 
 	pgstat_report_activity(STATE_RUNNING, "writing a batch");
@@ -407,8 +412,12 @@ write_batch(Worker *w)
 						map->relname, w->topic, map->topic),
 				 errdetail("The worker starts again to read the new topic.")));
 	sink = sk_sink_open(map, p->target, p->upsert, p->owner, p->name);
-	decode_batch(w, map, sink);
-	sk_sink_write(sink, &rows, &dead);
+	for (lo = 0; lo < w->nmsgs; lo += SK_WRITE_CHUNK)
+	{
+		decode_messages(w, map, sink, lo, Min(w->nmsgs, lo + SK_WRITE_CHUNK));
+		sk_sink_write(sink);
+	}
+	sk_sink_finish(sink, &rows, &dead);
 	sk_sink_close(sink);
 	SetUserIdAndSecContext(saved_user, saved_context);
 
@@ -608,6 +617,13 @@ sk_pipeline_worker_main(Datum arg)
 	pqsignal(SIGTERM, die);
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	BackgroundWorkerUnblockSignals();
+
+	/*
+	 * Every batch allocates and frees megabytes; left to its defaults, glibc
+	 * hands them back to the kernel each time and page faults them in again.
+	 */
+	mallopt(M_MMAP_THRESHOLD, 64 * 1024 * 1024);
+	mallopt(M_TRIM_THRESHOLD, 256 * 1024 * 1024);
 
 	w = MemoryContextAllocZero(TopMemoryContext, sizeof(Worker));
 	memcpy(&w->args, MyBgworkerEntry->bgw_extra, sizeof(SkWorkerArgs));

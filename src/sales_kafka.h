@@ -355,7 +355,8 @@ extern void sk_sink_add(SkSink *sink, rd_kafka_message_t *msg,
 						Datum *values, bool *nulls);
 extern void sk_sink_add_dead(SkSink *sink, rd_kafka_message_t *msg,
 							 int sqlstate, const char *error);
-extern void sk_sink_write(SkSink *sink, int64 *rows, int64 *dead);
+extern void sk_sink_write(SkSink *sink);
+extern void sk_sink_finish(SkSink *sink, int64 *rows, int64 *dead);
 extern void sk_sink_close(SkSink *sink);
 
 /* in pipeline_shmem.c */

@@ -352,7 +352,8 @@ TENV=(
 	SK_TEST_BROKER_BIN="$BROKER_BIN"
 	SK_TEST_CONF="$WORK/src/test/sales_kafka.conf"
 )
-for v in PG_TEST_TIMEOUT_DEFAULT PG_TEST_NOCLEAN PROVE_TESTS BENCH_ROWS BENCH_RUNS BENCH_PARTITIONS; do
+# the settings of the benchmarks and the demo: every BENCH_* and DEMO_*
+for v in PG_TEST_TIMEOUT_DEFAULT PG_TEST_NOCLEAN PROVE_TESTS $(compgen -v | grep -E '^(BENCH|DEMO)_'); do
 	[ -z "${!v:-}" ] || TENV+=("$v=${!v}")
 done
 # tester_env VAR=VALUE...: add to the test environment.
