@@ -17,7 +17,7 @@ CREATE TABLE sales_kafka.pipeline (
     mode text NOT NULL DEFAULT 'append' CHECK (mode IN ('append', 'upsert')),
     batch_size integer NOT NULL DEFAULT 10000
         CHECK (batch_size BETWEEN 1 AND 1000000),
-    flush_interval interval NOT NULL DEFAULT '50 ms'
+    flush_interval interval NOT NULL DEFAULT '10 ms'
         CHECK (flush_interval BETWEEN '0' AND '1 hour'),
     start_at text NOT NULL DEFAULT 'earliest',
     parallelism integer NOT NULL DEFAULT 1 CHECK (parallelism >= 1),
@@ -108,7 +108,7 @@ CREATE FUNCTION sales_kafka.create_pipeline(
     target regclass,
     mode text DEFAULT 'append',
     batch_size integer DEFAULT 10000,
-    flush_interval interval DEFAULT '50 ms',
+    flush_interval interval DEFAULT '10 ms',
     start_at text DEFAULT 'earliest',
     parallelism integer DEFAULT 1)
 RETURNS void

@@ -154,7 +154,7 @@ worker_memory() {
 # sales_in (btree on sold_at) gets them, with ingested_at DEFAULT
 # clock_timestamp(): the worker evaluates it when it builds the row, in the
 # batch's transaction, just before that commits.  Starts the pipeline
-# "stream" (append, batch_size 10000, flush_interval 50 ms, 1 worker) on the
+# "stream" (append, batch_size 10000, flush_interval 10 ms, 1 worker) on the
 # empty topic and waits until its worker runs with every partition assigned.
 #
 # Few partitions: a steady producer writes one small message set to every
@@ -183,7 +183,7 @@ bench_stream_setup() {
 		);
 		CREATE INDEX ON sales_in (sold_at);
 		SELECT sales_kafka.create_pipeline('stream', 'sales_stream', 'sales_in', mode => 'append',
-		  batch_size => 10000, flush_interval => '50 ms', start_at => 'earliest', parallelism => 1);
+		  batch_size => 10000, flush_interval => '10 ms', start_at => 'earliest', parallelism => 1);
 		SELECT sales_kafka.start_pipeline('stream');
 	SQL
 	for ((i = 0; i < 300; i++)); do

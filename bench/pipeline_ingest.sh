@@ -2,7 +2,7 @@
 # bench/pipeline_ingest.sh — sustained ingest of an ingest pipeline, against
 # COPY of the same rows into the same table, measured in the same run:
 #
-#   (a) one pipeline (append, batch_size 10000, flush_interval 50 ms,
+#   (a) one pipeline (append, batch_size 10000, flush_interval 10 ms,
 #       parallelism 1) drains a topic that already holds BENCH_ROWS sales
 #       events: rows / time from start_pipeline() until
 #       sales_kafka.pipeline_partitions shows every message committed (all
@@ -152,7 +152,7 @@ run_pipeline() {
 SELECT sales_kafka.drop_pipeline(name) FROM sales_kafka.pipeline WHERE name = 'ingest';
 TRUNCATE sales;
 SELECT sales_kafka.create_pipeline('ingest', 'sales_topic', 'sales', mode => 'append',
-  batch_size => 10000, flush_interval => '50 ms', start_at => 'earliest', parallelism => $PARALLELISM);
+  batch_size => 10000, flush_interval => '10 ms', start_at => 'earliest', parallelism => $PARALLELISM);
 CHECKPOINT;
 SELECT clock_timestamp() AS t0 \\gset
 SELECT sales_kafka.start_pipeline('ingest');
@@ -229,7 +229,7 @@ echo "CPU us/row, median: (a) the worker, all its threads, start-up included $(m
 echo "index on sold_at after run $RUNS: (a) $a_mb MB, (b) $b_mb MB, (c) $c_mb MB"
 echo "== result"
 echo "rows: $ROWS in $PARTITIONS partitions; table: 7 columns, btree index on sold_at"
-echo "(a) pipeline (append, batch 10000, flush 50 ms, $PARALLELISM worker(s)), start_pipeline -> all committed: $ma rows/s"
+echo "(a) pipeline (append, batch 10000, flush 10 ms, $PARALLELISM worker(s)), start_pipeline -> all committed: $ma rows/s"
 echo "(b) COPY (FORMAT csv) of the same rows, in sale_id (= sold_at) order:                       $mb rows/s"
 echo "(c) COPY (FORMAT csv) of the same rows, in the order the pipeline writes them:              $mc rows/s"
 echo "ratio a/b: $r_ab (target >= 0.60); a/c: $r_ac"

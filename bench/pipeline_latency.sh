@@ -2,7 +2,7 @@
 # bench/pipeline_latency.sh — how long a message takes from its producer to
 # a committed row, at a steady rate.
 #
-# A pipeline (append, batch_size 10000, flush_interval 50 ms, 1 worker) runs
+# A pipeline (append, batch_size 10000, flush_interval 10 ms, 1 worker) runs
 # on an empty topic; then kcat produces BENCH_RATE sales events a second for
 # BENCH_SECONDS, fed on a fixed 20 ms schedule (BENCH_RATE / 50 events each
 # time; kcat with librdkafka's default linger.ms=5).  Each message carries
@@ -94,7 +94,7 @@ SQL
 
 echo "== result"
 echo "messages: $produced at $RATE/s for $DURATION s, $PARTITIONS partitions (kcat, linger.ms=5)"
-echo "pipeline: append, batch_size 10000, flush_interval 50 ms, 1 worker, fetch.wait.max.ms ${BENCH_FETCH_WAIT_MS:-50 (its default)}"
+echo "pipeline: append, batch_size 10000, flush_interval 10 ms, 1 worker, fetch.wait.max.ms ${BENCH_FETCH_WAIT_MS:-50 (its default)}"
 echo "          $batches batches, $((n / (batches > 0 ? batches : 1))) rows each on average"
 echo "measured: ingested_at (clock_timestamp() at insert, in the batch transaction, just before its commit)"
 echo "          - the message's Kafka timestamp (CreateTime, ms); $n messages after the first $WARMUP s"

@@ -2,7 +2,7 @@
 # bench/pipeline_memory.sh — the memory of a pipeline's worker while
 # messages flow steadily for a long time: a leak shows as growth.
 #
-# A pipeline (append, batch_size 10000, flush_interval 50 ms, 1 worker) runs
+# A pipeline (append, batch_size 10000, flush_interval 10 ms, 1 worker) runs
 # on an empty topic; kcat produces BENCH_RATE sales events a second for
 # BENCH_SECONDS (as in bench/pipeline_latency.sh).  When production starts
 # and every BENCH_SAMPLE seconds after, the worker's /proc/PID/status is
