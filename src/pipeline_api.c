@@ -29,6 +29,7 @@
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/timestamp.h"
@@ -40,20 +41,27 @@
 
 /*
  * Run as the bootstrap superuser until sk_catalog_end(): the catalog tables
- * grant nothing to anyone else.
+ * grant nothing to anyone else.  The search path is pg_catalog alone, so
+ * that no function or operator of the caller's schemas can run as
+ * superuser in our statements.
  */
 void
-sk_catalog_begin(Oid *saved_user, int *saved_context)
+sk_catalog_begin(SkCatalogScope *scope)
 {
-	GetUserIdAndSecContext(saved_user, saved_context);
+	GetUserIdAndSecContext(&scope->user, &scope->context);
 	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID,
-						   *saved_context | SECURITY_LOCAL_USERID_CHANGE);
+						   scope->context | SECURITY_LOCAL_USERID_CHANGE);
+	scope->guc_level = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp",
+							 PGC_SUSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+							 true, 0, false);
 }
 
 void
-sk_catalog_end(Oid saved_user, int saved_context)
+sk_catalog_end(SkCatalogScope *scope)
 {
-	SetUserIdAndSecContext(saved_user, saved_context);
+	AtEOXact_GUC(true, scope->guc_level);
+	SetUserIdAndSecContext(scope->user, scope->context);
 }
 
 /* Run one catalog statement; returns SPI_processed.  Needs SPI_connect(). */
@@ -80,10 +88,9 @@ pipeline_read(const char *name, bool missing_ok, bool for_share)
 	Oid			types[1] = {TEXTOID};
 	Datum		values[1] = {CStringGetTextDatum(name)};
 	SkPipeline *p = NULL;
-	Oid			saved_user;
-	int			saved_context;
+	SkCatalogScope scope;
 
-	sk_catalog_begin(&saved_user, &saved_context);
+	sk_catalog_begin(&scope);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	catalog_exec(for_share ?
@@ -118,7 +125,7 @@ pipeline_read(const char *name, bool missing_ok, bool for_share)
 		MemoryContextSwitchTo(old);
 	}
 	SPI_finish();
-	sk_catalog_end(saved_user, saved_context);
+	sk_catalog_end(&scope);
 
 	if (p == NULL && !missing_ok)
 		ereport(ERROR,
@@ -147,16 +154,15 @@ uint64
 sk_catalog_exec(const char *sql, int nargs, Oid *types, Datum *values,
 				const char *nulls, int expected)
 {
-	Oid			saved_user;
-	int			saved_context;
+	SkCatalogScope scope;
 	uint64		processed;
 
-	sk_catalog_begin(&saved_user, &saved_context);
+	sk_catalog_begin(&scope);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	processed = catalog_exec(sql, nargs, types, values, nulls, expected);
 	SPI_finish();
-	sk_catalog_end(saved_user, saved_context);
+	sk_catalog_end(&scope);
 	return processed;
 }
 
@@ -272,8 +278,7 @@ sales_kafka_create_pipeline(PG_FUNCTION_ARGS)
 	Oid			types[8] = {TEXTOID, OIDOID, OIDOID, TEXTOID, INT4OID,
 	INTERVALOID, TEXTOID, INT4OID};
 	Datum		values[8];
-	Oid			saved_user;
-	int			saved_context;
+	SkCatalogScope scope;
 
 	for (int i = 0; i < 8; i++)
 		if (PG_ARGISNULL(i))
@@ -334,7 +339,7 @@ sales_kafka_create_pipeline(PG_FUNCTION_ARGS)
 	{
 		Oid			owner = GetUserId();
 
-		sk_catalog_begin(&saved_user, &saved_context);
+		sk_catalog_begin(&scope);
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
 		catalog_exec("SELECT 1 FROM sales_kafka.pipeline WHERE name = $1",
@@ -348,7 +353,7 @@ sales_kafka_create_pipeline(PG_FUNCTION_ARGS)
 							  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, %u)", owner),
 					 8, types, values, NULL, SPI_OK_INSERT);
 		SPI_finish();
-		sk_catalog_end(saved_user, saved_context);
+		sk_catalog_end(&scope);
 	}
 	PG_RETURN_VOID();
 }

@@ -641,13 +641,12 @@ write_dead_letters(SkSink *sink)
 {
 	Oid			argtypes[9] = {TEXTOID, TEXTOID, INT4OID, INT8OID, BYTEAOID,
 	TEXTOID, BYTEAOID, TEXTOID, TEXTOID};
-	Oid			saved_user;
-	int			saved_context;
+	SkCatalogScope scope;
 	ListCell   *lc;
 
 	if (sink->dead == NIL)
 		return;
-	sk_catalog_begin(&saved_user, &saved_context);
+	sk_catalog_begin(&scope);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	foreach(lc, sink->dead)
@@ -684,7 +683,7 @@ write_dead_letters(SkSink *sink)
 			elog(ERROR, "could not insert a dead letter");
 	}
 	SPI_finish();
-	sk_catalog_end(saved_user, saved_context);
+	sk_catalog_end(&scope);
 }
 
 /*

@@ -112,13 +112,12 @@ load_offsets(Worker *w, int64 **stored)
 {
 	Oid			types[2] = {TEXTOID, TEXTOID};
 	Datum		values[2];
-	Oid			saved_user;
-	int			saved_context;
+	SkCatalogScope scope;
 	uint64		i;
 
 	values[0] = CStringGetTextDatum(w->pipeline->name);
 	values[1] = CStringGetTextDatum(w->topic);
-	sk_catalog_begin(&saved_user, &saved_context);
+	sk_catalog_begin(&scope);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	if (SPI_execute_with_args("SELECT partition, next_offset FROM sales_kafka.pipeline_offset"
@@ -137,7 +136,7 @@ load_offsets(Worker *w, int64 **stored)
 			(*stored)[part] = offset;
 	}
 	SPI_finish();
-	sk_catalog_end(saved_user, saved_context);
+	sk_catalog_end(&scope);
 }
 
 /*

@@ -338,8 +338,16 @@ typedef struct SkPipeline
 
 extern SkPipeline *sk_pipeline_load(const char *name, bool missing_ok);
 extern SkPipeline *sk_pipeline_load_for_share(const char *name);
-extern void sk_catalog_begin(Oid *saved_user, int *saved_context);
-extern void sk_catalog_end(Oid saved_user, int saved_context);
+/* What sk_catalog_begin() changed, for sk_catalog_end() to restore */
+typedef struct SkCatalogScope
+{
+	Oid			user;
+	int			context;
+	int			guc_level;
+} SkCatalogScope;
+
+extern void sk_catalog_begin(SkCatalogScope *scope);
+extern void sk_catalog_end(SkCatalogScope *scope);
 extern uint64 sk_catalog_exec(const char *sql, int nargs, Oid *types,
 							  Datum *values, const char *nulls, int expected);
 
