@@ -11,9 +11,10 @@
  * of the owner's role) may change it.
  *
  * Workers are told to start and stop through shared memory; the catalog's
- * "enabled" flag is what makes a pipeline come back after a restart.  A
- * starting worker reads its pipeline row FOR SHARE, so it waits for the
- * transaction of start_pipeline() and sees what that transaction decided.
+ * "enabled" flag is what makes a pipeline come back after a restart.
+ * start_pipeline() registers the workers when its transaction commits, so
+ * they see what it decided; a starting worker also reads its pipeline row
+ * FOR SHARE, waiting for any transaction still changing it.
  *
  *-------------------------------------------------------------------------
  */
@@ -32,9 +33,12 @@
 #include "utils/guc.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/timestamp.h"
 
 #include "sales_kafka.h"
+
+static void forget_pending_start(const char *name);
 
 /* how long stop_pipeline() waits for the workers' current batch */
 #define SK_STOP_TIMEOUT_MS 60000
@@ -235,6 +239,7 @@ check_source_and_target(const char *name, Oid source, Oid target, bool upsert,
 static void
 stop_workers(SkPipeline *p)
 {
+	forget_pending_start(p->name);
 	if (!sk_shmem_ready())
 		return;
 	if (sk_pipeline_signal_stop(MyDatabaseId, p->name) > 0 &&
@@ -246,16 +251,81 @@ stop_workers(SkPipeline *p)
 	sk_pipeline_forget(MyDatabaseId, p->name);
 }
 
+/* Pipelines whose workers start when this transaction commits */
+typedef struct SkPendingStart
+{
+	char		name[NAMEDATALEN];
+	int			parallelism;
+} SkPendingStart;
+
+static List *pending_starts = NIL;
+static bool xact_callback_registered = false;
+
+static void
+forget_pending_start(const char *name)
+{
+	ListCell   *lc;
+
+	foreach(lc, pending_starts)
+	{
+		SkPendingStart *ps = lfirst(lc);
+
+		if (strcmp(ps->name, name) == 0)
+		{
+			pending_starts = foreach_delete_current(pending_starts, lc);
+			pfree(ps);
+		}
+	}
+}
+
+/*
+ * At commit, register the workers of the pipelines started in the
+ * transaction: before, they could not see its changes.  This cannot fail
+ * the commit any more, so a lack of worker slots is a WARNING.
+ */
+static void
+pipeline_xact_callback(XactEvent event, void *arg)
+{
+	ListCell   *lc;
+
+	if (event != XACT_EVENT_COMMIT && event != XACT_EVENT_ABORT &&
+		event != XACT_EVENT_PARALLEL_COMMIT && event != XACT_EVENT_PARALLEL_ABORT)
+		return;
+	foreach(lc, pending_starts)
+	{
+		SkPendingStart *ps = lfirst(lc);
+
+		if (event != XACT_EVENT_COMMIT)
+			continue;
+		/* workers that failed before start afresh, without backoff */
+		sk_pipeline_forget(MyDatabaseId, ps->name);
+		if (!sk_pipeline_start_workers(MyDatabaseId, ps->name, ps->parallelism))
+			ereport(WARNING,
+					(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+					 errmsg("could not start the workers of pipeline \"%s\"", ps->name),
+					 errhint("Raise max_worker_processes (and sales_kafka.max_workers), then call start_pipeline again.")));
+	}
+	list_free_deep(pending_starts);
+	pending_starts = NIL;
+}
+
 static void
 start_workers(SkPipeline *p)
 {
-	/* workers that failed before start afresh, without backoff */
-	sk_pipeline_forget(MyDatabaseId, p->name);
-	if (!sk_pipeline_start_workers(MyDatabaseId, p->name, p->parallelism))
-		ereport(ERROR,
-				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
-				 errmsg("could not start the workers of pipeline \"%s\"", p->name),
-				 errhint("Raise max_worker_processes (and sales_kafka.max_workers).")));
+	MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+	SkPendingStart *ps = palloc0(sizeof(SkPendingStart));
+
+	require_workers();
+	if (!xact_callback_registered)
+	{
+		RegisterXactCallback(pipeline_xact_callback, NULL);
+		xact_callback_registered = true;
+	}
+	forget_pending_start(p->name);
+	strlcpy(ps->name, p->name, NAMEDATALEN);
+	ps->parallelism = p->parallelism;
+	pending_starts = lappend(pending_starts, ps);
+	MemoryContextSwitchTo(old);
 }
 
 /*

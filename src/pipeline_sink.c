@@ -381,6 +381,7 @@ sk_sink_open(SkMapping *map, Oid target, bool upsert, Oid owner,
 		map_primary_key(sink);
 
 	sink->bulk = !upsert && relkind == RELKIND_RELATION &&
+		!rel->rd_rel->relispartition &&	/* its bounds need checking */
 		rel->trigdesc == NULL &&
 		check_enable_rls(target, owner, true) != RLS_ENABLED &&
 		!(rel->rd_att->constr && rel->rd_att->constr->has_generated_stored);
@@ -572,8 +573,10 @@ is_row_error(int sqlstate)
 {
 	int			class = ERRCODE_TO_CATEGORY(sqlstate);
 
+	/* P0: a trigger's RAISE EXCEPTION about the row */
 	return class == ERRCODE_DATA_EXCEPTION ||
 		class == ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION ||
+		class == ERRCODE_PLPGSQL_ERROR ||
 		class == ERRCODE_CARDINALITY_VIOLATION ||
 		class == ERRCODE_PROGRAM_LIMIT_EXCEEDED;
 }
@@ -723,6 +726,36 @@ sk_sink_close(SkSink *sink)
 }
 
 /*
+ * The column definition list of a call to _pipeline_rows() must be the
+ * batch's own: a user's trigger could otherwise read values as another type.
+ */
+static void
+check_rows_desc(SkSink *sink, TupleDesc desc)
+{
+	TupleDesc	target = RelationGetDescr(sink->rel);
+	int			i;
+
+	if (desc->natts != sink->ncols + 2 ||
+		TupleDescAttr(desc, 0)->atttypid != INT4OID ||
+		TupleDescAttr(desc, 1)->atttypid != BOOLOID)
+		goto mismatch;
+	for (i = 0; i < sink->ncols; i++)
+	{
+		Form_pg_attribute want = TupleDescAttr(target, sink->target_att[i] - 1);
+		Form_pg_attribute have = TupleDescAttr(desc, i + 2);
+
+		if (want->atttypid != have->atttypid || want->atttypmod != have->atttypmod)
+			goto mismatch;
+	}
+	return;
+
+mismatch:
+	ereport(ERROR,
+			(errcode(ERRCODE_DATATYPE_MISMATCH),
+			 errmsg("the column definition list of sales_kafka._pipeline_rows() does not match the pipeline's batch")));
+}
+
+/*
  * sales_kafka._pipeline_rows(): the rows a pipeline worker is writing, as
  * (_sk_ord, _sk_tombstone, mapped columns...).  Only the SQL path's
  * statement calls it.
@@ -742,8 +775,7 @@ sales_kafka_pipeline_rows(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("sales_kafka._pipeline_rows() can only be called by a pipeline worker")));
 	SetSingleFuncCall(fcinfo, SRF_SINGLE_USE_EXPECTED);
-	if (rsinfo->setDesc->natts != sink->ncols + 2)
-		elog(ERROR, "pipeline row type does not match its statement");
+	check_rows_desc(sink, rsinfo->setDesc);
 
 	values = palloc(sizeof(Datum) * (sink->ncols + 2));
 	nulls = palloc0(sizeof(bool) * (sink->ncols + 2));

@@ -103,6 +103,8 @@ commit_transaction(Worker *w)
 {
 	PopActiveSnapshot();
 	CommitTransactionCommand();
+	/* a background worker reports table statistics only when asked to */
+	pgstat_report_stat(false);
 	MemoryContextSwitchTo(w->batchcxt);
 }
 
@@ -172,10 +174,27 @@ assign_partitions(Worker *w)
 		w->next[i] = w->batch_next[i] = stored[i] = -1;
 
 	begin_transaction(w);
+
+	/*
+	 * One worker of the pipeline at a time decides the offsets of every
+	 * partition without one: whether the pipeline is new (start_at applies)
+	 * or the partition was added later (it starts at its beginning) is then
+	 * the same answer for all of them.  A pipeline dropped meanwhile stops.
+	 */
+	{
+		Oid			types[1] = {TEXTOID};
+		Datum		values[1] = {CStringGetTextDatum(p->name)};
+
+		if (sk_catalog_exec("SELECT 1 FROM sales_kafka.pipeline WHERE name = $1 FOR UPDATE",
+							1, types, values, NULL, SPI_OK_SELECT) == 0)
+		{
+			commit_transaction(w);
+			stop_worker();
+		}
+	}
 	load_offsets(w, &stored);
 	for (i = 0; i < nmarks; i++)
-		if (marks[i].partition % w->args.parallelism == w->args.index &&
-			stored[marks[i].partition] >= 0)
+		if (stored[marks[i].partition] >= 0)
 			any_stored = true;
 
 	/* a point in time: ask Kafka for the first offset at or after it */
@@ -196,8 +215,6 @@ assign_partitions(Worker *w)
 		int32		part = marks[i].partition;
 		int64		offset = stored[part];
 
-		if (part % w->args.parallelism != w->args.index)
-			continue;
 		if (offset < 0)
 		{
 			/*
@@ -228,6 +245,8 @@ assign_partitions(Worker *w)
 						 part, p->name);
 			}
 		}
+		if (part % w->args.parallelism != w->args.index)
+			continue;
 		w->next[part] = offset;
 		rd_kafka_topic_partition_list_add(parts, w->topic, part)->offset = offset;
 	}
@@ -497,7 +516,8 @@ collect_batch(Worker *w)
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
 		}
-		if (sk_slot_stop_requested(slot))
+		/* (a shared lock: not for every message of a full stream) */
+		if ((w->nmsgs % 1024) == 0 && sk_slot_stop_requested(slot))
 		{
 			if (w->nmsgs == 0)
 				stop_worker();
@@ -660,7 +680,18 @@ sk_pipeline_worker_main(Datum arg)
 		ereport(LOG,
 				(errmsg("pipeline \"%s\" stopped: %s", w->args.pipeline,
 						edata->message)));
-		mark_failed(w->args.pipeline, edata->message);
+		/* the catalog itself may be gone (DROP EXTENSION): stop anyway */
+		PG_TRY();
+		{
+			mark_failed(w->args.pipeline, edata->message);
+		}
+		PG_CATCH();
+		{
+			EmitErrorReport();
+			FlushErrorState();
+			AbortOutOfAnyTransaction();
+		}
+		PG_END_TRY();
 		stop_worker();
 	}
 	PG_END_TRY();

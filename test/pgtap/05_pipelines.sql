@@ -77,7 +77,7 @@ CREATE INDEX ON sales_copy (product);
 CREATE TABLE customers (customer_id text PRIMARY KEY, name text, segment text);
 CREATE TABLE replayed (n int, "offset" bigint);
 
-SELECT plan(48);
+SELECT plan(52);
 
 -- the catalog
 SELECT has_table('sales_kafka', 'pipeline', 'the pipeline catalog exists');
@@ -199,6 +199,12 @@ SELECT ok(wait_for($$SELECT count(*) = 2103 FROM sales_copy$$), 'started again, 
 SELECT is((SELECT count(DISTINCT ("partition", "offset")) FROM sales_copy), 2103::bigint,
           'without writing anything twice');
 
+SET stats_fetch_consistency = none;	-- wait_for polls in one transaction
+SELECT ok(wait_for($$SELECT n_tup_ins >= 2103 FROM pg_stat_user_tables WHERE relname = 'sales_copy'$$),
+          'the worker reports table statistics, so autovacuum sees its inserts');
+SELECT throws_ok($$SELECT * FROM sales_kafka._pipeline_rows() AS b(o int, t bool, x text)$$,
+                 '55000', NULL, 'only a pipeline worker reads its batch');
+
 -- upsert: the last message per key wins, tombstones delete
 SELECT sales_kafka.create_pipeline('pt_customers', 'customers_src', 'customers',
                                    mode => 'upsert', batch_size => 7);
@@ -229,6 +235,24 @@ SELECT sales_kafka.reset_pipeline('pt_replay', '{"0": 10, "1": 10}'::jsonb);
 SELECT ok(wait_for($$SELECT count(*) = 180 FROM replayed$$), 'reset to given offsets replays from there');
 SELECT is((SELECT count(*) FROM replayed WHERE "offset" < 10), 20::bigint,
           'and nothing before them');
+
+-- created and started in one transaction: the workers start at commit;
+-- a trigger's RAISE EXCEPTION sends its row to the dead letters
+CREATE TABLE checked (n int, "offset" bigint);
+CREATE FUNCTION refuse_13() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF NEW.n = 13 THEN RAISE EXCEPTION 'unlucky row'; END IF;
+  RETURN NEW;
+END $$;
+CREATE TRIGGER refuse_13 BEFORE INSERT ON checked FOR EACH ROW EXECUTE FUNCTION refuse_13();
+BEGIN;
+SELECT sales_kafka.create_pipeline('pt_checked', 'replay_src', 'checked');
+SELECT sales_kafka.start_pipeline('pt_checked');
+COMMIT;
+SELECT ok(wait_for($$SELECT count(*) = 99 FROM checked$$),
+          'a pipeline created and started in one transaction runs');
+SELECT is((SELECT sqlstate || ' ' || error FROM sales_kafka.dead_letter WHERE pipeline = 'pt_checked'),
+          'P0001 unlucky row', 'a row a trigger refuses is a dead letter');
 
 -- the worker runs with its owner's rights
 CREATE ROLE pipe_owner;
