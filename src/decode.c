@@ -806,6 +806,23 @@ decode_all(DecodeState *state, const bool *wanted, Datum *values, bool *nulls)
 	state->column = NULL;
 }
 
+/* decode_all()'s arguments, for sk_try_subtransaction() */
+typedef struct DecodeWork
+{
+	DecodeState *state;
+	const bool *wanted;
+	Datum	   *values;
+	bool	   *nulls;
+} DecodeWork;
+
+static void
+decode_all_work(void *arg)
+{
+	DecodeWork *work = (DecodeWork *) arg;
+
+	decode_all(work->state, work->wanted, work->values, work->nulls);
+}
+
 /* Errors that describe a bad message, as opposed to the system's state */
 bool
 sk_is_data_error(int sqlstate)
@@ -832,9 +849,8 @@ sk_decode_message(SkMapping *map, const SkMessage *msg, const bool *wanted,
 {
 	ErrorContextCallback errcallback;
 	DecodeState state;
-	MemoryContext oldcxt = CurrentMemoryContext;
-	ResourceOwner oldowner = CurrentResourceOwner;
-	ErrorData  *volatile edata = NULL;
+	DecodeWork	work;
+	ErrorData  *edata;
 	int			i;
 
 	for (i = 0; i < map->natts; i++)
@@ -858,23 +874,11 @@ sk_decode_message(SkMapping *map, const SkMessage *msg, const bool *wanted,
 		return true;
 	}
 
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(oldcxt);
-	PG_TRY();
-	{
-		decode_all(&state, wanted, values, nulls);
-		ReleaseCurrentSubTransaction();
-	}
-	PG_CATCH();
-	{
-		MemoryContextSwitchTo(oldcxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-	}
-	PG_END_TRY();
-	MemoryContextSwitchTo(oldcxt);
-	CurrentResourceOwner = oldowner;
+	work.state = &state;
+	work.wanted = wanted;
+	work.values = values;
+	work.nulls = nulls;
+	edata = sk_try_subtransaction(decode_all_work, &work);
 	error_context_stack = errcallback.previous;
 
 	if (edata == NULL)

@@ -97,15 +97,11 @@ pipeline_read(const char *name, bool missing_ok, bool for_share)
 	sk_catalog_begin(&scope);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	catalog_exec(for_share ?
-				 "SELECT source::oid, target::oid, mode = 'upsert', batch_size,"
-				 " (extract(epoch FROM flush_interval) * 1000)::integer, start_at,"
-				 " parallelism, owner::oid, enabled, failure IS NOT NULL"
-				 " FROM sales_kafka.pipeline WHERE name = $1 FOR SHARE" :
-				 "SELECT source::oid, target::oid, mode = 'upsert', batch_size,"
-				 " (extract(epoch FROM flush_interval) * 1000)::integer, start_at,"
-				 " parallelism, owner::oid, enabled, failure IS NOT NULL"
-				 " FROM sales_kafka.pipeline WHERE name = $1",
+	catalog_exec(psprintf("SELECT source::oid, target::oid, mode = 'upsert', batch_size,"
+						  " (extract(epoch FROM flush_interval) * 1000)::integer, start_at,"
+						  " parallelism, owner::oid, enabled, failure IS NOT NULL"
+						  " FROM sales_kafka.pipeline WHERE name = $1%s",
+						  for_share ? " FOR SHARE" : ""),
 				 1, types, values, NULL, SPI_OK_SELECT);
 	if (SPI_processed == 1)
 	{

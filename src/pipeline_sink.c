@@ -432,23 +432,24 @@ sk_sink_add(SkSink *sink, rd_kafka_message_t *msg, Datum *values, bool *nulls)
 			{
 				sk_sink_add_dead(sink, msg, ERRCODE_NOT_NULL_VIOLATION,
 								 psprintf("tombstone has no value for primary key column %s",
-										  target_column(sink, sink->pk[c])));
+										  target_column(sink, sink->pk[c])),
+								 NULL);
 				return;
 			}
 	sink->nrows++;
 }
 
-/* Send a message to the dead letters of this batch. */
+/* Send a message to the dead letters of this batch, with why (detail may be NULL). */
 void
 sk_sink_add_dead(SkSink *sink, rd_kafka_message_t *msg, int sqlstate,
-				 const char *error)
+				 const char *message, const char *detail)
 {
 	MemoryContext old = MemoryContextSwitchTo(sink->cxt);
 	SkDeadLetter *dl = palloc(sizeof(SkDeadLetter));
 
 	dl->msg = msg;
 	dl->sqlstate = sqlstate;
-	dl->error = pstrdup(error);
+	dl->error = detail ? psprintf("%s: %s", message, detail) : pstrdup(message);
 	sink->dead = lappend(sink->dead, dl);
 	MemoryContextSwitchTo(old);
 }
@@ -585,38 +586,37 @@ is_row_error(int sqlstate)
  * Write rows lo .. hi-1 in a subtransaction; on a row error, halve the
  * range until the bad rows are alone and dead-letter them.
  */
+/* write_rows()'s arguments, for sk_try_subtransaction() */
+typedef struct WriteWork
+{
+	SkSink	   *sink;
+	int			lo;
+	int			hi;
+} WriteWork;
+
+static void
+write_rows(void *arg)
+{
+	WriteWork  *work = (WriteWork *) arg;
+
+	if (work->sink->bulk)
+		write_bulk(work->sink, work->lo, work->hi);
+	else
+		write_sql(work->sink, work->lo, work->hi);
+}
+
 static void
 write_range(SkSink *sink, int lo, int hi)
 {
-	ResourceOwner owner = CurrentResourceOwner;
-	ErrorData  *volatile edata = NULL;
+	WriteWork	work = {sink, lo, hi};
+	ErrorData  *edata;
 	int			mid;
 
 	if (lo >= hi)
 		return;
 
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(sink->cxt);
-	PG_TRY();
-	{
-		if (sink->bulk)
-			write_bulk(sink, lo, hi);
-		else
-			write_sql(sink, lo, hi);
-		ReleaseCurrentSubTransaction();
-	}
-	PG_CATCH();
-	{
-		MemoryContextSwitchTo(sink->cxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		rows_sink = NULL;
-	}
-	PG_END_TRY();
-	MemoryContextSwitchTo(sink->cxt);
-	CurrentResourceOwner = owner;
-
+	edata = sk_try_subtransaction(write_rows, &work);
+	rows_sink = NULL;
 	if (edata == NULL)
 	{
 		sink->written += hi - lo;
@@ -627,9 +627,7 @@ write_range(SkSink *sink, int lo, int hi)
 	if (hi - lo == 1)
 	{
 		sk_sink_add_dead(sink, sink->rows[lo].msg, edata->sqlerrcode,
-						 edata->detail ?
-						 psprintf("%s: %s", edata->message, edata->detail) :
-						 edata->message);
+						 edata->message, edata->detail);
 		return;
 	}
 	FreeErrorData(edata);

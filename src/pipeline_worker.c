@@ -274,6 +274,49 @@ discard_batch(Worker *w)
 		w->batch_next[i] = -1;
 }
 
+/* Decoding messages next .. hi-1 into a sink; next moves as it goes */
+typedef struct DecodeRange
+{
+	Worker	   *w;
+	SkMapping  *map;
+	SkSink	   *sink;
+	bool	   *wanted;
+	bool		with_headers;
+	Datum	   *values;
+	bool	   *nulls;
+	int			next;
+	int			hi;
+} DecodeRange;
+
+/* Decode the next message of the range; false when the range is done. */
+static bool
+decode_next(DecodeRange *r, bool capture)
+{
+	rd_kafka_message_t *msg;
+	SkMessage	m;
+	SkDecodeError error;
+
+	if (r->next >= r->hi)
+		return false;
+	msg = r->w->msgs[r->next];
+	sk_message_from_kafka(msg, r->w->topic, r->with_headers, &m);
+	if (sk_decode_message(r->map, &m, r->wanted, r->values, r->nulls,
+						  capture, &error))
+		sk_sink_add(r->sink, msg, r->values, r->nulls);
+	else
+		sk_sink_add_dead(r->sink, msg, error.sqlstate, error.message,
+						 error.detail);
+	r->next++;
+	return true;
+}
+
+static void
+decode_rest(void *arg)
+{
+	while (decode_next((DecodeRange *) arg, false))
+		;
+}
+
 /*
  * Decode messages lo .. hi-1 of the batch into the sink.  Optimistically
  * all at once in one subtransaction; when one fails, it is decoded again
@@ -282,58 +325,29 @@ discard_batch(Worker *w)
 static void
 decode_messages(Worker *w, SkMapping *map, SkSink *sink, int lo, int hi)
 {
-	bool	   *wanted = sk_sink_wanted(sink);
-	bool		with_headers = map->headers_attno > 0 &&
-		wanted[map->headers_attno - 1];
-	Datum	   *values = palloc(sizeof(Datum) * map->natts);
-	bool	   *nulls = palloc(sizeof(bool) * map->natts);
-	volatile int i = lo;
+	DecodeRange r;
 
-	while (i < hi)
+	r.w = w;
+	r.map = map;
+	r.sink = sink;
+	r.wanted = sk_sink_wanted(sink);
+	r.with_headers = map->headers_attno > 0 && r.wanted[map->headers_attno - 1];
+	r.values = palloc(sizeof(Datum) * map->natts);
+	r.nulls = palloc(sizeof(bool) * map->natts);
+	r.next = lo;
+	r.hi = hi;
+
+	for (;;)
 	{
-		MemoryContext cxt = CurrentMemoryContext;
-		ResourceOwner owner = CurrentResourceOwner;
-		ErrorData  *volatile edata = NULL;
-		SkMessage	m;
-		SkDecodeError error;
+		ErrorData  *edata = sk_try_subtransaction(decode_rest, &r);
 
-		BeginInternalSubTransaction(NULL);
-		MemoryContextSwitchTo(cxt);
-		PG_TRY();
-		{
-			for (; i < hi; i++)
-			{
-				sk_message_from_kafka(w->msgs[i], w->topic, with_headers, &m);
-				sk_decode_message(map, &m, wanted, values, nulls, false, NULL);
-				sk_sink_add(sink, w->msgs[i], values, nulls);
-			}
-			ReleaseCurrentSubTransaction();
-		}
-		PG_CATCH();
-		{
-			MemoryContextSwitchTo(cxt);
-			edata = CopyErrorData();
-			FlushErrorState();
-			RollbackAndReleaseCurrentSubTransaction();
-		}
-		PG_END_TRY();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
 		if (edata == NULL)
 			break;
 		if (!sk_is_data_error(edata->sqlerrcode))
 			ReThrowError(edata);
-
-		/* message i is bad: decode it once more, keeping its error */
-		sk_message_from_kafka(w->msgs[i], w->topic, with_headers, &m);
-		if (sk_decode_message(map, &m, wanted, values, nulls, true, &error))
-			sk_sink_add(sink, w->msgs[i], values, nulls);
-		else
-			sk_sink_add_dead(sink, w->msgs[i], error.sqlstate,
-							 error.detail ?
-							 psprintf("%s: %s", error.message, error.detail) :
-							 error.message);
-		i++;
+		FreeErrorData(edata);
+		/* message r.next is bad: decode it once more, keeping its error */
+		(void) decode_next(&r, true);
 	}
 }
 

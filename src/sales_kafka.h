@@ -318,6 +318,9 @@ extern void sk_produce_routine(FdwRoutine *routine);
 extern bool sk_is_kafka_server(ForeignServer *server);
 extern Oid	sk_server_oid(const char *servername);
 
+/* in subxact.c */
+extern ErrorData *sk_try_subtransaction(void (*work) (void *arg), void *arg);
+
 /* in pipeline_api.c */
 
 /* A row of sales_kafka.pipeline */
@@ -362,7 +365,8 @@ extern bool *sk_sink_wanted(SkSink *sink);
 extern void sk_sink_add(SkSink *sink, rd_kafka_message_t *msg,
 						Datum *values, bool *nulls);
 extern void sk_sink_add_dead(SkSink *sink, rd_kafka_message_t *msg,
-							 int sqlstate, const char *error);
+							 int sqlstate, const char *message,
+							 const char *detail);
 extern void sk_sink_write(SkSink *sink);
 extern void sk_sink_finish(SkSink *sink, int64 *rows, int64 *dead);
 extern void sk_sink_close(SkSink *sink);
