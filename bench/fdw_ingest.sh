@@ -24,32 +24,7 @@ TOPIC="${SK_TEST_TOPIC_PREFIX}bench_sales"
 CSV=$TMPDIR/bench_sales.csv
 
 echo "== setup: $ROWS sales events in topic $TOPIC ($PARTITIONS partitions)"
-bench_topic "$TOPIC" "$PARTITIONS"
-bench_db
-"${PSQL[@]}" <<SQL
-CREATE FOREIGN TABLE sales_topic (
-  sale_id bigint, product_name text, category text, region text,
-  quantity int, price numeric(12,2), sold_at timestamptz
-) SERVER kafka OPTIONS (topic '$TOPIC');
-CREATE TABLE sales (
-  sale_id bigint, product_name text, category text, region text,
-  quantity int, price numeric(12,2), sold_at timestamptz
-);
-CREATE INDEX ON sales (sold_at);
-SQL
-# the same rows, as the generator would send them
-bench_generated_view "$ROWS"
-
-# (b)'s input: the rows as CSV
-"${PSQL[@]}" -c "\\copy (SELECT * FROM generated) TO '$CSV' (FORMAT csv)"
-# (a)'s input: the same rows as JSON messages
-t0=$(date +%s%N)
-bench_produce_generated "$TOPIC"
-t1=$(date +%s%N)
-echo "   produced with kcat in $(((t1 - t0) / 1000000)) ms; CSV is $(du -h "$CSV" | cut -f1)"
-have=$(bench_topic_count "$TOPIC")
-[ "$have" = "$ROWS of $ROWS" ] || { echo "topic holds $have messages, not $ROWS" >&2; exit 1; }
-"${PSQL[@]}" -At -c "SELECT row_to_json(g)::text FROM generated g LIMIT 1" | sed 's/^/   one message: /'
+bench_sales_setup "$ROWS" "$TOPIC" "$PARTITIONS" "$CSV"
 
 # one measurement: the rows/s of a statement into an empty table
 "${PSQL[@]}" <<'SQL'

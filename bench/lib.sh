@@ -84,6 +84,38 @@ bench_topic_count() {
 	"${PSQL[@]}" -At -c "SELECT coalesce(sum(high - low), 0) || ' of ' || coalesce(sum(high), 0) FROM sales_kafka.watermarks('kafka', '$1')"
 }
 
+# bench_sales_setup ROWS TOPIC PARTITIONS CSV: the ingest benchmarks' data.
+# A topic of ROWS JSON sales events, the foreign table "sales_topic" over
+# it, the table "sales" (btree on sold_at) that both sides load, and the
+# same rows as the CSV file that COPY loads.
+bench_sales_setup() {
+	local rows=$1 topic=$2 partitions=$3 csv=$4 t0 t1 have
+	bench_topic "$topic" "$partitions"
+	bench_db
+	"${PSQL[@]}" <<-SQL
+		CREATE FOREIGN TABLE sales_topic (
+		  sale_id bigint, product_name text, category text, region text,
+		  quantity int, price numeric(12,2), sold_at timestamptz
+		) SERVER kafka OPTIONS (topic '$topic');
+		CREATE TABLE sales (
+		  sale_id bigint, product_name text, category text, region text,
+		  quantity int, price numeric(12,2), sold_at timestamptz
+		);
+		CREATE INDEX ON sales (sold_at);
+	SQL
+	bench_generated_view "$rows"
+
+	# COPY's input: the rows as CSV; the topic's: the same rows as JSON
+	"${PSQL[@]}" -c "\\copy (SELECT * FROM generated) TO '$csv' (FORMAT csv)"
+	t0=$(date +%s%N)
+	bench_produce_generated "$topic"
+	t1=$(date +%s%N)
+	echo "   produced with kcat in $(((t1 - t0) / 1000000)) ms; CSV is $(du -h "$csv" | cut -f1)"
+	have=$(bench_topic_count "$topic")
+	[ "$have" = "$rows of $rows" ] || { echo "topic holds $have messages, not $rows" >&2; exit 1; }
+	"${PSQL[@]}" -At -c "SELECT row_to_json(g)::text FROM generated g LIMIT 1" | sed 's/^/   one message: /'
+}
+
 # bench_paced_events RATE SECONDS [FIRST_ID]: the same events as "generated"
 # (sale_id FIRST_ID, FIRST_ID + 1, ...) as "key|json" lines on stdout, RATE a
 # second for SECONDS, written every 20 ms (RATE / 50 lines at a time) on a

@@ -55,30 +55,7 @@ if [ -n "${SK_TEST_BROKER_CTL:-}" ] && [ "$per_partition" -gt $((4 * 1024 * 1024
 	echo "   ~$((per_partition / 1024)) KiB a partition: more than the test broker keeps (~5 MiB); raise BENCH_PARTITIONS" >&2
 	exit 2
 fi
-bench_topic "$TOPIC" "$PARTITIONS"
-bench_db
-"${PSQL[@]}" <<SQL
-CREATE FOREIGN TABLE sales_topic (
-  sale_id bigint, product_name text, category text, region text,
-  quantity int, price numeric(12,2), sold_at timestamptz
-) SERVER kafka OPTIONS (topic '$TOPIC');
-CREATE TABLE sales (
-  sale_id bigint, product_name text, category text, region text,
-  quantity int, price numeric(12,2), sold_at timestamptz
-);
-CREATE INDEX ON sales (sold_at);
-SQL
-bench_generated_view "$ROWS"
-
-# (b)'s input: the rows as CSV; (a)'s: the same rows as JSON messages
-"${PSQL[@]}" -c "\\copy (SELECT * FROM generated) TO '$CSV' (FORMAT csv)"
-t0=$(date +%s%N)
-bench_produce_generated "$TOPIC"
-t1=$(date +%s%N)
-echo "   produced with kcat in $(((t1 - t0) / 1000000)) ms; CSV is $(du -h "$CSV" | cut -f1)"
-have=$(bench_topic_count "$TOPIC")
-[ "$have" = "$ROWS of $ROWS" ] || { echo "topic holds $have messages, not $ROWS" >&2; exit 1; }
-"${PSQL[@]}" -At -c "SELECT row_to_json(g)::text FROM generated g LIMIT 1" | sed 's/^/   one message: /'
+bench_sales_setup "$ROWS" "$TOPIC" "$PARTITIONS" "$CSV"
 
 "${PSQL[@]}" <<'SQL'
 -- (b): the rows/s of a statement into the empty table
