@@ -67,16 +67,6 @@ $producer->safe_psql('postgres', q{
 
 # ---------------------------------------------------------------- helpers
 
-# A query's output, or undef while the server does not answer (restarting).
-sub try_query
-{
-	my ($n, $sql) = @_;
-	my $timed_out;
-	my ($ret, $out, $err) =
-	  $n->psql('postgres', $sql, timeout => 30, timed_out => \$timed_out);
-	return !$timed_out && defined $ret && $ret == 0 ? $out : undef;
-}
-
 # Like poll_until, for a condition that need not come true: no diagnostic.
 sub poll_quietly
 {
@@ -224,7 +214,7 @@ sub finish_producer
 sub target_rows
 {
 	my ($sc) = @_;
-	return try_query($node, "SELECT count(*) FROM tgt_$sc->{name}");
+	return try_query($node, 'postgres', "SELECT count(*) FROM tgt_$sc->{name}");
 }
 
 # Sum of the pipeline's committed offsets (undef while the server does not
@@ -232,7 +222,7 @@ sub target_rows
 sub committed_offsets
 {
 	my ($sc) = @_;
-	return try_query($node,
+	return try_query($node, 'postgres',
 		"SELECT coalesce(sum(next_offset), 0) FROM sales_kafka.pipeline_offset"
 		  . " WHERE pipeline = '$sc->{name}'");
 }
@@ -261,7 +251,7 @@ sub check_rows_match_offsets
 sub worker_pids
 {
 	my ($sc) = @_;
-	my $pids = try_query($node,
+	my $pids = try_query($node, 'postgres',
 		"SELECT array_to_string(worker_pids, ' ') FROM sales_kafka.pipeline_status"
 		  . " WHERE pipeline = '$sc->{name}'");
 	return defined $pids ? grep { /^\d+$/ } split(/ /, $pids) : ();
@@ -284,15 +274,8 @@ sub wait_rows_above
 sub wait_running
 {
 	my ($sc, $what) = @_;
-	return poll_until(
-		sub {
-			my $r = try_query($node,
-				"SELECT state = 'running' AND cardinality(worker_pids) = $sc->{parallelism}"
-				  . " FROM sales_kafka.pipeline_status WHERE pipeline = '$sc->{name}'");
-			defined $r && $r eq 't';
-		},
-		$wait_s,
-		$what);
+	return wait_pipeline_running($node, 'postgres', $sc->{name},
+		$sc->{parallelism}, $wait_s, $what);
 }
 
 # Wait until the pipeline has committed $n messages, then check that the
@@ -423,7 +406,7 @@ my $log_offset;
 		my $victim;
 		my $active = poll_quietly(
 			sub {
-				$victim = try_query($node, q{
+				$victim = try_query($node, 'postgres', q{
 					SELECT a.pid FROM pg_stat_activity a
 					  JOIN sales_kafka.pipeline_status s ON a.pid = ANY (s.worker_pids)
 					 WHERE s.pipeline = 'kill_worker' AND a.state = 'active'

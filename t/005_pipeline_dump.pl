@@ -77,16 +77,6 @@ $node->safe_psql('origin', qq{
 
 # ---------------------------------------------------------------- helpers
 
-# A query's output, or undef while the server does not answer.
-sub try_query
-{
-	my ($db, $sql) = @_;
-	my $timed_out;
-	my ($ret, $out, $err) =
-	  $node->psql($db, $sql, timeout => 30, timed_out => \$timed_out);
-	return !$timed_out && defined $ret && $ret == 0 ? $out : undef;
-}
-
 # Produce the messages of ids $first .. $last, id on partition id % 3.
 sub produce_ids
 {
@@ -104,15 +94,7 @@ sub produce_ids
 sub wait_running
 {
 	my ($db, $what) = @_;
-	return poll_until(
-		sub {
-			my $r = try_query($db,
-				"SELECT state = 'running' AND cardinality(worker_pids) = 2"
-				  . " FROM sales_kafka.pipeline_status WHERE pipeline = '$pipeline'");
-			defined $r && $r eq 't';
-		},
-		$wait_s,
-		$what);
+	return wait_pipeline_running($node, $db, $pipeline, 2, $wait_s, $what);
 }
 
 # Wait until the pipeline of $db has committed the offsets of $count messages.
@@ -121,7 +103,7 @@ sub wait_committed
 	my ($db, $count) = @_;
 	my $ok = poll_until(
 		sub {
-			my $c = try_query($db,
+			my $c = try_query($node, $db,
 				"SELECT coalesce(sum(next_offset), 0) FROM sales_kafka.pipeline_offset"
 				  . " WHERE pipeline = '$pipeline'");
 			defined $c && $c >= $count;

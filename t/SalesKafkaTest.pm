@@ -48,7 +48,7 @@ use Test::More ();
 use Time::HiRes qw(time usleep);
 
 our @EXPORT = qw(new_node brokers topic_prefix is_mock broker_ctl
-  create_topic produce poll_until);
+  create_topic produce poll_until try_query wait_pipeline_running);
 
 # Seconds any one broker program or kcat call may take.
 my $command_timeout = 60;
@@ -241,6 +241,43 @@ sub poll_until
 	Test::More::diag("timed out after ${timeout_s}s waiting for "
 		  . (defined $what ? $what : 'a condition'));
 	return 0;
+}
+
+=item try_query($node, $db, $sql)
+
+Runs $sql in database $db of $node with a 30 s timeout; returns its output,
+or undef if it failed or timed out (while a server restarts, say).
+
+=cut
+
+sub try_query
+{
+	my ($node, $db, $sql) = @_;
+	my $timed_out;
+	my ($ret, $out, $err) =
+	  $node->psql($db, $sql, timeout => 30, timed_out => \$timed_out);
+	return !$timed_out && defined $ret && $ret == 0 ? $out : undef;
+}
+
+=item wait_pipeline_running($node, $db, $pipeline, $workers, $timeout_s, $what)
+
+poll_until() pipeline $pipeline of database $db shows state "running" with
+$workers worker processes in sales_kafka.pipeline_status.
+
+=cut
+
+sub wait_pipeline_running
+{
+	my ($node, $db, $pipeline, $workers, $timeout_s, $what) = @_;
+	return poll_until(
+		sub {
+			my $r = try_query($node, $db,
+				"SELECT state = 'running' AND cardinality(worker_pids) = $workers"
+				  . " FROM sales_kafka.pipeline_status WHERE pipeline = '$pipeline'");
+			defined $r && $r eq 't';
+		},
+		$timeout_s,
+		$what);
 }
 
 =back
