@@ -12,9 +12,9 @@
  * Two paths write a batch:
  *
  * - the bulk path, which COPY also takes: tuples built from the decoded
- *   values go to table_multi_insert() with their index entries; for append
- *   pipelines into plain tables without triggers, row security or
- *   generated columns.
+ *   values go to table_multi_insert() with their index entries and stored
+ *   generated columns; for append pipelines into plain tables without
+ *   triggers or row security.
  * - the SQL path for everything else (upsert, partitioned targets,
  *   triggers, foreign keys, row security): one INSERT ... SELECT per batch
  *   over sales_kafka._pipeline_rows(), which returns the batch, so the
@@ -41,6 +41,7 @@
 #include "catalog/index.h"
 #include "catalog/pg_type.h"
 #include "executor/executor.h"
+#include "executor/nodeModifyTable.h"
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -383,8 +384,7 @@ sk_sink_open(SkMapping *map, Oid target, bool upsert, Oid owner,
 	sink->bulk = !upsert && relkind == RELKIND_RELATION &&
 		!rel->rd_rel->relispartition &&	/* its bounds need checking */
 		rel->trigdesc == NULL &&
-		check_enable_rls(target, owner, true) != RLS_ENABLED &&
-		!(rel->rd_att->constr && rel->rd_att->constr->has_generated_stored);
+		check_enable_rls(target, owner, true) != RLS_ENABLED;
 	if (!sink->bulk)
 		sink->sql = build_sql(sink);
 	return sink;
@@ -538,6 +538,8 @@ write_bulk(SkSink *sink, int lo, int hi)
 							  TupleDescAttr(tupdesc, att)->attlen);
 			}
 			ExecStoreVirtualTuple(slot);
+			if (rel->rd_att->constr && rel->rd_att->constr->has_generated_stored)
+				ExecComputeStoredGenerated(rri, estate, slot, CMD_INSERT);
 			if (rel->rd_att->constr)
 				ExecConstraints(rri, slot, estate);
 			ResetPerTupleExprContext(estate);
