@@ -247,8 +247,8 @@ CREATE VIEW @s.kpi_customer_sales AS
 SELECT r.grain, r.bucket AS period_start,
        c.segment, c.region, c.country, c.state, c.city,
        sum(r.revenue) AS revenue, sum(r.profit) AS profit,
-       sum(r.sales_count) AS sales_count, sum(r.order_count) AS order_count,
-       sum(r.quantity) AS quantity
+       sum(r.sales_count)::bigint AS sales_count, sum(r.order_count)::bigint AS order_count,
+       sum(r.quantity)::bigint AS quantity
   FROM @s.rollup_customer r
   LEFT JOIN @s.customers c ON c.customer_id = r.customer_id
  WHERE r.grain <> 'all'
@@ -258,7 +258,7 @@ SELECT r.grain, r.bucket AS period_start,
 CREATE VIEW @s.kpi_sales_by_category AS
 SELECT p.category,
        sum(r.revenue) AS revenue, sum(r.profit) AS profit,
-       sum(r.sales_count) AS sales_count, sum(r.quantity) AS quantity,
+       sum(r.sales_count)::bigint AS sales_count, sum(r.quantity)::bigint AS quantity,
        round(100 * sum(r.revenue) / nullif(sum(sum(r.revenue)) OVER (), 0), 2) AS revenue_share_pct
   FROM @s.rollup_product r
   LEFT JOIN @s.products p ON p.product_id = r.product_id
@@ -269,7 +269,7 @@ SELECT p.category,
 CREATE VIEW @s.kpi_sales_by_sub_category AS
 SELECT p.category, p.sub_category,
        sum(r.revenue) AS revenue, sum(r.profit) AS profit,
-       sum(r.sales_count) AS sales_count, sum(r.quantity) AS quantity,
+       sum(r.sales_count)::bigint AS sales_count, sum(r.quantity)::bigint AS quantity,
        round(100 * sum(r.revenue) / nullif(sum(sum(r.revenue)) OVER (), 0), 2) AS revenue_share_pct
   FROM @s.rollup_product r
   LEFT JOIN @s.products p ON p.product_id = r.product_id
@@ -280,8 +280,8 @@ SELECT p.category, p.sub_category,
 CREATE VIEW @s.kpi_sales_by_segment AS
 SELECT c.segment,
        sum(r.revenue) AS revenue, sum(r.profit) AS profit,
-       sum(r.sales_count) AS sales_count, sum(r.order_count) AS order_count,
-       sum(r.quantity) AS quantity,
+       sum(r.sales_count)::bigint AS sales_count, sum(r.order_count)::bigint AS order_count,
+       sum(r.quantity)::bigint AS quantity,
        round(100 * sum(r.revenue) / nullif(sum(sum(r.revenue)) OVER (), 0), 2) AS revenue_share_pct
   FROM @s.rollup_customer r
   LEFT JOIN @s.customers c ON c.customer_id = r.customer_id
@@ -292,8 +292,8 @@ SELECT c.segment,
 CREATE VIEW @s.kpi_sales_by_region AS
 SELECT c.region,
        sum(r.revenue) AS revenue, sum(r.profit) AS profit,
-       sum(r.sales_count) AS sales_count, sum(r.order_count) AS order_count,
-       sum(r.quantity) AS quantity,
+       sum(r.sales_count)::bigint AS sales_count, sum(r.order_count)::bigint AS order_count,
+       sum(r.quantity)::bigint AS quantity,
        round(100 * sum(r.revenue) / nullif(sum(sum(r.revenue)) OVER (), 0), 2) AS revenue_share_pct
   FROM @s.rollup_customer r
   LEFT JOIN @s.customers c ON c.customer_id = r.customer_id
@@ -304,8 +304,8 @@ SELECT c.region,
 CREATE VIEW @s.kpi_sales_by_state AS
 SELECT c.country, c.state,
        sum(r.revenue) AS revenue, sum(r.profit) AS profit,
-       sum(r.sales_count) AS sales_count, sum(r.order_count) AS order_count,
-       sum(r.quantity) AS quantity,
+       sum(r.sales_count)::bigint AS sales_count, sum(r.order_count)::bigint AS order_count,
+       sum(r.quantity)::bigint AS quantity,
        round(100 * sum(r.revenue) / nullif(sum(sum(r.revenue)) OVER (), 0), 2) AS revenue_share_pct
   FROM @s.rollup_customer r
   LEFT JOIN @s.customers c ON c.customer_id = r.customer_id
@@ -316,8 +316,8 @@ SELECT c.country, c.state,
 CREATE VIEW @s.kpi_sales_by_city AS
 SELECT c.country, c.state, c.city,
        sum(r.revenue) AS revenue, sum(r.profit) AS profit,
-       sum(r.sales_count) AS sales_count, sum(r.order_count) AS order_count,
-       sum(r.quantity) AS quantity,
+       sum(r.sales_count)::bigint AS sales_count, sum(r.order_count)::bigint AS order_count,
+       sum(r.quantity)::bigint AS quantity,
        round(100 * sum(r.revenue) / nullif(sum(sum(r.revenue)) OVER (), 0), 2) AS revenue_share_pct
   FROM @s.rollup_customer r
   LEFT JOIN @s.customers c ON c.customer_id = r.customer_id
@@ -340,8 +340,8 @@ SELECT rank() OVER (ORDER BY r.revenue DESC) AS rank,
 
 CREATE VIEW @s.kpi_today_by_category AS
 SELECT p.category,
-       sum(r.revenue) AS revenue, sum(r.sales_count) AS sales_count,
-       sum(r.quantity) AS quantity,
+       sum(r.revenue) AS revenue, sum(r.sales_count)::bigint AS sales_count,
+       sum(r.quantity)::bigint AS quantity,
        round(100 * sum(r.revenue) / nullif(sum(sum(r.revenue)) OVER (), 0), 2) AS revenue_share_pct
   FROM @s.kpi_state s
   JOIN @s.rollup_product r

@@ -1,7 +1,7 @@
 --
--- The upgrade path from 1.0 (the foreign data wrapper) to 1.1 (pipelines),
--- which is also how CREATE EXTENSION installs 1.1; and every object users
--- see has a comment.
+-- The upgrade path from 1.0 (the foreign data wrapper) to 1.1 (pipelines)
+-- to 1.2 (the sales model and its KPIs), which is also how CREATE EXTENSION
+-- installs 1.2; and every object users see has a comment.
 SET client_min_messages = warning;
 DROP EXTENSION IF EXISTS sales_kafka CASCADE;
 RESET client_min_messages;
@@ -16,6 +16,9 @@ CREATE TEMP TABLE upgraded AS
      AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'sales_kafka')
      AND false;
 ALTER EXTENSION sales_kafka UPDATE TO '1.1';
+SELECT extversion FROM pg_extension WHERE extname = 'sales_kafka';
+SELECT to_regprocedure('sales_kafka.create_sales_model(name, boolean, text)') IS NULL AS no_models_in_1_1;
+ALTER EXTENSION sales_kafka UPDATE TO '1.2';
 SELECT extversion FROM pg_extension WHERE extname = 'sales_kafka';
 INSERT INTO upgraded
   SELECT pg_describe_object(classid, objid, objsubid)
