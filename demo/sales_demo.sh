@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# demo/sales_demo.sh — sales_kafka's main job, live: synthetic sales events
-# go into a Kafka topic through the foreign data wrapper (INSERT, produced at
-# commit), an ingest pipeline writes them into an ordinary table exactly
-# once, and a table of figures (rows ingested, lag, rows/s, revenue) is
-# printed every few seconds until Ctrl-C.
+# demo/sales_demo.sh — sales_kafka's main job, live: synthetic Superstore
+# order lines go into a Kafka topic through the foreign data wrapper (INSERT,
+# produced at commit), four ingest pipelines normalise them into a sales
+# model (customers, products, orders, order lines) exactly once, the KPIs
+# are rolled up incrementally, and a table of figures (rows ingested, lag,
+# rows/s, revenue and orders from the KPI views) is printed every few
+# seconds until Ctrl-C.
 #
 # Run it with `make demo` (test/run-tests.sh --run sets up the packages, the
 # build, the test broker or KAFKA_BROKERS, and a throwaway PostgreSQL with
@@ -16,7 +18,7 @@
 #                                 print a summary
 #
 # Usage: demo/sales_demo.sh [SECONDS]   (or DEMO_SECONDS=N; 0 = until
-# stopped).  DEMO_PARTITIONS, DEMO_WORKERS, DEMO_BATCH_MIN/MAX, DEMO_PAUSE
+# stopped).  DEMO_PARTITIONS, DEMO_BATCH_MIN/MAX, DEMO_PAUSE
 # and DEMO_TICK (below) only reach the script when it is run directly:
 # run-tests.sh passes none of our variables through.  Needs PGHOST, PGPORT, PGUSER, SK_TEST_BROKERS,
 # SK_TEST_BROKER_BIN, SK_TEST_TOPIC_PREFIX and, with the test broker,
@@ -24,27 +26,32 @@
 #
 # What it builds, in database sales_demo (look around with psql while it
 # runs; the command line is printed):
-#   products        34 products in Furniture / Office Supplies / Technology
-#   customers       250 customers in 4 regions and 3 segments
-#   generate_sales(n)  n random sales events (popular products sell more,
-#                   cheap ones in larger quantities, some discounted)
-#   sales_events    foreign table over topic <prefix>demo_sales (JSON)
-#   sales           the target table (sale_id primary key: a duplicate
-#                   would be a dead letter)
-#   pipeline sales_ingest  sales_events -> sales, append, 2 workers
-# A producer session runs INSERT INTO sales_events SELECT * FROM
-# generate_sales(200..1000) a few times a second, in one psql session.
+#   demo_products   34 products in Furniture / Office Supplies / Technology
+#   demo_customers  250 customers in 4 regions and 3 segments
+#   generate_sales(n)  n random Superstore order lines (popular products
+#                   sell more, cheap ones in larger quantities, some
+#                   discounted), one order each
+#   schema shop     sales_kafka.create_sales_model('shop'): the sales model
+#                   and its KPI views (shop.kpi_*)
+#   shop.src_superstore  foreign table over topic <prefix>demo_sales (JSON),
+#                   and the pipelines shop_customers, shop_products,
+#                   shop_orders (upserts) and shop_order_lines (append), by
+#                   sales_kafka.create_sales_pipelines('shop', 'superstore', ...)
+# A producer session runs INSERT INTO shop.src_superstore SELECT * FROM
+# generate_sales(200..1000) a few times a second, in one psql session.  The
+# demo itself calls sales_kafka.refresh_rollups('shop') every line (pg_cron's
+# minute is too slow to watch) and refresh_kpis every ten.
 set -uo pipefail
 
 SECONDS_LIMIT=${1:-${DEMO_SECONDS:-0}}
 PARTITIONS=${DEMO_PARTITIONS:-6}
-WORKERS=${DEMO_WORKERS:-2}
 BATCH_MIN=${DEMO_BATCH_MIN:-200}   # events per producer transaction: from
 BATCH_MAX=${DEMO_BATCH_MAX:-1000}  # ... to
 PAUSE=${DEMO_PAUSE:-0.25}          # seconds between producer transactions
 TICK=${DEMO_TICK:-3}               # seconds between two lines of figures
 DB=sales_demo
-PIPELINE=sales_ingest
+PIPELINE=shop_order_lines
+PIPELINES="'shop_customers', 'shop_products', 'shop_orders', 'shop_order_lines'"
 TOPIC="${SK_TEST_TOPIC_PREFIX:-}demo_sales"
 
 die() { printf 'demo: %s\n' "$*" >&2; exit 1; }
@@ -111,13 +118,12 @@ else
 fi
 createdb "$DB" || die "createdb $DB failed"
 
-"${PSQL[@]}" -v topic="$TOPIC" -v brokers="$SK_TEST_BROKERS" \
-	-v workers="$WORKERS" -v pipeline="$PIPELINE" <<'SQL' || die "setting up the database failed"
+"${PSQL[@]}" -v topic="$TOPIC" -v brokers="$SK_TEST_BROKERS" <<'SQL' || die "setting up the database failed"
 CREATE EXTENSION sales_kafka;
 
--- the catalogue: ~30 products, popular ones weigh more
-CREATE TABLE products (
-  product_id   int PRIMARY KEY,
+-- what the generator sells: ~30 products, popular ones weigh more
+CREATE TABLE demo_products (
+  product_id   text PRIMARY KEY,
   name         text NOT NULL,
   category     text NOT NULL,
   sub_category text NOT NULL,
@@ -125,55 +131,56 @@ CREATE TABLE products (
   weight       int NOT NULL,          -- relative popularity
   cum_weight   int                    -- running sum, for weighted picks
 );
-INSERT INTO products (product_id, name, category, sub_category, unit_price, weight) VALUES
-  ( 1, 'Ergonomic Mesh Office Chair',     'Furniture',       'Chairs',      289.99, 6),
-  ( 2, 'Executive Leather Chair',         'Furniture',       'Chairs',      449.00, 3),
-  ( 3, 'Stacking Guest Chair',            'Furniture',       'Chairs',       79.90, 5),
-  ( 4, '5-Shelf Bookcase',                'Furniture',       'Bookcases',   149.00, 4),
-  ( 5, 'Oak Corner Bookcase',             'Furniture',       'Bookcases',   219.00, 2),
-  ( 6, 'Standing Desk 140 cm',            'Furniture',       'Tables',      529.00, 4),
-  ( 7, 'Conference Table, 8 Seats',       'Furniture',       'Tables',     1199.00, 1),
-  ( 8, 'Round Meeting Table',             'Furniture',       'Tables',      349.00, 2),
-  ( 9, 'LED Desk Lamp',                   'Furniture',       'Furnishings',  39.95, 8),
-  (10, 'Wall Clock',                      'Furniture',       'Furnishings',  24.50, 5),
-  (11, 'Bamboo Monitor Riser',            'Furniture',       'Furnishings',  45.00, 6),
-  (12, 'Copy Paper A4, 500 Sheets',       'Office Supplies', 'Paper',         6.49, 20),
-  (13, 'Premium Paper, 5 Reams',          'Office Supplies', 'Paper',        27.99, 10),
-  (14, 'Ring Binder 2"',                  'Office Supplies', 'Binders',       4.99, 16),
-  (15, 'Comb Binding Machine',            'Office Supplies', 'Binders',     189.00, 2),
-  (16, 'Gel Pens, 12-Pack',               'Office Supplies', 'Art',           8.99, 15),
-  (17, 'Highlighters, 6-Pack',            'Office Supplies', 'Art',           5.49, 14),
-  (18, 'Sticky Notes, 12 Pads',           'Office Supplies', 'Paper',        11.99, 14),
-  (19, 'Heavy-Duty Stapler',              'Office Supplies', 'Fasteners',    22.90, 8),
-  (20, 'Paper Clips, 1000',               'Office Supplies', 'Fasteners',     3.99, 12),
-  (21, 'Archive Storage Boxes, 5-Pack',   'Office Supplies', 'Storage',      18.50, 9),
-  (22, 'Shipping Labels, 100 Sheets',     'Office Supplies', 'Labels',       21.00, 7),
-  (23, 'C4 Envelopes, 250-Pack',          'Office Supplies', 'Envelopes',    16.75, 8),
-  (24, 'Cross-Cut Paper Shredder',        'Office Supplies', 'Appliances',  139.00, 3),
-  (25, 'Smartphone 128 GB',               'Technology',      'Phones',      699.00, 4),
-  (26, 'Conference Speakerphone',         'Technology',      'Phones',      299.00, 2),
-  (27, 'Wireless Mouse',                  'Technology',      'Accessories',  24.99, 14),
-  (28, 'Mechanical Keyboard',             'Technology',      'Accessories',  89.00, 8),
-  (29, 'USB-C Headset',                   'Technology',      'Accessories',  59.90, 9),
-  (30, 'External SSD 1 TB',               'Technology',      'Accessories', 109.00, 7),
-  (31, '27" 4K Monitor',                  'Technology',      'Accessories', 379.00, 5),
-  (32, 'Laptop 14"',                      'Technology',      'Machines',   1099.00, 4),
-  (33, 'Laser Printer',                   'Technology',      'Machines',    249.00, 3),
-  (34, 'Multifunction Copier',            'Technology',      'Copiers',    1499.00, 1);
-UPDATE products p SET cum_weight = c.cum
-  FROM (SELECT product_id, sum(weight) OVER (ORDER BY product_id) AS cum FROM products) c
+INSERT INTO demo_products (product_id, name, category, sub_category, unit_price, weight) VALUES
+  ('P-01', 'Ergonomic Mesh Office Chair',     'Furniture',       'Chairs',      289.99, 6),
+  ('P-02', 'Executive Leather Chair',         'Furniture',       'Chairs',      449.00, 3),
+  ('P-03', 'Stacking Guest Chair',            'Furniture',       'Chairs',       79.90, 5),
+  ('P-04', '5-Shelf Bookcase',                'Furniture',       'Bookcases',   149.00, 4),
+  ('P-05', 'Oak Corner Bookcase',             'Furniture',       'Bookcases',   219.00, 2),
+  ('P-06', 'Standing Desk 140 cm',            'Furniture',       'Tables',      529.00, 4),
+  ('P-07', 'Conference Table, 8 Seats',       'Furniture',       'Tables',     1199.00, 1),
+  ('P-08', 'Round Meeting Table',             'Furniture',       'Tables',      349.00, 2),
+  ('P-09', 'LED Desk Lamp',                   'Furniture',       'Furnishings',  39.95, 8),
+  ('P-10', 'Wall Clock',                      'Furniture',       'Furnishings',  24.50, 5),
+  ('P-11', 'Bamboo Monitor Riser',            'Furniture',       'Furnishings',  45.00, 6),
+  ('P-12', 'Copy Paper A4, 500 Sheets',       'Office Supplies', 'Paper',         6.49, 20),
+  ('P-13', 'Premium Paper, 5 Reams',          'Office Supplies', 'Paper',        27.99, 10),
+  ('P-14', 'Ring Binder 2"',                  'Office Supplies', 'Binders',       4.99, 16),
+  ('P-15', 'Comb Binding Machine',            'Office Supplies', 'Binders',     189.00, 2),
+  ('P-16', 'Gel Pens, 12-Pack',               'Office Supplies', 'Art',           8.99, 15),
+  ('P-17', 'Highlighters, 6-Pack',            'Office Supplies', 'Art',           5.49, 14),
+  ('P-18', 'Sticky Notes, 12 Pads',           'Office Supplies', 'Paper',        11.99, 14),
+  ('P-19', 'Heavy-Duty Stapler',              'Office Supplies', 'Fasteners',    22.90, 8),
+  ('P-20', 'Paper Clips, 1000',               'Office Supplies', 'Fasteners',     3.99, 12),
+  ('P-21', 'Archive Storage Boxes, 5-Pack',   'Office Supplies', 'Storage',      18.50, 9),
+  ('P-22', 'Shipping Labels, 100 Sheets',     'Office Supplies', 'Labels',       21.00, 7),
+  ('P-23', 'C4 Envelopes, 250-Pack',          'Office Supplies', 'Envelopes',    16.75, 8),
+  ('P-24', 'Cross-Cut Paper Shredder',        'Office Supplies', 'Appliances',  139.00, 3),
+  ('P-25', 'Smartphone 128 GB',               'Technology',      'Phones',      699.00, 4),
+  ('P-26', 'Conference Speakerphone',         'Technology',      'Phones',      299.00, 2),
+  ('P-27', 'Wireless Mouse',                  'Technology',      'Accessories',  24.99, 14),
+  ('P-28', 'Mechanical Keyboard',             'Technology',      'Accessories',  89.00, 8),
+  ('P-29', 'USB-C Headset',                   'Technology',      'Accessories',  59.90, 9),
+  ('P-30', 'External SSD 1 TB',               'Technology',      'Accessories', 109.00, 7),
+  ('P-31', '27" 4K Monitor',                  'Technology',      'Accessories', 379.00, 5),
+  ('P-32', 'Laptop 14"',                      'Technology',      'Machines',   1099.00, 4),
+  ('P-33', 'Laser Printer',                   'Technology',      'Machines',    249.00, 3),
+  ('P-34', 'Multifunction Copier',            'Technology',      'Copiers',    1499.00, 1);
+UPDATE demo_products p SET cum_weight = c.cum
+  FROM (SELECT product_id, sum(weight) OVER (ORDER BY product_id) AS cum FROM demo_products) c
  WHERE c.product_id = p.product_id;
 
--- 250 customers; the first ones buy more often
-CREATE TABLE customers (
-  customer_id int PRIMARY KEY,
+-- who buys: 250 customers; the first ones buy more often
+CREATE TABLE demo_customers (
+  customer_id text PRIMARY KEY,
   name        text NOT NULL,
   segment     text NOT NULL,
   region      text NOT NULL,
+  state       text NOT NULL,
   city        text NOT NULL
 );
-INSERT INTO customers
-SELECT i,
+INSERT INTO demo_customers
+SELECT 'C-' || lpad(i::text, 3, '0'),
        (ARRAY['Aaron','Beth','Carlos','Diana','Ethan','Fatima','George','Hannah','Ivan','Julia',
               'Kevin','Laura','Mohammed','Nina','Oscar','Priya','Quentin','Rosa','Sam','Tanya'])[1 + i % 20]
        || ' ' ||
@@ -181,35 +188,39 @@ SELECT i,
               'Kowalski','Lopez','Miller','Nguyen','Okafor','Patel','Rossi','Schmidt','Taylor','Walker'])[1 + (i * 7) % 20],
        (ARRAY['Consumer','Consumer','Consumer','Consumer','Consumer',
               'Corporate','Corporate','Corporate','Home Office','Home Office'])[1 + (i * 3) % 10],
-       r.region, r.cities[1 + (i / 4) % 3]
+       r.region, r.states[1 + (i / 4) % 3], r.cities[1 + (i / 4) % 3]
   FROM generate_series(1, 250) i
-  JOIN (VALUES (0, 'East',    ARRAY['New York City','Philadelphia','Boston']),
-               (1, 'West',    ARRAY['Los Angeles','Seattle','San Francisco']),
-               (2, 'Central', ARRAY['Chicago','Houston','Detroit']),
-               (3, 'South',   ARRAY['Atlanta','Miami','Nashville'])) r(k, region, cities)
+  JOIN (VALUES (0, 'East',    ARRAY['New York City','Philadelphia','Boston'], ARRAY['New York','Pennsylvania','Massachusetts']),
+               (1, 'West',    ARRAY['Los Angeles','Seattle','San Francisco'], ARRAY['California','Washington','California']),
+               (2, 'Central', ARRAY['Chicago','Houston','Detroit'], ARRAY['Illinois','Texas','Michigan']),
+               (3, 'South',   ARRAY['Atlanta','Miami','Nashville'], ARRAY['Georgia','Florida','Tennessee'])) r(k, region, cities, states)
     ON r.k = i % 4;
 
-CREATE SEQUENCE sale_id_seq;
+CREATE SEQUENCE order_seq;
 
--- n random sales, now
+-- n random Superstore order lines, sold now, one order each: the columns
+-- of shop.src_superstore, in its order
 CREATE FUNCTION generate_sales(n integer)
-RETURNS TABLE (sale_key text, sale_id bigint, sold_at timestamptz,
-               customer_id int, customer_name text, segment text, region text, city text,
-               product_id int, product_name text, category text, sub_category text,
-               quantity int, unit_price numeric(10,2), discount numeric(4,2), amount numeric(12,2))
+RETURNS TABLE (order_id text, line int, sold_at timestamptz, ship_date date, ship_mode text,
+               customer_id text, customer_name text, segment text, country text, city text,
+               state text, postal_code text, region text, product_id text, product_name text,
+               category text, sub_category text, stated_revenue numeric(14,2), quantity int,
+               discount numeric(5,4), profit numeric(14,2), order_priority text)
 LANGUAGE sql VOLATILE AS $$
-SELECT e.id::text, e.id, now(),
-       c.customer_id, c.name, c.segment, c.region, c.city,
+SELECT 'D-' || e.id, 1, now(), (now() + interval '3 days')::date,
+       (ARRAY['Standard Class','Second Class','First Class','Same Day'])[1 + floor(e.rs * e.rs * 4)::int],
+       c.customer_id, c.name, c.segment, 'United States', c.city, c.state, NULL, c.region,
        p.product_id, p.name, p.category, p.sub_category,
-       q.quantity, p.unit_price, d.discount,
-       round(q.quantity * p.unit_price * (1 - d.discount), 2)
-  FROM (SELECT nextval('sale_id_seq') AS id,
-               random() AS rp, random() AS rc, random() AS rq, random() AS rd
+       round(q.quantity * p.unit_price * (1 - d.discount), 2), q.quantity, d.discount,
+       round(q.quantity * p.unit_price * (0.25 - d.discount), 2),
+       (ARRAY['Low','Medium','Medium','High','Critical'])[1 + floor(e.rs * 5)::int]
+  FROM (SELECT nextval('order_seq') AS id,
+               random() AS rp, random() AS rc, random() AS rq, random() AS rd, random() AS rs
           FROM generate_series(1, n) OFFSET 0) e
- CROSS JOIN LATERAL (SELECT * FROM products p
-                      WHERE p.cum_weight > floor(e.rp * (SELECT sum(weight) FROM products))
+ CROSS JOIN LATERAL (SELECT * FROM demo_products p
+                      WHERE p.cum_weight > floor(e.rp * (SELECT sum(weight) FROM demo_products))
                       ORDER BY p.cum_weight LIMIT 1) p
-  JOIN customers c ON c.customer_id = 1 + floor(e.rc * e.rc * 250)::int
+  JOIN demo_customers c ON c.customer_id = 'C-' || lpad((1 + floor(e.rc * e.rc * 250))::text, 3, '0')
  CROSS JOIN LATERAL (SELECT (CASE WHEN p.unit_price < 20 THEN 1 + floor(e.rq * 10)
                                   WHEN p.unit_price < 200 THEN 1 + floor(e.rq * 4)
                                   ELSE 1 + floor(e.rq * e.rq * 3) END)::int AS quantity) q
@@ -217,61 +228,14 @@ SELECT e.id::text, e.id, now(),
                                   WHEN e.rd < 0.80 THEN 0.05
                                   WHEN e.rd < 0.90 THEN 0.10
                                   WHEN e.rd < 0.97 THEN 0.15
-                                  ELSE 0.20 END)::numeric(4,2) AS discount) d
+                                  ELSE 0.20 END)::numeric(5,4) AS discount) d
 $$;
 
--- the topic, as a table
+-- the sales model, fed from the topic by four pipelines
 CREATE SERVER kafka FOREIGN DATA WRAPPER sales_kafka OPTIONS (brokers :'brokers');
-CREATE FOREIGN TABLE sales_events (
-  sale_key        text        OPTIONS (kafka 'key'),
-  sale_id         bigint,
-  sold_at         timestamptz,
-  customer_id     int,
-  customer_name   text,
-  segment         text,
-  region          text,
-  city            text,
-  product_id      int,
-  product_name    text,
-  category        text,
-  sub_category    text,
-  quantity        int,
-  unit_price      numeric(10,2),
-  discount        numeric(4,2),
-  amount          numeric(12,2),
-  -- where each message landed: filled when reading, NULL when inserting
-  kafka_partition int         OPTIONS (kafka 'partition'),
-  kafka_offset    bigint      OPTIONS (kafka 'offset')
-) SERVER kafka OPTIONS (topic :'topic', format 'json');
-
--- where the pipeline writes
-CREATE TABLE sales (
-  sale_id         bigint PRIMARY KEY,
-  sold_at         timestamptz NOT NULL,
-  customer_id     int NOT NULL,
-  customer_name   text NOT NULL,
-  segment         text NOT NULL,
-  region          text NOT NULL,
-  city            text NOT NULL,
-  product_id      int NOT NULL,
-  product_name    text NOT NULL,
-  category        text NOT NULL,
-  sub_category    text NOT NULL,
-  quantity        int NOT NULL CHECK (quantity > 0),
-  unit_price      numeric(10,2) NOT NULL,
-  discount        numeric(4,2) NOT NULL,
-  amount          numeric(12,2) NOT NULL,
-  kafka_partition int NOT NULL,
-  kafka_offset    bigint NOT NULL,
-  ingested_at     timestamptz NOT NULL DEFAULT clock_timestamp()
-);
-
 \o /dev/null
-SELECT sales_kafka.create_pipeline(:'pipeline', 'sales_events', 'sales',
-                                   mode => 'append', batch_size => 5000,
-                                   flush_interval => '100 ms',
-                                   start_at => 'earliest', parallelism => :workers);
-SELECT sales_kafka.start_pipeline(:'pipeline');
+SELECT sales_kafka.create_sales_model('shop');
+SELECT sales_kafka.create_sales_pipelines('shop', 'superstore', 'kafka', :'topic');
 \o
 SQL
 
@@ -292,7 +256,7 @@ producer() {
 		# (bash unsets PRODUCER_PSQL when psql exits)
 		to=${PRODUCER_PSQL[1]} from=${PRODUCER_PSQL[0]} pid=$PRODUCER_PSQL_PID
 		while [ ! -e "$STOP_FILE" ]; do
-			printf 'INSERT INTO sales_events SELECT * FROM generate_sales(%d);\n\\echo ok\n' \
+			printf 'INSERT INTO shop.src_superstore SELECT * FROM generate_sales(%d);\n\\echo ok\n' \
 				$((BATCH_MIN + RANDOM % (BATCH_MAX - BATCH_MIN + 1))) 1>&"$to" 2>/dev/null || break
 			read -r reply <&"$from" || break
 			[ "$reply" = ok ] || break
@@ -314,8 +278,10 @@ if [ "$PGUSER" = sales_kafka_test ]; then as="as root: "; else as=""; fi
 cat <<EOF
 
 == the demo runs: every ${TICK} s a line of figures; Ctrl-C stops it$([ "$SECONDS_LIMIT" -eq 0 ] || echo " (or it stops by itself after ${SECONDS_LIMIT} s)")
-   producer  INSERT INTO sales_events SELECT * FROM generate_sales(${BATCH_MIN}..${BATCH_MAX}), every ~${PAUSE} s
-   pipeline  $PIPELINE: sales_events (topic $TOPIC, $PARTITIONS partitions) -> sales, $WORKERS workers
+   producer  INSERT INTO shop.src_superstore SELECT * FROM generate_sales(${BATCH_MIN}..${BATCH_MAX}), every ~${PAUSE} s
+   pipelines shop.src_superstore (topic $TOPIC, $PARTITIONS partitions) -> shop.customers,
+             shop.products, shop.orders (upserts) and shop.order_lines (append)
+   KPIs      sales_kafka.refresh_rollups('shop') every ${TICK} s, refresh_kpis every $((TICK * 10)) s
 
    Look around meanwhile, from another terminal (no password; the cluster
    lives as long as the demo):
@@ -323,10 +289,11 @@ cat <<EOF
      ${as}psql -h $PGHOST -p $PGPORT -U $PGUSER $DB
    and try
      SELECT * FROM sales_kafka.pipeline_status;
-     SELECT * FROM sales_kafka.pipeline_partitions;
-     SELECT category, sum(amount) AS revenue FROM sales GROUP BY 1 ORDER BY 2 DESC;
-     SELECT * FROM sales_events WHERE kafka_partition = 0 ORDER BY kafka_offset DESC LIMIT 5;
-     INSERT INTO sales_events SELECT * FROM generate_sales(10);
+     SELECT * FROM shop.kpi_today;  SELECT * FROM shop.kpi_sales_by_region;
+     SELECT * FROM shop.kpi_today_top_products;  SELECT * FROM shop.kpi_as_of;
+     SELECT * FROM shop.kpi_sales_per_minute ORDER BY period_start DESC LIMIT 5;
+     SELECT * FROM shop.src_superstore LIMIT 5;      -- the topic, read as a table
+     INSERT INTO shop.src_superstore SELECT * FROM generate_sales(10);
 
 EOF
 
@@ -350,35 +317,32 @@ group() { # 1234567 -> 1,234,567
 	echo "$n$out"
 }
 
-# One line of raw figures, '|'-separated:
-# produced|committed|rows|revenue|state|workers|dead|last_error|latency_ms
+# One line of raw figures, '|'-separated, after rolling up what is new:
+# produced|committed|rows|revenue|orders_today|state|dead|last_error
 FIGURES_SQL="
-SELECT w.produced, coalesce(o.committed, 0), t.n, t.revenue,
-       coalesce(s.state, 'none'), coalesce(cardinality(s.worker_pids), 0),
-       coalesce(s.dead_letters, 0),
-       replace(replace(coalesce(s.last_error, ''), '|', '/'), E'\n', ' '),
-       coalesce(round(t.latency_ms)::text, '')
-  FROM (SELECT coalesce(sum(high), 0) AS produced
+SELECT w.produced, coalesce(o.committed, 0), k.sales_count, k.revenue, d.order_count,
+       coalesce(s.state, 'none'), coalesce(s.dead_letters, 0),
+       replace(replace(coalesce(s.last_error, ''), '|', '/'), E'\n', ' ')
+  FROM (SELECT sales_kafka.refresh_rollups('shop')) r,
+       (SELECT coalesce(sum(high), 0) AS produced
           FROM sales_kafka.watermarks('kafka', '$TOPIC')) w
- CROSS JOIN (SELECT count(*) AS n, coalesce(sum(amount), 0)::numeric(16,2) AS revenue,
-                    1000 * avg(extract(epoch FROM ingested_at - sold_at))
-                      FILTER (WHERE ingested_at > clock_timestamp() - interval '${TICK} s') AS latency_ms
-               FROM sales) t
-  LEFT JOIN sales_kafka.pipeline_status s ON s.pipeline = '$PIPELINE'
+ CROSS JOIN shop.kpi_totals k
+ CROSS JOIN shop.kpi_today d
+  LEFT JOIN (SELECT string_agg(DISTINCT state, ',') AS state, sum(dead_letters) AS dead_letters,
+                    max(last_error) AS last_error
+               FROM sales_kafka.pipeline_status WHERE pipeline IN ($PIPELINES)) s ON true
   LEFT JOIN (SELECT sum(committed_offset) AS committed
                FROM sales_kafka.pipeline_partitions
               WHERE pipeline = '$PIPELINE') o ON true"
 
 BREAKDOWN_SQL="
-SELECT string_agg(format('%s %s%%', category, round(100 * revenue / nullif(total, 0))), ', '
-                  ORDER BY revenue DESC)
-  FROM (SELECT category, sum(amount) AS revenue, sum(sum(amount)) OVER () AS total
-          FROM sales GROUP BY category) c"
+SELECT string_agg(format('%s %s%%', category, round(revenue_share_pct)), ', ')
+  FROM shop.kpi_today_by_category"
 TOP_SQL="
-SELECT product_name || ' (' || to_char(sum(amount), 'FM999,999,999,990') || ')'
-  FROM sales GROUP BY product_name ORDER BY sum(amount) DESC LIMIT 1"
+SELECT string_agg(format('%s. %s (%s)', rank, product_name, to_char(revenue, 'FM999,999,999,990')), ', ')
+  FROM shop.kpi_today_top_products"
 
-line() { printf '%8s  %-8s %12s %12s %8s %7s %7s %8s %18s %5s\n' "$@"; }
+line() { printf '%8s  %-8s %12s %12s %8s %7s %7s %18s %12s %5s\n' "$@"; }
 
 T0=$(now_us)
 next=$T0
@@ -401,24 +365,19 @@ while :; do
 		printf '%8s  could not read the figures: %s\n' "$(hms "$elapsed")" "$(head -c 300 "$WORKDIR/error")"
 		continue
 	fi
-	IFS='|' read -r produced committed rows revenue state _workers dead last_error latency_ms <<<"$figures"
+	IFS='|' read -r produced committed rows revenue orders_today state dead last_error <<<"$figures"
 	dt=$((t - prev_t))
 	in_rate=$(((produced - prev_produced) * 1000000 / dt))
 	row_rate=$(((rows - prev_rows) * 1000000 / dt))
 	prev_produced=$produced prev_rows=$rows prev_t=$t
 	lag=$((produced - committed))
 	[ "$lag" -ge 0 ] || lag=0
-	if [ -n "$latency_ms" ]; then
-		latency=$(printf '%d.%02d s' $((latency_ms / 1000)) $((latency_ms % 1000 / 10)))
-	else
-		latency=-
-	fi
 
 	[ $((tick % 20)) -ne 0 ] ||
-		line time state produced ingested lag 'sent/s' 'rows/s' latency 'revenue (USD)' dead
+		line time state produced 'in the KPIs' lag 'sent/s' 'rows/s' 'revenue (USD)' 'orders today' dead
 	line "$(hms "$elapsed")" "$state" "$(group "$produced")" "$(group "$rows")" \
-		"$(group "$lag")" "$(group "$in_rate")" "$(group "$row_rate")" "$latency" \
-		"$(group "${revenue%.*}").${revenue#*.}" "$(group "$dead")"
+		"$(group "$lag")" "$(group "$in_rate")" "$(group "$row_rate")" \
+		"$(group "${revenue%.*}").${revenue#*.}" "$(group "$orders_today")" "$(group "$dead")"
 	tick=$((tick + 1))
 
 	if [ -n "$last_error" ] && [ "$last_error" != "$last_error_shown" ]; then
@@ -431,7 +390,9 @@ while :; do
 		producer_lines=$n
 	fi
 	if [ $((tick % 10)) -eq 0 ] && [ "$rows" -gt 0 ]; then
-		echo "          by category: $(query "$BREAKDOWN_SQL" 2>&1); best seller: $(query "$TOP_SQL" 2>&1)"
+		query "SELECT sales_kafka.refresh_kpis('shop')" >/dev/null 2>&1
+		echo "          today by category: $(query "$BREAKDOWN_SQL" 2>&1)"
+		echo "          today's top 5: $(query "$TOP_SQL" 2>&1)"
 	fi
 
 	[ "$SECONDS_LIMIT" -gt 0 ] && [ "$elapsed" -ge "$SECONDS_LIMIT" ] && break
@@ -446,47 +407,54 @@ produced=$(query "SELECT coalesce(sum(high), 0) FROM sales_kafka.watermarks('kaf
 	die "could not read the watermarks"
 t=$(now_us)
 for ((i = 0; i < 60; i++)); do
-	committed=$(query "SELECT coalesce(sum(committed_offset), 0) FROM sales_kafka.pipeline_partitions WHERE pipeline = '$PIPELINE'")
+	# the slowest of the four pipelines
+	committed=$(query "SELECT CASE WHEN count(*) = 4 THEN min(c) ELSE 0 END FROM (SELECT sum(committed_offset) AS c FROM sales_kafka.pipeline_partitions WHERE pipeline IN ($PIPELINES) GROUP BY pipeline) p")
 	[ "$committed" != "$produced" ] || break
 	sleep 0.5
 done
 t=$((($(now_us) - t) / 1000))
 if [ "$committed" = "$produced" ]; then
-	echo "   all $(group "$produced") events committed by the pipeline, $t ms after the producer stopped"
+	echo "   all $(group "$produced") events committed by the pipelines, $t ms after the producer stopped"
 else
-	echo "   after $t ms the pipeline has committed $(group "$committed") of $(group "$produced") events"
+	echo "   after $t ms the pipelines have committed $(group "$committed") of $(group "$produced") events"
 fi
 echo
-echo "== the pipeline"
-"${PSQL[@]}" -x -P footer=off -c "SELECT pipeline, state, worker_pids, partitions, lag, round(messages_per_second) AS messages_per_second, round(rows_per_second) AS rows_per_second, rows_written, dead_letters, last_error, last_commit_at FROM sales_kafka.pipeline_status"
-"${PSQL[@]}" -c "SELECT sales_kafka.stop_pipeline('$PIPELINE')" >/dev/null ||
-	echo "demo: stop_pipeline failed" >&2
-echo "   stop_pipeline('$PIPELINE'): $(query "SELECT state FROM sales_kafka.pipeline_status WHERE pipeline = '$PIPELINE'")"
+echo "== the pipelines"
+"${PSQL[@]}" -P footer=off -c "SELECT pipeline, state, partitions, lag, rows_written, dead_letters, last_error FROM sales_kafka.pipeline_status ORDER BY pipeline"
+for p in shop_customers shop_products shop_orders shop_order_lines; do
+	"${PSQL[@]}" -c "SELECT sales_kafka.stop_pipeline('$p')" >/dev/null ||
+		echo "demo: stop_pipeline('$p') failed" >&2
+done
 
-echo
-echo "== revenue (USD) by category and region"
+"${PSQL[@]}" -c "SELECT sales_kafka.refresh_kpis('shop')" >/dev/null || die "refresh_kpis failed"
+echo "== the KPIs (shop.kpi_*; what a BI tool reads)"
 "${PSQL[@]}" -P footer=off <<'SQL'
-SELECT coalesce(category, 'all') AS category,
-       round(sum(amount) FILTER (WHERE region = 'East')) AS "East",
-       round(sum(amount) FILTER (WHERE region = 'West')) AS "West",
-       round(sum(amount) FILTER (WHERE region = 'Central')) AS "Central",
-       round(sum(amount) FILTER (WHERE region = 'South')) AS "South",
-       round(sum(amount)) AS total,
-       count(*) AS sales
-  FROM sales GROUP BY ROLLUP (category) ORDER BY category NULLS LAST;
+\echo shop.kpi_totals
+SELECT * FROM shop.kpi_totals;
+\echo shop.kpi_sales_by_region
+SELECT * FROM shop.kpi_sales_by_region;
+\echo shop.kpi_sales_by_category
+SELECT * FROM shop.kpi_sales_by_category;
+\echo shop.kpi_today_top_products
+SELECT * FROM shop.kpi_today_top_products;
+\echo shop.kpi_price_distribution
+SELECT price_band, sales_count, quantity, revenue, sales_share_pct FROM shop.kpi_price_distribution;
+\echo shop.kpi_sales_per_minute (last 5)
+SELECT * FROM (SELECT * FROM shop.kpi_sales_per_minute ORDER BY period_start DESC LIMIT 5) m ORDER BY period_start;
+\echo shop.kpi_as_of
+SELECT rolled_up_at, views_refreshed_at, rolled_up_rows, rows_waiting, last_sale_at FROM shop.kpi_as_of;
 SQL
-echo "== top 5 products"
-"${PSQL[@]}" -P footer=off <<'SQL'
-SELECT product_name AS product, category,
-       sum(quantity) AS units,
-       round(sum(amount)) AS revenue
-  FROM sales GROUP BY 1, 2 ORDER BY sum(amount) DESC LIMIT 5;
-SQL
-IFS='|' read -r rows distinct dead <<<"$(query "SELECT (SELECT count(*) FROM sales), (SELECT count(DISTINCT sale_id) FROM sales), (SELECT count(*) FROM sales_kafka.dead_letter)")"
-echo "== exactly once: $(group "$produced") events produced, $(group "$rows") rows ingested ($(group "$distinct") distinct sales), $(group "$dead") dead letters"
-if [ "$rows" = "$produced" ] && [ "$distinct" = "$rows" ] && [ "$dead" = 0 ]; then
-	echo "   every event arrived exactly once"
+IFS='|' read -r rows distinct kpi_rows customers products orders dead <<<"$(query "
+SELECT (SELECT count(*) FROM shop.order_lines), (SELECT count(DISTINCT order_id) FROM shop.order_lines),
+       (SELECT sales_count FROM shop.kpi_totals),
+       (SELECT count(*) FROM shop.customers), (SELECT count(*) FROM shop.products),
+       (SELECT count(*) FROM shop.orders), (SELECT count(*) FROM sales_kafka.dead_letter)")"
+echo "== exactly once: $(group "$produced") events produced, $(group "$rows") order lines ingested ($(group "$distinct") distinct orders), $(group "$kpi_rows") in the KPIs, $(group "$dead") dead letters"
+echo "   normalised into $(group "$customers") customers, $(group "$products") products and $(group "$orders") orders"
+if [ "$rows" = "$produced" ] && [ "$distinct" = "$rows" ] && [ "$kpi_rows" = "$rows" ] &&
+	[ "$orders" = "$rows" ] && [ "$dead" = 0 ]; then
+	echo "   every event arrived exactly once, in the tables and in the KPIs"
 else
-	echo "   MISMATCH: the pipeline did not write every event exactly once" >&2
+	echo "   MISMATCH: the pipelines did not write every event exactly once" >&2
 	exit 1
 fi
