@@ -44,7 +44,7 @@ sk_wait_for_writers(PG_FUNCTION_ARGS)
 
 	/* the caller reads the table next anyway: this lock costs nothing */
 	LockRelationOid(relid, AccessShareLock);
-	if (!OidIsValid(get_rel_type_id(relid)) && get_rel_name(relid) == NULL)
+	if (get_rel_name(relid) == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("relation with OID %u does not exist", relid)));
