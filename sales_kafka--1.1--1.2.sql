@@ -42,7 +42,7 @@ COMMENT ON FUNCTION sales_kafka._wait_for_writers(regclass) IS
 CREATE FUNCTION sales_kafka._model_ddl()
 RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
-RETURN $ddl$
+RETURN replace(replace(replace($ddl$
 CREATE TABLE @s.kpi_state (
     singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
     time_zone text NOT NULL,
@@ -214,22 +214,8 @@ SELECT (now() AT TIME ZONE s.time_zone)::date AS day,
   LEFT JOIN @s.rollup_total t
          ON t.grain = 'day' AND t.bucket = date_trunc('day', now(), s.time_zone);
 
-CREATE VIEW @s.kpi_sales_per_minute AS
-SELECT bucket AS period_start, revenue, profit, sales_count, order_count, quantity,
-       round(revenue / nullif(order_count, 0), 2) AS average_order_value
-  FROM @s.rollup_total WHERE grain = 'minute' ORDER BY bucket;
-CREATE VIEW @s.kpi_sales_per_hour AS
-SELECT bucket AS period_start, revenue, profit, sales_count, order_count, quantity,
-       round(revenue / nullif(order_count, 0), 2) AS average_order_value
-  FROM @s.rollup_total WHERE grain = 'hour' ORDER BY bucket;
-CREATE VIEW @s.kpi_sales_per_day AS
-SELECT bucket AS period_start, revenue, profit, sales_count, order_count, quantity,
-       round(revenue / nullif(order_count, 0), 2) AS average_order_value
-  FROM @s.rollup_total WHERE grain = 'day' ORDER BY bucket;
-CREATE VIEW @s.kpi_sales_per_month AS
-SELECT bucket AS period_start, revenue, profit, sales_count, order_count, quantity,
-       round(revenue / nullif(order_count, 0), 2) AS average_order_value
-  FROM @s.rollup_total WHERE grain = 'month' ORDER BY bucket;
+-- kpi_sales_per_minute, _hour, _day, _month
+@per_period_views@
 
 -- products' attributes are looked up when read: a product that arrives
 -- after its sales, or changes category, counts where it is now
@@ -255,75 +241,8 @@ SELECT r.grain, r.bucket AS period_start,
  GROUP BY r.grain, r.bucket, c.segment, c.region, c.country, c.state, c.city
  ORDER BY r.grain, r.bucket, c.segment, c.region, c.country, c.state, c.city;
 
-CREATE VIEW @s.kpi_sales_by_category AS
-SELECT p.category,
-       sum(r.revenue) AS revenue, sum(r.profit) AS profit,
-       sum(r.sales_count)::bigint AS sales_count, sum(r.quantity)::bigint AS quantity,
-       round(100 * sum(r.revenue) / nullif(sum(sum(r.revenue)) OVER (), 0), 2) AS revenue_share_pct
-  FROM @s.rollup_product r
-  LEFT JOIN @s.products p ON p.product_id = r.product_id
- WHERE r.grain = 'all'
- GROUP BY p.category
- ORDER BY revenue DESC, p.category;
-
-CREATE VIEW @s.kpi_sales_by_sub_category AS
-SELECT p.category, p.sub_category,
-       sum(r.revenue) AS revenue, sum(r.profit) AS profit,
-       sum(r.sales_count)::bigint AS sales_count, sum(r.quantity)::bigint AS quantity,
-       round(100 * sum(r.revenue) / nullif(sum(sum(r.revenue)) OVER (), 0), 2) AS revenue_share_pct
-  FROM @s.rollup_product r
-  LEFT JOIN @s.products p ON p.product_id = r.product_id
- WHERE r.grain = 'all'
- GROUP BY p.category, p.sub_category
- ORDER BY revenue DESC, p.category, p.sub_category;
-
-CREATE VIEW @s.kpi_sales_by_segment AS
-SELECT c.segment,
-       sum(r.revenue) AS revenue, sum(r.profit) AS profit,
-       sum(r.sales_count)::bigint AS sales_count, sum(r.order_count)::bigint AS order_count,
-       sum(r.quantity)::bigint AS quantity,
-       round(100 * sum(r.revenue) / nullif(sum(sum(r.revenue)) OVER (), 0), 2) AS revenue_share_pct
-  FROM @s.rollup_customer r
-  LEFT JOIN @s.customers c ON c.customer_id = r.customer_id
- WHERE r.grain = 'all'
- GROUP BY c.segment
- ORDER BY revenue DESC, c.segment;
-
-CREATE VIEW @s.kpi_sales_by_region AS
-SELECT c.region,
-       sum(r.revenue) AS revenue, sum(r.profit) AS profit,
-       sum(r.sales_count)::bigint AS sales_count, sum(r.order_count)::bigint AS order_count,
-       sum(r.quantity)::bigint AS quantity,
-       round(100 * sum(r.revenue) / nullif(sum(sum(r.revenue)) OVER (), 0), 2) AS revenue_share_pct
-  FROM @s.rollup_customer r
-  LEFT JOIN @s.customers c ON c.customer_id = r.customer_id
- WHERE r.grain = 'all'
- GROUP BY c.region
- ORDER BY revenue DESC, c.region;
-
-CREATE VIEW @s.kpi_sales_by_state AS
-SELECT c.country, c.state,
-       sum(r.revenue) AS revenue, sum(r.profit) AS profit,
-       sum(r.sales_count)::bigint AS sales_count, sum(r.order_count)::bigint AS order_count,
-       sum(r.quantity)::bigint AS quantity,
-       round(100 * sum(r.revenue) / nullif(sum(sum(r.revenue)) OVER (), 0), 2) AS revenue_share_pct
-  FROM @s.rollup_customer r
-  LEFT JOIN @s.customers c ON c.customer_id = r.customer_id
- WHERE r.grain = 'all'
- GROUP BY c.country, c.state
- ORDER BY revenue DESC, c.country, c.state;
-
-CREATE VIEW @s.kpi_sales_by_city AS
-SELECT c.country, c.state, c.city,
-       sum(r.revenue) AS revenue, sum(r.profit) AS profit,
-       sum(r.sales_count)::bigint AS sales_count, sum(r.order_count)::bigint AS order_count,
-       sum(r.quantity)::bigint AS quantity,
-       round(100 * sum(r.revenue) / nullif(sum(sum(r.revenue)) OVER (), 0), 2) AS revenue_share_pct
-  FROM @s.rollup_customer r
-  LEFT JOIN @s.customers c ON c.customer_id = r.customer_id
- WHERE r.grain = 'all'
- GROUP BY c.country, c.state, c.city
- ORDER BY revenue DESC, c.country, c.state, c.city;
+-- kpi_sales_by_category, _sub_category, _segment, _region, _state, _city
+@by_attribute_views@
 
 CREATE VIEW @s.kpi_today_top_products AS
 SELECT rank() OVER (ORDER BY r.revenue DESC) AS rank,
@@ -351,34 +270,8 @@ SELECT p.category,
  ORDER BY revenue DESC, p.category;
 
 -- fixed-interval summaries of the minute-level metric streams
-CREATE VIEW @s.kpi_metrics_10min AS
-SELECT metric_id,
-       date_bin('10 minutes', measured_at, timestamptz '2000-01-01') AS period_start,
-       date_bin('10 minutes', measured_at, timestamptz '2000-01-01') + interval '10 minutes' AS period_end,
-       count(*) AS samples,
-       (array_agg(stock_price ORDER BY measured_at))[1] AS stock_price_open,
-       (array_agg(stock_price ORDER BY measured_at DESC))[1] AS stock_price_close,
-       min(stock_price) AS stock_price_low,
-       max(stock_price) AS stock_price_high,
-       round(avg(stock_price), 4) AS stock_price_average,
-       avg(sales_trend) AS sales_trend_average
-  FROM @s.metrics
- GROUP BY 1, 2
- ORDER BY 1, 2;
-CREATE VIEW @s.kpi_metrics_20min AS
-SELECT metric_id,
-       date_bin('20 minutes', measured_at, timestamptz '2000-01-01') AS period_start,
-       date_bin('20 minutes', measured_at, timestamptz '2000-01-01') + interval '20 minutes' AS period_end,
-       count(*) AS samples,
-       (array_agg(stock_price ORDER BY measured_at))[1] AS stock_price_open,
-       (array_agg(stock_price ORDER BY measured_at DESC))[1] AS stock_price_close,
-       min(stock_price) AS stock_price_low,
-       max(stock_price) AS stock_price_high,
-       round(avg(stock_price), 4) AS stock_price_average,
-       avg(sales_trend) AS sales_trend_average
-  FROM @s.metrics
- GROUP BY 1, 2
- ORDER BY 1, 2;
+-- kpi_metrics_10min, kpi_metrics_20min
+@metric_views@
 
 -------------------------------------------------------------------------------
 -- Heavier KPIs: materialized views refreshed CONCURRENTLY by refresh_kpis()
@@ -463,7 +356,53 @@ SELECT c.pipeline, c.topic, c.partition,
   LEFT JOIN sales_kafka.pipeline_partitions p
          ON p.pipeline = c.pipeline AND p.topic = c.topic AND p.partition = c.partition
  ORDER BY c.pipeline, c.topic, c.partition;
-$ddl$;
+$ddl$,
+    -- views alike but for their grain, grouping or bucket: one template each
+    '@per_period_views@',
+    (SELECT string_agg(format($v$CREATE VIEW @s.kpi_sales_per_%1$s AS
+SELECT bucket AS period_start, revenue, profit, sales_count, order_count, quantity,
+       round(revenue / nullif(order_count, 0), 2) AS average_order_value
+  FROM @s.rollup_total WHERE grain = %1$L ORDER BY bucket;$v$, grain), E'\n' ORDER BY ord)
+       FROM unnest('{minute,hour,day,month}'::text[]) WITH ORDINALITY AS g(grain, ord))),
+    '@by_attribute_views@',
+    (SELECT string_agg(format($v$CREATE VIEW @s.kpi_sales_by_%1$s AS
+SELECT %2$s,
+       sum(r.revenue) AS revenue, sum(r.profit) AS profit,
+       sum(r.sales_count)::bigint AS sales_count,%4$s
+       sum(r.quantity)::bigint AS quantity,
+       round(100 * sum(r.revenue) / nullif(sum(sum(r.revenue)) OVER (), 0), 2) AS revenue_share_pct
+  FROM @s.rollup_%3$s r
+  LEFT JOIN @s.%3$ss d ON d.%3$s_id = r.%3$s_id
+ WHERE r.grain = 'all'
+ GROUP BY %2$s
+ ORDER BY revenue DESC, %2$s;$v$,
+                              name, columns, dimension,
+                              -- an order's lines share their customer, not their product
+                              CASE dimension WHEN 'customer'
+                                   THEN ' sum(r.order_count)::bigint AS order_count,' ELSE '' END),
+                       E'\n' ORDER BY name)
+       FROM (VALUES ('category', 'd.category', 'product'),
+                    ('sub_category', 'd.category, d.sub_category', 'product'),
+                    ('segment', 'd.segment', 'customer'),
+                    ('region', 'd.region', 'customer'),
+                    ('state', 'd.country, d.state', 'customer'),
+                    ('city', 'd.country, d.state, d.city', 'customer')) AS v(name, columns, dimension))),
+    '@metric_views@',
+    (SELECT string_agg(format($v$CREATE VIEW @s.kpi_metrics_%1$smin AS
+SELECT metric_id,
+       date_bin('%1$s minutes', measured_at, timestamptz '2000-01-01') AS period_start,
+       date_bin('%1$s minutes', measured_at, timestamptz '2000-01-01') + interval '%1$s minutes' AS period_end,
+       count(*) AS samples,
+       (array_agg(stock_price ORDER BY measured_at))[1] AS stock_price_open,
+       (array_agg(stock_price ORDER BY measured_at DESC))[1] AS stock_price_close,
+       min(stock_price) AS stock_price_low,
+       max(stock_price) AS stock_price_high,
+       round(avg(stock_price), 4) AS stock_price_average,
+       avg(sales_trend) AS sales_trend_average
+  FROM @s.metrics
+ GROUP BY 1, 2
+ ORDER BY 1, 2;$v$, minutes), E'\n' ORDER BY minutes)
+       FROM unnest('{10,20}'::int[]) AS m(minutes)));
 
 COMMENT ON FUNCTION sales_kafka._model_ddl() IS
 'internal: the statements create_sales_model runs, with @s for the schema';
@@ -798,7 +737,7 @@ BEGIN
     PERFORM sales_kafka._wait_for_writers((s || '.order_lines')::regclass);
 
     IF upto > st.rolled_up_through THEN
-        EXECUTE replace($roll$
+        EXECUTE replace(replace($roll$
 WITH new_lines AS MATERIALIZED (
     SELECT date_trunc('minute', l.sold_at, $3) AS minute,
            l.product_id,
@@ -824,38 +763,27 @@ by_grain AS MATERIALIZED (
            m.quantity, m.revenue, m.profit
       FROM by_minute m
      CROSS JOIN (VALUES ('minute'), ('hour'), ('day'), ('month'), ('all')) AS g(grain)),
-total AS (
-    INSERT INTO @s.rollup_total AS r
-    SELECT grain, bucket, sum(sales_count), sum(order_count), sum(quantity), sum(revenue), sum(profit)
-      FROM by_grain GROUP BY grain, bucket
-    ON CONFLICT (grain, bucket) DO UPDATE
-       SET sales_count = r.sales_count + excluded.sales_count,
-           order_count = r.order_count + excluded.order_count,
-           quantity = r.quantity + excluded.quantity,
-           revenue = r.revenue + excluded.revenue,
-           profit = coalesce(r.profit + excluded.profit, r.profit, excluded.profit)),
-product AS (
-    INSERT INTO @s.rollup_product AS r
-    SELECT grain, bucket, sum(sales_count), sum(order_count), sum(quantity), sum(revenue), sum(profit), product_id
-      FROM by_grain GROUP BY grain, bucket, product_id
-    ON CONFLICT (grain, bucket, product_id) DO UPDATE
-       SET sales_count = r.sales_count + excluded.sales_count,
-           order_count = r.order_count + excluded.order_count,
-           quantity = r.quantity + excluded.quantity,
-           revenue = r.revenue + excluded.revenue,
-           profit = coalesce(r.profit + excluded.profit, r.profit, excluded.profit)),
-customer AS (
-    INSERT INTO @s.rollup_customer AS r
-    SELECT grain, bucket, sum(sales_count), sum(order_count), sum(quantity), sum(revenue), sum(profit), customer_id
-      FROM by_grain WHERE grain <> 'minute' GROUP BY grain, bucket, customer_id
-    ON CONFLICT (grain, bucket, customer_id) DO UPDATE
-       SET sales_count = r.sales_count + excluded.sales_count,
-           order_count = r.order_count + excluded.order_count,
-           quantity = r.quantity + excluded.quantity,
-           revenue = r.revenue + excluded.revenue,
-           profit = coalesce(r.profit + excluded.profit, r.profit, excluded.profit))
+-- the buckets into each rollup table
+@upserts@
 SELECT coalesce(sum(sales_count), 0) FROM by_minute
-$roll$, '@s', s)
+$roll$, '@upserts@',
+            (SELECT string_agg(format($u$
+%1$s AS (
+    INSERT INTO @s.rollup_%1$s AS r
+    SELECT grain, bucket, sum(sales_count), sum(order_count), sum(quantity), sum(revenue), sum(profit)%2$s
+      FROM by_grain%3$s GROUP BY grain, bucket%2$s
+    ON CONFLICT (grain, bucket%2$s) DO UPDATE
+       SET sales_count = r.sales_count + excluded.sales_count,
+           order_count = r.order_count + excluded.order_count,
+           quantity = r.quantity + excluded.quantity,
+           revenue = r.revenue + excluded.revenue,
+           profit = coalesce(r.profit + excluded.profit, r.profit, excluded.profit))$u$,
+                                      rollup, key, filter), ',')
+               FROM (VALUES ('total', '', ''),
+                            ('product', ', product_id', ''),
+                            -- per customer and minute would be nearly a copy of the lines
+                            ('customer', ', customer_id', ' WHERE grain <> ''minute''')) AS t(rollup, key, filter))),
+            '@s', s)
         INTO n
         USING st.rolled_up_through, upto, st.time_zone;
     ELSE

@@ -18,20 +18,7 @@ CREATE EXTENSION sales_kafka;
 CREATE SERVER pipe_kafka FOREIGN DATA WRAPPER sales_kafka
   OPTIONS ("message.max.bytes" '2000000');
 
--- true once the query returns true, false after the timeout
-CREATE FUNCTION wait_for(query text, timeout interval DEFAULT '90 s')
-RETURNS boolean LANGUAGE plpgsql AS $$
-DECLARE
-  deadline timestamptz := clock_timestamp() + timeout;
-  done boolean;
-BEGIN
-  LOOP
-    EXECUTE query INTO done;
-    IF done THEN RETURN true; END IF;
-    IF clock_timestamp() > deadline THEN RETURN false; END IF;
-    PERFORM pg_sleep(0.05);
-  END LOOP;
-END $$;
+\ir wait_for.psql
 
 CREATE FUNCTION topic(name text) RETURNS text LANGUAGE sql
 AS $$SELECT current_setting('sk_test.topic_prefix') || name$$;

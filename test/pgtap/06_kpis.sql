@@ -301,19 +301,7 @@ DROP ROLE kpi_owner;
 -------------------------------------------------------------------------------
 -- The data shapes, through the broker
 -------------------------------------------------------------------------------
-CREATE FUNCTION wait_for(query text, timeout interval DEFAULT '90 s')
-RETURNS boolean LANGUAGE plpgsql AS $$
-DECLARE
-  deadline timestamptz := clock_timestamp() + timeout;
-  done boolean;
-BEGIN
-  LOOP
-    EXECUTE query INTO done;
-    IF done THEN RETURN true; END IF;
-    IF clock_timestamp() > deadline THEN RETURN false; END IF;
-    PERFORM pg_sleep(0.05);
-  END LOOP;
-END $$;
+\ir wait_for.psql
 CREATE SERVER kpi_kafka FOREIGN DATA WRAPPER sales_kafka;
 SELECT sales_kafka.create_sales_model(m, time_zone => 'UTC')
   FROM unnest('{kpi_events,kpi_store,kpi_shop,kpi_metrics}'::name[]) m;
