@@ -900,7 +900,7 @@ DECLARE
     n integer := 0;
     j bigint;
 BEGIN
-    IF to_regproc('cron.unschedule') IS NULL THEN
+    IF to_regprocedure('cron.unschedule(bigint)') IS NULL THEN
         RAISE EXCEPTION 'pg_cron is not installed in database "%"', current_database()
             USING ERRCODE = 'object_not_in_prerequisite_state';
     END IF;

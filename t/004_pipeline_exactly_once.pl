@@ -347,35 +347,6 @@ sub check_exactly_once
 	return;
 }
 
-# The pids of a postmaster's child processes.
-sub postmaster_children
-{
-	my ($ppid) = @_;
-	my @kids;
-	opendir(my $dh, '/proc') or die "cannot read /proc: $!";
-	for my $pid (grep { /^\d+$/ } readdir($dh))
-	{
-		open(my $fh, '<', "/proc/$pid/stat") or next;
-		my $stat = <$fh>;
-		close($fh);
-		# pid (comm) state ppid ...; comm may hold spaces and parentheses
-		push @kids, $pid
-		  if defined $stat && $stat =~ /\)\s+\S+\s+(\d+)/ && $1 == $ppid;
-	}
-	closedir($dh);
-	return @kids;
-}
-
-# True while a process exists and is not a zombie.
-sub process_alive
-{
-	my ($pid) = @_;
-	open(my $fh, '<', "/proc/$pid/stat") or return 0;
-	my $stat = <$fh>;
-	close($fh);
-	return defined $stat && $stat !~ /\)\s+Z\s/;
-}
-
 sub stop_scenario
 {
 	my ($sc) = @_;

@@ -48,7 +48,8 @@ use Test::More ();
 use Time::HiRes qw(time usleep);
 
 our @EXPORT = qw(new_node brokers topic_prefix is_mock broker_ctl
-  create_topic produce poll_until try_query wait_pipeline_running);
+  create_topic produce poll_until try_query wait_pipeline_running
+  postmaster_children process_alive);
 
 # Seconds any one broker program or kcat call may take.
 my $command_timeout = 60;
@@ -278,6 +279,45 @@ sub wait_pipeline_running
 		},
 		$timeout_s,
 		$what);
+}
+
+=item postmaster_children($ppid)
+
+The pids of a postmaster's child processes (from /proc).
+
+=cut
+
+sub postmaster_children
+{
+	my ($ppid) = @_;
+	my @kids;
+	opendir(my $dh, '/proc') or die "cannot read /proc: $!";
+	for my $pid (grep { /^\d+$/ } readdir($dh))
+	{
+		open(my $fh, '<', "/proc/$pid/stat") or next;
+		my $stat = <$fh>;
+		close($fh);
+		# pid (comm) state ppid ...; comm may hold spaces and parentheses
+		push @kids, $pid
+		  if defined $stat && $stat =~ /\)\s+\S+\s+(\d+)/ && $1 == $ppid;
+	}
+	closedir($dh);
+	return @kids;
+}
+
+=item process_alive($pid)
+
+True while a process exists and is not a zombie.
+
+=cut
+
+sub process_alive
+{
+	my ($pid) = @_;
+	open(my $fh, '<', "/proc/$pid/stat") or return 0;
+	my $stat = <$fh>;
+	close($fh);
+	return defined $stat && $stat !~ /\)\s+Z\s/;
 }
 
 =back
