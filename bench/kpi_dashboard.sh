@@ -1,0 +1,455 @@
+#!/usr/bin/env bash
+# bench/kpi_dashboard.sh — the KPI layer (extension 1.2) under a dashboard:
+# how fast each kpi_* view answers, what keeping the KPIs current costs, and
+# how both change when the fact table grows ten times.
+#
+# No Kafka: a sales model "s" (sales_kafka.create_sales_model('s', time_zone
+# => BENCH_TIME_ZONE)) is filled with SQL, as the superstore pipelines would
+# fill it (order lines carry their customer; orders and both dimensions are
+# there too):
+#   products   1,000, in 5 categories / 17 sub-categories; list prices
+#              log-uniform from 1.50 to 3,000 (every band of
+#              kpi_price_distribution has sales), a margin of 5-45 % each;
+#              popular products sell more (product ~ 1000 * random()^1.5)
+#   customers  5,000: 3 segments, 4 regions, 20 states, 200 cities
+#   orders     1-4 lines (10 lines every 4 orders), one customer each;
+#              spread evenly over the 365 days before the load; 1 % of the
+#              orders land today (midnight to now, model time zone) so that
+#              the kpi_today* views have data at any time of day
+#   lines      quantity 1-10, the product's list price, discount 0 (60 %),
+#              0.1 (25 %) or 0.2 (15 %), profit = revenue at list price x
+#              (margin - discount)
+#   metrics    4 metric ids, one sample a minute for the last 30 days
+#              (kpi_metrics_10min/20min)
+# The sizes (BENCH_SIZES) are reached by growing the same tables: first the
+# smallest size (a year of sales), then more rows over the same year (a
+# busier year), in time order, BENCH_CHUNK lines a statement.  Then, at each
+# size:
+#   1. load, VACUUM ANALYZE, CHECKPOINT
+#   2. full recomputation, for comparison: sales_kafka.rebuild_rollups('s')
+#      (this is also what rolls the new rows up), then each REFRESH
+#      MATERIALIZED VIEW in full, then each REFRESH ... CONCURRENTLY; VACUUM
+#      ANALYZE of the rollups
+#   3. dashboard latency: every kpi_* view BENCH_RUNS times (after
+#      BENCH_WARMUP runs not counted), warm cache, one query after the
+#      other.  Measured by the server: planning + execution time of EXPLAIN
+#      (ANALYZE, TIMING OFF) of the query; sending the rows to a client is
+#      not included ("rows" says how many there were).  The views over
+#      time series are read with a dashboard's filter (see QUERIES below):
+#        kpi_sales_per_minute  the last hour
+#        kpi_sales_per_hour    the last 24 hours
+#        kpi_sales_per_day     the last 30 days
+#        kpi_product_sales     grain 'hour', the last 24 hours
+#        kpi_customer_sales    grain 'day', the last 30 days
+#        kpi_metrics_10min/20min  the last 24 hours
+#      the others whole (SELECT * FROM s.kpi_...; each is small by design).
+#      A kpi_* view missing from QUERIES is read whole, and flagged.
+#   4. incremental refresh, BENCH_REFRESH_RUNS times: insert BENCH_NEW_ROWS
+#      order lines (new orders: 90 % sold in the last 10 minutes, 8 % late
+#      by up to 7 days, 2 % by up to a year), then time
+#      sales_kafka.refresh_rollups('s'); the median counts.  Then
+#      BENCH_KPI_RUNS times the same with sales_kafka.refresh_kpis('s')
+#      (rollups + the three materialized views, CONCURRENTLY).
+# Every time is measured in the server (clock_timestamp() around the
+# statement, or EXPLAIN ANALYZE), not in psql.
+#
+# Run it with `make bench-kpi`, or alone:
+#   ./test/run-tests.sh --run bench/kpi_dashboard.sh [BENCH_SIZES="100000 1000000"]
+# Settings (environment or NAME=VALUE arguments, see bench/lib.sh):
+#   BENCH_SIZES         order lines at each step, growing (default
+#                       "1000000 10000000")
+#   BENCH_RUNS          measured runs of each dashboard query (default 50)
+#   BENCH_WARMUP        unmeasured runs of each query first (default 5)
+#   BENCH_NEW_ROWS      order lines added before each incremental refresh
+#                       (default 10000)
+#   BENCH_REFRESH_RUNS  incremental refresh_rollups measured (default 5)
+#   BENCH_KPI_RUNS      refresh_kpis measured (default 3)
+#   BENCH_CHUNK         order lines loaded per statement (default 1000000)
+#   BENCH_TIME_ZONE     the model's time zone (default America/New_York)
+#   BENCH_SQL           a file of SQL run in the database after CREATE
+#                       EXTENSION, before the model is made: to measure a
+#                       change to the KPI layer without installing it (e.g.
+#                       CREATE OR REPLACE FUNCTION sales_kafka._model_ddl() or
+#                       sales_kafka.refresh_rollups(name) as changed); the
+#                       server's user must be able to read it
+# A query whose p95 misses the target at a size has its plan printed (EXPLAIN
+# (ANALYZE, BUFFERS), one more run).
+# At the defaults it takes ~10-15 minutes on 2 vCPU (most of it rebuilding
+# the rollups of 10 M lines: ~6 minutes); `make bench-kpi` raises the
+# harness's per-step time limit (SK_SUITE_TIMEOUT) to an hour.
+# The targets: an incremental refresh at the largest size <= 1.5 x the one
+# at the smallest, and p95 <= 20 ms at the largest size for every query.
+# Nothing is asserted: the summary says what met them.
+set -euo pipefail
+# shellcheck source=bench/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+bench_args "$@"
+
+SIZES=(${BENCH_SIZES:-1000000 10000000})
+RUNS=${BENCH_RUNS:-50}
+WARMUP=${BENCH_WARMUP:-5}
+NEW_ROWS=${BENCH_NEW_ROWS:-10000}
+REFRESH_RUNS=${BENCH_REFRESH_RUNS:-5}
+KPI_RUNS=${BENCH_KPI_RUNS:-3}
+CHUNK=${BENCH_CHUNK:-1000000}
+TIME_ZONE=${BENCH_TIME_ZONE:-America/New_York}
+TARGET_P95_MS=20
+TARGET_REFRESH_RATIO=1.5
+
+# The dashboard's queries, "view|query": one per kpi_* view
+QUERIES=(
+	"kpi_totals|SELECT * FROM s.kpi_totals"
+	"kpi_today|SELECT * FROM s.kpi_today"
+	"kpi_sales_per_minute|SELECT * FROM s.kpi_sales_per_minute WHERE period_start >= now() - interval '1 hour'"
+	"kpi_sales_per_hour|SELECT * FROM s.kpi_sales_per_hour WHERE period_start >= now() - interval '24 hours'"
+	"kpi_sales_per_day|SELECT * FROM s.kpi_sales_per_day WHERE period_start >= now() - interval '30 days'"
+	"kpi_sales_per_month|SELECT * FROM s.kpi_sales_per_month"
+	"kpi_product_sales|SELECT * FROM s.kpi_product_sales WHERE grain = 'hour' AND period_start >= now() - interval '24 hours'"
+	"kpi_customer_sales|SELECT * FROM s.kpi_customer_sales WHERE grain = 'day' AND period_start >= now() - interval '30 days'"
+	"kpi_sales_by_category|SELECT * FROM s.kpi_sales_by_category"
+	"kpi_sales_by_sub_category|SELECT * FROM s.kpi_sales_by_sub_category"
+	"kpi_sales_by_segment|SELECT * FROM s.kpi_sales_by_segment"
+	"kpi_sales_by_region|SELECT * FROM s.kpi_sales_by_region"
+	"kpi_sales_by_state|SELECT * FROM s.kpi_sales_by_state"
+	"kpi_sales_by_city|SELECT * FROM s.kpi_sales_by_city"
+	"kpi_today_top_products|SELECT * FROM s.kpi_today_top_products"
+	"kpi_today_by_category|SELECT * FROM s.kpi_today_by_category"
+	"kpi_metrics_10min|SELECT * FROM s.kpi_metrics_10min WHERE period_start >= now() - interval '24 hours'"
+	"kpi_metrics_20min|SELECT * FROM s.kpi_metrics_20min WHERE period_start >= now() - interval '24 hours'"
+	"kpi_top_products|SELECT * FROM s.kpi_top_products"
+	"kpi_price_distribution|SELECT * FROM s.kpi_price_distribution"
+	"kpi_growth_yoy|SELECT * FROM s.kpi_growth_yoy"
+	"kpi_as_of|SELECT * FROM s.kpi_as_of"
+	"kpi_as_of_partitions|SELECT * FROM s.kpi_as_of_partitions"
+)
+
+prev=0
+for n in "${SIZES[@]}"; do
+	[[ $n =~ ^[1-9][0-9]*$ ]] && [ "$n" -gt "$prev" ] ||
+		{ echo "BENCH_SIZES must be growing numbers of order lines: ${SIZES[*]}" >&2; exit 2; }
+	prev=$n
+done
+
+echo "== setup: database bench, sales model \"s\" (time zone $TIME_ZONE), dimensions, metrics"
+echo "   sizes: ${SIZES[*]} order lines; $RUNS runs a query (+$WARMUP warm-up);" \
+	"$REFRESH_RUNS refresh_rollups and $KPI_RUNS refresh_kpis after $NEW_ROWS new lines each"
+bench_db
+if [ -n "${BENCH_SQL:-}" ]; then
+	echo "   BENCH_SQL: running $BENCH_SQL first"
+	"${PSQL[@]}" -f "$BENCH_SQL"
+fi
+"${PSQL[@]}" -v tz="$TIME_ZONE" <<'SQL'
+\o /dev/null
+SELECT sales_kafka.create_sales_model('s', time_zone => :'tz');
+
+-- 17 sub-categories in 5 categories
+CREATE TABLE bench_sub_category (k int PRIMARY KEY, category text, sub_category text);
+INSERT INTO bench_sub_category VALUES
+  (0, 'Technology', 'Phones'), (1, 'Technology', 'Computers'), (2, 'Technology', 'Accessories'),
+  (3, 'Technology', 'Machines'), (4, 'Furniture', 'Chairs'), (5, 'Furniture', 'Tables'),
+  (6, 'Furniture', 'Bookcases'), (7, 'Office Supplies', 'Paper'), (8, 'Office Supplies', 'Binders'),
+  (9, 'Office Supplies', 'Storage'), (10, 'Office Supplies', 'Art'), (11, 'Home', 'Appliances'),
+  (12, 'Home', 'Furnishings'), (13, 'Home', 'Kitchen'), (14, 'Clothing', 'Shirts'),
+  (15, 'Clothing', 'Shoes'), (16, 'Clothing', 'Outerwear');
+
+-- products 1..1000: list price log-uniform in [1.50, 3000), margin 5-45 %
+CREATE TABLE bench_product (n int PRIMARY KEY, product_id text, price numeric(12,2), margin numeric);
+INSERT INTO bench_product
+SELECT n, 'P' || lpad(n::text, 4, '0'),
+       round(1.5 * power(2000, ((n * 7919) % 1000) / 1000.0), 2),
+       0.05 + ((n * 104729) % 41) / 100.0
+  FROM generate_series(1, 1000) n;
+INSERT INTO s.products
+SELECT b.product_id, sc.sub_category || ' ' || b.n, sc.category, sc.sub_category
+  FROM bench_product b JOIN bench_sub_category sc ON sc.k = b.n % 17;
+
+-- customers 1..5000: 3 segments, 20 states in 4 regions, 10 cities a state
+CREATE TABLE bench_state (k int PRIMARY KEY, state text, region text);
+INSERT INTO bench_state VALUES
+  (0, 'New York', 'East'), (1, 'Pennsylvania', 'East'), (2, 'Massachusetts', 'East'),
+  (3, 'New Jersey', 'East'), (4, 'Ohio', 'East'), (5, 'California', 'West'),
+  (6, 'Washington', 'West'), (7, 'Oregon', 'West'), (8, 'Arizona', 'West'),
+  (9, 'Colorado', 'West'), (10, 'Texas', 'Central'), (11, 'Illinois', 'Central'),
+  (12, 'Michigan', 'Central'), (13, 'Minnesota', 'Central'), (14, 'Missouri', 'Central'),
+  (15, 'Florida', 'South'), (16, 'Georgia', 'South'), (17, 'North Carolina', 'South'),
+  (18, 'Virginia', 'South'), (19, 'Tennessee', 'South');
+-- (state, city and segment independent of each other: 600 combinations)
+INSERT INTO s.customers
+SELECT 'C' || lpad(c::text, 5, '0'), 'Customer ' || c,
+       (ARRAY['Consumer', 'Consumer', 'Consumer', 'Consumer', 'Consumer',
+              'Corporate', 'Corporate', 'Corporate', 'Home Office', 'Home Office'])[1 + h % 10],
+       'United States', st.state || ' city ' || (1 + (c / 20) % 10), st.state,
+       lpad((h % 100000)::text, 5, '0'), st.region
+  FROM generate_series(1, 5000) c
+  CROSS JOIN LATERAL (SELECT (c * 2654435761) % 4294967296 / 65536 AS h) hh
+  JOIN bench_state st ON st.k = c % 20;
+
+-- metrics: 4 streams, one sample a minute, the last 30 days
+INSERT INTO s.metrics
+SELECT m, t,
+       round((50 + 10 * i + 5 * sin(extract(epoch FROM t) / 86400.0 * 2 * pi()) + random())::numeric, 4),
+       round((random() * 2 - 1)::numeric, 6)
+  FROM generate_series(1, 4) i, LATERAL (SELECT 'M' || i AS m) mm,
+       generate_series(date_trunc('minute', now()) - interval '30 days', now(), interval '1 minute') t;
+
+-- bench_orders(o_first, norders, max_lines, ta, tb, recent): orders o_first ..
+-- o_first + norders - 1 and their lines (1-4 each, 10 lines every 4 orders
+-- when o_first is a multiple of 4), at most max_lines of them; returns the
+-- lines written.  Not recent: sold evenly over [ta, tb) in order-number order,
+-- 1 % of the orders today instead.  recent: 90 % in the last 10 minutes, 8 %
+-- in the last 7 days, 2 % in the last year (late events).
+CREATE FUNCTION bench_orders(o_first bigint, norders bigint, max_lines bigint,
+                             ta timestamptz, tb timestamptz, recent boolean)
+RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+  today timestamptz := date_trunc('day', now(), (SELECT time_zone FROM s.kpi_state));
+  n bigint;
+BEGIN
+  WITH o AS MATERIALIZED (
+    SELECT 'O' || lpad(k::text, 10, '0') AS order_id,
+           1 + (k + k / 4) % 4 AS nlines,
+           'C' || lpad((1 + floor(random() * 5000))::text, 5, '0') AS customer_id,
+           CASE WHEN recent THEN
+                  now() - CASE WHEN r < 0.90 THEN interval '10 minutes'
+                               WHEN r < 0.98 THEN interval '7 days'
+                               ELSE interval '365 days' END * random()
+                WHEN r < 0.01 THEN today + (now() - today) * random()
+                ELSE ta + (tb - ta) * ((k - o_first + random()) / norders) END AS sold_at
+      FROM (SELECT k, random() AS r FROM generate_series(o_first, o_first + norders - 1) k) g),
+  ins AS (
+    INSERT INTO s.orders
+    SELECT order_id, customer_id, sold_at,
+           (sold_at + interval '1 day' * (1 + floor(random() * 5)))::date,
+           (ARRAY['Standard Class', 'Standard Class', 'Second Class', 'First Class', 'Same Day'])[1 + floor(random() * 5)],
+           (ARRAY['Low', 'Medium', 'Medium', 'High', 'Critical'])[1 + floor(random() * 5)]
+      FROM o)
+  INSERT INTO s.order_lines (order_id, line, sold_at, customer_id, product_id,
+                             quantity, unit_price, discount, profit)
+  SELECT l.order_id, l.line, l.sold_at, l.customer_id, p.product_id, l.quantity, p.price, l.discount,
+         round(l.quantity * p.price * (p.margin - l.discount), 2)
+    FROM (SELECT o.order_id, g.line, o.sold_at, o.customer_id,
+                 1 + floor(1000 * power(random(), 1.5))::int AS pn,
+                 1 + floor(random() * 10)::int AS quantity,
+                 (ARRAY[0, 0, 0, 0, 0, 0, 0.1, 0.1, 0.1, 0.1, 0.1, 0.2, 0.2, 0.2, 0.2])[1 + floor(random() * 15)]::numeric AS discount
+            FROM o, generate_series(1, o.nlines) g(line)
+           LIMIT max_lines) l
+    JOIN bench_product p ON p.n = l.pn;
+  GET DIAGNOSTICS n = ROW_COUNT;
+  RETURN n;
+END $$;
+
+-- bench_ms(stmt): milliseconds the statement took, measured here
+CREATE FUNCTION bench_ms(stmt text) RETURNS numeric LANGUAGE plpgsql AS $$
+DECLARE t0 timestamptz := clock_timestamp();
+BEGIN
+  EXECUTE stmt;
+  RETURN round(extract(epoch FROM clock_timestamp() - t0) * 1000, 1);
+END $$;
+
+-- bench_latency(q, runs, warmup): p50/p95/max of planning + execution time
+-- (EXPLAIN ANALYZE, TIMING OFF) over runs, after warmup runs not counted;
+-- rows: what the query returned
+CREATE FUNCTION bench_latency(q text, runs int, warmup int,
+                              OUT p50 numeric, OUT p95 numeric, OUT max numeric,
+                              OUT plan_p50 numeric, OUT nrows bigint)
+LANGUAGE plpgsql AS $$
+DECLARE
+  j json;
+  t numeric[] := '{}';
+  pt numeric[] := '{}';
+BEGIN
+  FOR i IN 1 .. warmup + runs LOOP
+    EXECUTE 'EXPLAIN (ANALYZE, TIMING OFF, COSTS OFF, FORMAT JSON) ' || q INTO j;
+    IF i > warmup THEN
+      t := t || ((j -> 0 ->> 'Planning Time')::numeric + (j -> 0 ->> 'Execution Time')::numeric);
+      pt := pt || (j -> 0 ->> 'Planning Time')::numeric;
+    END IF;
+    nrows := (j -> 0 -> 'Plan' ->> 'Actual Rows')::bigint;
+  END LOOP;
+  SELECT round(percentile_disc(0.5) WITHIN GROUP (ORDER BY x), 2),
+         round(percentile_disc(0.95) WITHIN GROUP (ORDER BY x), 2),
+         round(max(x), 2)
+    INTO p50, p95, max FROM unnest(t) x;
+  SELECT round(percentile_disc(0.5) WITHIN GROUP (ORDER BY x), 2) INTO plan_p50 FROM unnest(pt) x;
+END $$;
+
+-- what the summary is made of
+CREATE TABLE bench_query (view text PRIMARY KEY, q text, flagged boolean DEFAULT false);
+CREATE TABLE bench_latency_result (size bigint, view text, p50 numeric, p95 numeric, max numeric,
+                                   plan_p50 numeric, nrows bigint, PRIMARY KEY (size, view));
+CREATE TABLE bench_time_result (size bigint, what text, ms numeric, PRIMARY KEY (size, what));
+SQL
+
+for entry in "${QUERIES[@]}"; do
+	"${PSQL[@]}" -v view="${entry%%|*}" -v q="${entry#*|}" \
+		<<<"INSERT INTO bench_query (view, q) VALUES (:'view', :'q')"
+done
+# a kpi_* view the dashboard above does not know: read whole, and say so
+"${PSQL[@]}" -c "INSERT INTO bench_query (view, q, flagged)
+	SELECT c.relname, 'SELECT * FROM s.' || quote_ident(c.relname), true
+	  FROM pg_class c
+	 WHERE c.relnamespace = 's'::regnamespace AND c.relkind = 'v' AND c.relname LIKE 'kpi\_%'
+	   AND c.relname NOT IN (SELECT view FROM bench_query)"
+"${PSQL[@]}" -At -c "SELECT view FROM bench_query WHERE flagged" | sed 's/^/   NOTE: no dashboard query for /; s/$/: read whole/'
+"${PSQL[@]}" -At -c "SELECT view FROM bench_query WHERE view NOT IN
+	(SELECT relname FROM pg_class WHERE relnamespace = 's'::regnamespace)" |
+	sed 's/^/   NOTE: the model has no view /'
+"${PSQL[@]}" -At -c "SELECT '   metrics: ' || count(*) || ' samples, ' || count(DISTINCT metric_id) || ' streams' FROM s.metrics"
+
+# sql_value QUERY: one value
+sql_value() { "${PSQL[@]}" -At -c "$1"; }
+# timed WHAT SIZE STMT: time STMT in the server, record it under WHAT, print it
+timed() {
+	local ms
+	ms=$("${PSQL[@]}" -At -v what="$1" -v size="$2" -v stmt="$3" <<-'SQL'
+		INSERT INTO bench_time_result VALUES (:size, :'what', bench_ms(:'stmt')) RETURNING ms;
+	SQL
+	)
+	printf '   %-44s %10s ms\n' "$1" "$ms"
+}
+# record WHAT SIZE MS: record a time measured otherwise (a median)
+record() {
+	"${PSQL[@]}" -c "INSERT INTO bench_time_result VALUES ($2, '$1', $3)"
+}
+
+next_order=0 # order numbers handed out so far (a multiple of 4)
+# add_orders MAX_LINES TA TB RECENT: orders with at most MAX_LINES lines
+add_orders() {
+	local norders=$((($1 * 2 + 4) / 5)) written
+	norders=$(((norders + 3) / 4 * 4))
+	written=$(sql_value "SELECT bench_orders($next_order, $norders, $1, '$2', '$3', $4)")
+	next_order=$((next_order + norders))
+	[ "$written" = "$1" ] || { echo "bench_orders wrote $written lines, not $1" >&2; exit 1; }
+}
+
+stage=0
+for size in "${SIZES[@]}"; do
+	stage=$((stage + 1))
+	have=$(sql_value "SELECT count(*) FROM s.order_lines")
+	echo
+	echo "== size $size: loading $((size - have)) order lines (now $have), $CHUNK a statement, over the year before now"
+	# this stage's lines spread over [now - 365 days, now), in time order
+	read -r ta tb <<<"$(sql_value "SELECT extract(epoch FROM now() - interval '365 days') || ' ' || extract(epoch FROM now())")"
+	todo=$((size - have))
+	t0=$(date +%s%N)
+	for ((done = 0; done < todo; done += CHUNK)); do
+		n=$((todo - done < CHUNK ? todo - done : CHUNK))
+		ca=$(awk "BEGIN { printf \"%.3f\", $ta + ($tb - $ta) * $done / $todo }")
+		cb=$(awk "BEGIN { printf \"%.3f\", $ta + ($tb - $ta) * ($done + $n) / $todo }")
+		t1=$(date +%s%N)
+		add_orders "$n" "$(sql_value "SELECT to_timestamp($ca)")" "$(sql_value "SELECT to_timestamp($cb)")" false
+		echo "   $((have + done + n)) lines ($(((($(date +%s%N) - t1) / 1000000))) ms for $n)"
+	done
+	load_ms=$((($(date +%s%N) - t0) / 1000000))
+	"${PSQL[@]}" -c "VACUUM ANALYZE s.order_lines, s.orders" -c "CHECKPOINT"
+	record "load (SQL, $((size - have)) lines)" "$size" "$load_ms"
+	echo "   loaded in $((load_ms / 1000)) s ($(awk "BEGIN { printf \"%.0f\", ($size - $have) / ($load_ms / 1000) }") lines/s), vacuumed, analyzed"
+	sql_value "SELECT '   ' || count(*) || ' lines, ' || count(DISTINCT order_id) || ' orders, ' ||
+	                  count(*) FILTER (WHERE sold_at >= date_trunc('day', now(), (SELECT time_zone FROM s.kpi_state))) || ' today, ' ||
+	                  min(sold_at)::date || ' to ' || max(sold_at)
+	             FROM s.order_lines"
+
+	echo "-- full recomputation (for comparison)"
+	timed "rebuild_rollups (full)" "$size" "SELECT sales_kafka.rebuild_rollups('s')"
+	"${PSQL[@]}" -c "VACUUM ANALYZE s.rollup_total, s.rollup_product, s.rollup_customer" -c "CHECKPOINT"
+	for mv in mv_top_products mv_price_distribution mv_growth_yoy; do
+		timed "REFRESH MATERIALIZED VIEW $mv" "$size" "REFRESH MATERIALIZED VIEW s.$mv"
+	done
+	for mv in mv_top_products mv_price_distribution mv_growth_yoy; do
+		timed "REFRESH ... CONCURRENTLY $mv" "$size" "REFRESH MATERIALIZED VIEW CONCURRENTLY s.$mv"
+	done
+	"${PSQL[@]}" -c "VACUUM ANALYZE s.mv_top_products, s.mv_price_distribution, s.mv_growth_yoy"
+	sql_value "SELECT '   sizes: order_lines ' || pg_size_pretty(pg_total_relation_size('s.order_lines')) ||
+	                  ', orders ' || pg_size_pretty(pg_total_relation_size('s.orders')) ||
+	                  ', rollup_total ' || (SELECT count(*) FROM s.rollup_total) || ' rows/' || pg_size_pretty(pg_total_relation_size('s.rollup_total')) ||
+	                  ', rollup_product ' || (SELECT count(*) FROM s.rollup_product) || ' rows/' || pg_size_pretty(pg_total_relation_size('s.rollup_product')) ||
+	                  ', rollup_customer ' || (SELECT count(*) FROM s.rollup_customer) || ' rows/' || pg_size_pretty(pg_total_relation_size('s.rollup_customer'))"
+
+	echo "-- dashboard queries: $RUNS runs each after $WARMUP warm-up, planning + execution (ms)"
+	printf '   %-26s %8s %8s %8s %9s %8s\n' view p50 p95 max "plan p50" rows
+	while IFS='|' read -r view; do
+		"${PSQL[@]}" -At -F ' ' -v view="$view" -v size="$size" -v runs="$RUNS" -v warmup="$WARMUP" <<-'SQL' |
+			INSERT INTO bench_latency_result
+			SELECT :size, :'view', l.*
+			  FROM bench_query q, bench_latency(q.q, :runs, :warmup) l
+			 WHERE q.view = :'view'
+			RETURNING view, p50, p95, max, plan_p50, nrows;
+		SQL
+			while read -r v p50 p95 mx pp nr; do
+				printf '   %-26s %8s %8s %8s %9s %8s\n' "$v" "$p50" "$p95" "$mx" "$pp" "$nr"
+			done
+	done < <(sql_value "SELECT view FROM bench_query ORDER BY view")
+	while IFS='|' read -r view p95; do
+		echo "   $view: p95 $p95 ms > $TARGET_P95_MS ms; its plan:"
+		"${PSQL[@]}" -At -v view="$view" <<-'SQL' | sed 's/^/      /'
+			SELECT format('EXPLAIN (ANALYZE, BUFFERS) %s', q) AS x FROM bench_query WHERE view = :'view' \gset
+			:x
+		SQL
+	done < <(sql_value "SELECT view || '|' || p95 FROM bench_latency_result
+		WHERE size = $size AND p95 > $TARGET_P95_MS ORDER BY view")
+
+	echo "-- incremental: $NEW_ROWS new lines (90 % last 10 min, 8 % up to 7 days late, 2 % up to a year), then refresh"
+	ms_all=()
+	for ((r = 1; r <= REFRESH_RUNS; r++)); do
+		t0=$(date +%s%N)
+		add_orders "$NEW_ROWS" -infinity infinity true
+		ins_ms=$((($(date +%s%N) - t0) / 1000000))
+		ms=$(sql_value "SELECT bench_ms(\$\$SELECT sales_kafka.refresh_rollups('s')\$\$)")
+		ms_all+=("$ms")
+		printf '   run %d: insert %5d ms, refresh_rollups %10s ms\n' "$r" "$ins_ms" "$ms"
+	done
+	record "refresh_rollups after $NEW_ROWS lines (median)" "$size" "$(median "${ms_all[@]}")"
+	ms_all=()
+	for ((r = 1; r <= KPI_RUNS; r++)); do
+		add_orders "$NEW_ROWS" -infinity infinity true
+		ms=$(sql_value "SELECT bench_ms(\$\$SELECT sales_kafka.refresh_kpis('s')\$\$)")
+		ms_all+=("$ms")
+		printf '   run %d: refresh_kpis %10s ms\n' "$r" "$ms"
+	done
+	record "refresh_kpis after $NEW_ROWS lines (median)" "$size" "$(median "${ms_all[@]}")"
+	[ "$(sql_value "SELECT rows_waiting FROM s.kpi_as_of")" = 0 ] ||
+		{ echo "rows are still waiting after refresh_kpis" >&2; exit 1; }
+done
+
+first=${SIZES[0]}
+last=${SIZES[${#SIZES[@]} - 1]}
+echo
+echo "== result (ms; the machine is shared: compare within this run)"
+echo "-- dashboard queries, p50 / p95 at each size (planning + execution, warm cache)"
+"${PSQL[@]}" -v first="$first" -v last="$last" -v target="$TARGET_P95_MS" <<'SQL'
+\pset footer off
+SELECT q.view || CASE WHEN q.flagged THEN ' (whole, no filter defined)' ELSE '' END AS view,
+       string_agg(l.p50 || ' / ' || l.p95, '   ' ORDER BY l.size) AS "p50 / p95 per size",
+       max(l.nrows) FILTER (WHERE l.size = :last) AS "rows (largest)",
+       round(max(l.p95) FILTER (WHERE l.size = :last) / nullif(max(l.p95) FILTER (WHERE l.size = :first), 0), 2)
+           AS "p95 ratio",
+       CASE WHEN max(l.p95) FILTER (WHERE l.size = :last) <= :target THEN 'ok' ELSE 'MISSED' END
+           AS "p95 <= 20 ms"
+  FROM bench_query q JOIN bench_latency_result l ON l.view = q.view
+ GROUP BY q.view, q.flagged
+ ORDER BY q.view;
+SQL
+echo "-- times per size"
+"${PSQL[@]}" <<'SQL'
+\pset footer off
+SELECT what, string_agg(ms::text, ' | ' ORDER BY size) AS "ms at each size"
+  FROM bench_time_result GROUP BY what ORDER BY min(size), what;
+SQL
+
+inc_first=$(sql_value "SELECT ms FROM bench_time_result WHERE size = $first AND what LIKE 'refresh_rollups after%'")
+inc_last=$(sql_value "SELECT ms FROM bench_time_result WHERE size = $last AND what LIKE 'refresh_rollups after%'")
+kpi_first=$(sql_value "SELECT ms FROM bench_time_result WHERE size = $first AND what LIKE 'refresh_kpis after%'")
+kpi_last=$(sql_value "SELECT ms FROM bench_time_result WHERE size = $last AND what LIKE 'refresh_kpis after%'")
+reb_last=$(sql_value "SELECT ms FROM bench_time_result WHERE size = $last AND what = 'rebuild_rollups (full)'")
+missed=$(sql_value "SELECT coalesce(string_agg(view || ' ' || p95 || ' ms', ', ' ORDER BY p95 DESC), '')
+	FROM bench_latency_result WHERE size = $last AND p95 > $TARGET_P95_MS")
+worst=$(sql_value "SELECT view || ' ' || p95 || ' ms' FROM bench_latency_result WHERE size = $last ORDER BY p95 DESC LIMIT 1")
+r_inc=$(ratio "$inc_last" "$inc_first")
+echo
+echo "== summary"
+echo "incremental refresh_rollups after $NEW_ROWS lines: $inc_first ms at $first, $inc_last ms at $last lines:" \
+	"ratio $r_inc (target <= $TARGET_REFRESH_RATIO: $(awk "BEGIN { print ($r_inc <= $TARGET_REFRESH_RATIO) ? \"met\" : \"MISSED\" }"))"
+echo "refresh_kpis (rollups + 3 materialized views) after $NEW_ROWS lines: $kpi_first ms at $first, $kpi_last ms at $last: ratio $(ratio "$kpi_last" "$kpi_first")"
+echo "full rebuild_rollups at $last lines: $reb_last ms = $(ratio "$reb_last" "$inc_last") x an incremental refresh"
+echo "dashboard p95 at $last lines: worst $worst; target <= $TARGET_P95_MS ms for every query:" \
+	"$([ -z "$missed" ] && echo met || echo "MISSED by $missed")"
