@@ -38,11 +38,25 @@ COMMENT ON FUNCTION sales_kafka._wait_for_writers(regclass) IS
 -- The model
 -------------------------------------------------------------------------------
 
+-- How an upsert into a rollup adds the sums of new lines to a bucket's
+-- (a NULL profit is no profit, not an unknown one that hides the others).
+CREATE FUNCTION sales_kafka._add_sums()
+RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN 'sales_count = r.sales_count + excluded.sales_count,
+           order_count = r.order_count + excluded.order_count,
+           quantity = r.quantity + excluded.quantity,
+           revenue = r.revenue + excluded.revenue,
+           profit = coalesce(r.profit + excluded.profit, r.profit, excluded.profit)';
+
+COMMENT ON FUNCTION sales_kafka._add_sums() IS
+'internal: the SET list with which a rollup upsert adds new sums to a bucket';
+
 -- The model's DDL, with @s for the schema and @tz for its time zone.
 CREATE FUNCTION sales_kafka._model_ddl()
 RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
-RETURN replace(replace(replace($ddl$
+RETURN replace(replace(replace(replace($ddl$
 CREATE TABLE @s.kpi_state (
     singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
     time_zone text NOT NULL,
@@ -179,11 +193,7 @@ SELECT grain, bucket, sum(sales_count), sum(order_count), sum(quantity), sum(rev
   FROM shift
  GROUP BY grain, bucket, segment, region, country, state, city
 ON CONFLICT (grain, bucket, segment, region, country, state, city) DO UPDATE
-   SET sales_count = r.sales_count + excluded.sales_count,
-       order_count = r.order_count + excluded.order_count,
-       quantity = r.quantity + excluded.quantity,
-       revenue = r.revenue + excluded.revenue,
-       profit = coalesce(r.profit + excluded.profit, r.profit, excluded.profit)$m$,
+   SET @add_sums@$m$,
         CASE TG_OP WHEN 'INSERT' THEN none ELSE 'old_rows' END,
         CASE TG_OP WHEN 'DELETE' THEN none ELSE 'new_rows' END);
     RETURN NULL;
@@ -467,7 +477,8 @@ SELECT metric_id,
  ORDER BY 1, 2;
 -- a filter on period_start reads only its buckets, not the whole table
 CREATE INDEX ON @s.metrics (date_bin('%1$s minutes', measured_at, (timestamp '2000-01-01' AT TIME ZONE @tz)));$v$, minutes), E'\n' ORDER BY minutes)
-       FROM unnest('{10,20}'::int[]) AS m(minutes)));
+       FROM unnest('{10,20}'::int[]) AS m(minutes))),
+    '@add_sums@', sales_kafka._add_sums());
 
 COMMENT ON FUNCTION sales_kafka._model_ddl() IS
 'internal: the statements create_sales_model runs, with @s for the schema';
@@ -835,21 +846,6 @@ by_grain AS MATERIALIZED (
      CROSS JOIN (VALUES ('minute'), ('hour'), ('day'), ('month'), ('all')) AS g(grain)),
 -- the buckets into each rollup table
 @upserts@,
-customer_group AS (
-    INSERT INTO @s.rollup_customer_group AS r
-    SELECT b.grain, b.bucket, sum(b.sales_count), sum(b.order_count), sum(b.quantity), sum(b.revenue), sum(b.profit),
-           c.segment, c.region, c.country, c.state, c.city
-      FROM by_grain b
-      LEFT JOIN @s.customers c ON c.customer_id = b.customer_id
-     WHERE b.grain <> 'minute'
-     GROUP BY b.grain, b.bucket, c.segment, c.region, c.country, c.state, c.city
-     ORDER BY b.grain, b.bucket, c.segment, c.region, c.country, c.state, c.city
-    ON CONFLICT (grain, bucket, segment, region, country, state, city) DO UPDATE
-       SET sales_count = r.sales_count + excluded.sales_count,
-           order_count = r.order_count + excluded.order_count,
-           quantity = r.quantity + excluded.quantity,
-           revenue = r.revenue + excluded.revenue,
-           profit = coalesce(r.profit + excluded.profit, r.profit, excluded.profit)),
 price_band AS (
     INSERT INTO @s.rollup_price_band AS r
     SELECT price_band, count(*), sum(quantity), sum(revenue)
@@ -864,21 +860,21 @@ $roll$, '@upserts@',
 %1$s AS (
     INSERT INTO @s.rollup_%1$s AS r
     SELECT grain, bucket, sum(sales_count), sum(order_count), sum(quantity), sum(revenue), sum(profit)%2$s
-      FROM by_grain%3$s GROUP BY grain, bucket%2$s
+      FROM %4$s GROUP BY grain, bucket%2$s
      -- in key order: a bucket's rows end up together in the table (see
      -- bench/kpi_dashboard.sh), not spread over it in hash order
      ORDER BY grain, bucket%2$s
-    ON CONFLICT (grain, bucket%2$s) DO UPDATE
-       SET sales_count = r.sales_count + excluded.sales_count,
-           order_count = r.order_count + excluded.order_count,
-           quantity = r.quantity + excluded.quantity,
-           revenue = r.revenue + excluded.revenue,
-           profit = coalesce(r.profit + excluded.profit, r.profit, excluded.profit))$u$,
-                                      rollup, key, filter), ',')
-               FROM (VALUES ('total', '', ''),
-                            ('product', ', product_id', ''),
+    ON CONFLICT (grain, bucket%3$s) DO UPDATE
+       SET %5$s)$u$,
+                                      rollup, key_expr, key_cols, source, sales_kafka._add_sums()), ',')
+               FROM (VALUES ('total', '', '', 'by_grain'),
+                            ('product', ', product_id', ', product_id', 'by_grain'),
                             -- per customer and minute would be nearly a copy of the lines
-                            ('customer', ', customer_id', ' WHERE grain <> ''minute''')) AS t(rollup, key, filter))),
+                            ('customer', ', customer_id', ', customer_id', 'by_grain WHERE grain <> ''minute'''),
+                            ('customer_group', ', c.segment, c.region, c.country, c.state, c.city',
+                             ', segment, region, country, state, city',
+                             'by_grain LEFT JOIN @s.customers c USING (customer_id) WHERE grain <> ''minute'''))
+                    AS t(rollup, key_expr, key_cols, source))),
             '@s', s)
         INTO n
         USING st.rolled_up_through, upto, st.time_zone;
