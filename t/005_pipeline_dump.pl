@@ -340,9 +340,7 @@ check_exactly_once($_) for ('origin', @restored);
 my $log = slurp_file($node->logfile, $log_offset);
 my @started = $log =~ /sales_kafka: starting pipeline "$pipeline"/g;
 is(scalar @started, 3, 'the log shows the pipeline of each of the three databases starting after the restart');
-my @bad = grep { /PANIC|TRAP:|terminated by signal|segmentation fault/i }
-  split /\n/, slurp_file($node->logfile);
-is_deeply(\@bad, [], 'no PANIC, assertion failure or crash in the server log');
+check_server_log($node);
 
 $node->stop('fast');
 done_testing();

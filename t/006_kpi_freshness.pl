@@ -886,9 +886,7 @@ is( $node->safe_psql('postgres', q{
 
 # ------------------------------------ the server log
 
-my $log = slurp_file($node->logfile);
-my @bad = grep { /PANIC|TRAP:|terminated by signal (?!9\b)|segmentation fault/i } split /\n/, $log;
-is_deeply(\@bad, [], 'no PANIC, assertion failure or crash other than the kills in the server log');
+check_server_log($node, 1);
 
 $node->stop('fast');
 $producer->stop('fast');

@@ -49,7 +49,7 @@ use Time::HiRes qw(time usleep);
 
 our @EXPORT = qw(new_node brokers topic_prefix is_mock broker_ctl
   create_topic produce poll_until try_query wait_pipeline_running
-  postmaster_children process_alive);
+  postmaster_children process_alive check_server_log);
 
 # Seconds any one broker program or kcat call may take.
 my $command_timeout = 60;
@@ -318,6 +318,26 @@ sub process_alive
 	my $stat = <$fh>;
 	close($fh);
 	return defined $stat && $stat !~ /\)\s+Z\s/;
+}
+
+=item check_server_log($node, $kills)
+
+One test: the node's server log shows no PANIC, assertion failure or
+crash; with $kills true, except processes the test itself killed with
+SIGKILL.
+
+=cut
+
+sub check_server_log
+{
+	my ($node, $kills) = @_;
+	my $signal = $kills ? qr/terminated by signal (?!9\b)/ : qr/terminated by signal/;
+	my @bad = grep { /PANIC|TRAP:|$signal|segmentation fault/i }
+	  split /\n/, PostgreSQL::Test::Utils::slurp_file($node->logfile);
+	return Test::More::is_deeply(\@bad, [],
+		$kills
+		? 'no PANIC, assertion failure or crash other than the kills in the server log'
+		: 'no PANIC, assertion failure or crash in the server log');
 }
 
 =back
