@@ -351,7 +351,7 @@ for size in "${SIZES[@]}"; do
 
 	echo "-- full recomputation (for comparison)"
 	timed "rebuild_rollups (full)" "$size" "SELECT sales_kafka.rebuild_rollups('s')"
-	"${PSQL[@]}" -c "VACUUM ANALYZE s.rollup_total, s.rollup_product, s.rollup_customer" -c "CHECKPOINT"
+	"${PSQL[@]}" -c "VACUUM ANALYZE s.rollup_total, s.rollup_product, s.rollup_customer, s.rollup_customer_group, s.rollup_price_band" -c "CHECKPOINT"
 	for mv in mv_top_products mv_price_distribution mv_growth_yoy; do
 		timed "REFRESH MATERIALIZED VIEW $mv" "$size" "REFRESH MATERIALIZED VIEW s.$mv"
 	done

@@ -163,7 +163,7 @@ SELECT results_eq($$SELECT grain, sum(revenue) FROM kpi_test.kpi_product_sales G
                   $$VALUES ('day', 1649.00), ('hour', 1649.00), ('minute', 1649.00), ('month', 1649.00)$$,
                   'kpi_product_sales: every grain adds up');
 SELECT results_eq($$SELECT segment, region, state, city, revenue FROM kpi_test.kpi_customer_sales
-                    WHERE grain = 'month' AND period_start = '2020-03-01 00:00-05'$$,
+                    WHERE grain = 'month' AND period_start = '2020-03-01 00:00-05' ORDER BY segment$$,
                   $$VALUES ('Corporate', 'Central', 'Texas', 'Houston', 585.00), ('Home Office', 'West', 'Washington', 'Seattle', 90.00)$$,
                   'kpi_customer_sales');
 SELECT results_eq($$SELECT date_key, customer_id, product_id, revenue FROM kpi_test.sales_facts WHERE order_id = 'O10' ORDER BY line$$,
