@@ -15,7 +15,7 @@ OBJS = $(patsubst %.c,%.o,$(wildcard src/*.c))
 
 DATA = $(wildcard $(EXTENSION)--*.sql)
 
-REGRESS = fdw_options kafka_functions decode fdw_explain upgrade
+REGRESS = fdw_options kafka_functions decode fdw_explain insert_select upgrade
 REGRESS_OPTS = --inputdir=.
 TAP_TESTS = 1
 

@@ -58,9 +58,6 @@
 
 #include "sales_kafka.h"
 
-/* rows handed to table_multi_insert() at once, as COPY does */
-#define SK_MULTI_INSERT_ROWS 1000
-
 /* A decoded message waiting to be written */
 typedef struct SkSinkRow
 {
@@ -100,10 +97,7 @@ struct SkSink
 	AttrNumber *default_att;
 	Expr	  **default_expr;
 
-	/* bulk path: slots made once per batch, without pinning the descriptor */
-	TupleDesc	slot_desc;
-	TupleTableSlot *slots[SK_MULTI_INSERT_ROWS];
-	int			nslots;
+	SkBulkInsert *writer;		/* bulk path: its slots, made once */
 
 	char	   *sql;			/* SQL path: the statement */
 
@@ -381,11 +375,10 @@ sk_sink_open(SkMapping *map, Oid target, bool upsert, Oid owner,
 	if (upsert)
 		map_primary_key(sink);
 
-	sink->bulk = !upsert && relkind == RELKIND_RELATION &&
-		!rel->rd_rel->relispartition &&	/* its bounds need checking */
-		rel->trigdesc == NULL &&
-		check_enable_rls(target, owner, true) != RLS_ENABLED;
-	if (!sink->bulk)
+	sink->bulk = !upsert && sk_bulk_insert_possible(rel, owner);
+	if (sink->bulk)
+		sink->writer = sk_bulk_create(rel);
+	else
 		sink->sql = build_sql(sink);
 	return sink;
 }
@@ -461,13 +454,10 @@ write_bulk(SkSink *sink, int lo, int hi)
 	Relation	rel = sink->rel;
 	TupleDesc	tupdesc = RelationGetDescr(rel);
 	EState	   *estate = CreateExecutorState();
+	ExprContext *econtext = GetPerTupleExprContext(estate);
 	ResultRelInfo *rri = makeNode(ResultRelInfo);
 	RangeTblEntry *rte = makeNode(RangeTblEntry);
 	ExprState **defaults;
-	TupleTableSlot **slots = sink->slots;
-	BulkInsertState bistate = GetBulkInsertState();
-	CommandId	cid = GetCurrentCommandId(true);
-	int			nbuffered = 0;
 	int			r;
 	int			i;
 
@@ -478,76 +468,41 @@ write_bulk(SkSink *sink, int lo, int hi)
 	ExecInitRangeTable(estate, list_make1(rte));
 	InitResultRelInfo(rri, rel, 1, NULL, 0);
 	ExecOpenIndices(rri, false);
-	estate->es_output_cid = cid;
+	estate->es_output_cid = GetCurrentCommandId(true);
 
 	defaults = palloc(sizeof(ExprState *) * Max(sink->ndefaults, 1));
 	for (i = 0; i < sink->ndefaults; i++)
 		defaults[i] = ExecPrepareExpr(sink->default_expr[i], estate);
 
-	for (r = lo; r <= hi; r++)
+	sk_bulk_begin(sink->writer, rri, estate);
+	for (r = lo; r < hi; r++)
 	{
-		if (nbuffered == SK_MULTI_INSERT_ROWS || (r == hi && nbuffered > 0))
-		{
-			table_multi_insert(rel, slots, nbuffered, cid, 0, bistate);
-			for (i = 0; i < nbuffered; i++)
-			{
-				if (rri->ri_NumIndices > 0)
-					list_free(ExecInsertIndexTuples(rri, slots[i], estate,
-													false, false, NULL, NIL));
-				ExecClearTuple(slots[i]);
-				ResetPerTupleExprContext(estate);
-			}
-			nbuffered = 0;
-		}
-		if (r == hi)
-			break;
+		TupleTableSlot *slot = sk_bulk_next_slot(sink->writer);
+		SkSinkRow  *row = &sink->rows[r];
 
-		if (nbuffered == sink->nslots)
+		memset(slot->tts_isnull, true, sizeof(bool) * tupdesc->natts);
+		for (i = 0; i < sink->ncols; i++)
 		{
-			/*
-			 * A copy of the descriptor is not reference-counted: the slots
-			 * outlive the subtransactions of write_range() untouched.
-			 */
-			if (sink->slot_desc == NULL)
-				sink->slot_desc = CreateTupleDescCopy(tupdesc);
-			slots[sink->nslots++] =
-				MakeSingleTupleTableSlot(sink->slot_desc,
-										 table_slot_callbacks(rel));
+			slot->tts_values[sink->target_att[i] - 1] = row->values[i];
+			slot->tts_isnull[sink->target_att[i] - 1] = row->nulls[i];
 		}
+		for (i = 0; i < sink->ndefaults; i++)
 		{
-			TupleTableSlot *slot = slots[nbuffered];
-			SkSinkRow  *row = &sink->rows[r];
-			ExprContext *econtext = GetPerTupleExprContext(estate);
+			AttrNumber	att = sink->default_att[i] - 1;
 
-			ExecClearTuple(slot);
-			memset(slot->tts_isnull, true, sizeof(bool) * tupdesc->natts);
-			for (i = 0; i < sink->ncols; i++)
-			{
-				slot->tts_values[sink->target_att[i] - 1] = row->values[i];
-				slot->tts_isnull[sink->target_att[i] - 1] = row->nulls[i];
-			}
-			for (i = 0; i < sink->ndefaults; i++)
-			{
-				AttrNumber	att = sink->default_att[i] - 1;
-
-				/* defaults live as long as the batch, not the tuple */
-				slot->tts_values[att] =
-					datumCopy(ExecEvalExpr(defaults[i], econtext,
-										   &slot->tts_isnull[att]),
-							  TupleDescAttr(tupdesc, att)->attbyval,
-							  TupleDescAttr(tupdesc, att)->attlen);
-			}
-			ExecStoreVirtualTuple(slot);
-			if (rel->rd_att->constr && rel->rd_att->constr->has_generated_stored)
-				ExecComputeStoredGenerated(rri, estate, slot, CMD_INSERT);
-			if (rel->rd_att->constr)
-				ExecConstraints(rri, slot, estate);
-			ResetPerTupleExprContext(estate);
-			nbuffered++;
+			/* defaults live as long as the batch, not the tuple */
+			slot->tts_values[att] =
+				datumCopy(ExecEvalExpr(defaults[i], econtext,
+									   &slot->tts_isnull[att]),
+						  TupleDescAttr(tupdesc, att)->attbyval,
+						  TupleDescAttr(tupdesc, att)->attlen);
 		}
+		ResetExprContext(econtext);
+		ExecStoreVirtualTuple(slot);
+		sk_bulk_add(sink->writer, slot);
 	}
+	sk_bulk_end(sink->writer);
 
-	FreeBulkInsertState(bistate);
 	ExecCloseIndices(rri);
 	FreeExecutorState(estate);
 }
@@ -716,11 +671,8 @@ sk_sink_finish(SkSink *sink, int64 *rows, int64 *dead)
 void
 sk_sink_close(SkSink *sink)
 {
-	int			i;
-
-	for (i = 0; i < sink->nslots; i++)
-		ExecDropSingleTupleTableSlot(sink->slots[i]);
-	sink->nslots = 0;
+	if (sink->writer != NULL)
+		sk_bulk_free(sink->writer);
 	rows_sink = NULL;
 	relation_close(sink->rel, NoLock);
 }

@@ -354,6 +354,29 @@ extern void sk_catalog_end(SkCatalogScope *scope);
 extern uint64 sk_catalog_exec(const char *sql, int nargs, Oid *types,
 							  Datum *values, const char *nulls, int expected);
 
+/* in bulk_insert.c */
+
+/* Rows written as COPY writes them; see bulk_insert.c */
+typedef struct SkBulkInsert SkBulkInsert;
+
+/* rows handed to table_multi_insert() at once, as COPY does */
+#define SK_MULTI_INSERT_ROWS 1000
+
+extern bool sk_bulk_insert_possible(Relation rel, Oid user);
+extern SkBulkInsert *sk_bulk_create(Relation rel);
+extern void sk_bulk_begin(SkBulkInsert *bi, ResultRelInfo *rri,
+						  EState *estate);
+extern TupleTableSlot *sk_bulk_next_slot(SkBulkInsert *bi);
+extern void sk_bulk_add(SkBulkInsert *bi, TupleTableSlot *slot);
+extern void sk_bulk_flush(SkBulkInsert *bi);
+extern void sk_bulk_end(SkBulkInsert *bi);
+extern void sk_bulk_free(SkBulkInsert *bi);
+
+/* in insert_select.c */
+extern bool sk_bulk_insert_select;
+
+extern void sk_insert_select_init(void);
+
 /* in pipeline_sink.c */
 
 /* How a pipeline's rows reach its target table; see pipeline_sink.c */
