@@ -146,6 +146,7 @@ typedef struct JsonPlan
 	int		   *whole;			/* attribute indexes of json_path '$' columns */
 	bool		wants_key;		/* some path starts with a key */
 	bool		wants_index;	/* some path starts with a subscript */
+	bool		flat;			/* every path one key, no two the same */
 } JsonPlan;
 
 typedef struct JsonScan
@@ -159,6 +160,8 @@ typedef struct JsonScan
 	int		   *len;
 	SkPathStep **steps;
 	JsonSpan   *found;
+	bool		flat;			/* the plan's */
+	int			next;			/* flat: the entry of cols to try first */
 	const char *error;			/* what is wrong, once something is */
 	char		errbuf[128];
 } JsonScan;
@@ -459,6 +462,28 @@ enter(JsonScan *s, int level, const char *key, int keylen, bool escaped,
 	char	   *plain = NULL;
 	int			c;
 
+	/*
+	 * Flat mappings of messages written in one key order (the common case)
+	 * find each key at the first try: the entry after the last one found.
+	 * A key matches one entry at most, so the search stops there.
+	 */
+	if (s->flat && level == 1 && key != NULL && !escaped)
+	{
+		int			i;
+
+		for (i = 0; i < s->ncols; i++)
+		{
+			c = (s->next + i) % s->ncols;
+			if (key_matches(s->steps[c * s->map->max_path_depth], key, keylen, false))
+			{
+				s->depth[c] = 1;
+				s->next = (c + 1) % s->ncols;
+				break;
+			}
+		}
+		return;
+	}
+
 	for (c = 0; c < s->ncols; c++)
 	{
 		SkPathStep *step;
@@ -737,6 +762,16 @@ json_plan(SkMapping *map, const bool *wanted)
 		else
 			plan->wants_index = true;
 	}
+	plan->flat = plan->wants_key;
+	for (i = 0; i < plan->ncols && plan->flat; i++)
+	{
+		SkPathStep *step = plan->steps[i * map->max_path_depth];
+		int			j;
+
+		plan->flat = plan->len[i] == 1 && step->key != NULL;
+		for (j = 0; j < i && plan->flat; j++)
+			plan->flat = strcmp(plan->steps[j * map->max_path_depth]->key, step->key) != 0;
+	}
 	MemoryContextSwitchTo(oldcxt);
 	map->json_plan = plan;
 	return plan;
@@ -779,6 +814,8 @@ sk_json_extract(SkMapping *map, const char *payload, size_t len,
 	s.len = plan->len;
 	s.steps = plan->steps;
 	s.found = plan->found;
+	s.flat = plan->flat;
+	s.next = 0;
 	s.error = NULL;
 
 	if (scan_value(&s, 0, &top))
