@@ -55,6 +55,16 @@ EXPLAIN (COSTS OFF) INSERT INTO sale_by_qty_1 SELECT sale_id, product_name, quan
 SET sales_kafka.bulk_insert = off;
 EXPLAIN (COSTS OFF) INSERT INTO sale SELECT sale_id, product_name, quantity FROM sale_topic;
 RESET sales_kafka.bulk_insert;
+-- a volatile function (nextval aside) could read the table being written:
+-- as COPY, no batches then
+CREATE SEQUENCE sale_seq;
+EXPLAIN (COSTS OFF) INSERT INTO sale SELECT nextval('sale_seq'), product_name, quantity FROM sale_topic;
+EXPLAIN (COSTS OFF) INSERT INTO sale SELECT sale_id, product_name, quantity, clock_timestamp() FROM sale_topic;
+EXPLAIN (COSTS OFF) INSERT INTO sale SELECT sale_id, product_name, quantity FROM sale_topic WHERE random() < 0.5;
+EXPLAIN (COSTS OFF) INSERT INTO sale SELECT sale_id, product_name, quantity FROM sale_topic
+  WHERE sale_id > (SELECT max(sale_id) + random() FROM sale);
+ALTER TABLE sale_tmp ALTER COLUMN added SET DEFAULT clock_timestamp();
+EXPLAIN (COSTS OFF) INSERT INTO sale_tmp SELECT sale_id, product_name, quantity FROM sale_topic;
 
 -- decided each time the statement runs: a trigger (or a foreign key) added
 -- after a plan was cached turns the prepared statement row by row

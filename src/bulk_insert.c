@@ -121,6 +121,8 @@ void
 sk_bulk_add(SkBulkInsert *bi, TupleTableSlot *slot)
 {
 	Assert(slot == bi->slots[bi->nbuffered]);
+	/* CHECK constraints and generated columns may read tableoid */
+	slot->tts_tableOid = RelationGetRelid(bi->rri->ri_RelationDesc);
 	if (bi->checks)
 	{
 		Relation	rel = bi->rri->ri_RelationDesc;

@@ -9,8 +9,10 @@
  * and decoding the messages.  So when an INSERT starts whose plan is a
  * ModifyTable over a plan that reads a sales_kafka foreign table, into a
  * table the bulk path serves (ordinary, not a partition, no triggers, no
- * row security), without ON CONFLICT, RETURNING or check options, the
- * ModifyTable is replaced by the custom scan "SalesKafkaInsert": it runs
+ * row security), without ON CONFLICT, RETURNING or check options, and
+ * without volatile functions but nextval (which could read the table as it
+ * is being written; COPY does not batch then either), the ModifyTable is
+ * replaced by the custom scan "SalesKafkaInsert": it runs
  * the same subplan and writes its rows a thousand at a time.  Anything
  * else runs as planned; sales_kafka.bulk_insert = off turns it off.
  *
@@ -31,6 +33,7 @@
 #include "miscadmin.h"
 #include "nodes/extensible.h"
 #include "nodes/plannodes.h"
+#include "optimizer/optimizer.h"
 #include "parser/parsetree.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -73,39 +76,99 @@ static const CustomExecMethods insert_exec_methods = {
 	.ExplainCustomScan = insert_explain,
 };
 
+/* The plans under plan, and the initial and subquery plans of stmt */
+static List *
+child_plans(Plan *plan)
+{
+	List	   *children = list_make2(plan->lefttree, plan->righttree);
+
+	switch (nodeTag(plan))
+	{
+		case T_Append:
+			return list_concat(children, ((Append *) plan)->appendplans);
+		case T_MergeAppend:
+			return list_concat(children, ((MergeAppend *) plan)->mergeplans);
+		case T_SubqueryScan:
+			return lappend(children, ((SubqueryScan *) plan)->subplan);
+		case T_CustomScan:
+			return list_concat(children, ((CustomScan *) plan)->custom_plans);
+		default:
+			return children;
+	}
+}
+
 /* Whether the plan reads a sales_kafka foreign table */
 static bool
 reads_kafka(Plan *plan)
 {
 	ListCell   *lc;
-	List	   *children = NIL;
 
 	if (plan == NULL)
 		return false;
+	if (IsA(plan, ForeignScan) &&
+		sk_is_kafka_server(GetForeignServer(((ForeignScan *) plan)->fs_server)))
+		return true;
+	foreach(lc, child_plans(plan))
+		if (reads_kafka((Plan *) lfirst(lc)))
+			return true;
+	return false;
+}
+
+/*
+ * Whether an expression of the plan calls a volatile function (nextval
+ * aside).  Such a function may read the table being written, and would see
+ * fewer of the statement's rows when they are written a thousand at a
+ * time: COPY FROM does not batch then either.  Subqueries' plans are
+ * stmt->subplans, looked at by the caller.
+ */
+static bool
+calls_volatile(Plan *plan)
+{
+	List	   *exprs;
+	ListCell   *lc;
+
+	if (plan == NULL)
+		return false;
+	exprs = list_make2(plan->targetlist, plan->qual);
 	switch (nodeTag(plan))
 	{
+		case T_Result:
+			exprs = lappend(exprs, ((Result *) plan)->resconstantqual);
+			break;
+		case T_FunctionScan:
+			exprs = lappend(exprs, ((FunctionScan *) plan)->functions);
+			break;
+		case T_ValuesScan:
+			exprs = lappend(exprs, ((ValuesScan *) plan)->values_lists);
+			break;
+		case T_TableFuncScan:
+			exprs = lappend(exprs, ((TableFuncScan *) plan)->tablefunc);
+			break;
 		case T_ForeignScan:
-			if (sk_is_kafka_server(GetForeignServer(((ForeignScan *) plan)->fs_server)))
-				return true;
+			exprs = lappend(exprs, ((ForeignScan *) plan)->fdw_exprs);
 			break;
-		case T_Append:
-			children = ((Append *) plan)->appendplans;
+		case T_NestLoop:
+		case T_MergeJoin:
+		case T_HashJoin:
+			exprs = lappend(exprs, ((Join *) plan)->joinqual);
+			if (IsA(plan, HashJoin))
+				exprs = lappend(exprs, ((HashJoin *) plan)->hashclauses);
+			if (IsA(plan, MergeJoin))
+				exprs = lappend(exprs, ((MergeJoin *) plan)->mergeclauses);
 			break;
-		case T_MergeAppend:
-			children = ((MergeAppend *) plan)->mergeplans;
-			break;
-		case T_SubqueryScan:
-			return reads_kafka(((SubqueryScan *) plan)->subplan);
-		case T_CustomScan:
-			children = ((CustomScan *) plan)->custom_plans;
+		case T_Limit:
+			exprs = lappend(exprs, ((Limit *) plan)->limitOffset);
+			exprs = lappend(exprs, ((Limit *) plan)->limitCount);
 			break;
 		default:
 			break;
 	}
-	foreach(lc, children)
-		if (reads_kafka((Plan *) lfirst(lc)))
+	if (contain_volatile_functions_not_nextval((Node *) exprs))
+		return true;
+	foreach(lc, child_plans(plan))
+		if (calls_volatile((Plan *) lfirst(lc)))
 			return true;
-	return reads_kafka(plan->lefttree) || reads_kafka(plan->righttree);
+	return false;
 }
 
 /*
@@ -146,6 +209,7 @@ bulk_insert_plan(PlannedStmt *stmt)
 	bool		qualifies;
 	CustomScan *cscan;
 	PlannedStmt *copy;
+	ListCell   *lc;
 
 	if (!IsA(stmt->planTree, ModifyTable) ||
 		stmt->hasModifyingCTE || stmt->hasReturning)
@@ -156,8 +220,11 @@ bulk_insert_plan(PlannedStmt *stmt)
 		list_length(mt->resultRelations) != 1 || mt->rootRelation != 0 ||
 		mt->onConflictAction != ONCONFLICT_NONE ||
 		mt->returningLists != NIL || mt->withCheckOptionLists != NIL ||
-		!reads_kafka(sub))
+		!reads_kafka(sub) || calls_volatile(sub))
 		return stmt;
+	foreach(lc, stmt->subplans)
+		if (calls_volatile((Plan *) lfirst(lc)))
+			return stmt;
 
 	rti = linitial_int(mt->resultRelations);
 	rte = rt_fetch(rti, stmt->rtable);

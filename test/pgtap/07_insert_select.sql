@@ -27,7 +27,7 @@ SELECT i, 'product ' || (i % 37), 1 + i % 5, (i % 1000) + 0.99,
        CASE WHEN i % 500 = 0 THEN repeat('n' || i, 1000) END
   FROM generate_series(1, 2500) i;
 
-SELECT plan(23);
+SELECT plan(28);
 
 -- the target: an index, a primary key, NOT NULL, CHECK, a default, a
 -- stored generated column and a dropped column
@@ -97,6 +97,26 @@ SELECT throws_ok($$INSERT INTO picky (id, name, qty, price) SELECT id, name, qty
 SELECT throws_ok($$INSERT INTO picky (id, name, qty, price) SELECT id, NULLIF(name, 'product 20'), qty, price FROM sale_topic$$,
                  '23502', NULL, 'so is NOT NULL');
 SELECT is((SELECT count(*) FROM picky), 0::bigint, 'nothing of the failed statements is left');
+
+-- tableoid is the table's before constraints and generated columns read it
+CREATE TABLE own_oid (id bigint, oid_seen oid GENERATED ALWAYS AS (tableoid) STORED,
+                      CHECK (tableoid <> 0));
+SELECT is(row_count('INSERT INTO own_oid (id) SELECT id FROM sale_topic'), 2500::bigint,
+          'a CHECK on tableoid holds for every row');
+SELECT is((SELECT count(*) FROM own_oid WHERE oid_seen = 'own_oid'::regclass), 2500::bigint,
+          'a generated column sees tableoid in every row');
+
+-- a volatile function may read the table being written: row by row, as
+-- COPY does, so that it sees the rows written before its own
+CREATE TABLE counted (id bigint, seen bigint);
+CREATE FUNCTION rows_in_counted() RETURNS bigint LANGUAGE sql VOLATILE
+  AS $$SELECT count(*) FROM insert_test.counted$$;
+SELECT ok(NOT uses_bulk('INSERT INTO counted SELECT id, rows_in_counted() FROM sale_topic'),
+          'a volatile function in the SELECT: row by row');
+SELECT is(row_count('INSERT INTO counted SELECT id, rows_in_counted() FROM sale_topic ORDER BY id'), 2500::bigint,
+          'it writes every row');
+SELECT is((SELECT count(*) FROM counted WHERE seen = id - 1), 2500::bigint,
+          'and each call saw the rows written before it');
 
 -- transactions, cursors of rows, PL/pgSQL and prepared statements
 BEGIN;
