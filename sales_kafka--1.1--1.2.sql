@@ -904,16 +904,17 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     s text := sales_kafka._model_state(model_schema);
+    rollups text := format('%1$s.rollup_total, %1$s.rollup_product, %1$s.rollup_customer, %1$s.rollup_customer_group, %1$s.rollup_price_band', s);
     n bigint;
 BEGIN
     EXECUTE format('SELECT FROM %s.kpi_state FOR UPDATE', s);
-    EXECUTE format('TRUNCATE %1$s.rollup_total, %1$s.rollup_product, %1$s.rollup_customer, %1$s.rollup_customer_group, %1$s.rollup_price_band', s);
+    EXECUTE 'TRUNCATE ' || rollups;
     EXECUTE format('UPDATE %s.kpi_state SET rolled_up_through = 0, rolled_up_rows = 0', s);
     n := sales_kafka.refresh_rollups(model_schema);
     -- the rollups were emptied and refilled: without fresh statistics the
     -- dashboards' plans go by what autovacuum saw half way (a sort of
     -- thousands of rows instead of an ordered index scan)
-    EXECUTE format('ANALYZE %1$s.rollup_total, %1$s.rollup_product, %1$s.rollup_customer, %1$s.rollup_customer_group, %1$s.rollup_price_band', s);
+    EXECUTE 'ANALYZE ' || rollups;
     RETURN n;
 END
 $$;

@@ -53,7 +53,12 @@ SQL
 "${PSQL[@]}" -c "\\copy sales TO '$CSV_FDW_ORDER' (FORMAT csv)"
 
 echo "== $RUNS runs, each: (a), (r), (b), then (c), one transaction each"
-printf '%-5s %14s %14s %14s %14s %6s %6s %6s\n' run "(a) FDW rows/s" "(r) row by row" "(b) COPY" "(c) COPY, (a)'s order" "a/b" "r/b" "a/c"
+FORMAT='%-5s %14s %14s %14s %14s %6s %6s %6s\n'
+# result_row LABEL A R B C: the rows/s of each, and their ratios
+result_row() {
+	printf "$FORMAT" "$1" "$2" "$3" "$4" "$5" "$(ratio "$2" "$4")" "$(ratio "$3" "$4")" "$(ratio "$2" "$5")"
+}
+printf "$FORMAT" run "(a) FDW rows/s" "(r) row by row" "(b) COPY" "(c) COPY, (a)'s order" "a/b" "r/b" "a/c"
 a_all=() r_all=() b_all=() c_all=() ab_all=()
 for ((r = 1; r <= RUNS; r++)); do
 	a=$("${PSQL[@]}" -At -c "SELECT measure('INSERT INTO sales SELECT * FROM sales_topic')")
@@ -61,13 +66,13 @@ for ((r = 1; r <= RUNS; r++)); do
 	b=$("${PSQL[@]}" -At -c "SELECT measure(\$\$COPY sales FROM '$CSV' (FORMAT csv)\$\$)")
 	c=$("${PSQL[@]}" -At -c "SELECT measure(\$\$COPY sales FROM '$CSV_FDW_ORDER' (FORMAT csv)\$\$)")
 	a_all+=("$a") r_all+=("$rr") b_all+=("$b") c_all+=("$c") ab_all+=("$(ratio "$a" "$b")")
-	printf '%-5s %14s %14s %14s %14s %6s %6s %6s\n' "$r" "$a" "$rr" "$b" "$c" "$(ratio "$a" "$b")" "$(ratio "$rr" "$b")" "$(ratio "$a" "$c")"
+	result_row "$r" "$a" "$rr" "$b" "$c"
 done
 ma=$(median "${a_all[@]}")
 mr=$(median "${r_all[@]}")
 mb=$(median "${b_all[@]}")
 mc=$(median "${c_all[@]}")
-printf '%-5s %14s %14s %14s %14s %6s %6s %6s\n' median "$ma" "$mr" "$mb" "$mc" "$(ratio "$ma" "$mb")" "$(ratio "$mr" "$mb")" "$(ratio "$ma" "$mc")"
+result_row median "$ma" "$mr" "$mb" "$mc"
 # the target is judged on the median of the runs' own a/b
 ratio=$(median "${ab_all[@]}")
 echo "median of the runs' a/b: $ratio"

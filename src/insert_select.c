@@ -76,60 +76,63 @@ static const CustomExecMethods insert_exec_methods = {
 	.ExplainCustomScan = insert_explain,
 };
 
-/* The plans under plan, and the initial and subquery plans of stmt */
-static List *
-child_plans(Plan *plan)
-{
-	List	   *children = list_make2(plan->lefttree, plan->righttree);
-
-	switch (nodeTag(plan))
-	{
-		case T_Append:
-			return list_concat(children, ((Append *) plan)->appendplans);
-		case T_MergeAppend:
-			return list_concat(children, ((MergeAppend *) plan)->mergeplans);
-		case T_SubqueryScan:
-			return lappend(children, ((SubqueryScan *) plan)->subplan);
-		case T_CustomScan:
-			return list_concat(children, ((CustomScan *) plan)->custom_plans);
-		default:
-			return children;
-	}
-}
-
-/* Whether the plan reads a sales_kafka foreign table */
+/*
+ * Whether test holds for plan or a plan under it.  Subqueries' plans are
+ * PlannedStmt.subplans, for the caller to look at.
+ */
 static bool
-reads_kafka(Plan *plan)
+any_plan(Plan *plan, bool (*test) (Plan *))
 {
+	List	   *children;
 	ListCell   *lc;
 
 	if (plan == NULL)
 		return false;
-	if (IsA(plan, ForeignScan) &&
-		sk_is_kafka_server(GetForeignServer(((ForeignScan *) plan)->fs_server)))
+	if (test(plan))
 		return true;
-	foreach(lc, child_plans(plan))
-		if (reads_kafka((Plan *) lfirst(lc)))
+	children = list_make2(plan->lefttree, plan->righttree);
+	switch (nodeTag(plan))
+	{
+		case T_Append:
+			children = list_concat(children, ((Append *) plan)->appendplans);
+			break;
+		case T_MergeAppend:
+			children = list_concat(children, ((MergeAppend *) plan)->mergeplans);
+			break;
+		case T_SubqueryScan:
+			children = lappend(children, ((SubqueryScan *) plan)->subplan);
+			break;
+		case T_CustomScan:
+			children = list_concat(children, ((CustomScan *) plan)->custom_plans);
+			break;
+		default:
+			break;
+	}
+	foreach(lc, children)
+		if (any_plan((Plan *) lfirst(lc), test))
 			return true;
 	return false;
 }
 
+/* Whether the node reads a sales_kafka foreign table */
+static bool
+reads_kafka(Plan *plan)
+{
+	return IsA(plan, ForeignScan) &&
+		sk_is_kafka_server(GetForeignServer(((ForeignScan *) plan)->fs_server));
+}
+
 /*
- * Whether an expression of the plan calls a volatile function (nextval
+ * Whether an expression of the node calls a volatile function (nextval
  * aside).  Such a function may read the table being written, and would see
  * fewer of the statement's rows when they are written a thousand at a
- * time: COPY FROM does not batch then either.  Subqueries' plans are
- * stmt->subplans, looked at by the caller.
+ * time: COPY FROM does not batch then either.
  */
 static bool
 calls_volatile(Plan *plan)
 {
-	List	   *exprs;
-	ListCell   *lc;
+	List	   *exprs = list_make2(plan->targetlist, plan->qual);
 
-	if (plan == NULL)
-		return false;
-	exprs = list_make2(plan->targetlist, plan->qual);
 	switch (nodeTag(plan))
 	{
 		case T_Result:
@@ -163,12 +166,7 @@ calls_volatile(Plan *plan)
 		default:
 			break;
 	}
-	if (contain_volatile_functions_not_nextval((Node *) exprs))
-		return true;
-	foreach(lc, child_plans(plan))
-		if (calls_volatile((Plan *) lfirst(lc)))
-			return true;
-	return false;
+	return contain_volatile_functions_not_nextval((Node *) exprs);
 }
 
 /*
@@ -220,10 +218,10 @@ bulk_insert_plan(PlannedStmt *stmt)
 		list_length(mt->resultRelations) != 1 || mt->rootRelation != 0 ||
 		mt->onConflictAction != ONCONFLICT_NONE ||
 		mt->returningLists != NIL || mt->withCheckOptionLists != NIL ||
-		!reads_kafka(sub) || calls_volatile(sub))
+		!any_plan(sub, reads_kafka) || any_plan(sub, calls_volatile))
 		return stmt;
 	foreach(lc, stmt->subplans)
-		if (calls_volatile((Plan *) lfirst(lc)))
+		if (any_plan((Plan *) lfirst(lc), calls_volatile))
 			return stmt;
 
 	rti = linitial_int(mt->resultRelations);
