@@ -87,7 +87,8 @@ typedef struct SkScanState
 	int		   *range_of;		/* by partition id: index in ranges, or -1 */
 	int			max_partition;
 	int			nactive;		/* ranges not done */
-	int64		last_progress_ms;
+	int64		last_progress_ms;	/* when messages_seen was last updated */
+	int64		messages_seen;	/* messages read at the last wait */
 	int64		messages;		/* messages read, all ranges */
 } SkScanState;
 
@@ -425,6 +426,7 @@ start_reading(ForeignScanState *node)
 
 	st->started = true;
 	st->last_progress_ms = sk_kafka_now_ms();
+	st->messages_seen = st->messages;
 }
 
 static SkRange *
@@ -466,12 +468,17 @@ skIterateForeignScan(ForeignScanState *node)
 		CHECK_FOR_INTERRUPTS();
 		if (msg == NULL)
 		{
-			if (sk_kafka_now_ms() - st->last_progress_ms > sk_connect_timeout)
+			/* the clock is read when waiting, not for every message */
+			if (st->messages != st->messages_seen)
+			{
+				st->messages_seen = st->messages;
+				st->last_progress_ms = sk_kafka_now_ms();
+			}
+			else if (sk_kafka_now_ms() - st->last_progress_ms > sk_connect_timeout)
 				sk_kafka_report(st->kc, RD_KAFKA_RESP_ERR__TIMED_OUT,
 								st->map->topic);
 			continue;
 		}
-		st->last_progress_ms = sk_kafka_now_ms();
 
 		r = find_range(st, msg->partition);
 		if (msg->err)
