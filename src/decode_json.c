@@ -168,12 +168,14 @@ typedef struct JsonScan
 
 static bool scan_value(JsonScan *s, int level, JsonSpan *span);
 
-static void
+static inline void
 skip_space(JsonScan *s)
 {
-	while (s->p < s->end &&
-		   (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r'))
-		s->p++;
+	const char *p = s->p;
+
+	while (p < s->end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+		p++;
+	s->p = p;
 }
 
 /* Fail, quoting the token at p as the server's JSON parser does */
@@ -245,8 +247,16 @@ scan_string(JsonScan *s, bool *escaped)
 	s->p++;						/* opening quote */
 	while (s->p < s->end)
 	{
-		unsigned char c = (unsigned char) *s->p;
+		const char *p = s->p;
+		unsigned char c;
 
+		/* the run of plain characters, with the cursor in a register */
+		while (p < s->end && (c = (unsigned char) *p) != '"' && c != '\\' && c >= 0x20)
+			p++;
+		s->p = p;
+		if (p >= s->end)
+			break;
+		c = (unsigned char) *p;
 		if (c == '"')
 		{
 			s->p++;
@@ -258,11 +268,6 @@ scan_string(JsonScan *s, bool *escaped)
 					 "Character with value 0x%02x must be escaped.", c);
 			s->error = s->errbuf;
 			return false;
-		}
-		if (c != '\\')
-		{
-			s->p++;
-			continue;
 		}
 		*escaped = true;
 		if (s->p + 1 >= s->end)
@@ -325,6 +330,8 @@ scan_string(JsonScan *s, bool *escaped)
 	return false;
 }
 
+#define IS_DIGIT(c) ((c) >= '0' && (c) <= '9')
+
 /* -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)? */
 static bool
 scan_number(JsonScan *s)
@@ -336,16 +343,16 @@ scan_number(JsonScan *s)
 	if (p < s->end && *p == '0')
 		p++;
 	else if (p < s->end && *p >= '1' && *p <= '9')
-		while (p < s->end && isdigit((unsigned char) *p))
+		while (p < s->end && IS_DIGIT(*p))
 			p++;
 	else
 		return fail_at(s, NULL);
 	if (p < s->end && *p == '.')
 	{
 		p++;
-		if (p >= s->end || !isdigit((unsigned char) *p))
+		if (p >= s->end || !IS_DIGIT(*p))
 			return fail_at(s, NULL);
-		while (p < s->end && isdigit((unsigned char) *p))
+		while (p < s->end && IS_DIGIT(*p))
 			p++;
 	}
 	if (p < s->end && (*p == 'e' || *p == 'E'))
@@ -353,9 +360,9 @@ scan_number(JsonScan *s)
 		p++;
 		if (p < s->end && (*p == '+' || *p == '-'))
 			p++;
-		if (p >= s->end || !isdigit((unsigned char) *p))
+		if (p >= s->end || !IS_DIGIT(*p))
 			return fail_at(s, NULL);
-		while (p < s->end && isdigit((unsigned char) *p))
+		while (p < s->end && IS_DIGIT(*p))
 			p++;
 	}
 	/* a number runs into no letter: "12abc" is one bad token */
@@ -452,6 +459,30 @@ unescape(StringInfo buf, const char *p, const char *end)
 }
 
 /*
+ * In a flat mapping, the entry of cols an unescaped top-level key names,
+ * or -1.  Messages written in one key order (the common case) find each
+ * key at the first try: the entry after the last one found.  A key names
+ * one entry at most, so the search stops there.
+ */
+static int
+flat_entry(JsonScan *s, const char *key, int keylen)
+{
+	int			c = s->next;
+	int			i;
+
+	for (i = 0; i < s->ncols; i++)
+	{
+		if (key_matches(s->steps[c * s->map->max_path_depth], key, keylen, false))
+		{
+			s->next = c + 1 < s->ncols ? c + 1 : 0;
+			return c;
+		}
+		c = c + 1 < s->ncols ? c + 1 : 0;
+	}
+	return -1;
+}
+
+/*
  * A field or element at level begins with its key (NULL for an array
  * element with index); advance the columns whose path it continues.
  */
@@ -461,28 +492,6 @@ enter(JsonScan *s, int level, const char *key, int keylen, bool escaped,
 {
 	char	   *plain = NULL;
 	int			c;
-
-	/*
-	 * Flat mappings of messages written in one key order (the common case)
-	 * find each key at the first try: the entry after the last one found.
-	 * A key matches one entry at most, so the search stops there.
-	 */
-	if (s->flat && level == 1 && key != NULL && !escaped)
-	{
-		int			i;
-
-		for (i = 0; i < s->ncols; i++)
-		{
-			c = (s->next + i) % s->ncols;
-			if (key_matches(s->steps[c * s->map->max_path_depth], key, keylen, false))
-			{
-				s->depth[c] = 1;
-				s->next = (c + 1) % s->ncols;
-				break;
-			}
-		}
-		return;
-	}
 
 	for (c = 0; c < s->ncols; c++)
 	{
@@ -538,15 +547,29 @@ static int
 scan_member(JsonScan *s, int level, const char *key, int keylen, bool escaped,
 			int index, char closer)
 {
-	bool		tracked = level <= s->map->max_path_depth;
 	JsonSpan	span;
 
-	if (tracked)
-		enter(s, level, key, keylen, escaped, index);
-	if (!scan_value(s, level, &span))
-		return -1;
-	if (tracked)
-		leave(s, level, &span);
+	if (s->flat && level == 1 && key != NULL && !escaped)
+	{
+		/* the found value is the member's own: no paths to follow inside */
+		int			c = flat_entry(s, key, keylen);
+
+		if (!scan_value(s, level, &span))
+			return -1;
+		if (c >= 0)
+			s->found[c] = span;
+	}
+	else
+	{
+		bool		tracked = level <= s->map->max_path_depth;
+
+		if (tracked)
+			enter(s, level, key, keylen, escaped, index);
+		if (!scan_value(s, level, &span))
+			return -1;
+		if (tracked)
+			leave(s, level, &span);
+	}
 	skip_space(s);
 	if (s->p < s->end && *s->p == ',')
 	{
