@@ -2,7 +2,8 @@
  *
  * bulk_insert.c
  *		Writing rows into a table the way COPY FROM does: table_multi_insert()
- *		a thousand rows at a time, then their index entries.
+ *		a thousand rows at a time, then their index entries, the btree
+ *		ones sorted.
  *
  * The executor's INSERT writes one row at a time: a WAL record, a buffer
  * lock and a free-space lookup per row.  COPY buffers rows and hands each
@@ -16,6 +17,16 @@
  * generated columns, NOT NULL and CHECK constraints apply per row, as the
  * row is added; unique indexes when the rows are written.
  *
+ * Unlike COPY, the entries of plain btree indexes (not unique, no
+ * exclusion constraint) are not inserted row by row: they wait in a sort,
+ * up to half of maintenance_work_mem or the end of the write, and go in in
+ * key order.  Other sessions cannot see the rows before commit, and the
+ * writing statement's snapshot cannot see its own; only a volatile
+ * function could look in between, which INSERT ... SELECT never calls
+ * here (insert_select.c) and a pipeline's volatile defaults might (the
+ * README says what they see).  Unique indexes are still checked as each
+ * buffer is written.
+ *
  * The slots are made once, from a copy of the descriptor that is not
  * reference-counted, so that they outlive the subtransactions a pipeline
  * writes its batches in.
@@ -24,12 +35,17 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
 #include "access/heapam.h"
 #include "access/tableam.h"
+#include "catalog/index.h"
+#include "catalog/pg_am_d.h"
 #include "executor/executor.h"
 #include "executor/nodeModifyTable.h"
+#include "miscadmin.h"
 #include "utils/rel.h"
 #include "utils/rls.h"
+#include "utils/tuplesort.h"
 
 #include "sales_kafka.h"
 
@@ -46,6 +62,17 @@ struct SkBulkInsert
 	EState	   *estate;
 	BulkInsertState bistate;
 	bool		checks;			/* generated columns or constraints */
+
+	/*
+	 * Index entries: rri's own indexes are written with each buffer, except
+	 * the plain btrees, whose entries wait in a sort (see
+	 * write_sorted_entries()).  "immediate" is rri with only the others.
+	 */
+	ResultRelInfo immediate;
+	int			nsorted;		/* plain btrees */
+	int		   *sorted;			/* their positions in rri */
+	Tuplesortstate **sorts;		/* per plain btree, made when needed */
+	MemoryContext sortcxt;		/* the sorts' memory */
 };
 
 /*
@@ -73,6 +100,134 @@ sk_bulk_create(Relation rel)
 }
 
 /*
+ * Which of rri's indexes are plain btrees (not unique, no exclusion
+ * constraint): their entries can wait and be written in key order.  The
+ * others are written with each buffer, through a copy of rri that lists
+ * only them.
+ */
+static void
+split_indexes(SkBulkInsert *bi)
+{
+	ResultRelInfo *rri = bi->rri;
+	int			n = rri->ri_NumIndices;
+	int			i;
+
+	bi->immediate = *rri;
+	bi->immediate.ri_NumIndices = 0;
+	bi->nsorted = 0;
+	bi->sortcxt = NULL;
+	if (n == 0)
+		return;
+	bi->immediate.ri_IndexRelationDescs = palloc(sizeof(Relation) * n);
+	bi->immediate.ri_IndexRelationInfo = palloc(sizeof(IndexInfo *) * n);
+	bi->sorted = palloc(sizeof(int) * n);
+	bi->sorts = palloc0(sizeof(Tuplesortstate *) * n);
+	for (i = 0; i < n; i++)
+	{
+		Relation	index = rri->ri_IndexRelationDescs[i];
+		IndexInfo  *info = rri->ri_IndexRelationInfo[i];
+
+		if (index->rd_rel->relam == BTREE_AM_OID && !info->ii_Unique &&
+			info->ii_ExclusionOps == NULL)
+			bi->sorted[bi->nsorted++] = i;
+		else
+		{
+			int			k = bi->immediate.ri_NumIndices++;
+
+			bi->immediate.ri_IndexRelationDescs[k] = index;
+			bi->immediate.ri_IndexRelationInfo[k] = info;
+		}
+	}
+	if (bi->nsorted > 0)
+		bi->sortcxt = AllocSetContextCreate(CurrentMemoryContext,
+											"sales_kafka sorted index entries",
+											ALLOCSET_DEFAULT_SIZES);
+}
+
+/* Put the btree entries of a written row into the sorts */
+static void
+sort_entries(SkBulkInsert *bi, TupleTableSlot *slot)
+{
+	ResultRelInfo *rri = bi->rri;
+	EState	   *estate = bi->estate;
+	ExprContext *econtext = GetPerTupleExprContext(estate);
+	Datum		values[INDEX_MAX_KEYS];
+	bool		isnull[INDEX_MAX_KEYS];
+	int			k;
+
+	econtext->ecxt_scantuple = slot;
+	for (k = 0; k < bi->nsorted; k++)
+	{
+		Relation	index = rri->ri_IndexRelationDescs[bi->sorted[k]];
+		IndexInfo  *info = rri->ri_IndexRelationInfo[bi->sorted[k]];
+
+		/* what ExecInsertIndexTuples() does, but into a sort */
+		if (!info->ii_ReadyForInserts)
+			continue;
+		if (info->ii_Predicate != NIL)
+		{
+			if (info->ii_PredicateState == NULL)
+				info->ii_PredicateState = ExecPrepareQual(info->ii_Predicate, estate);
+			if (!ExecQual(info->ii_PredicateState, econtext))
+				continue;
+		}
+		FormIndexDatum(info, slot, estate, values, isnull);
+		if (bi->sorts[k] == NULL)
+		{
+			MemoryContext old = MemoryContextSwitchTo(bi->sortcxt);
+
+			bi->sorts[k] = tuplesort_begin_index_btree(rri->ri_RelationDesc, index,
+													   false, false,
+													   maintenance_work_mem,
+													   NULL, TUPLESORT_NONE);
+			MemoryContextSwitchTo(old);
+		}
+		tuplesort_putindextuplevalues(bi->sorts[k], index, &slot->tts_tid,
+									  values, isnull);
+	}
+}
+
+/*
+ * Write the waiting btree entries in key order.  Rows arrive in the order
+ * of their source: a topic's partitions interleave, so a time-keyed index
+ * would get its keys out of order, each insert descending to a different
+ * leaf and splitting pages in the middle.  Sorted, the entries of a run
+ * of rows go to neighbouring leaves, and past the index's last key they
+ * take btree's rightmost-page fast path, as rows COPY'd in key order do.
+ */
+static void
+write_sorted_entries(SkBulkInsert *bi)
+{
+	ResultRelInfo *rri = bi->rri;
+	int			k;
+
+	for (k = 0; k < bi->nsorted; k++)
+	{
+		Relation	index = rri->ri_IndexRelationDescs[bi->sorted[k]];
+		IndexInfo  *info = rri->ri_IndexRelationInfo[bi->sorted[k]];
+		TupleDesc	desc = RelationGetDescr(index);
+		Datum		values[INDEX_MAX_KEYS];
+		bool		isnull[INDEX_MAX_KEYS];
+		IndexTuple	itup;
+
+		if (bi->sorts[k] == NULL)
+			continue;
+		tuplesort_performsort(bi->sorts[k]);
+		while ((itup = tuplesort_getindextuple(bi->sorts[k], true)) != NULL)
+		{
+			CHECK_FOR_INTERRUPTS();
+			index_deform_tuple(itup, desc, values, isnull);
+			index_insert(index, values, isnull, &itup->t_tid,
+						 rri->ri_RelationDesc, UNIQUE_CHECK_NO, false, info);
+		}
+		tuplesort_end(bi->sorts[k]);
+		bi->sorts[k] = NULL;
+	}
+	if (bi->sortcxt != NULL)
+		MemoryContextReset(bi->sortcxt);
+}
+
+/*
  * Start writing through rri (its indexes open) in estate, with
  * estate->es_output_cid as the command id.  Rows a failed write left in
  * the buffer are dropped: its (sub)transaction rolled back what it wrote,
@@ -90,6 +245,7 @@ sk_bulk_begin(SkBulkInsert *bi, ResultRelInfo *rri, EState *estate)
 	bi->estate = estate;
 	bi->bistate = GetBulkInsertState();
 	bi->checks = RelationGetDescr(rri->ri_RelationDesc)->constr != NULL;
+	split_indexes(bi);
 }
 
 /*
@@ -149,13 +305,20 @@ sk_bulk_flush(SkBulkInsert *bi)
 					   estate->es_output_cid, 0, bi->bistate);
 	for (i = 0; i < bi->nbuffered; i++)
 	{
-		if (rri->ri_NumIndices > 0)
-			list_free(ExecInsertIndexTuples(rri, bi->slots[i], estate,
+		if (bi->immediate.ri_NumIndices > 0)
+			list_free(ExecInsertIndexTuples(&bi->immediate, bi->slots[i], estate,
 											false, false, NULL, NIL));
+		if (bi->nsorted > 0)
+			sort_entries(bi, bi->slots[i]);
 		ExecClearTuple(bi->slots[i]);
 		ResetPerTupleExprContext(estate);
 	}
 	bi->nbuffered = 0;
+	/* at half of maintenance_work_mem, so that no sort spills to disk */
+	if (bi->sortcxt != NULL &&
+		MemoryContextMemAllocated(bi->sortcxt, true) >=
+		(Size) maintenance_work_mem * 1024 / 2)
+		write_sorted_entries(bi);
 }
 
 /* Write what is buffered and stop writing (the slots stay for reuse). */
@@ -163,6 +326,10 @@ void
 sk_bulk_end(SkBulkInsert *bi)
 {
 	sk_bulk_flush(bi);
+	write_sorted_entries(bi);
+	if (bi->sortcxt != NULL)
+		MemoryContextDelete(bi->sortcxt);
+	bi->sortcxt = NULL;
 	FreeBulkInsertState(bi->bistate);
 	bi->bistate = NULL;
 	bi->rri = NULL;

@@ -27,7 +27,7 @@ SELECT i, 'product ' || (i % 37), 1 + i % 5, (i % 1000) + 0.99,
        CASE WHEN i % 500 = 0 THEN repeat('n' || i, 1000) END
   FROM generate_series(1, 2500) i;
 
-SELECT plan(28);
+SELECT plan(40);
 
 -- the target: an index, a primary key, NOT NULL, CHECK, a default, a
 -- stored generated column and a dropped column
@@ -84,6 +84,50 @@ SELECT lives_ok($$SELECT bt_index_check('insert_test.sale_name', true)$$,
                 'so has the other index');
 SELECT is((SELECT count(*) FROM sale WHERE name = 'product 5'), 68::bigint,
           'an index scan finds the rows');
+
+-- the entries of plain btree indexes wait in a sort and go in in key
+-- order, several times in one statement when maintenance_work_mem (here
+-- its minimum) fills up; the other indexes get theirs with each write.
+-- Every kind must end up with exactly one entry per row it covers.
+CREATE TABLE indexed (id bigint, name text, qty int, price numeric(12,2));
+CREATE INDEX indexed_name ON indexed (name);
+CREATE INDEX indexed_cheap ON indexed (price) WHERE qty > 2;
+CREATE INDEX indexed_lower ON indexed (lower(name));
+CREATE INDEX indexed_qty_id ON indexed (qty DESC, id NULLS FIRST) INCLUDE (price);
+CREATE UNIQUE INDEX indexed_id ON indexed (id);
+CREATE INDEX indexed_hash ON indexed USING hash (qty);
+SET maintenance_work_mem = '1MB';
+SELECT ok(uses_bulk('INSERT INTO indexed SELECT t.id + 10000 * g, t.name, t.qty, t.price FROM sale_topic t, generate_series(0, 19) g'),
+          'a table with btree, partial, expression, unique and hash indexes is written in batches');
+SELECT is(row_count('INSERT INTO indexed SELECT t.id + 10000 * g, t.name, t.qty, t.price FROM sale_topic t, generate_series(0, 19) g'),
+          50000::bigint, '50,000 rows, with sorted index entries written several times');
+RESET maintenance_work_mem;
+SELECT lives_ok($$SELECT bt_index_check('insert_test.indexed_name', true)$$,
+                'plain btree: an entry for every row, in order (amcheck heapallindexed)');
+SELECT lives_ok($$SELECT bt_index_check('insert_test.indexed_cheap', true)$$,
+                'partial btree: an entry for every row it covers');
+SELECT lives_ok($$SELECT bt_index_check('insert_test.indexed_lower', true)$$,
+                'expression btree: an entry for every row');
+SELECT lives_ok($$SELECT bt_index_check('insert_test.indexed_qty_id', true)$$,
+                'two-column btree with DESC, NULLS FIRST and INCLUDE: an entry for every row');
+SELECT lives_ok($$SELECT bt_index_check('insert_test.indexed_id', true)$$,
+                'unique btree: an entry for every row');
+SET enable_seqscan = off;
+SET enable_bitmapscan = off;
+SELECT is((SELECT count(*) FROM indexed WHERE name = 'product 5'), 1360::bigint,
+          'with index scans only, name = finds every row');
+SELECT is((SELECT count(*) FROM indexed WHERE qty > 2 AND price < 100),
+          (SELECT 20 * count(*) FROM sale WHERE qty > 2 AND price < 100),
+          'so do qty > 2 AND price < 100');
+SELECT is((SELECT count(*) FROM indexed WHERE lower(name) = 'product 5'), 1360::bigint,
+          'lower(name) =');
+SELECT is((SELECT count(*) FROM indexed WHERE qty = 3),
+          (SELECT 20 * count(*) FROM sale WHERE qty = 3),
+          'and qty =');
+RESET enable_seqscan;
+RESET enable_bitmapscan;
+SELECT throws_ok($$INSERT INTO indexed SELECT t.id + 10000 * g, t.name, t.qty, t.price FROM sale_topic t, generate_series(19, 20) g$$,
+                 '23505', NULL, 'the unique index is checked as rows are written, the sorted ones waiting or not');
 
 -- a broken rule fails the statement and leaves nothing behind, even after
 -- a thousand rows were written
