@@ -22,10 +22,12 @@
  * up to half of maintenance_work_mem or the end of the write, and go in in
  * key order.  Other sessions cannot see the rows before commit, and the
  * writing statement's snapshot cannot see its own; only a volatile
- * function could look in between, which INSERT ... SELECT never calls
- * here (insert_select.c) and a pipeline's volatile defaults might (the
- * README says what they see).  Unique indexes are still checked as each
- * buffer is written.
+ * function could look in between and miss them in the index.  So the
+ * caller asks for sorting only when it runs none between rows
+ * (INSERT ... SELECT screens its plan, insert_select.c), and the table's
+ * own per-row checks must not call one either (row_checks_volatile()).
+ * Pipelines write 1,000 rows at a time, too few for sorting to pay, and
+ * do not ask.  Unique indexes are still checked as each buffer is written.
  *
  * The slots are made once, from a copy of the descriptor that is not
  * reference-counted, so that they outlive the subtransactions a pipeline
@@ -43,9 +45,12 @@
 #include "executor/executor.h"
 #include "executor/nodeModifyTable.h"
 #include "miscadmin.h"
+#include "optimizer/optimizer.h"
+#include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/rls.h"
 #include "utils/tuplesort.h"
+#include "utils/typcache.h"
 
 #include "sales_kafka.h"
 
@@ -100,13 +105,41 @@ sk_bulk_create(Relation rel)
 }
 
 /*
- * Which of rri's indexes are plain btrees (not unique, no exclusion
- * constraint): their entries can wait and be written in key order.  The
- * others are written with each buffer, through a copy of rri that lists
- * only them.
+ * Whether checking a row could call a volatile function: a CHECK
+ * constraint that calls one, or a column of a domain type with
+ * constraints (their expressions appear in no plan, so they are not
+ * looked into).
+ */
+static bool
+row_checks_volatile(Relation rel)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	int			i;
+
+	for (i = 0; desc->constr != NULL && i < desc->constr->num_check; i++)
+		if (contain_volatile_functions(stringToNode(desc->constr->check[i].ccbin)))
+			return true;
+	for (i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+		Oid			elem = get_element_type(att->atttypid);
+
+		if (!att->attisdropped &&
+			(DomainHasConstraints(att->atttypid) ||
+			 (OidIsValid(elem) && DomainHasConstraints(elem))))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Which of rri's indexes get their entries sorted: with sort, the plain
+ * btrees (not unique, no exclusion constraint), if checking a row calls
+ * nothing volatile.  The others are written with each buffer, through a
+ * copy of rri that lists only them.
  */
 static void
-split_indexes(SkBulkInsert *bi)
+split_indexes(SkBulkInsert *bi, bool sort)
 {
 	ResultRelInfo *rri = bi->rri;
 	int			n = rri->ri_NumIndices;
@@ -118,6 +151,7 @@ split_indexes(SkBulkInsert *bi)
 	bi->sortcxt = NULL;
 	if (n == 0)
 		return;
+	sort = sort && !row_checks_volatile(rri->ri_RelationDesc);
 	bi->immediate.ri_IndexRelationDescs = palloc(sizeof(Relation) * n);
 	bi->immediate.ri_IndexRelationInfo = palloc(sizeof(IndexInfo *) * n);
 	bi->sorted = palloc(sizeof(int) * n);
@@ -127,7 +161,7 @@ split_indexes(SkBulkInsert *bi)
 		Relation	index = rri->ri_IndexRelationDescs[i];
 		IndexInfo  *info = rri->ri_IndexRelationInfo[i];
 
-		if (index->rd_rel->relam == BTREE_AM_OID && !info->ii_Unique &&
+		if (sort && index->rd_rel->relam == BTREE_AM_OID && !info->ii_Unique &&
 			info->ii_ExclusionOps == NULL)
 			bi->sorted[bi->nsorted++] = i;
 		else
@@ -229,12 +263,15 @@ write_sorted_entries(SkBulkInsert *bi)
 
 /*
  * Start writing through rri (its indexes open) in estate, with
- * estate->es_output_cid as the command id.  Rows a failed write left in
- * the buffer are dropped: its (sub)transaction rolled back what it wrote,
- * and took the bulk insert state's buffer pin with it.
+ * estate->es_output_cid as the command id.  With sort_btree, the caller
+ * runs no volatile function between rows, and plain btree entries may
+ * wait to be sorted (see above).  Rows a failed write left in the buffer
+ * are dropped: its (sub)transaction rolled back what it wrote, and took
+ * the bulk insert state's buffer pin with it.
  */
 void
-sk_bulk_begin(SkBulkInsert *bi, ResultRelInfo *rri, EState *estate)
+sk_bulk_begin(SkBulkInsert *bi, ResultRelInfo *rri, EState *estate,
+			  bool sort_btree)
 {
 	int			i;
 
@@ -245,7 +282,7 @@ sk_bulk_begin(SkBulkInsert *bi, ResultRelInfo *rri, EState *estate)
 	bi->estate = estate;
 	bi->bistate = GetBulkInsertState();
 	bi->checks = RelationGetDescr(rri->ri_RelationDesc)->constr != NULL;
-	split_indexes(bi);
+	split_indexes(bi, sort_btree);
 }
 
 /*
@@ -314,7 +351,7 @@ sk_bulk_flush(SkBulkInsert *bi)
 		ResetPerTupleExprContext(estate);
 	}
 	bi->nbuffered = 0;
-	/* at half of maintenance_work_mem, so that no sort spills to disk */
+	/* at half of maintenance_work_mem, so that sorts seldom spill to disk */
 	if (bi->sortcxt != NULL &&
 		MemoryContextMemAllocated(bi->sortcxt, true) >=
 		(Size) maintenance_work_mem * 1024 / 2)

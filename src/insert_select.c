@@ -306,7 +306,8 @@ insert_exec(CustomScanState *node)
 
 	if (st->done)
 		return NULL;
-	sk_bulk_begin(st->writer, st->rri, estate);
+	/* the plan calls no volatile function (see bulk_insert_plan) */
+	sk_bulk_begin(st->writer, st->rri, estate, true);
 	for (;;)
 	{
 		TupleTableSlot *in = ExecProcNode(child);

@@ -474,7 +474,8 @@ write_bulk(SkSink *sink, int lo, int hi)
 	for (i = 0; i < sink->ndefaults; i++)
 		defaults[i] = ExecPrepareExpr(sink->default_expr[i], estate);
 
-	sk_bulk_begin(sink->writer, rri, estate);
+	/* volatile defaults may run between rows; and 1,000 rows sort for little */
+	sk_bulk_begin(sink->writer, rri, estate, false);
 	for (r = lo; r < hi; r++)
 	{
 		TupleTableSlot *slot = sk_bulk_next_slot(sink->writer);

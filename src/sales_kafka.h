@@ -365,7 +365,7 @@ typedef struct SkBulkInsert SkBulkInsert;
 extern bool sk_bulk_insert_possible(Relation rel, Oid user);
 extern SkBulkInsert *sk_bulk_create(Relation rel);
 extern void sk_bulk_begin(SkBulkInsert *bi, ResultRelInfo *rri,
-						  EState *estate);
+						  EState *estate, bool sort_btree);
 extern TupleTableSlot *sk_bulk_next_slot(SkBulkInsert *bi);
 extern void sk_bulk_add(SkBulkInsert *bi, TupleTableSlot *slot);
 extern void sk_bulk_flush(SkBulkInsert *bi);
