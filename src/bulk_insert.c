@@ -146,12 +146,12 @@ split_indexes(SkBulkInsert *bi, bool sort)
 	int			i;
 
 	bi->immediate = *rri;
-	bi->immediate.ri_NumIndices = 0;
 	bi->nsorted = 0;
 	bi->sortcxt = NULL;
-	if (n == 0)
+	/* nothing to sort: every index as rri lists them */
+	if (n == 0 || !sort || row_checks_volatile(rri->ri_RelationDesc))
 		return;
-	sort = sort && !row_checks_volatile(rri->ri_RelationDesc);
+	bi->immediate.ri_NumIndices = 0;
 	bi->immediate.ri_IndexRelationDescs = palloc(sizeof(Relation) * n);
 	bi->immediate.ri_IndexRelationInfo = palloc(sizeof(IndexInfo *) * n);
 	bi->sorted = palloc(sizeof(int) * n);
@@ -161,7 +161,7 @@ split_indexes(SkBulkInsert *bi, bool sort)
 		Relation	index = rri->ri_IndexRelationDescs[i];
 		IndexInfo  *info = rri->ri_IndexRelationInfo[i];
 
-		if (sort && index->rd_rel->relam == BTREE_AM_OID && !info->ii_Unique &&
+		if (index->rd_rel->relam == BTREE_AM_OID && !info->ii_Unique &&
 			info->ii_ExclusionOps == NULL)
 			bi->sorted[bi->nsorted++] = i;
 		else

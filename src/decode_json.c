@@ -168,6 +168,8 @@ typedef struct JsonScan
 
 static bool scan_value(JsonScan *s, int level, JsonSpan *span);
 
+#define IS_DIGIT(c) ((c) >= '0' && (c) <= '9')
+
 static inline void
 skip_space(JsonScan *s)
 {
@@ -329,8 +331,6 @@ scan_string(JsonScan *s, bool *escaped)
 	s->error = "The input string ended unexpectedly.";
 	return false;
 }
-
-#define IS_DIGIT(c) ((c) >= '0' && (c) <= '9')
 
 /* -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)? */
 static bool
@@ -677,7 +677,7 @@ scan_value(JsonScan *s, int level, JsonSpan *span)
 			break;
 		default:
 			span->kind = 'n';
-			if (*s->p != '-' && !isdigit((unsigned char) *s->p))
+			if (*s->p != '-' && !IS_DIGIT(*s->p))
 				return fail_at(s, "JSON value");
 			ok = scan_number(s);
 			break;
