@@ -39,6 +39,7 @@
 
 #include "access/genam.h"
 #include "access/heapam.h"
+#include "access/nbtree.h"
 #include "access/tableam.h"
 #include "catalog/index.h"
 #include "catalog/pg_am_d.h"
@@ -228,6 +229,13 @@ sort_entries(SkBulkInsert *bi, TupleTableSlot *slot)
  * leaf and splitting pages in the middle.  Sorted, the entries of a run
  * of rows go to neighbouring leaves, and past the index's last key they
  * take btree's rightmost-page fast path, as rows COPY'd in key order do.
+ *
+ * The sort holds each entry as the index tuple btinsert() would form from
+ * the same values (tuplesort_putindextuplevalues() calls the same
+ * index_form_tuple()), heap TID included, so it goes to _bt_doinsert()
+ * as it is, rather than being taken apart and formed again by
+ * index_insert().  btree takes predicate locks itself, as index_insert()
+ * leaves it to.
  */
 static void
 write_sorted_entries(SkBulkInsert *bi)
@@ -238,10 +246,6 @@ write_sorted_entries(SkBulkInsert *bi)
 	for (k = 0; k < bi->nsorted; k++)
 	{
 		Relation	index = rri->ri_IndexRelationDescs[bi->sorted[k]];
-		IndexInfo  *info = rri->ri_IndexRelationInfo[bi->sorted[k]];
-		TupleDesc	desc = RelationGetDescr(index);
-		Datum		values[INDEX_MAX_KEYS];
-		bool		isnull[INDEX_MAX_KEYS];
 		IndexTuple	itup;
 
 		if (bi->sorts[k] == NULL)
@@ -250,9 +254,8 @@ write_sorted_entries(SkBulkInsert *bi)
 		while ((itup = tuplesort_getindextuple(bi->sorts[k], true)) != NULL)
 		{
 			CHECK_FOR_INTERRUPTS();
-			index_deform_tuple(itup, desc, values, isnull);
-			index_insert(index, values, isnull, &itup->t_tid,
-						 rri->ri_RelationDesc, UNIQUE_CHECK_NO, false, info);
+			_bt_doinsert(index, itup, UNIQUE_CHECK_NO, false,
+						 rri->ri_RelationDesc);
 		}
 		tuplesort_end(bi->sorts[k]);
 		bi->sorts[k] = NULL;
