@@ -59,8 +59,24 @@ SELECT v, (sales_kafka.decode(NULL::sale, json_build_object('timestamp', v)::tex
   FROM (VALUES ('2024-03-01T10:15:30Z'), ('2024-03-01 10:15:30Z'), ('2024-03-01T10:15:30.123456Z'),
                ('2024-03-01T10:15:30.1+05:30'), ('2024-03-01T10:15:30-0800'), ('2024-03-01T10:15:30+02'),
                ('2024-02-29T23:59:59+14:00'), ('1999-12-31T23:59:59.999999Z'), ('2016-12-31T23:59:60Z'),
-               ('2024-03-01T10:15:30'), ('2024-03-01T10:15:30.1234567Z'), ('0099-01-01T00:00:00Z')) t(v)
+               ('2024-03-01T10:15:30'), ('2024-03-01T10:15:30.1234567Z'), ('0099-01-01T00:00:00Z'),
+               ('2024-03-01T10:15:30+5'), ('2024-03-01T10:15:30.5-03'), ('2024-03-01T10:15:30+05:30:00')) t(v)
  ORDER BY v;
+-- plain integers and decimals are read without the input functions, and
+-- give exactly what they give: same value, same numeric scale and digits
+SELECT v, numeric_send(d.price) = numeric_send(v::numeric(12,2)) AS same_numeric,
+       d.price, d.sale_id = v::numeric::bigint AS same_bigint
+  FROM (VALUES ('0'), ('-0'), ('0.5'), ('1.5'), ('42.01'), ('-42.01'), ('100'), ('0.001'),
+               ('0.005'), ('-0.005'), ('9999999999.99'), ('9999999999.994'), ('1.23e2'),
+               ('123456789.123456789')) t(v),
+       sales_kafka.decode(NULL::sale, '{"price": ' || v || ', "sale_id": ' || round(v::numeric) || '}') d
+ ORDER BY v;
+SELECT v, d.sale_id = v::bigint AS same_bigint
+  FROM (VALUES ('123456789012345678'), ('9223372036854775807'), ('-9223372036854775808'), ('-0')) t(v),
+       sales_kafka.decode(NULL::sale, '{"sale_id": ' || v || '}') d
+ ORDER BY v;
+SELECT quantity, small FROM sales_kafka.decode(NULL::sale, '{"quantity": 2147483647, "small": -32768}');
+SELECT quantity, small FROM sales_kafka.decode(NULL::sale, '{"quantity": -2147483648, "small": 32767}');
 
 -- numbers and booleans into text; strings into numbers
 SELECT product_name, quantity, price FROM sales_kafka.decode(NULL::sale, '{"product_name": 12.50, "quantity": "7", "price": "3"}');
@@ -98,6 +114,8 @@ SELECT quantity FROM sales_kafka.decode(NULL::sale, '{"quantity": 12.5}');      
 SELECT quantity FROM sales_kafka.decode(NULL::sale, '{"quantity": 3000000000}');     -- ERROR: out of range
 SELECT small FROM sales_kafka.decode(NULL::sale, '{"small": 40000}');                -- ERROR: out of range
 SELECT price FROM sales_kafka.decode(NULL::sale, '{"price": 1e20}');                 -- ERROR: numeric overflow
+SELECT price FROM sales_kafka.decode(NULL::sale, '{"price": 12345678901.5}');       -- ERROR: numeric overflow
+SELECT sale_id FROM sales_kafka.decode(NULL::sale, '{"sale_id": 9223372036854775808}'); -- ERROR: out of range
 SELECT category FROM sales_kafka.decode(NULL::sale, '{"category": "a very long category name"}'); -- ERROR: too long
 SELECT in_stock FROM sales_kafka.decode(NULL::sale, '{"in_stock": "perhaps"}');      -- ERROR: not a boolean
 SELECT sold_at FROM sales_kafka.decode(NULL::sale, '{"timestamp": "yesterday-ish"}'); -- ERROR: not a time
@@ -157,6 +175,12 @@ SELECT *, note IS NULL AS note_null FROM sales_kafka.decode(NULL::line_csv, '4,,
 SELECT *, note IS NULL AS note_null FROM sales_kafka.decode(NULL::line_csv, '5,"",5,""'); -- empty quoted: ''
 SELECT * FROM sales_kafka.decode(NULL::line_csv, '6,Rug');                              -- missing fields: NULL
 SELECT * FROM sales_kafka.decode(NULL::line_csv, '7,Mat,1,x,extra,fields');             -- extra fields ignored
+-- numbers in CSV as numeric input reads them (unconstrained numeric keeps their scale)
+SELECT v, numeric_send(d.price) = numeric_send(v::numeric) AS same_numeric, d.price
+  FROM (VALUES ('007.50'), ('-0.00'), ('5.'), ('.5'), (' 3'), ('1e3'), ('NaN'), ('12345678901234567.8'),
+               ('123456789012345678.9')) t(v),
+       sales_kafka.decode(NULL::line_csv, '1,x,"' || v || '"') d
+ ORDER BY v;
 SELECT * FROM sales_kafka.decode(NULL::line_csv, 'x,Mat,1,x');          -- ERROR: not an integer
 SELECT * FROM sales_kafka.decode(NULL::line_csv, '8,"open quote');      -- ERROR: unterminated
 SELECT * FROM sales_kafka.decode(NULL::line_csv, E'9,a,1,b\n10,c,2,d'); -- ERROR: two records

@@ -36,6 +36,7 @@
 #include "utils/json.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/numeric.h"
 #include "utils/rel.h"
 #include "utils/resowner.h"
 #include "utils/timestamp.h"
@@ -437,15 +438,16 @@ digits(const char *p, int n)
 
 /*
  * The common ISO 8601 form producers write, YYYY-MM-DD[T ]HH:MM:SS[.ffffff]
- * followed by Z or an offset (+HH, +HHMM, +HH:MM), parsed directly: the
- * general input function costs more than the rest of a message.  Returns
- * false for anything else, which then goes to the input function, so the
- * result is always what timestamptz_in would give.
+ * followed by Z or an offset (+HH, +HHMM, +HH:MM), the len bytes at s
+ * parsed directly: the general input function costs more than the rest of
+ * a message.  Returns false for anything else, which then goes to the
+ * input function, so the result is always what timestamptz_in would give.
  */
 static bool
-iso_timestamptz(const char *s, TimestampTz *result)
+iso_timestamptz(const char *s, int len, TimestampTz *result)
 {
-	int			year = digits(s, 4),
+	const char *end = s + len;
+	int			year,
 				month,
 				day,
 				hour,
@@ -455,6 +457,9 @@ iso_timestamptz(const char *s, TimestampTz *result)
 				offset = 0;
 	const char *p;
 
+	if (len < 20)				/* YYYY-MM-DDTHH:MM:SSZ */
+		return false;
+	year = digits(s, 4);
 	if (year < 1 || s[4] != '-' || s[7] != '-' ||
 		(s[10] != 'T' && s[10] != ' ') || s[13] != ':' || s[16] != ':')
 		return false;
@@ -473,7 +478,7 @@ iso_timestamptz(const char *s, TimestampTz *result)
 	{
 		int			n = 0;
 
-		for (p++; *p >= '0' && *p <= '9'; p++, n++)
+		for (p++; p < end && *p >= '0' && *p <= '9'; p++, n++)
 			if (n < 6)
 				usec = usec * 10 + (*p - '0');
 		if (n == 0 || n > 6)
@@ -481,22 +486,24 @@ iso_timestamptz(const char *s, TimestampTz *result)
 		for (; n < 6; n++)
 			usec *= 10;
 	}
-	if (*p == 'Z' && p[1] == '\0')
+	if (p < end && *p == 'Z' && p + 1 == end)
 		offset = 0;
-	else if (*p == '+' || *p == '-')
+	else if (end - p >= 3 && (*p == '+' || *p == '-'))
 	{
 		int			oh = digits(p + 1, 2),
 					om = 0;
 		const char *q = p + 3;
 
-		if (*q == ':')
+		if (q < end && *q == ':')
 			q++;
-		if (*q != '\0')
+		if (q < end)
 		{
+			if (end - q < 2)
+				return false;
 			om = digits(q, 2);
 			q += 2;
 		}
-		if (oh < 0 || oh > 15 || om < 0 || om > 59 || *q != '\0')
+		if (oh < 0 || oh > 15 || om < 0 || om > 59 || q != end)
 			return false;
 		offset = (oh * 60 + om) * 60 * (*p == '-' ? -1 : 1);
 	}
@@ -508,42 +515,128 @@ iso_timestamptz(const char *s, TimestampTz *result)
 	return IS_VALID_TIMESTAMP(*result);
 }
 
-/* A payload field pulled out by a format, as a value of its column */
+/*
+ * The len bytes at s as a plain decimal: an optional minus sign, 1 to 18
+ * digits, and with point a decimal point between two of them.  Its
+ * digits as an integer, how many there are and how many follow the point.
+ */
+static bool
+plain_decimal(const char *s, int len, bool point, int64 *value,
+			  int *ndigits, int *scale)
+{
+	const char *end = s + len;
+	const char *dot = NULL;
+	int64		v = 0;
+	int			n = 0;
+	bool		neg = s < end && *s == '-';
+
+	for (s += neg; s < end; s++)
+	{
+		if (*s >= '0' && *s <= '9')
+		{
+			v = v * 10 + (*s - '0');
+			if (++n > 18)
+				return false;
+		}
+		else if (*s == '.' && point && dot == NULL && n > 0 && s + 1 < end)
+			dot = s;
+		else
+			return false;
+	}
+	if (n == 0)
+		return false;
+	*value = neg ? -v : v;
+	*ndigits = n;
+	*scale = dot != NULL ? (int) (end - dot - 1) : 0;
+	return true;
+}
+
+/*
+ * An integer or numeric column's value from plain decimal text ("-17",
+ * "42.50"), as its input function would give it, without a copy of the
+ * text or the function's general parsing; false for anything else,
+ * including values out of range or that numeric(p,s) would round, which
+ * the input function then takes, with its errors.
+ */
+static bool
+plain_number(SkColumn *col, const char *s, int len, Datum *result)
+{
+	int64		v;
+	int			ndigits;
+	int			scale;
+
+	if (col->typid != INT8OID && col->typid != INT4OID &&
+		col->typid != INT2OID && col->typid != NUMERICOID)
+		return false;
+	if (!plain_decimal(s, len, col->typid == NUMERICOID, &v, &ndigits, &scale))
+		return false;
+	switch (col->typid)
+	{
+		case INT8OID:
+			*result = Int64GetDatum(v);
+			return true;
+		case INT4OID:
+			if (v < PG_INT32_MIN || v > PG_INT32_MAX)
+				return false;
+			*result = Int32GetDatum((int32) v);
+			return true;
+		case INT2OID:
+			if (v < PG_INT16_MIN || v > PG_INT16_MAX)
+				return false;
+			*result = Int16GetDatum((int16) v);
+			return true;
+		default:
+			break;
+	}
+
+	/* numeric(precision, typscale): as numeric.c encodes it (PostgreSQL 15) */
+	if (col->typmod >= (int32) VARHDRSZ)
+	{
+		int			precision = ((col->typmod - VARHDRSZ) >> 16) & 0xffff;
+		int			typscale = (((col->typmod - VARHDRSZ) & 0x7ff) ^ 1024) - 1024;
+
+		/* digits before the point (leading zeros too) must fit; no rounding */
+		if (typscale < 0 || scale > typscale ||
+			ndigits - scale > precision - typscale ||
+			ndigits - scale + typscale > 18)
+			return false;
+		for (; scale < typscale; scale++)
+			v *= 10;
+	}
+	*result = NumericGetDatum(int64_div_fast_to_numeric(v, scale));
+	return true;
+}
+
+/*
+ * A payload field pulled out by a format, as a value of its column.  The
+ * common forms of the common types are converted here; the rest goes to
+ * the column type's input function.  The formats never hand over text
+ * with a NUL byte in it.
+ */
 static Datum
 field_datum(SkColumn *col, SkRawValue *raw)
 {
 	TimestampTz ts;
+	Datum		value;
+	char	   *str;
 
-	if (col->typid == TIMESTAMPTZOID && raw->len >= 20 &&
-		iso_timestamptz(raw->str, &ts))
+	if (col->typid == TIMESTAMPTZOID && iso_timestamptz(raw->str, raw->len, &ts))
 		return TimestampTzGetDatum(ts);
 	if (col->typid == JSONBOID || col->typid == JSONOID)
 		return InputFunctionCall(&col->infunc, (char *) raw->json,
 								 col->typioparam, col->typmod);
+	/* what textin does */
+	if (col->typid == TEXTOID)
+		return PointerGetDatum(cstring_to_text_with_len(raw->str, raw->len));
+	if (plain_number(col, raw->str, raw->len, &value))
+		return value;
+
+	str = pnstrdup(raw->str, raw->len);
 	if ((col->typid == TIMESTAMPTZOID || col->typid == TIMESTAMPOID ||
 		 col->typid == DATEOID) &&
-		(raw->is_number || all_digits(raw->str)))
-		return time_from_ms(col, raw->str);
-
-	/*
-	 * What the input functions of these types do (PostgreSQL 15), without
-	 * their call overhead: a row has several such fields.  The formats
-	 * never hand over text with a NUL byte in it.
-	 */
-	switch (col->typid)
-	{
-		case TEXTOID:
-			return PointerGetDatum(cstring_to_text_with_len(raw->str, raw->len));
-		case INT8OID:
-			return Int64GetDatum(pg_strtoint64(raw->str));
-		case INT4OID:
-			return Int32GetDatum(pg_strtoint32(raw->str));
-		case INT2OID:
-			return Int16GetDatum(pg_strtoint16(raw->str));
-		default:
-			return InputFunctionCall(&col->infunc, (char *) raw->str,
-									 col->typioparam, col->typmod);
-	}
+		(raw->is_number || all_digits(str)))
+		return time_from_ms(col, str);
+	return InputFunctionCall(&col->infunc, str, col->typioparam, col->typmod);
 }
 
 /* A JSON string of bytes: as they are if valid text, else as \x hex */

@@ -712,22 +712,20 @@ fill_raw(SkColumn *col, JsonSpan *span, SkRawValue *raw)
 		raw->json = copy_text(span->start, span->end - span->start);
 		raw->json_len = span->end - span->start;
 	}
-	if (span->kind == '"')
+	if (span->kind == '"' && span->escaped)
 	{
-		if (!span->escaped)
-		{
-			raw->len = span->end - span->start - 2;
-			raw->str = copy_text(span->start + 1, raw->len);
-		}
-		else
-		{
-			StringInfoData buf;
+		StringInfoData buf;
 
-			initStringInfo(&buf);
-			unescape(&buf, span->start + 1, span->end - 1);
-			raw->str = buf.data;
-			raw->len = buf.len;
-		}
+		initStringInfo(&buf);
+		unescape(&buf, span->start + 1, span->end - 1);
+		raw->str = buf.data;
+		raw->len = buf.len;
+	}
+	else if (span->kind == '"')
+	{
+		/* the payload outlives the row's decoding: no copy */
+		raw->str = span->start + 1;
+		raw->len = span->end - span->start - 2;
 	}
 	else if (raw->json != NULL)
 	{
@@ -736,8 +734,8 @@ fill_raw(SkColumn *col, JsonSpan *span, SkRawValue *raw)
 	}
 	else
 	{
+		raw->str = span->start;
 		raw->len = span->end - span->start;
-		raw->str = copy_text(span->start, raw->len);
 	}
 }
 

@@ -182,10 +182,11 @@ typedef struct SkRawValue
 	bool		present;
 	bool		isnull;
 	bool		is_number;		/* a JSON number: epoch milliseconds for times */
-	bool		is_json;		/* str is JSON text (object, array, literal) */
-	const char *str;			/* NUL-terminated */
+	const char *str;			/* len bytes, not NUL-terminated: it may
+								 * point into the message's payload */
 	int			len;
-	const char *json;			/* the value's JSON text, for json/jsonb */
+	const char *json;			/* the value's JSON text, for json/jsonb;
+								 * NUL-terminated */
 	int			json_len;
 } SkRawValue;
 
