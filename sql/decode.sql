@@ -122,6 +122,21 @@ SELECT sold_at FROM sales_kafka.decode(NULL::sale, '{"timestamp": "yesterday-ish
 SELECT sold_at FROM sales_kafka.decode(NULL::sale, '{"timestamp": 1e300}');          -- ERROR: out of range
 SELECT sold_on FROM sales_kafka.decode(NULL::sale, '{"sold_on": "2024-02-30"}');     -- ERROR: no such date
 SELECT tags FROM sales_kafka.decode(NULL::sale, '{"tags": "a,b"}');                  -- ERROR: not an array
+
+-- domains keep their constraints; over jsonb or a time type they take
+-- what the base type takes (a JSON string, epoch milliseconds)
+CREATE DOMAIN sale_doc AS jsonb;
+CREATE DOMAIN sale_time AS timestamptz CHECK (VALUE >= '2020-01-01');
+CREATE DOMAIN sale_qty AS int CHECK (VALUE > 0);
+CREATE DOMAIN sale_name AS text CHECK (VALUE <> '');
+CREATE FOREIGN TABLE sale_domains (doc sale_doc, at sale_time, quantity sale_qty, name sale_name)
+  SERVER kafka OPTIONS (topic 'sales');
+SELECT * FROM sales_kafka.decode(NULL::sale_domains,
+  '{"doc": "x", "at": 1709288130500, "quantity": 2, "name": "Desk"}');
+SELECT * FROM sales_kafka.decode(NULL::sale_domains, '{"doc": {"a": [1]}, "at": "2024-03-01T10:15:30Z"}');
+SELECT at FROM sales_kafka.decode(NULL::sale_domains, '{"at": 1000}');               -- ERROR: before 2020
+SELECT quantity FROM sales_kafka.decode(NULL::sale_domains, '{"quantity": 0}');      -- ERROR: not positive
+SELECT name FROM sales_kafka.decode(NULL::sale_domains, '{"name": ""}');             -- ERROR: empty
 SELECT quantity FROM sales_kafka.decode(NULL::sale, '{"quantity": ');                -- ERROR: truncated JSON
 SELECT quantity FROM sales_kafka.decode(NULL::sale, '{quantity: 1}');                -- ERROR: not JSON
 SELECT quantity FROM sales_kafka.decode(NULL::sale, '{"a": 1} {"b": 2}');            -- ERROR: two documents
@@ -238,3 +253,4 @@ SELECT sales_kafka.decode(1, '{}');                                    -- ERROR:
 
 DROP TABLE not_foreign;
 DROP EXTENSION sales_kafka CASCADE;
+DROP DOMAIN sale_doc, sale_time, sale_qty, sale_name;

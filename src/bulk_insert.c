@@ -250,6 +250,12 @@ write_sorted_entries(SkBulkInsert *bi)
 
 		if (bi->sorts[k] == NULL)
 			continue;
+		/* index_insert()'s own check, which _bt_doinsert() does not make */
+		if (ReindexIsProcessingIndex(RelationGetRelid(index)))
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("cannot access index \"%s\" while it is being reindexed",
+							RelationGetRelationName(index))));
 		tuplesort_performsort(bi->sorts[k]);
 		while ((itup = tuplesort_getindextuple(bi->sorts[k], true)) != NULL)
 		{

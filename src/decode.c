@@ -173,6 +173,7 @@ sk_mapping_load(Oid relid)
 		}
 		col->name = pstrdup(NameStr(attr->attname));
 		col->typid = attr->atttypid;
+		col->basetypid = getBaseType(col->typid);
 		col->typmod = attr->atttypmod;
 		col->kind = SK_COL_FIELD;
 		col->field = col->name;
@@ -415,9 +416,9 @@ time_from_ms(SkColumn *col, const char *str)
 	/* keep the sub-millisecond part */
 	ts = TimestampTzGetDatum(DatumGetTimestampTz(ts) +
 							 (int64) ((ms - (double) (int64) ms) * 1000.0));
-	if (col->typid == DATEOID)
+	if (col->basetypid == DATEOID)
 		return DirectFunctionCall1(timestamptz_date, ts);
-	if (col->typid == TIMESTAMPOID)
+	if (col->basetypid == TIMESTAMPOID)
 		return DirectFunctionCall1(timestamptz_timestamp, ts);
 	return ts;
 }
@@ -534,9 +535,9 @@ plain_decimal(const char *s, int len, bool point, int64 *value,
 	{
 		if (*s >= '0' && *s <= '9')
 		{
-			v = v * 10 + (*s - '0');
 			if (++n > 18)
 				return false;
+			v = v * 10 + (*s - '0');
 		}
 		else if (*s == '.' && point && dot == NULL && n > 0 && s + 1 < end)
 			dot = s;
@@ -609,12 +610,14 @@ plain_number(SkColumn *col, const char *s, int len, Datum *result)
 
 /*
  * A payload field pulled out by a format, as a value of its column.  The
- * common forms of the common types are converted here; the rest goes to
- * the column type's input function.  The formats never hand over text
- * with a NUL byte in it.
+ * common forms of the common types are converted here (never for a domain,
+ * whose input function checks its constraints); the rest goes to the
+ * column type's input function.  A domain over a JSON or time type takes
+ * what its base type takes.  The formats never hand over text with a NUL
+ * byte in it.
  */
 static Datum
-field_datum(SkColumn *col, SkRawValue *raw)
+field_datum(SkMapping *map, SkColumn *col, SkRawValue *raw)
 {
 	TimestampTz ts;
 	Datum		value;
@@ -622,7 +625,7 @@ field_datum(SkColumn *col, SkRawValue *raw)
 
 	if (col->typid == TIMESTAMPTZOID && iso_timestamptz(raw->str, raw->len, &ts))
 		return TimestampTzGetDatum(ts);
-	if (col->typid == JSONBOID || col->typid == JSONOID)
+	if (col->basetypid == JSONBOID || col->basetypid == JSONOID)
 		return InputFunctionCall(&col->infunc, (char *) raw->json,
 								 col->typioparam, col->typmod);
 	/* what textin does */
@@ -632,10 +635,16 @@ field_datum(SkColumn *col, SkRawValue *raw)
 		return value;
 
 	str = pnstrdup(raw->str, raw->len);
-	if ((col->typid == TIMESTAMPTZOID || col->typid == TIMESTAMPOID ||
-		 col->typid == DATEOID) &&
+	if ((col->basetypid == TIMESTAMPTZOID || col->basetypid == TIMESTAMPOID ||
+		 col->basetypid == DATEOID) &&
 		(raw->is_number || all_digits(str)))
-		return time_from_ms(col, str);
+	{
+		value = time_from_ms(col, str);
+		if (col->typid != col->basetypid)
+			domain_check(value, false, col->typid, &col->domain_cache,
+						 GetMemoryChunkContext(map));
+		return value;
+	}
 	return InputFunctionCall(&col->infunc, str, col->typioparam, col->typmod);
 }
 
@@ -906,7 +915,7 @@ decode_all(DecodeState *state, const bool *wanted, Datum *values, bool *nulls)
 				}
 				else if (raw[i].present && !raw[i].isnull)
 				{
-					values[i] = field_datum(col, &raw[i]);
+					values[i] = field_datum(map, col, &raw[i]);
 					nulls[i] = false;
 				}
 				break;

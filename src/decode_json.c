@@ -706,7 +706,7 @@ fill_raw(SkColumn *col, JsonSpan *span, SkRawValue *raw)
 	raw->is_number = span->kind == 'n';
 	if (raw->isnull)
 		return;
-	if (col->typid == JSONBOID || col->typid == JSONOID ||
+	if (col->basetypid == JSONBOID || col->basetypid == JSONOID ||
 		span->kind == '{' || span->kind == '[')
 	{
 		raw->json = copy_text(span->start, span->end - span->start);

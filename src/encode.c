@@ -40,7 +40,7 @@ append_json_value(StringInfo buf, SkColumn *col, Datum value, bool isnull)
 		appendStringInfoString(buf, "null");
 		return;
 	}
-	switch (col->typid)
+	switch (col->basetypid)
 	{
 		case BOOLOID:
 			appendStringInfoString(buf, DatumGetBool(value) ? "true" : "false");
@@ -68,7 +68,7 @@ append_json_value(StringInfo buf, SkColumn *col, Datum value, bool isnull)
 			{
 				char		tbuf[MAXDATELEN + 1];
 
-				escape_json(buf, JsonEncodeDateTime(tbuf, value, col->typid, NULL));
+				escape_json(buf, JsonEncodeDateTime(tbuf, value, col->basetypid, NULL));
 				return;
 			}
 		default:

@@ -117,10 +117,13 @@ typedef struct SkColumn
 	SkColumnKind kind;
 	char	   *name;			/* attribute name */
 	Oid			typid;
+	Oid			basetypid;		/* typid, or the base type of a domain */
 	int32		typmod;
-	FmgrInfo	infunc;
+	FmgrInfo	infunc;			/* a domain's checks its constraints */
 	Oid			typioparam;
 	FmgrInfo	outfunc;
+	void	   *domain_cache;	/* domain_check()'s, for values that bypass
+								 * infunc */
 	/* SK_COL_FIELD only */
 	char	   *field;			/* JSON key or CSV header name */
 	List	   *path;			/* JSON path steps (SkPathStep), NIL = "$" */

@@ -32,6 +32,15 @@ SELECT format($$CREATE FOREIGN TABLE lines (
 SELECT format($$CREATE FOREIGN TABLE rolled (p int OPTIONS (kafka 'partition'), v text)
                 SERVER produce_kafka OPTIONS (topic %L, format 'text')$$,
               current_setting('sk_test.topic_prefix') || 'rollback') \gexec
+CREATE DOMAIN positive_qty AS int CHECK (VALUE > 0);
+CREATE DOMAIN doc AS jsonb;
+CREATE DOMAIN moment AS timestamptz;
+SELECT format($$CREATE FOREIGN TABLE domained (qty positive_qty, attrs doc, sold_at moment)
+                SERVER produce_kafka OPTIONS (topic %L)$$,
+              current_setting('sk_test.topic_prefix') || 'domains') \gexec
+SELECT format($$CREATE FOREIGN TABLE domained_raw (message jsonb OPTIONS (kafka 'payload'))
+                SERVER produce_kafka OPTIONS (topic %L)$$,
+              current_setting('sk_test.topic_prefix') || 'domains') \gexec
 SELECT format($$CREATE FOREIGN TABLE spread (
                   p int OPTIONS (kafka 'partition'), k text OPTIONS (kafka 'key'), v text)
                 SERVER produce_kafka OPTIONS (topic %L, format 'text')$$,
@@ -67,9 +76,11 @@ ROLLBACK TO SAVEPOINT s1;
 INSERT INTO rolled VALUES (0, 'second');
 COMMIT;
 
+INSERT INTO domained VALUES (3, '{"a": [1, 2]}', '2024-05-01 10:00:00+00');
+
 INSERT INTO spread (p, k, v) SELECT i % 3, 'key-' || i, 'value-' || i FROM generate_series(1, 300) i;
 
-SELECT plan(13);
+SELECT plan(15);
 
 SELECT results_eq(
   $$SELECT p, k, h, CASE WHEN id = 1 THEN ts END, id, name, qty, small, price, ratio, in_stock,
@@ -83,6 +94,12 @@ SELECT results_eq(
   $$VALUES (1, 'Desk', 120.50, 'plain'), (2, 'Chair, "ergonomic"', 85, NULL),
            (3, 'Lamp', 9.99, E'two\nlines'), (4, '', 1, '')$$,
   'CSV rows keep delimiters, quotes, line breaks, NULL and empty strings');
+SELECT results_eq($$SELECT message FROM domained_raw$$,
+                  $$VALUES ('{"qty": 3, "attrs": {"a": [1, 2]}, "sold_at": "2024-05-01T10:00:00+00:00"}'::jsonb)$$,
+                  'columns of domain types are written as their base types: a number, JSON, a time');
+SELECT results_eq($$SELECT qty, attrs, sold_at FROM domained$$,
+                  $$VALUES (3::positive_qty, '{"a": [1, 2]}'::doc, '2024-05-01 10:00:00+00'::moment)$$,
+                  'and read back into the same domains');
 SELECT results_eq($$SELECT v FROM rolled ORDER BY v$$, $$VALUES ('first'), ('second')$$,
                   'a rolled-back transaction and a rolled-back savepoint produce nothing');
 SELECT is((SELECT count(*) FROM spread), 300::bigint, '300 rows produced, 300 messages read');
