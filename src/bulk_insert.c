@@ -81,6 +81,8 @@ struct SkBulkInsert
 	MemoryContext sortcxt;		/* the sorts' memory */
 };
 
+static void flush_rows(SkBulkInsert *bi);
+
 /*
  * Whether rel can take the bulk path: an ordinary table, not a partition,
  * without triggers, and without row security for user.
@@ -302,7 +304,7 @@ TupleTableSlot *
 sk_bulk_next_slot(SkBulkInsert *bi)
 {
 	if (bi->nbuffered == SK_MULTI_INSERT_ROWS)
-		sk_bulk_flush(bi);
+		flush_rows(bi);
 	if (bi->nbuffered == bi->nslots)
 	{
 		MemoryContext old = MemoryContextSwitchTo(GetMemoryChunkContext(bi));
@@ -338,8 +340,8 @@ sk_bulk_add(SkBulkInsert *bi, TupleTableSlot *slot)
 }
 
 /* Write the buffered rows and their index entries. */
-void
-sk_bulk_flush(SkBulkInsert *bi)
+static void
+flush_rows(SkBulkInsert *bi)
 {
 	ResultRelInfo *rri = bi->rri;
 	EState	   *estate = bi->estate;
@@ -371,7 +373,7 @@ sk_bulk_flush(SkBulkInsert *bi)
 void
 sk_bulk_end(SkBulkInsert *bi)
 {
-	sk_bulk_flush(bi);
+	flush_rows(bi);
 	write_sorted_entries(bi);
 	if (bi->sortcxt != NULL)
 		MemoryContextDelete(bi->sortcxt);

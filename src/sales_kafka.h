@@ -119,7 +119,8 @@ typedef struct SkColumn
 	Oid			typid;
 	Oid			basetypid;		/* typid, or the base type of a domain */
 	int32		typmod;
-	FmgrInfo	infunc;			/* a domain's checks its constraints */
+	FmgrInfo	infunc;			/* for a domain, one that checks its
+								 * constraints */
 	Oid			typioparam;
 	FmgrInfo	outfunc;
 	void	   *domain_cache;	/* domain_check()'s, for values that bypass
@@ -372,7 +373,6 @@ extern void sk_bulk_begin(SkBulkInsert *bi, ResultRelInfo *rri,
 						  EState *estate, bool sort_btree);
 extern TupleTableSlot *sk_bulk_next_slot(SkBulkInsert *bi);
 extern void sk_bulk_add(SkBulkInsert *bi, TupleTableSlot *slot);
-extern void sk_bulk_flush(SkBulkInsert *bi);
 extern void sk_bulk_end(SkBulkInsert *bi);
 extern void sk_bulk_free(SkBulkInsert *bi);
 
