@@ -36,17 +36,90 @@ CREATE SERVER kafka_bad FOREIGN DATA WRAPPER sales_kafka OPTIONS ("ssl.key.passw
 CREATE SERVER kafka_bad FOREIGN DATA WRAPPER sales_kafka OPTIONS ("bootstrap.servers" 'x:1'); -- ERROR: managed
 CREATE SERVER kafka_bad FOREIGN DATA WRAPPER sales_kafka OPTIONS ("enable.auto.commit" 'true'); -- ERROR: managed
 CREATE SERVER kafka_bad FOREIGN DATA WRAPPER sales_kafka OPTIONS ("group.id" 'g');           -- ERROR: managed
-CREATE SERVER kafka_bad FOREIGN DATA WRAPPER sales_kafka OPTIONS ("plugin.library.paths" 'x'); -- ERROR: loads code
-CREATE SERVER kafka_bad FOREIGN DATA WRAPPER sales_kafka OPTIONS ("sasl.kerberos.kinit.cmd" 'x'); -- ERROR: runs code
+CREATE SERVER kafka_bad FOREIGN DATA WRAPPER sales_kafka OPTIONS ("sasl.oauthbearer.config" 'x'); -- ERROR: secret
 CREATE SERVER kafka_bad FOREIGN DATA WRAPPER sales_kafka OPTIONS (brokers 'a:1', brokers 'b:1'); -- ERROR: twice
+CREATE SERVER kafka_bad FOREIGN DATA WRAPPER sales_kafka OPTIONS (brokers 'not a host list,,;;'); -- ERROR: not hosts
+CREATE SERVER kafka_bad FOREIGN DATA WRAPPER sales_kafka OPTIONS (brokers 'a:1,,b:1');       -- ERROR: empty entry
+CREATE SERVER kafka_bad FOREIGN DATA WRAPPER sales_kafka OPTIONS (brokers 'a:1,');           -- ERROR: empty entry
+CREATE SERVER kafka_bad FOREIGN DATA WRAPPER sales_kafka OPTIONS (brokers 'a:65536');        -- ERROR: port range
+CREATE SERVER kafka_bad FOREIGN DATA WRAPPER sales_kafka OPTIONS (brokers 'a:0');            -- ERROR: port range
+CREATE SERVER kafka_bad FOREIGN DATA WRAPPER sales_kafka OPTIONS (brokers 'a:');             -- ERROR: no port
+CREATE SERVER kafka_bad FOREIGN DATA WRAPPER sales_kafka OPTIONS (brokers '[::1');           -- ERROR: bracket
+CREATE SERVER kafka_bad FOREIGN DATA WRAPPER sales_kafka OPTIONS (brokers 'a:1;b:1');        -- ERROR: semicolon
+CREATE SERVER kafka_bad FOREIGN DATA WRAPPER sales_kafka OPTIONS ("fetch.wait.max.ms" '99999999999999'); -- ERROR: wraps
+CREATE SERVER kafka_bad FOREIGN DATA WRAPPER sales_kafka OPTIONS ("fetch.wait.max.ms" '4294967316'); -- ERROR: wraps into range
+CREATE SERVER kafka_bad FOREIGN DATA WRAPPER sales_kafka OPTIONS ("fetch.wait.max.ms" '400000');   -- ERROR: librdkafka's range
 ALTER FOREIGN DATA WRAPPER sales_kafka OPTIONS (ADD brokers 'x:1');                          -- ERROR: no FDW options
+-- other broker lists librdkafka takes, and a string property that holds a large number
+CREATE SERVER kafka_lists FOREIGN DATA WRAPPER sales_kafka
+  OPTIONS (brokers ' SASL_SSL://[::1]:9092 , k-1.example.com,10.0.0.1:9093, under_score:1',
+           "client.id" '99999999999999');
+DROP SERVER kafka_lists;
+
+-- Who may set which librdkafka property, as file_fdw draws it for files and
+-- programs: a role with USAGE on the wrapper gets an allow-list; reading
+-- server files needs pg_read_server_files, running programs (a Kerberos
+-- login runs kinit) pg_execute_server_program, anything else superuser.
+GRANT USAGE ON FOREIGN DATA WRAPPER sales_kafka TO regress_sales_kafka_user;
+SET ROLE regress_sales_kafka_user;
+CREATE SERVER kafka_user FOREIGN DATA WRAPPER sales_kafka
+  OPTIONS (brokers 'kafka1:9092', "security.protocol" 'sasl_ssl', "sasl.mechanism" 'SCRAM-SHA-512',
+           "ssl.ca.pem" '-----BEGIN CERTIFICATE-----', "ssl.endpoint.identification.algorithm" 'https',
+           "compression.type" 'zstd', "linger.ms" '20', "isolation.level" 'read_committed');
+CREATE SERVER kafka_bad FOREIGN DATA WRAPPER sales_kafka OPTIONS ("plugin.library.paths" 'x'); -- ERROR: loads code
+CREATE SERVER kafka_bad FOREIGN DATA WRAPPER sales_kafka OPTIONS ("ssl.providers" 'legacy');  -- ERROR: loads code
+CREATE SERVER kafka_bad FOREIGN DATA WRAPPER sales_kafka OPTIONS ("ssl.engine.location" 'x');  -- ERROR: loads code
+CREATE SERVER kafka_bad FOREIGN DATA WRAPPER sales_kafka OPTIONS ("ssl.engine.id" 'x');        -- ERROR: loads code
+CREATE SERVER kafka_bad FOREIGN DATA WRAPPER sales_kafka OPTIONS ("statistics.interval.ms" '1000'); -- ERROR: not on the list
+CREATE SERVER kafka_bad FOREIGN DATA WRAPPER sales_kafka OPTIONS ("ssl.ca.location" '/etc/ssl/certs/ca-certificates.crt'); -- ERROR: reads a file
+CREATE SERVER kafka_bad FOREIGN DATA WRAPPER sales_kafka OPTIONS ("ssl.ca.location" 'probe'); -- ERROR: reads files
+CREATE SERVER kafka_bad FOREIGN DATA WRAPPER sales_kafka OPTIONS ("ssl.key.location" '/etc/ssl/private/k.pem'); -- ERROR: reads a file
+CREATE SERVER kafka_bad FOREIGN DATA WRAPPER sales_kafka OPTIONS ("ssl.keystore.location" '/x.p12'); -- ERROR: reads a file
+CREATE SERVER kafka_bad FOREIGN DATA WRAPPER sales_kafka OPTIONS ("sasl.kerberos.kinit.cmd" 'x'); -- ERROR: runs a program
+CREATE SERVER kafka_bad FOREIGN DATA WRAPPER sales_kafka OPTIONS ("sasl.kerberos.keytab" '/etc/krb5.keytab'); -- ERROR: runs kinit
+CREATE SERVER kafka_bad FOREIGN DATA WRAPPER sales_kafka OPTIONS ("sasl.kerberos.principal" 'x'); -- ERROR: runs kinit
+CREATE SERVER kafka_bad FOREIGN DATA WRAPPER sales_kafka OPTIONS ("sasl.mechanism" 'GSSAPI');  -- ERROR: runs kinit
+CREATE SERVER kafka_bad FOREIGN DATA WRAPPER sales_kafka OPTIONS ("sasl.mechanisms" 'gssapi'); -- ERROR: runs kinit
+CREATE SERVER kafka_bad FOREIGN DATA WRAPPER sales_kafka OPTIONS ("security.protocol" 'SASL_PLAINTEXT'); -- ERROR: GSSAPI by default
+CREATE SERVER kafka_bad FOREIGN DATA WRAPPER sales_kafka OPTIONS ("sasl.oauthbearer.token.endpoint.url" 'file:///etc/passwd'); -- ERROR: not HTTP
+ALTER SERVER kafka_user OPTIONS (ADD "ssl.crl.location" '/x');                                -- ERROR: reads a file
+RESET ROLE;
+-- a server with a property its owner may not set can only be changed by
+-- one who may
+ALTER SERVER kafka_user OPTIONS (ADD "ssl.crl.location" '/etc/ssl/crl.pem');
+ALTER SERVER kafka_user OPTIONS (SET "linger.ms" '5');
+SET ROLE regress_sales_kafka_user;
+ALTER SERVER kafka_user OPTIONS (SET "linger.ms" '10');                                       -- ERROR: reads a file
+RESET ROLE;
+-- pg_read_server_files may name files, pg_execute_server_program programs
+CREATE ROLE regress_sales_kafka_files IN ROLE pg_read_server_files;
+CREATE ROLE regress_sales_kafka_programs IN ROLE pg_execute_server_program;
+GRANT USAGE ON FOREIGN DATA WRAPPER sales_kafka TO regress_sales_kafka_files, regress_sales_kafka_programs;
+SET ROLE regress_sales_kafka_files;
+CREATE SERVER kafka_files FOREIGN DATA WRAPPER sales_kafka
+  OPTIONS ("ssl.ca.location" '/etc/ssl/certs/ca-certificates.crt', "ssl.key.location" '/etc/x/key.pem');
+CREATE SERVER kafka_bad FOREIGN DATA WRAPPER sales_kafka OPTIONS ("sasl.mechanism" 'GSSAPI'); -- ERROR: runs kinit
+RESET ROLE;
+SET ROLE regress_sales_kafka_programs;
+CREATE SERVER kafka_programs FOREIGN DATA WRAPPER sales_kafka
+  OPTIONS ("security.protocol" 'sasl_plaintext', "sasl.kerberos.principal" 'pg@EXAMPLE.COM');
+CREATE SERVER kafka_bad FOREIGN DATA WRAPPER sales_kafka OPTIONS ("ssl.providers" 'legacy'); -- ERROR: loads code
+RESET ROLE;
+-- a superuser may set what loads code or reads files
+CREATE SERVER kafka_super FOREIGN DATA WRAPPER sales_kafka
+  OPTIONS ("ssl.providers" 'default', "ssl.ca.location" 'probe', "statistics.interval.ms" '0');
+DROP SERVER kafka_super, kafka_files, kafka_programs, kafka_user;
+REVOKE USAGE ON FOREIGN DATA WRAPPER sales_kafka
+  FROM regress_sales_kafka_user, regress_sales_kafka_files, regress_sales_kafka_programs;
+DROP ROLE regress_sales_kafka_files, regress_sales_kafka_programs;
 
 -- user mappings: credentials only, never echoed back in a message
 CREATE USER MAPPING FOR regress_sales_kafka_user SERVER kafka_opts
   OPTIONS ("sasl.username" 'alice', "sasl.password" 'hunter2');
 CREATE USER MAPPING FOR PUBLIC SERVER kafka_opts
   OPTIONS ("ssl.key.password" 'k', "ssl.keystore.password" 'ks',
-           "ssl.key.pem" '-----BEGIN PRIVATE KEY-----');
+           "ssl.key.pem" '-----BEGIN PRIVATE KEY-----',
+           "sasl.oauthbearer.config" 'principal=admin');
 CREATE USER MAPPING FOR CURRENT_USER SERVER kafka_opts OPTIONS ("client.id" 'x'); -- ERROR: not a credential
 CREATE USER MAPPING FOR CURRENT_USER SERVER kafka_opts OPTIONS (brokers 'x:1');   -- ERROR: server option
 CREATE USER MAPPING FOR CURRENT_USER SERVER kafka_opts OPTIONS ("user" 'x');      -- ERROR: no such option

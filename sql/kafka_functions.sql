@@ -32,6 +32,7 @@ SET sales_kafka.brokers = '127.0.0.1:1';
 SELECT * FROM sales_kafka.topics('kafka_guc');             -- ERROR: unreachable, brokers from the setting
 SET sales_kafka.brokers = '';
 SELECT * FROM sales_kafka.topics('kafka_guc');             -- ERROR: no brokers at all
+SET sales_kafka.brokers = 'localhost:9092;evil:1';          -- ERROR: not a broker list
 RESET sales_kafka.brokers;
 
 -- a long timeout still gives way to statement_timeout
@@ -53,6 +54,8 @@ SET sales_kafka.no_such_setting = 1;                       -- ERROR: reserved pr
 GRANT USAGE ON SCHEMA sales_kafka TO regress_sales_kafka_user;
 SET ROLE regress_sales_kafka_user;
 SELECT * FROM sales_kafka.topics('kafka_down');            -- ERROR: no privilege
+-- only superusers say where servers without "brokers" connect
+SET sales_kafka.brokers = '127.0.0.1:1';                   -- ERROR: superuser only
 RESET ROLE;
 GRANT USAGE ON FOREIGN SERVER kafka_down TO regress_sales_kafka_user;
 SET ROLE regress_sales_kafka_user;

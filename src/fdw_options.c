@@ -5,13 +5,23 @@
  *		may stand on which catalog object, and what values it takes.
  *
  * Where options may stand:
- *	- SERVER: "brokers", and any librdkafka property (a name with a dot),
+ *	- SERVER: "brokers", and librdkafka properties (names with a dot),
  *	  checked by librdkafka itself, except the properties sales_kafka
  *	  manages and the secrets;
  *	- USER MAPPING: the secrets only (SASL and TLS credentials);
  *	- FOREIGN TABLE: topic, format and the CSV and error-handling options;
  *	- COLUMN: "kafka" (a metadata column), or "field" / "json_path" (where
  *	  a payload column comes from).
+ *
+ * Who may set which librdkafka property is drawn as file_fdw draws it for
+ * "filename" and "program": a property that makes librdkafka read a file of
+ * the database server needs the privileges of pg_read_server_files, one
+ * that makes it run a program those of pg_execute_server_program, and one
+ * that loads code into the server (or that this file does not know)
+ * superuser.  Anyone with USAGE on the wrapper gets only the allow-list
+ * below: librdkafka grows new properties faster than a deny-list would.
+ * Rights are checked before librdkafka sees a value, since setting some
+ * properties already loads code.
  *
  * The validator checks the whole option list of one object; consistency
  * across objects (column types, CSV options against the format) is checked
@@ -21,8 +31,11 @@
  */
 #include "postgres.h"
 
+#include <ctype.h>
+
 #include "access/reloptions.h"
 #include "catalog/pg_attribute.h"
+#include "catalog/pg_authid.h"
 #include "catalog/pg_foreign_data_wrapper.h"
 #include "catalog/pg_foreign_server.h"
 #include "catalog/pg_foreign_table.h"
@@ -30,6 +43,8 @@
 #include "commands/defrem.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/varlena.h"
 
@@ -68,6 +83,7 @@ static const char *const secret_properties[] = {
 	"sasl.username",
 	"sasl.password",
 	"sasl.oauthbearer.client.secret",
+	"sasl.oauthbearer.config",
 	"ssl.key.password",
 	"ssl.key.pem",
 	"ssl.keystore.password",
@@ -75,9 +91,8 @@ static const char *const secret_properties[] = {
 };
 
 /*
- * librdkafka properties a server may not set: sales_kafka sets them itself
- * (offsets live in PostgreSQL), or they would let a server definition run
- * programs or load libraries inside the database server.
+ * librdkafka properties no server may set: sales_kafka sets them itself
+ * (offsets live in PostgreSQL, logs go through our own queue).
  */
 static const struct
 {
@@ -90,12 +105,129 @@ static const struct
 	{"enable.auto.offset.store", "sales_kafka stores offsets in PostgreSQL, in the same transaction as the rows."},
 	{"group.id", "Pipelines name their own consumer groups."},
 	{"log.queue", "sales_kafka serves librdkafka's logs itself."},
-	{"plugin.library.paths", "Loading libraries into the database server is not allowed."},
-	{"ssl.engine.location", "Loading libraries into the database server is not allowed."},
-	{"sasl.kerberos.kinit.cmd", "Running programs from the database server is not allowed."},
 	{NULL, NULL}
 };
 
+/* Who may set a librdkafka property on a server */
+typedef enum SkRight
+{
+	SK_RIGHT_USAGE,				/* anyone who may create the server */
+	SK_RIGHT_READ_FILES,		/* pg_read_server_files: reads server files */
+	SK_RIGHT_PROGRAM,			/* pg_execute_server_program: runs programs */
+	SK_RIGHT_SUPERUSER			/* loads code, or not known to be safe */
+} SkRight;
+
+/*
+ * Every property that is not SK_RIGHT_SUPERUSER.  The allow-list holds what
+ * tunes the network, batching, compression and authentication without
+ * touching the server's files, code or programs.  Values that change that
+ * (a GSSAPI login runs kinit, an OIDC URL of another scheme reads files)
+ * are judged in property_right().
+ */
+static const struct
+{
+	const char *name;
+	SkRight		right;
+}			property_rights[] = {
+	/* the connection */
+	{"client.id", SK_RIGHT_USAGE},
+	{"client.rack", SK_RIGHT_USAGE},
+	{"broker.address.family", SK_RIGHT_USAGE},
+	{"broker.address.ttl", SK_RIGHT_USAGE},
+	{"broker.version.fallback", SK_RIGHT_USAGE},
+	{"api.version.request", SK_RIGHT_USAGE},
+	{"api.version.request.timeout.ms", SK_RIGHT_USAGE},
+	{"api.version.fallback.ms", SK_RIGHT_USAGE},
+	{"socket.timeout.ms", SK_RIGHT_USAGE},
+	{"socket.blocking.max.ms", SK_RIGHT_USAGE},
+	{"socket.send.buffer.bytes", SK_RIGHT_USAGE},
+	{"socket.receive.buffer.bytes", SK_RIGHT_USAGE},
+	{"socket.keepalive.enable", SK_RIGHT_USAGE},
+	{"socket.nagle.disable", SK_RIGHT_USAGE},
+	{"socket.max.fails", SK_RIGHT_USAGE},
+	{"socket.connection.setup.timeout.ms", SK_RIGHT_USAGE},
+	{"connections.max.idle.ms", SK_RIGHT_USAGE},
+	{"reconnect.backoff.ms", SK_RIGHT_USAGE},
+	{"reconnect.backoff.max.ms", SK_RIGHT_USAGE},
+	{"reconnect.backoff.jitter.ms", SK_RIGHT_USAGE},
+	{"message.max.bytes", SK_RIGHT_USAGE},
+	{"message.copy.max.bytes", SK_RIGHT_USAGE},
+	{"receive.message.max.bytes", SK_RIGHT_USAGE},
+	{"max.in.flight.requests.per.connection", SK_RIGHT_USAGE},
+	{"max.in.flight", SK_RIGHT_USAGE},
+	{"request.timeout.ms", SK_RIGHT_USAGE},
+	{"topic.metadata.refresh.interval.ms", SK_RIGHT_USAGE},
+	{"metadata.max.age.ms", SK_RIGHT_USAGE},
+	{"topic.metadata.refresh.fast.interval.ms", SK_RIGHT_USAGE},
+	{"topic.metadata.refresh.fast.cnt", SK_RIGHT_USAGE},
+	{"topic.metadata.refresh.sparse", SK_RIGHT_USAGE},
+	{"topic.metadata.propagation.max.ms", SK_RIGHT_USAGE},
+	{"allow.auto.create.topics", SK_RIGHT_USAGE},
+	/* consuming */
+	{"queued.min.messages", SK_RIGHT_USAGE},
+	{"queued.max.messages.kbytes", SK_RIGHT_USAGE},
+	{"fetch.wait.max.ms", SK_RIGHT_USAGE},
+	{"fetch.message.max.bytes", SK_RIGHT_USAGE},
+	{"max.partition.fetch.bytes", SK_RIGHT_USAGE},
+	{"fetch.max.bytes", SK_RIGHT_USAGE},
+	{"fetch.min.bytes", SK_RIGHT_USAGE},
+	{"fetch.error.backoff.ms", SK_RIGHT_USAGE},
+	{"isolation.level", SK_RIGHT_USAGE},
+	{"check.crcs", SK_RIGHT_USAGE},
+	/* producing */
+	{"enable.idempotence", SK_RIGHT_USAGE},
+	{"enable.gapless.guarantee", SK_RIGHT_USAGE},
+	{"queue.buffering.max.messages", SK_RIGHT_USAGE},
+	{"queue.buffering.max.kbytes", SK_RIGHT_USAGE},
+	{"queue.buffering.max.ms", SK_RIGHT_USAGE},
+	{"queue.buffering.backpressure.threshold", SK_RIGHT_USAGE},
+	{"linger.ms", SK_RIGHT_USAGE},
+	{"message.send.max.retries", SK_RIGHT_USAGE},
+	{"retries", SK_RIGHT_USAGE},
+	{"retry.backoff.ms", SK_RIGHT_USAGE},
+	{"batch.num.messages", SK_RIGHT_USAGE},
+	{"batch.size", SK_RIGHT_USAGE},
+	{"sticky.partitioning.linger.ms", SK_RIGHT_USAGE},
+	{"compression.codec", SK_RIGHT_USAGE},
+	{"compression.type", SK_RIGHT_USAGE},
+	{"compression.level", SK_RIGHT_USAGE},
+	{"request.required.acks", SK_RIGHT_USAGE},
+	{"acks", SK_RIGHT_USAGE},
+	{"message.timeout.ms", SK_RIGHT_USAGE},
+	{"delivery.timeout.ms", SK_RIGHT_USAGE},
+	{"partitioner", SK_RIGHT_USAGE},
+	/* TLS, with certificates given as values */
+	{"security.protocol", SK_RIGHT_USAGE},
+	{"ssl.cipher.suites", SK_RIGHT_USAGE},
+	{"ssl.curves.list", SK_RIGHT_USAGE},
+	{"ssl.sigalgs.list", SK_RIGHT_USAGE},
+	{"ssl.certificate.pem", SK_RIGHT_USAGE},
+	{"ssl.ca.pem", SK_RIGHT_USAGE},
+	{"enable.ssl.certificate.verification", SK_RIGHT_USAGE},
+	{"ssl.endpoint.identification.algorithm", SK_RIGHT_USAGE},
+	/* SASL: the mechanism and OIDC are judged by value */
+	{"sasl.mechanisms", SK_RIGHT_USAGE},
+	{"sasl.mechanism", SK_RIGHT_USAGE},
+	{"sasl.oauthbearer.method", SK_RIGHT_USAGE},
+	{"sasl.oauthbearer.client.id", SK_RIGHT_USAGE},
+	{"sasl.oauthbearer.scope", SK_RIGHT_USAGE},
+	{"sasl.oauthbearer.extensions", SK_RIGHT_USAGE},
+	{"sasl.oauthbearer.token.endpoint.url", SK_RIGHT_USAGE},
+	{"enable.sasl.oauthbearer.unsecure.jwt", SK_RIGHT_USAGE},
+	/* files of the database server */
+	{"ssl.ca.location", SK_RIGHT_READ_FILES},
+	{"ssl.certificate.location", SK_RIGHT_READ_FILES},
+	{"ssl.key.location", SK_RIGHT_READ_FILES},
+	{"ssl.crl.location", SK_RIGHT_READ_FILES},
+	{"ssl.keystore.location", SK_RIGHT_READ_FILES},
+	/* Kerberos: librdkafka runs its kinit command with system() */
+	{"sasl.kerberos.service.name", SK_RIGHT_PROGRAM},
+	{"sasl.kerberos.principal", SK_RIGHT_PROGRAM},
+	{"sasl.kerberos.kinit.cmd", SK_RIGHT_PROGRAM},
+	{"sasl.kerberos.keytab", SK_RIGHT_PROGRAM},
+	{"sasl.kerberos.min.time.before.relogin", SK_RIGHT_PROGRAM},
+	{NULL, SK_RIGHT_SUPERUSER}
+};
 
 /*
  * Is this option name a credential, which only a user mapping may carry?
@@ -119,6 +251,92 @@ bool
 sk_option_is_kafka_property(const char *name)
 {
 	return strchr(name, '.') != NULL;
+}
+
+/*
+ * Check a bootstrap list: comma-separated entries [protocol://]host[:port],
+ * where host is a name, an IPv4 address or a bracketed IPv6 address.
+ * Returns NULL if the list is valid, else a detail sentence saying what is
+ * wrong (palloc'd).  librdkafka itself accepts nearly anything here and
+ * fails only when connecting.
+ */
+char *
+sk_brokers_check(const char *list)
+{
+	const char *p = list;
+	int			n = 0;
+
+	if (list[strspn(list, " \t,")] == '\0')
+		return pstrdup("The value must list at least one broker as host:port.");
+	for (;;)
+	{
+		const char *start;
+		const char *end;
+		const char *host;
+		long		port = 0;
+
+		while (*p == ' ' || *p == '\t')
+			p++;
+		start = p;
+		while (*p != ',' && *p != '\0')
+			p++;
+		end = p;
+		while (end > start && (end[-1] == ' ' || end[-1] == '\t'))
+			end--;
+		n++;
+		if (end == start)
+			return psprintf("Entry %d of the list is empty.", n);
+
+		/* an optional protocol, as librdkafka allows */
+		host = start;
+		while (host < end && (isalpha((unsigned char) *host) || *host == '_'))
+			host++;
+		host = host > start && end - host > 3 && strncmp(host, "://", 3) == 0 ?
+			host + 3 : start;
+
+		if (*host == '[')
+		{
+			const char *close = memchr(host, ']', end - host);
+
+			if (close == NULL || close == host + 1 ||
+				strspn(host + 1, "0123456789abcdefABCDEF:.") != close - host - 1)
+				goto bad_entry;
+			host = close + 1;
+		}
+		else
+		{
+			const char *name = host;
+
+			while (host < end && (isalnum((unsigned char) *host) ||
+								  *host == '.' || *host == '-' || *host == '_'))
+				host++;
+			if (host == name)
+				goto bad_entry;
+		}
+		if (host < end)
+		{
+			if (*host++ != ':' || host == end)
+				goto bad_entry;
+			for (; host < end; host++)
+			{
+				if (!isdigit((unsigned char) *host))
+					goto bad_entry;
+				if (port <= 65535)
+					port = port * 10 + (*host - '0');
+			}
+			if (port < 1 || port > 65535)
+				return psprintf("The port of \"%s\" is out of range: ports are 1 to 65535.",
+								pnstrdup(start, end - start));
+		}
+		if (*p == '\0')
+			return NULL;
+		p++;					/* the comma */
+		continue;
+
+bad_entry:
+		return psprintf("\"%s\" is not a host name or address with an optional port, as in \"kafka1:9092\" or \"[::1]:9092\".",
+						pnstrdup(start, end - start));
+	}
 }
 
 /*
@@ -256,8 +474,100 @@ check_kafka_property(DefElem *def)
 	rd_kafka_conf_destroy(conf);
 }
 
+/* The option of this name in a list, or NULL */
+static DefElem *
+find_option(List *options, const char *name)
+{
+	ListCell   *lc;
+
+	foreach(lc, options)
+		if (strcmp(lfirst_node(DefElem, lc)->defname, name) == 0)
+			return lfirst_node(DefElem, lc);
+	return NULL;
+}
+
+/*
+ * Who may set this librdkafka property on a server whose options are
+ * "options".  SASL over a plain or TLS connection logs in with GSSAPI
+ * unless a mechanism is named, and librdkafka's GSSAPI login runs kinit.
+ */
+static SkRight
+property_right(DefElem *def, List *options)
+{
+	const char *value = defGetString(def);
+	int			i;
+
+	if ((strcmp(def->defname, "sasl.mechanisms") == 0 ||
+		 strcmp(def->defname, "sasl.mechanism") == 0) &&
+		pg_strcasecmp(value, "GSSAPI") == 0)
+		return SK_RIGHT_PROGRAM;
+	if (strcmp(def->defname, "security.protocol") == 0 &&
+		pg_strncasecmp(value, "sasl_", 5) == 0 &&
+		find_option(options, "sasl.mechanisms") == NULL &&
+		find_option(options, "sasl.mechanism") == NULL)
+		return SK_RIGHT_PROGRAM;
+	/* libcurl reads file: and other URLs too */
+	if (strcmp(def->defname, "sasl.oauthbearer.token.endpoint.url") == 0 &&
+		pg_strncasecmp(value, "https://", 8) != 0 &&
+		pg_strncasecmp(value, "http://", 7) != 0)
+		return SK_RIGHT_SUPERUSER;
+
+	for (i = 0; property_rights[i].name != NULL; i++)
+		if (strcmp(property_rights[i].name, def->defname) == 0)
+			return property_rights[i].right;
+	return SK_RIGHT_SUPERUSER;
+}
+
+/*
+ * Refuse a property the current user may not set, before librdkafka sees
+ * its value.
+ */
 static void
-check_server_property(DefElem *def)
+check_property_right(DefElem *def, List *options)
+{
+	Oid			user = GetUserId();
+
+	if (superuser())
+		return;
+	switch (property_right(def, options))
+	{
+		case SK_RIGHT_USAGE:
+			return;
+		case SK_RIGHT_READ_FILES:
+			if (has_privs_of_role(user, ROLE_PG_READ_SERVER_FILES))
+				return;
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("permission denied to set option \"%s\"",
+							def->defname),
+					 errdetail("Only superusers and roles with privileges of the \"%s\" role may set librdkafka properties that read files of the database server.",
+							   "pg_read_server_files")));
+			break;
+		case SK_RIGHT_PROGRAM:
+			if (has_privs_of_role(user, ROLE_PG_EXECUTE_SERVER_PROGRAM))
+				return;
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("permission denied to set option \"%s\" to \"%s\"",
+							def->defname, defGetString(def)),
+					 errdetail("Only superusers and roles with privileges of the \"%s\" role may make librdkafka run programs on the database server, as a Kerberos (GSSAPI) login does.",
+							   "pg_execute_server_program"),
+					 strcmp(def->defname, "security.protocol") == 0 ?
+					 errhint("Name another SASL mechanism with the option \"sasl.mechanism\", such as \"SCRAM-SHA-512\", \"PLAIN\" or \"OAUTHBEARER\".") : 0));
+			break;
+		case SK_RIGHT_SUPERUSER:
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("permission denied to set option \"%s\"",
+							def->defname),
+					 errdetail("Only superusers may set librdkafka properties that can load code into the database server or read its files, and properties not known to be free of both."),
+					 errhint("Ask a superuser to create the server.")));
+			break;
+	}
+}
+
+static void
+check_server_property(DefElem *def, List *options)
 {
 	int			i;
 
@@ -266,6 +576,7 @@ check_server_property(DefElem *def)
 				(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
 				 errmsg("option \"%s\" can only be set on a user mapping",
 						def->defname),
+				 errdetail("If log_min_error_statement or log_statement wrote this statement to the server log, the value is there too: change it."),
 				 errhint("Credentials are kept in user mappings: CREATE USER MAPPING FOR ... SERVER ... OPTIONS (\"%s\" '...').",
 						 def->defname)));
 	for (i = 0; managed_properties[i].name != NULL; i++)
@@ -274,6 +585,7 @@ check_server_property(DefElem *def)
 					(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
 					 errmsg("option \"%s\" cannot be set", def->defname),
 					 errhint("%s", managed_properties[i].hint)));
+	check_property_right(def, options);
 	check_kafka_property(def);
 }
 
@@ -499,7 +811,7 @@ sales_kafka_fdw_validator(PG_FUNCTION_ARGS)
 		if (catalog == ForeignServerRelationId &&
 			sk_option_is_kafka_property(def->defname))
 		{
-			check_server_property(def);
+			check_server_property(def, options);
 			continue;
 		}
 
@@ -510,13 +822,17 @@ sales_kafka_fdw_validator(PG_FUNCTION_ARGS)
 		if (!known)
 			reject_option(def->defname, catalog);
 
-		if (strcmp(def->defname, "brokers") == 0 &&
-			defGetString(def)[strspn(defGetString(def), " \t,")] == '\0')
-			ereport(ERROR,
-					(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
-					 errmsg("invalid value for option \"brokers\": \"%s\"",
-							defGetString(def)),
-					 errdetail("The value must list at least one broker as host:port.")));
+		if (strcmp(def->defname, "brokers") == 0)
+		{
+			const char *why = sk_brokers_check(defGetString(def));
+
+			if (why != NULL)
+				ereport(ERROR,
+						(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+						 errmsg("invalid value for option \"brokers\": \"%s\"",
+								defGetString(def)),
+						 errdetail("%s", why)));
+		}
 	}
 
 	if (catalog == ForeignTableRelationId)

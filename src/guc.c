@@ -20,6 +20,25 @@ int			sk_connect_timeout = 10000;
 int			sk_produce_timeout = 30000;
 
 /*
+ * sales_kafka.brokers decides where servers without a "brokers" option send
+ * their user mappings' credentials: only superusers set it, and it is
+ * checked as the option is.
+ */
+static bool
+check_brokers(char **newval, void **extra, GucSource source)
+{
+	char	   *why;
+
+	if (*newval == NULL || (*newval)[0] == '\0')
+		return true;
+	why = sk_brokers_check(*newval);
+	if (why == NULL)
+		return true;
+	GUC_check_errdetail("%s", why);
+	return false;
+}
+
+/*
  * Define the settings.  Called once per process from _PG_init.
  */
 void
@@ -30,9 +49,9 @@ sk_guc_init(void)
 							   "A comma-separated list of host:port pairs.",
 							   &sk_brokers,
 							   "localhost:9092",
-							   PGC_USERSET,
+							   PGC_SUSET,
 							   0,
-							   NULL, NULL, NULL);
+							   check_brokers, NULL, NULL);
 
 	DefineCustomIntVariable("sales_kafka.connect_timeout",
 							"Time to wait for Kafka brokers to answer a metadata or offset request.",

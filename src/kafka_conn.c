@@ -31,7 +31,9 @@
  */
 #include "postgres.h"
 
+#include <ctype.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <time.h>
@@ -200,6 +202,38 @@ kafka_serve(SkKafka *kc)
  */
 
 /*
+ * Did librdkafka take an integer that does not fit its 32-bit properties?
+ * It parses with strtol() into an int and checks the range of what is
+ * left, so 99999999999999 can pass as 276447231, or fail naming that
+ * number.  A value that was taken (stored) wrapped if librdkafka now
+ * reports another number; one that was refused, if it is out of range.
+ */
+static bool
+int_wrapped(rd_kafka_conf_t *conf, const char *name, const char *value,
+			bool stored)
+{
+	char	   *end;
+	long long	given;
+	char		now[64];
+	size_t		size = sizeof(now);
+
+	errno = 0;
+	given = strtoll(value, &end, 0);
+	if (end == value || *end != '\0')
+		return false;
+	if (errno == ERANGE || given < INT_MIN || given > INT_MAX)
+	{
+		if (!stored)
+			return true;
+		if (rd_kafka_conf_get(conf, name, now, &size) != RD_KAFKA_CONF_OK)
+			return false;
+		errno = 0;
+		return strtoll(now, &end, 0) != given || errno == ERANGE;
+	}
+	return false;
+}
+
+/*
  * Set one librdkafka property, or raise the configuration error: unknown
  * names get a closest-match hint, and librdkafka's explanation appears only
  * when it cannot contain a secret's value.  On error the conf is destroyed
@@ -208,11 +242,17 @@ kafka_serve(SkKafka *kc)
 void
 sk_kafka_conf_set(rd_kafka_conf_t *conf, const char *name, const char *value)
 {
-	char		errstr[512];
+	char		errstr[512] = "";
 	rd_kafka_conf_res_t res;
+	bool		wrapped = false;
 
 	res = rd_kafka_conf_set(conf, name, value, errstr, sizeof(errstr));
-	if (res == RD_KAFKA_CONF_OK)
+	/* some of librdkafka's explanations end in a line break */
+	while (strlen(errstr) > 0 && isspace((unsigned char) errstr[strlen(errstr) - 1]))
+		errstr[strlen(errstr) - 1] = '\0';
+	if (res != RD_KAFKA_CONF_UNKNOWN)
+		wrapped = int_wrapped(conf, name, value, res == RD_KAFKA_CONF_OK);
+	if (res == RD_KAFKA_CONF_OK && !wrapped)
 		return;
 
 	if (res == RD_KAFKA_CONF_UNKNOWN)
@@ -239,6 +279,11 @@ sk_kafka_conf_set(rd_kafka_conf_t *conf, const char *name, const char *value)
 	}
 
 	rd_kafka_conf_destroy(conf);
+	if (wrapped && !sk_option_is_secret(name))
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+				 errmsg("invalid value for option \"%s\": \"%s\"", name, value),
+				 errdetail("The value is out of range: librdkafka's numeric properties are 32-bit integers.")));
 	if (sk_option_is_secret(name))
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),

@@ -291,6 +291,7 @@ extern bool sk_pushdown_bounds(List *quals, Datum *values, bool *isnull,
 extern char *sk_pushdown_explain(List *quals, SkQualField field);
 
 /* in fdw_options.c */
+extern char *sk_brokers_check(const char *list);
 extern bool sk_option_is_secret(const char *name);
 extern bool sk_option_is_kafka_property(const char *name);
 extern int	sk_option_lookup(const char *const *names, const char *value);

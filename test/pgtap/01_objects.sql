@@ -57,7 +57,7 @@ SELECT is(current_setting('sales_kafka.connect_timeout'), '10s',
 SELECT is(current_setting('sales_kafka.produce_timeout'), '30s',
           'sales_kafka.produce_timeout defaults to 30s');
 SELECT is((SELECT context FROM pg_settings WHERE name = 'sales_kafka.brokers'),
-          'user', 'sales_kafka.brokers can be set per session');
+          'superuser', 'only superusers set sales_kafka.brokers, where servers without brokers connect');
 SELECT throws_ok($$SET sales_kafka.no_such_setting = 1$$, '42602', NULL,
                  'the sales_kafka prefix is reserved: misspelt settings are errors');
 
