@@ -1,8 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * fdw.c
- *		The handler of the sales_kafka foreign data wrapper: planning and
- *		scanning a topic.
+ *		The handler of the sales_kafka foreign data wrapper: planning,
+ *		scanning and analyzing a topic.
  *
  * A scan reads every selected partition from its start offset up to the
  * high watermark captured when the scan first starts, and stops there: its
@@ -13,12 +13,18 @@
  * mapping.
  *
  * The librdkafka handle belongs to the executor's query memory context, so
- * an ERROR, a LIMIT or a cursor closed early all release it.
+ * an ERROR, a LIMIT or a cursor closed early all release it.  It is opened
+ * only when the scan starts, after the executor has checked privileges:
+ * planning (and so EXPLAIN) never contacts Kafka; ANALYZE gives the planner
+ * the topic's size and a sample of its newest messages.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include <math.h>
+
+#include "access/htup_details.h"
 #include "access/sysattr.h"
 #include "catalog/pg_type.h"
 #include "commands/explain.h"
@@ -39,7 +45,7 @@
 
 PG_FUNCTION_INFO_V1(sales_kafka_fdw_handler);
 
-/* Rows assumed when the brokers cannot be asked while planning */
+/* Rows assumed for a topic that was never analyzed */
 #define SK_DEFAULT_ROWS 1000
 
 /* Planner to executor: the items of ForeignScan.fdw_private */
@@ -54,7 +60,6 @@ enum SkPrivateIndex
 typedef struct SkPlanState
 {
 	SkMapping  *map;
-	double		topic_rows;		/* messages in the topic */
 } SkPlanState;
 
 /* One partition being read */
@@ -94,28 +99,12 @@ typedef struct SkScanState
 
 /* ---------------------------------------------------------------------
  * Planning
+ *
+ * The planner never asks Kafka: planning runs before the executor checks
+ * the caller's privileges (EXPLAIN alone plans), and nothing may leave the
+ * server before they are.  Row counts come from ANALYZE, as for any table.
  * ---------------------------------------------------------------------
  */
-
-static double
-topic_rows(SkMapping *map)
-{
-	SkKafka    *kc;
-	SkWatermark *marks;
-	int			nmarks;
-	double		rows = 0;
-	int			i;
-
-	kc = sk_kafka_connect(map->serverid, GetUserId(), RD_KAFKA_CONSUMER,
-						  NIL, NIL);
-	marks = sk_kafka_watermarks_noerror(kc, map->topic, &nmarks);
-	sk_kafka_close(kc);
-	if (marks == NULL)
-		return SK_DEFAULT_ROWS;
-	for (i = 0; i < nmarks; i++)
-		rows += (double) (marks[i].high - marks[i].low);
-	return rows;
-}
 
 static void
 skGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
@@ -124,10 +113,11 @@ skGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
 	SkPlanState *plan = palloc0(sizeof(SkPlanState));
 
 	plan->map = sk_mapping_load(foreigntableid);
-	plan->topic_rows = topic_rows(plan->map);
 	baserel->fdw_private = plan;
-	baserel->tuples = plan->topic_rows;
-	baserel->rows = clamp_row_est(plan->topic_rows *
+	/* reltuples: the messages ANALYZE counted, -1 if it never ran */
+	if (baserel->tuples < 0)
+		baserel->tuples = SK_DEFAULT_ROWS;
+	baserel->rows = clamp_row_est(baserel->tuples *
 								  clauselist_selectivity(root,
 														 baserel->baserestrictinfo,
 														 0, JOIN_INNER, NULL));
@@ -311,47 +301,31 @@ skBeginForeignScan(ForeignScanState *node, int eflags)
 }
 
 /*
- * Evaluate the pushed-down conditions and (re)assign the partitions to
- * read.  The first call connects and captures the watermarks.
+ * Open the consumer and capture the watermarks that end every range, in
+ * the executor's query context (which closes the handle on any exit).
  */
 static void
-start_reading(ForeignScanState *node)
+scan_connect(SkScanState *st)
 {
-	SkScanState *st = (SkScanState *) node->fdw_state;
-	SkMapping  *map = st->map;
-	ExprContext *econtext = node->ss.ps.ps_ExprContext;
-	int			nquals = list_length(st->quals);
-	Datum	   *values = palloc(sizeof(Datum) * Max(nquals, 1));
-	bool	   *isnull = palloc(sizeof(bool) * Max(nquals, 1));
-	rd_kafka_topic_partition_list_t *parts;
-	ListCell   *lc;
-	int			i = 0;
-	bool		any;
+	List	   *defaults = list_make2(makeDefElem("queued.min.messages", (Node *) makeString("1000000"), -1),
+									  makeDefElem("fetch.wait.max.ms", (Node *) makeString("100"), -1));
+	List	   *overrides = list_make3(makeDefElem("group.id", (Node *) makeString("sales_kafka_scan"), -1),
+									   makeDefElem("enable.partition.eof", (Node *) makeString("true"), -1),
+									   makeDefElem("auto.offset.reset", (Node *) makeString("earliest"), -1));
 
-	if (st->kc == NULL)
-	{
-		MemoryContext oldcxt = MemoryContextSwitchTo(node->ss.ps.state->es_query_cxt);
-		List	   *defaults = list_make2(makeDefElem("queued.min.messages", (Node *) makeString("1000000"), -1),
-										  makeDefElem("fetch.wait.max.ms", (Node *) makeString("100"), -1));
-		List	   *overrides = list_make3(makeDefElem("group.id", (Node *) makeString("sales_kafka_scan"), -1),
-										   makeDefElem("enable.partition.eof", (Node *) makeString("true"), -1),
-										   makeDefElem("auto.offset.reset", (Node *) makeString("earliest"), -1));
+	st->kc = sk_kafka_connect(st->map->serverid, st->userid,
+							  RD_KAFKA_CONSUMER, defaults, overrides);
+	st->marks = sk_kafka_watermarks(st->kc, st->map->topic, &st->nmarks);
+	st->ranges = palloc0(sizeof(SkRange) * Max(st->nmarks, 1));
+	st->max_partition = st->nmarks > 0 ? st->marks[st->nmarks - 1].partition : 0;
+	st->range_of = palloc(sizeof(int) * (st->max_partition + 1));
+}
 
-		st->kc = sk_kafka_connect(map->serverid, st->userid,
-								  RD_KAFKA_CONSUMER, defaults, overrides);
-		st->marks = sk_kafka_watermarks(st->kc, map->topic, &st->nmarks);
-		st->ranges = palloc0(sizeof(SkRange) * Max(st->nmarks, 1));
-		st->max_partition = st->nmarks > 0 ? st->marks[st->nmarks - 1].partition : 0;
-		st->range_of = palloc(sizeof(int) * (st->max_partition + 1));
-		MemoryContextSwitchTo(oldcxt);
-	}
-
-	foreach(lc, st->operands)
-	{
-		values[i] = ExecEvalExpr((ExprState *) lfirst(lc), econtext, &isnull[i]);
-		i++;
-	}
-	any = sk_pushdown_bounds(st->quals, values, isnull, &st->bounds);
+/* One range per partition the bounds allow, from the captured watermarks */
+static void
+set_ranges(SkScanState *st, bool any)
+{
+	int			i;
 
 	st->nranges = 0;
 	for (i = 0; i <= st->max_partition; i++)
@@ -379,25 +353,14 @@ start_reading(ForeignScanState *node)
 		r->rows = 0;
 		st->nranges++;
 	}
+}
 
-	if (st->bounds.ts_lo_ms > PG_INT64_MIN && st->nranges > 0)
-	{
-		int32	   *partitions = palloc(sizeof(int32) * st->nranges);
-		int64	   *offsets;
-
-		for (i = 0; i < st->nranges; i++)
-			partitions[i] = st->ranges[i].partition;
-		offsets = sk_kafka_offsets_for_time(st->kc, map->topic, st->nranges,
-											partitions, st->bounds.ts_lo_ms);
-		for (i = 0; i < st->nranges; i++)
-		{
-			/* no message at or after the time: nothing to read */
-			if (offsets[i] < 0)
-				st->ranges[i].start = st->ranges[i].end;
-			else
-				st->ranges[i].start = Max(st->ranges[i].start, offsets[i]);
-		}
-	}
+/* Assign the ranges that are not empty to the consumer */
+static void
+assign_ranges(SkScanState *st)
+{
+	rd_kafka_topic_partition_list_t *parts;
+	int			i;
 
 	parts = rd_kafka_topic_partition_list_new(Max(st->nranges, 1));
 	st->nactive = 0;
@@ -410,7 +373,7 @@ start_reading(ForeignScanState *node)
 			r->done = true;
 			continue;
 		}
-		rd_kafka_topic_partition_list_add(parts, map->topic,
+		rd_kafka_topic_partition_list_add(parts, st->map->topic,
 										  r->partition)->offset = r->start;
 		st->nactive++;
 	}
@@ -427,6 +390,58 @@ start_reading(ForeignScanState *node)
 	st->started = true;
 	st->last_progress_ms = sk_kafka_now_ms();
 	st->messages_seen = st->messages;
+}
+
+/*
+ * Evaluate the pushed-down conditions and (re)assign the partitions to
+ * read.  The first call connects and captures the watermarks.
+ */
+static void
+start_reading(ForeignScanState *node)
+{
+	SkScanState *st = (SkScanState *) node->fdw_state;
+	ExprContext *econtext = node->ss.ps.ps_ExprContext;
+	int			nquals = list_length(st->quals);
+	Datum	   *values = palloc(sizeof(Datum) * Max(nquals, 1));
+	bool	   *isnull = palloc(sizeof(bool) * Max(nquals, 1));
+	ListCell   *lc;
+	int			i = 0;
+
+	if (st->kc == NULL)
+	{
+		MemoryContext oldcxt = MemoryContextSwitchTo(node->ss.ps.state->es_query_cxt);
+
+		scan_connect(st);
+		MemoryContextSwitchTo(oldcxt);
+	}
+
+	foreach(lc, st->operands)
+	{
+		values[i] = ExecEvalExpr((ExprState *) lfirst(lc), econtext, &isnull[i]);
+		i++;
+	}
+	set_ranges(st, sk_pushdown_bounds(st->quals, values, isnull, &st->bounds));
+
+	if (st->bounds.ts_lo_ms > PG_INT64_MIN && st->nranges > 0)
+	{
+		int32	   *partitions = palloc(sizeof(int32) * st->nranges);
+		int64	   *offsets;
+
+		for (i = 0; i < st->nranges; i++)
+			partitions[i] = st->ranges[i].partition;
+		offsets = sk_kafka_offsets_for_time(st->kc, st->map->topic,
+											st->nranges, partitions,
+											st->bounds.ts_lo_ms);
+		for (i = 0; i < st->nranges; i++)
+		{
+			/* no message at or after the time: nothing to read */
+			if (offsets[i] < 0)
+				st->ranges[i].start = st->ranges[i].end;
+			else
+				st->ranges[i].start = Max(st->ranges[i].start, offsets[i]);
+		}
+	}
+	assign_ranges(st);
 }
 
 static SkRange *
@@ -448,22 +463,18 @@ finish_range(SkScanState *st, SkRange *r)
 	}
 }
 
-static TupleTableSlot *
-skIterateForeignScan(ForeignScanState *node)
+/*
+ * The next message of the assigned ranges, and its range; NULL when every
+ * range is read.  The message belongs to the handle until the next call.
+ * Throws when the brokers make no progress for sales_kafka.connect_timeout.
+ */
+static rd_kafka_message_t *
+next_message(SkScanState *st, SkRange **range)
 {
-	SkScanState *st = (SkScanState *) node->fdw_state;
-	TupleTableSlot *slot = node->ss.ss_ScanTupleSlot;
-
-	ExecClearTuple(slot);
-	if (!st->started)
-		start_reading(node);
-
 	while (st->nactive > 0)
 	{
 		rd_kafka_message_t *msg = sk_kafka_next_message(st->kc, 100);
 		SkRange    *r;
-		SkMessage	m;
-		SkDecodeError error;
 
 		CHECK_FOR_INTERRUPTS();
 		if (msg == NULL)
@@ -503,6 +514,29 @@ skIterateForeignScan(ForeignScanState *node)
 		}
 		if (msg->offset == r->end - 1)
 			finish_range(st, r);
+		st->messages++;
+		*range = r;
+		return msg;
+	}
+	return NULL;
+}
+
+static TupleTableSlot *
+skIterateForeignScan(ForeignScanState *node)
+{
+	SkScanState *st = (SkScanState *) node->fdw_state;
+	TupleTableSlot *slot = node->ss.ss_ScanTupleSlot;
+	rd_kafka_message_t *msg;
+	SkRange    *r;
+
+	ExecClearTuple(slot);
+	if (!st->started)
+		start_reading(node);
+
+	while ((msg = next_message(st, &r)) != NULL)
+	{
+		SkMessage	m;
+		SkDecodeError error;
 
 		/* parsing headers costs: only when the query reads them */
 		sk_message_from_kafka(msg, st->map->topic,
@@ -519,7 +553,6 @@ skIterateForeignScan(ForeignScanState *node)
 		sk_decode_message(st->map, &m, st->wanted, slot->tts_values,
 						  slot->tts_isnull, st->capture, &error);
 		r->rows++;
-		st->messages++;
 		return ExecStoreVirtualTuple(slot);
 	}
 	return slot;
@@ -584,6 +617,88 @@ skExplainForeignScan(ForeignScanState *node, ExplainState *es)
 	}
 }
 
+/* ---------------------------------------------------------------------
+ * ANALYZE
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * Sample the newest messages of each partition, in proportion to its
+ * size, decoded as SELECT decodes them; messages that do not decode are
+ * left out.  *totalrows is every message the topic keeps.  ANALYZE has
+ * checked that the user (the table's owner) may do this; the rows are
+ * palloc'd in CurrentMemoryContext, which also owns the handle.
+ */
+static int
+acquire_sample_rows(Relation relation, int elevel, HeapTuple *rows,
+					int targrows, double *totalrows, double *totaldeadrows)
+{
+	SkScanState *st = palloc0(sizeof(SkScanState));
+	TupleDesc	tupdesc = RelationGetDescr(relation);
+	Datum	   *values = palloc(sizeof(Datum) * Max(tupdesc->natts, 1));
+	bool	   *nulls = palloc(sizeof(bool) * Max(tupdesc->natts, 1));
+	MemoryContext rowcxt = AllocSetContextCreate(CurrentMemoryContext,
+												 "sales_kafka analyze",
+												 ALLOCSET_DEFAULT_SIZES);
+	rd_kafka_message_t *msg;
+	SkRange    *r;
+	double		messages = 0;
+	int			nrows = 0;
+	int			i;
+
+	st->map = sk_mapping_load(RelationGetRelid(relation));
+	st->userid = GetUserId();
+	scan_connect(st);
+	(void) sk_pushdown_bounds(NIL, NULL, NULL, &st->bounds);
+	set_ranges(st, true);
+	for (i = 0; i < st->nranges; i++)
+		messages += st->ranges[i].end - st->ranges[i].start;
+	for (i = 0; i < st->nranges; i++)
+	{
+		r = &st->ranges[i];
+		r->start = Max(r->start,
+					   r->end - (int64) ceil(targrows * (double) (r->end - r->start) /
+											 Max(messages, 1)));
+	}
+	assign_ranges(st);
+
+	while (nrows < targrows && (msg = next_message(st, &r)) != NULL)
+	{
+		MemoryContext oldcxt = MemoryContextSwitchTo(rowcxt);
+		SkMessage	m;
+		SkDecodeError error;
+		bool		decoded;
+
+		sk_message_from_kafka(msg, st->map->topic, st->map->headers_attno > 0,
+							  &m);
+		decoded = sk_decode_message(st->map, &m, NULL, values, nulls, true,
+									&error);
+		MemoryContextSwitchTo(oldcxt);
+		if (decoded)
+			rows[nrows++] = heap_form_tuple(tupdesc, values, nulls);
+		MemoryContextReset(rowcxt);
+	}
+	sk_kafka_close(st->kc);
+	MemoryContextDelete(rowcxt);
+
+	ereport(elevel,
+			(errmsg("\"%s\": topic \"%s\" keeps %.0f messages, %d rows in sample from " INT64_FORMAT " messages read",
+					RelationGetRelationName(relation), st->map->topic,
+					messages, nrows, st->messages)));
+	*totalrows = messages;
+	*totaldeadrows = 0;
+	return nrows;
+}
+
+static bool
+skAnalyzeForeignTable(Relation relation, AcquireSampleRowsFunc *func,
+					  BlockNumber *totalpages)
+{
+	*func = acquire_sample_rows;
+	*totalpages = 1;
+	return true;
+}
+
 Datum
 sales_kafka_fdw_handler(PG_FUNCTION_ARGS)
 {
@@ -597,6 +712,7 @@ sales_kafka_fdw_handler(PG_FUNCTION_ARGS)
 	routine->ReScanForeignScan = skReScanForeignScan;
 	routine->EndForeignScan = skEndForeignScan;
 	routine->ExplainForeignScan = skExplainForeignScan;
+	routine->AnalyzeForeignTable = skAnalyzeForeignTable;
 
 	sk_produce_routine(routine);
 
