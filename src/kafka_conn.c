@@ -541,12 +541,25 @@ slice_ms(int64 deadline)
 	return Min(remaining_ms(deadline), SK_SLICE_MS);
 }
 
-/* Should a request that ended with err be sent again? */
+/*
+ * Should a request that ended with err be sent again?  A slice that ends
+ * before any broker is up reports a transport failure, not a timeout (a
+ * broker 300 ms away needs two round trips before it is up): only
+ * sales_kafka.connect_timeout decides when to give up on reaching brokers.
+ */
 static bool
 send_again(SkCall *call, rd_kafka_resp_err_t err, int64 deadline)
 {
-	return err == RD_KAFKA_RESP_ERR__TIMED_OUT && remaining_ms(deadline) > 0 &&
-		!call_abandoned(call);
+	switch (err)
+	{
+		case RD_KAFKA_RESP_ERR__TIMED_OUT:
+		case RD_KAFKA_RESP_ERR__TRANSPORT:
+		case RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN:
+		case RD_KAFKA_RESP_ERR__RESOLVE:
+			return remaining_ms(deadline) > 0 && !call_abandoned(call);
+		default:
+			return false;
+	}
 }
 
 /*
