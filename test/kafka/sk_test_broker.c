@@ -88,6 +88,7 @@ typedef struct SkTopicSpec
 	char		name[SK_MAX_TOPIC_NAME + 1];
 	int			partitions;
 	bool		existed;		/* create-topics: it was there already */
+	bool		pending;		/* create-topics: still to be created */
 } SkTopicSpec;
 
 /* One control connection waiting for its command line. */
@@ -411,6 +412,12 @@ static int
 min_int(int a, int b)
 {
 	return a < b ? a : b;
+}
+
+static int
+max_int(int a, int b)
+{
+	return a > b ? a : b;
 }
 
 /* ---------------------------------------------------------------------
@@ -1560,22 +1567,191 @@ verify_topics(rd_kafka_t *rk, const SkTopicSpec *specs, int nspecs,
 	return ok;
 }
 
+/* Did the broker refuse the replication factor of the request? */
+static bool
+refused_factor(rd_kafka_resp_err_t err)
+{
+	return err == RD_KAFKA_RESP_ERR_INVALID_REPLICATION_FACTOR ||
+		err == RD_KAFKA_RESP_ERR_INVALID_REQUEST ||
+		err == RD_KAFKA_RESP_ERR__UNSUPPORTED_FEATURE;
+}
+
+/*
+ * Send one CreateTopics request for the pending topics of specs, with the
+ * given replication factor (-1: the broker's default), and wait for its
+ * result until deadline.  Topics created or already there stop being
+ * pending and are appended to verify.  A topic (or the whole request)
+ * refused for its replication factor stays pending and sets *refused;
+ * any other failure is logged and returns false.
+ */
+static bool
+request_topics(rd_kafka_t *rk, SkTopicSpec *specs, int nspecs, int factor,
+			   int64_t deadline, SkTopicSpec *verify, int *nverify,
+			   bool *refused)
+{
+	rd_kafka_NewTopic_t **newtopics = calloc((size_t) nspecs, sizeof(*newtopics));
+	rd_kafka_AdminOptions_t *options = NULL;
+	rd_kafka_queue_t *queue = NULL;
+	rd_kafka_event_t *ev = NULL;
+	char		errstr[512];
+	int			nnew = 0;
+	bool		ok = false;
+	int			i;
+
+	*refused = false;
+	if (newtopics == NULL)
+	{
+		sk_log("out of memory");
+		return false;
+	}
+	for (i = 0; i < nspecs; i++)
+	{
+		if (!specs[i].pending)
+			continue;
+		newtopics[nnew] = rd_kafka_NewTopic_new(specs[i].name,
+												specs[i].partitions, factor,
+												errstr, sizeof(errstr));
+		if (newtopics[nnew] == NULL)
+		{
+			sk_log("invalid topic \"%s\": %s", specs[i].name, errstr);
+			goto done;
+		}
+		nnew++;
+	}
+
+	options = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
+	/* The request ends before the deadline, so its own error is reported. */
+	if (rd_kafka_AdminOptions_set_request_timeout(options,
+												  max_int(1000, ms_until(deadline) - 2000),
+												  errstr, sizeof(errstr)) ||
+		rd_kafka_AdminOptions_set_operation_timeout(options,
+													max_int(1000, ms_until(deadline) - 7000),
+													errstr, sizeof(errstr)))
+	{
+		sk_log("could not set admin options: %s", errstr);
+		goto done;
+	}
+	queue = rd_kafka_queue_new(rk);
+	rd_kafka_CreateTopics(rk, newtopics, (size_t) nnew, options, queue);
+
+	/* Other event types cannot arrive on this queue, but skip them. */
+	while (ms_until(deadline) > 0)
+	{
+		ev = rd_kafka_queue_poll(queue, ms_until(deadline));
+		if (ev == NULL || rd_kafka_event_type(ev) ==
+			RD_KAFKA_EVENT_CREATETOPICS_RESULT)
+			break;
+		rd_kafka_event_destroy(ev);
+		ev = NULL;
+	}
+	if (ev != NULL && refused_factor(rd_kafka_event_error(ev)))
+	{
+		*refused = true;
+		ok = true;
+	}
+	else if (ev == NULL || rd_kafka_event_error(ev))
+	{
+		sk_log("could not create topics: %s",
+			   ev == NULL ? "timed out waiting for the result" :
+			   rd_kafka_event_error_string(ev));
+		if (ev == NULL ||
+			rd_kafka_event_error(ev) == RD_KAFKA_RESP_ERR__TIMED_OUT)
+			fprintf(stderr,
+					"hint: Check that the brokers are reachable.  The mock cluster of %s does not implement CreateTopics: use its --topic option or its \"topic\" control command instead.\n",
+					SK_PROGNAME);
+	}
+	else
+	{
+		const rd_kafka_CreateTopics_result_t *res;
+		const rd_kafka_topic_result_t **results;
+		size_t		nresults;
+		size_t		r;
+
+		ok = true;
+		res = rd_kafka_event_CreateTopics_result(ev);
+		results = rd_kafka_CreateTopics_result_topics(res, &nresults);
+		for (r = 0; r < nresults; r++)
+		{
+			const char *name = rd_kafka_topic_result_name(results[r]);
+			rd_kafka_resp_err_t err = rd_kafka_topic_result_error(results[r]);
+			const char *msg = rd_kafka_topic_result_error_string(results[r]);
+			SkTopicSpec *spec = NULL;
+
+			for (i = 0; i < nspecs; i++)
+			{
+				if (specs[i].pending && strcmp(specs[i].name, name) == 0)
+					spec = &specs[i];
+			}
+			if (spec == NULL)
+				continue;
+			if (err == RD_KAFKA_RESP_ERR_NO_ERROR ||
+				err == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
+			{
+				spec->existed = (err != RD_KAFKA_RESP_ERR_NO_ERROR);
+				spec->pending = false;
+				verify[(*nverify)++] = *spec;
+				continue;
+			}
+			if (refused_factor(err))
+			{
+				*refused = true;
+				continue;
+			}
+			sk_log("could not create topic \"%s\": %s",
+				   name, msg != NULL ? msg : rd_kafka_err2str(err));
+			ok = false;
+		}
+		if (nresults != (size_t) nnew)
+		{
+			sk_log("CreateTopics returned %zu results for %d topics",
+				   nresults, nnew);
+			ok = false;
+		}
+	}
+
+done:
+	if (ev != NULL)
+		rd_kafka_event_destroy(ev);
+	if (options != NULL)
+		rd_kafka_AdminOptions_destroy(options);
+	for (i = 0; i < nnew; i++)
+		rd_kafka_NewTopic_destroy(newtopics[i]);
+	if (queue != NULL)
+		rd_kafka_queue_destroy(queue);
+	free(newtopics);
+	return ok;
+}
+
+/* The cluster's broker count, or 0 if the metadata cannot be read */
+static int
+broker_count(rd_kafka_t *rk, int64_t deadline)
+{
+	const struct rd_kafka_metadata *md;
+	int			n;
+
+	if (rd_kafka_metadata(rk, 0, NULL, &md, max_int(1, ms_until(deadline))) !=
+		RD_KAFKA_RESP_ERR_NO_ERROR)
+		return 0;
+	n = md->broker_cnt;
+	rd_kafka_metadata_destroy(md);
+	return n;
+}
+
 static int
 create_topics_main(int argc, char **argv)
 {
 	const char *bootstrap;
 	SkTopicSpec *specs;
 	SkTopicSpec *verify;
-	rd_kafka_NewTopic_t **newtopics;
 	int			nspecs;
+	int			nverify = 0;
 	int			i;
 	char		errstr[512];
 	rd_kafka_conf_t *conf;
 	rd_kafka_t *rk = NULL;
-	rd_kafka_queue_t *queue = NULL;
-	rd_kafka_AdminOptions_t *options = NULL;
-	rd_kafka_event_t *ev = NULL;
 	int64_t		deadline = now_ms() + SK_CREATE_TIMEOUT_MS;
+	bool		ok;
+	bool		refused;
 	int			rc = SK_EXIT_FAILURE;
 
 	if (argc < 4)
@@ -1584,13 +1760,11 @@ create_topics_main(int argc, char **argv)
 	nspecs = argc - 3;
 	specs = calloc((size_t) nspecs, sizeof(*specs));
 	verify = calloc((size_t) nspecs, sizeof(*verify));
-	newtopics = calloc((size_t) nspecs, sizeof(*newtopics));
-	if (specs == NULL || verify == NULL || newtopics == NULL)
+	if (specs == NULL || verify == NULL)
 	{
 		sk_log("out of memory");
 		free(specs);
 		free(verify);
-		free(newtopics);
 		return SK_EXIT_FAILURE;
 	}
 	for (i = 0; i < nspecs; i++)
@@ -1599,9 +1773,9 @@ create_topics_main(int argc, char **argv)
 		{
 			free(specs);
 			free(verify);
-			free(newtopics);
 			return usage_error("%s", errstr);
 		}
+		specs[i].pending = true;
 	}
 
 	conf = rd_kafka_conf_new();
@@ -1623,128 +1797,47 @@ create_topics_main(int argc, char **argv)
 		goto done;
 	}
 
-	for (i = 0; i < nspecs; i++)
+	/*
+	 * Replication factor -1 is the broker's default, which brokers before
+	 * 2.4 refuse: then ask again with min(3, brokers).
+	 */
+	ok = request_topics(rk, specs, nspecs, -1, deadline, verify, &nverify,
+						&refused);
+	if (ok && refused)
 	{
-		/* Replication factor -1: the broker's default (brokers >= 2.4). */
-		newtopics[i] = rd_kafka_NewTopic_new(specs[i].name,
-											 specs[i].partitions, -1,
-											 errstr, sizeof(errstr));
-		if (newtopics[i] == NULL)
+		int			factor = min_int(3, broker_count(rk, deadline));
+
+		if (factor < 1)
 		{
-			sk_log("invalid topic \"%s\": %s", specs[i].name, errstr);
+			sk_log("could not read the cluster metadata to choose a replication factor");
 			goto done;
 		}
-	}
-
-	options = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
-	/* The request ends before the deadline, so its own error is reported. */
-	if (rd_kafka_AdminOptions_set_request_timeout(options,
-												  SK_CREATE_TIMEOUT_MS - 2000,
-												  errstr, sizeof(errstr)) ||
-		rd_kafka_AdminOptions_set_operation_timeout(options,
-													SK_CREATE_TIMEOUT_MS -
-													7000,
-													errstr, sizeof(errstr)))
-	{
-		sk_log("could not set admin options: %s", errstr);
-		goto done;
-	}
-	queue = rd_kafka_queue_new(rk);
-	rd_kafka_CreateTopics(rk, newtopics, (size_t) nspecs, options, queue);
-
-	/* Other event types cannot arrive on this queue, but skip them. */
-	while (ms_until(deadline) > 0)
-	{
-		ev = rd_kafka_queue_poll(queue, ms_until(deadline));
-		if (ev == NULL || rd_kafka_event_type(ev) ==
-			RD_KAFKA_EVENT_CREATETOPICS_RESULT)
-			break;
-		rd_kafka_event_destroy(ev);
-		ev = NULL;
-	}
-	if (ev == NULL || rd_kafka_event_error(ev))
-	{
-		sk_log("could not create topics on \"%s\": %s", bootstrap,
-			   ev == NULL ? "timed out waiting for the result" :
-			   rd_kafka_event_error_string(ev));
-		if (ev == NULL ||
-			rd_kafka_event_error(ev) == RD_KAFKA_RESP_ERR__TIMED_OUT)
-			fprintf(stderr,
-					"hint: Check that the brokers are reachable.  The mock cluster of %s does not implement CreateTopics: use its --topic option or its \"topic\" control command instead.\n",
-					SK_PROGNAME);
-		goto done;
-	}
-	else
-	{
-		const rd_kafka_CreateTopics_result_t *res;
-		const rd_kafka_topic_result_t **results;
-		size_t		nresults;
-		size_t		r;
-		bool		all_ok = true;
-		int			nverify = 0;
-
-		res = rd_kafka_event_CreateTopics_result(ev);
-		results = rd_kafka_CreateTopics_result_topics(res, &nresults);
-		for (r = 0; r < nresults; r++)
+		printf("the brokers take no default replication factor: asking for %d\n",
+			   factor);
+		ok = request_topics(rk, specs, nspecs, factor, deadline, verify,
+							&nverify, &refused);
+		if (ok && refused)
 		{
-			const char *name = rd_kafka_topic_result_name(results[r]);
-			rd_kafka_resp_err_t err = rd_kafka_topic_result_error(results[r]);
-			const char *msg = rd_kafka_topic_result_error_string(results[r]);
-			SkTopicSpec *spec = NULL;
-
-			for (i = 0; i < nspecs; i++)
-			{
-				if (strcmp(specs[i].name, name) == 0)
-					spec = &specs[i];
-			}
-			if (spec == NULL)
-				continue;
-			if (err == RD_KAFKA_RESP_ERR_NO_ERROR ||
-				err == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
-			{
-				spec->existed = (err != RD_KAFKA_RESP_ERR_NO_ERROR);
-				verify[nverify++] = *spec;
-				continue;
-			}
-			sk_log("could not create topic \"%s\": %s",
-				   name, msg != NULL ? msg : rd_kafka_err2str(err));
-			all_ok = false;
+			sk_log("the brokers refused replication factor %d", factor);
+			ok = false;
 		}
-		if (nresults != (size_t) nspecs)
-		{
-			sk_log("CreateTopics returned %zu results for %d topics",
-				   nresults, nspecs);
-			all_ok = false;
-		}
-
-		/*
-		 * New topics take a moment to reach every broker's metadata; give
-		 * that phase at least a few seconds of its own.
-		 */
-		if (now_ms() + SK_METADATA_WAIT_MS > deadline)
-			deadline = now_ms() + SK_METADATA_WAIT_MS;
-		if (nverify > 0 && !verify_topics(rk, verify, nverify, deadline))
-			all_ok = false;
-		if (all_ok)
-			rc = SK_EXIT_OK;
 	}
+
+	/*
+	 * New topics take a moment to reach every broker's metadata; give that
+	 * phase at least a few seconds of its own.
+	 */
+	if (now_ms() + SK_METADATA_WAIT_MS > deadline)
+		deadline = now_ms() + SK_METADATA_WAIT_MS;
+	if (nverify > 0 && !verify_topics(rk, verify, nverify, deadline))
+		ok = false;
+	if (ok)
+		rc = SK_EXIT_OK;
 
 done:
 	fflush(stdout);
-	if (ev != NULL)
-		rd_kafka_event_destroy(ev);
-	if (options != NULL)
-		rd_kafka_AdminOptions_destroy(options);
-	for (i = 0; i < nspecs; i++)
-	{
-		if (newtopics[i] != NULL)
-			rd_kafka_NewTopic_destroy(newtopics[i]);
-	}
-	if (queue != NULL)
-		rd_kafka_queue_destroy(queue);
 	if (rk != NULL)
 		rd_kafka_destroy(rk);
-	free(newtopics);
 	free(verify);
 	free(specs);
 	return rc;
