@@ -4,7 +4,8 @@
 --
 SET client_min_messages = warning;
 DROP EXTENSION IF EXISTS sales_kafka CASCADE;
-DROP ROLE IF EXISTS regress_sales_kafka_user;
+DROP ROLE IF EXISTS regress_sales_kafka_user, regress_sales_kafka_files,
+  regress_sales_kafka_programs;
 RESET client_min_messages;
 
 CREATE EXTENSION sales_kafka;
