@@ -42,8 +42,7 @@ sk_wait_for_writers(PG_FUNCTION_ARGS)
 	List	   *tags = NIL;
 	ListCell   *lc;
 
-	/* the caller reads the table next anyway: this lock costs nothing */
-	LockRelationOid(relid, AccessShareLock);
+	/* privileges first: a lock, even a weak one, can queue behind others */
 	if (get_rel_name(relid) == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
@@ -52,6 +51,12 @@ sk_wait_for_writers(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied for table %s", get_rel_name(relid))));
+	/* the caller reads the table next anyway: this lock costs nothing */
+	LockRelationOid(relid, AccessShareLock);
+	if (get_rel_name(relid) == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid)));
 
 	rels = find_all_inheritors(relid, AccessShareLock, NULL);
 	foreach(lc, rels)

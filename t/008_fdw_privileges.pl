@@ -135,6 +135,21 @@ SKIP:
 	is($out, '0|2', 'their watermarks are read');
 }
 
+# 4. Privileges before locks: a role that may not read a table cannot
+# queue for a lock on it (and hold up everyone behind it) through the KPI
+# layer's wait for writers.
+$node->safe_psql('postgres', 'CREATE TABLE private_facts (id int)');
+my $holder = $node->background_psql('postgres');
+$holder->query_safe('BEGIN; LOCK TABLE private_facts IN ACCESS EXCLUSIVE MODE');
+($ret, $out, $err) = $node->psql('postgres', q{
+	SET statement_timeout = '20s';
+	SELECT sales_kafka._wait_for_writers('private_facts');
+}, extra_params => [ '-U', 'regress_sales_kafka_nobody' ]);
+like($err, qr/permission denied for table private_facts/,
+	'_wait_for_writers refuses a table the caller may not read before locking it');
+$holder->query_safe('ROLLBACK');
+$holder->quit;
+
 check_server_log($node, 0);
 $node->stop;
 done_testing();
