@@ -127,7 +127,7 @@ $session->quit;
 # topics on any metadata request, so there the error is injected
 SKIP:
 {
-	skip 'error injection needs the test broker', 2 unless is_mock();
+	skip 'error injection needs the test broker', 3 unless is_mock();
 	my $topic = topic_prefix() . 'watermarks3';
 	broker_ctl('error', 'ListOffsets', 'UNKNOWN_TOPIC_OR_PART', '10');
 	($ret, $out, $err) = $node->psql('postgres', qq{
