@@ -55,7 +55,7 @@ trap stop_server EXIT
 
 say "starting PostgreSQL under valgrind (socket $VG/sock, port $PORT_VG)"
 valgrind --quiet --trace-children=yes --leak-check=no --num-callers=40 \
-	--track-origins=yes --read-var-info=yes \
+	--track-origins=yes \
 	--suppressions="$SUPP" --suppressions="$HERE/valgrind.supp" \
 	--error-markers=VALGRINDERROR-BEGIN,VALGRINDERROR-END \
 	--log-file="$VG/logs/%p.log" \
@@ -89,7 +89,7 @@ for f in "$VG"/logs/*.log; do
 	[ "$n" -gt 0 ] || continue
 	errors=$((errors + n))
 	say "$n errors in process $(basename "$f" .log):"
-	head -n 300 "$f"
+	grep -v -E '^--[0-9]+-- warning: ' "$f" | head -n 300
 done
 if grep -q -E 'TRAP: |was terminated by signal' "$VG/pg.log"; then
 	say "the server log shows a failed assertion or a crash:"
