@@ -9,6 +9,7 @@
 #   make check-assert         the suite against PostgreSQL built with assertions
 #                             (test/check-assert.sh; first run builds it, ~15 min)
 #   make check-assert-valgrind  the pg_regress suite under valgrind, same build
+#   make check-assert-discard-caches  the pg_regress suite, debug_discard_caches=1
 
 EXTENSION = sales_kafka
 EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" $(EXTENSION).control)
@@ -50,12 +51,15 @@ test:
 # source package, cached in SK_ASSERT_DIR (see test/check-assert.sh). Catches
 # use of freed memory and failed assertions that a production build hides.
 # Not part of CI.
-.PHONY: check-assert check-assert-valgrind
+.PHONY: check-assert check-assert-valgrind check-assert-discard-caches
 check-assert:
 	./test/check-assert.sh
 
 check-assert-valgrind:
 	./test/check-assert.sh --valgrind
+
+check-assert-discard-caches:
+	./test/check-assert.sh --discard-caches
 
 # Benchmarks: each sets up like the tests, then runs the benchmark instead.
 # Settings (see each script): BENCH_ROWS, BENCH_RUNS and BENCH_PARTITIONS

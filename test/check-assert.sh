@@ -40,7 +40,10 @@
 #
 # With "--valgrind" the suites step runs only the broker-free pg_regress
 # suite, on a cluster whose every process runs under valgrind
-# (test/valgrind-regress.sh); about 10 minutes more than a plain run.
+# (test/valgrind-regress.sh); about 3 minutes once PostgreSQL is built.
+# With "--discard-caches" it runs only the pg_regress suite, with
+# debug_discard_caches = 1 in every session (a relation or catalog cache
+# entry used after an invalidation then fails at once; ~3 minutes).
 #
 # Environment:
 #   SK_ASSERT_DIR     the cache (default /var/tmp/sales_kafka-pg15-assert):
@@ -62,12 +65,13 @@ DIR=${DIR%/}
 PREFIX=$DIR/pg
 CFLAGS_BUILD=${SK_ASSERT_CFLAGS:--O2 -g -fno-omit-frame-pointer}
 JOBS=${SK_ASSERT_JOBS:-$(nproc)}
-VALGRIND=0
+MODE=suites
 case ${1:-} in
 '') ;;
---valgrind) VALGRIND=1 ;;
+--valgrind) MODE=valgrind ;;
+--discard-caches) MODE=discard-caches ;;
 *)
-	echo "usage: $0 [--valgrind]" >&2
+	echo "usage: $0 [--valgrind | --discard-caches]" >&2
 	exit 2
 	;;
 esac
@@ -295,11 +299,15 @@ export SK_PG_BIN=$PREFIX/bin SK_CHECK_SERVER_LOGS=1
 # the TAP nodes' data directories (with any core file) stay until the end
 # of the run, when run-tests.sh removes its whole work directory
 export PG_TEST_NOCLEAN=1
-if [ "$VALGRIND" -eq 1 ]; then
+if [ "$MODE" = valgrind ]; then
 	supp=$DIR/src/postgresql/src/tools/valgrind.supp
 	[ -f "$supp" ] || die "no $supp: run with SK_ASSERT_REBUILD=1"
 	# each process runs about 20 times slower
 	export SK_SUITE_TIMEOUT=${SK_SUITE_TIMEOUT:-3600}
 	exec "$SRC/test/run-tests.sh" --run test/valgrind-regress.sh "$supp"
+fi
+if [ "$MODE" = discard-caches ]; then
+	exec "$SRC/test/run-tests.sh" --run env PGOPTIONS='-c debug_discard_caches=1' \
+		make installcheck TAP_TESTS= PG_CONFIG="$PREFIX/bin/pg_config"
 fi
 exec "$SRC/test/run-tests.sh"
