@@ -6,6 +6,10 @@
 #   make bench-memory         a pipeline worker's memory over 10 minutes
 #   make bench-kpi            the KPI layer at 1 M and 10 M order lines (~15 min)
 #   make installcheck         pg_regress + TAP against an already-running server
+#   make check-assert         the suite against PostgreSQL built with assertions
+#                             (test/check-assert.sh; first run builds it, ~15 min)
+#   make check-assert-valgrind  the pg_regress suite under valgrind, same build
+#   make check-assert-discard-caches  the pg_regress suite, debug_discard_caches=1
 
 EXTENSION = sales_kafka
 EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" $(EXTENSION).control)
@@ -42,6 +46,20 @@ $(TEST_BROKER): test/kafka/sk_test_broker.c
 .PHONY: test bench bench-memory bench-kpi
 test:
 	./test/run-tests.sh
+
+# The suite against a PostgreSQL 15 built with --enable-cassert, from Debian's
+# source package, cached in SK_ASSERT_DIR (see test/check-assert.sh). Catches
+# use of freed memory and failed assertions that a production build hides.
+# Not part of CI.
+.PHONY: check-assert check-assert-valgrind check-assert-discard-caches
+check-assert:
+	./test/check-assert.sh
+
+check-assert-valgrind:
+	./test/check-assert.sh --valgrind
+
+check-assert-discard-caches:
+	./test/check-assert.sh --discard-caches
 
 # Benchmarks: each sets up like the tests, then runs the benchmark instead.
 # Settings (see each script): BENCH_ROWS, BENCH_RUNS and BENCH_PARTITIONS

@@ -4,7 +4,8 @@
 #
 # Phases:
 #   packages   install what is missing (root: apt-get; else print the command)
-#   build      make, make install (root, sudo -n, or an up-to-date install)
+#   build      make, make install (root, sudo -n, or an up-to-date install);
+#              with SK_PG_BIN, in a private copy of the tree
 #   workdir    copy the tree into a fresh mktemp -d directory owned by the
 #              test user; everything below runs there, so the checkout stays
 #              clean and two runs (in turn or in parallel) never share a file
@@ -14,6 +15,7 @@
 #   postgres   initdb + start a cluster on a free port (pg_regress, pgTAP)
 #   pg_regress, pgtap, tap   the three suites; each runs whatever happened
 #              before, and each is counted
+#   server-logs   only with SK_CHECK_SERVER_LOGS=1 (below)
 # The last line is "N passed, N failed"; the exit status is non-zero if any
 # test failed or none ran. A trap stops PostgreSQL and the broker and
 # removes the work directory on exit, failure, Ctrl-C or SIGTERM.
@@ -32,11 +34,30 @@
 #   SK_SUITE_TIMEOUT  seconds each suite may run (default 900)
 #   PG_TEST_TIMEOUT_DEFAULT, PG_TEST_NOCLEAN, PROVE_TESTS
 #                     passed through to the TAP tests
+#   SK_PG_BIN         bin directory of another PostgreSQL 15 installation to
+#                     test against (default: the system's, below); the
+#                     extension is then built in a private copy of the tree,
+#                     installed into that installation (which the user must
+#                     be able to write, or root), and pg_regress, pg_ctl,
+#                     initdb and the TAP Perl modules come from it. Runs
+#                     against one such installation take turns (a lock file
+#                     in its library directory). test/check-assert.sh builds
+#                     one with assertions and runs the suites so.
+#   SK_CHECK_SERVER_LOGS=1  after the suites, search every server log of the
+#                     run for assertion failures, crashes, memory-context
+#                     and resource-leak warnings and core files (with gdb, a
+#                     backtrace of each); each log with findings counts as a
+#                     failed test
 set -euo pipefail
 
-PG_BIN=/usr/lib/postgresql/15/bin
+SYSTEM_PG_BIN=/usr/lib/postgresql/15/bin
+PG_BIN=${SK_PG_BIN:-$SYSTEM_PG_BIN}
+PG_BIN=${PG_BIN%/}
 PG_CONFIG=$PG_BIN/pg_config
 export PATH="$PG_BIN:$PATH"
+# 1: testing another installation than the system's
+ALT_PG=0
+[ "$PG_BIN" = "$SYSTEM_PG_BIN" ] || ALT_PG=1
 
 # initdb refuses to run as root, so as root every PostgreSQL and test step
 # runs as this dedicated system user. Not "postgres": that user owns the
@@ -149,6 +170,7 @@ fi
 # ---------------------------------------------------------------- cleanup
 
 WORK=
+BUILD_DIR= # the private build of the extension (SK_PG_BIN only)
 STEP_PID=   # process group of the step being waited for
 BROKER_PID= # process group of the test broker
 AS_TESTER=()
@@ -212,6 +234,7 @@ cleanup() {
 		done < <(find "$WORK" -name postmaster.pid 2>/dev/null)
 	fi
 	[ -z "$BROKER_PID" ] || kill_group "$BROKER_PID" "the test broker"
+	[ -z "$BUILD_DIR" ] || rm -rf "$BUILD_DIR"
 	if [ -n "$WORK" ] && [ -d "$WORK" ]; then
 		if [ "${SK_KEEP:-0}" = 1 ]; then
 			say "SK_KEEP=1: kept $WORK"
@@ -262,41 +285,90 @@ run_step() {
 
 # ---------------------------------------------------------------- build
 
-phase build
-cd "$SRC"
-# Parallel runs from one checkout share its build output and the installed
-# extension: build and install one at a time (a lock on the directory).
-exec 9<"$SRC"
-flock -w 900 9 || fail "another run kept $SRC locked for 15 minutes"
-run_step /dev/null "$SRC" make -j"$(nproc)" PG_CONFIG="$PG_CONFIG" || fail "make failed"
-[ -x test/kafka/sk_test_broker ] || fail "make did not build test/kafka/sk_test_broker"
-
-# True when the installed extension is byte-identical to the built one.
-installed_is_current() {
-	local f libdir extdir
-	libdir=$("$PG_CONFIG" --pkglibdir)
-	extdir=$("$PG_CONFIG" --sharedir)/extension
-	cmp -s sales_kafka.so "$libdir/sales_kafka.so" || return 1
-	for f in sales_kafka.control sales_kafka--*.sql; do
-		cmp -s "$f" "$extdir/$f" || return 1
-	done
+# copy_tree DEST: the checkout's tracked and untracked-but-not-ignored files
+# (what a commit of the working tree would hold) into DEST. Without git,
+# everything but build and test output.
+copy_tree() {
+	local dest=$1
+	if git -c safe.directory="*" -C "$SRC" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+		git -c safe.directory="*" -C "$SRC" ls-files -z -co --exclude-standard |
+			while IFS= read -r -d '' f; do
+				# a tracked file deleted in the working tree is not copied
+				[ ! -e "$SRC/$f" ] || printf '%s\0' "$f"
+			done |
+			tar -C "$SRC" --null -T - -cf - | tar -C "$dest" -xf -
+	else
+		tar -C "$SRC" --exclude=.git --exclude=./results --exclude=./tmp_check \
+			--exclude=./log --exclude='*.o' --exclude='*.so' --exclude='*.bc' \
+			-cf - . | tar -C "$dest" -xf -
+	fi
 }
 
-if [ "$IS_ROOT" -eq 1 ]; then
-	make install PG_CONFIG="$PG_CONFIG" >/dev/null || fail "make install failed"
-	say "installed into $("$PG_CONFIG" --pkglibdir)"
-elif installed_is_current; then
-	say "the installed extension is up to date"
-elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
-	sudo -n make install PG_CONFIG="$PG_CONFIG" >/dev/null || fail "sudo make install failed"
-	say "installed with sudo"
+phase build
+cd "$SRC"
+if [ "$ALT_PG" -eq 1 ]; then
+	# Another installation: objects built against the system's headers must
+	# never be linked for it (nor the reverse), so the extension is built
+	# from scratch in a copy of the tree, not in the checkout.
+	[ -x "$PG_CONFIG" ] || fail "SK_PG_BIN=$PG_BIN: no pg_config there"
+	alt_libdir=$("$PG_CONFIG" --pkglibdir)
+	alt_extdir=$("$PG_CONFIG" --sharedir)/extension
+	say "PostgreSQL installation $PG_BIN: $("$PG_CONFIG" --version), configured with $("$PG_CONFIG" --configure)"
+	if [ ! -w "$alt_libdir" ] || [ ! -w "$alt_extdir" ]; then
+		fail "cannot install into $alt_libdir and $alt_extdir: not writable by $(id -un)"
+	fi
+	# Runs against this installation take turns for the whole run: each
+	# installs its own build of the extension there.
+	exec 8>>"$alt_libdir/sales_kafka-tests.lock"
+	if ! flock -n 8; then
+		say "waiting for another run against $PG_BIN to finish"
+		flock -w 3600 8 || fail "another run kept $PG_BIN locked for an hour"
+	fi
+	BUILD_DIR=$(mktemp -d "${TMPDIR:-/tmp}/sales_kafka_build.XXXXXX")
+	copy_tree "$BUILD_DIR"
+	run_step /dev/null "$BUILD_DIR" make -j"$(nproc)" PG_CONFIG="$PG_CONFIG" || fail "make failed"
+	[ -x "$BUILD_DIR/test/kafka/sk_test_broker" ] ||
+		fail "make did not build test/kafka/sk_test_broker"
+	make -C "$BUILD_DIR" install PG_CONFIG="$PG_CONFIG" >/dev/null || fail "make install failed"
+	say "built in $BUILD_DIR, installed into $alt_libdir"
+	BUILT=$BUILD_DIR
 else
-	say "the built extension is not installed; install it as root, then run again:" >&2
-	echo "sudo make install PG_CONFIG=$PG_CONFIG" >&2
-	fail "cannot install: not root, and no password-less sudo"
-fi
+	# Parallel runs from one checkout share its build output and the
+	# installed extension: build and install one at a time (a lock on the
+	# directory).
+	exec 9<"$SRC"
+	flock -w 900 9 || fail "another run kept $SRC locked for 15 minutes"
+	run_step /dev/null "$SRC" make -j"$(nproc)" PG_CONFIG="$PG_CONFIG" || fail "make failed"
+	[ -x test/kafka/sk_test_broker ] || fail "make did not build test/kafka/sk_test_broker"
 
-exec 9<&-
+	# True when the installed extension is byte-identical to the built one.
+	installed_is_current() {
+		local f libdir extdir
+		libdir=$("$PG_CONFIG" --pkglibdir)
+		extdir=$("$PG_CONFIG" --sharedir)/extension
+		cmp -s sales_kafka.so "$libdir/sales_kafka.so" || return 1
+		for f in sales_kafka.control sales_kafka--*.sql; do
+			cmp -s "$f" "$extdir/$f" || return 1
+		done
+	}
+
+	if [ "$IS_ROOT" -eq 1 ]; then
+		make install PG_CONFIG="$PG_CONFIG" >/dev/null || fail "make install failed"
+		say "installed into $("$PG_CONFIG" --pkglibdir)"
+	elif installed_is_current; then
+		say "the installed extension is up to date"
+	elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
+		sudo -n make install PG_CONFIG="$PG_CONFIG" >/dev/null || fail "sudo make install failed"
+		say "installed with sudo"
+	else
+		say "the built extension is not installed; install it as root, then run again:" >&2
+		echo "sudo make install PG_CONFIG=$PG_CONFIG" >&2
+		fail "cannot install: not root, and no password-less sudo"
+	fi
+
+	exec 9<&-
+	BUILT=$SRC
+fi
 
 # ---------------------------------------------------------------- workdir
 
@@ -322,21 +394,8 @@ mkdir -p "$WORK"/{src,broker,sock,home,tmp,logs}
 # from here on, commands run as the test user start in a directory it can read
 cd "$WORK"
 
-# Tracked and untracked-but-not-ignored files: what a commit of the working
-# tree would hold. Without git, everything but build and test output.
-if git -c safe.directory="*" -C "$SRC" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
-	git -c safe.directory="*" -C "$SRC" ls-files -z -co --exclude-standard |
-		while IFS= read -r -d '' f; do
-			# a tracked file deleted in the working tree is not copied
-			[ ! -e "$SRC/$f" ] || printf '%s\0' "$f"
-		done |
-		tar -C "$SRC" --null -T - -cf - | tar -C "$WORK/src" -xf -
-else
-	tar -C "$SRC" --exclude=.git --exclude=./results --exclude=./tmp_check \
-		--exclude=./log --exclude='*.o' --exclude='*.so' --exclude='*.bc' \
-		-cf - . | tar -C "$WORK/src" -xf -
-fi
-cp "$SRC/test/kafka/sk_test_broker" "$WORK/src/test/kafka/sk_test_broker"
+copy_tree "$WORK/src"
+cp "$BUILT/test/kafka/sk_test_broker" "$WORK/src/test/kafka/sk_test_broker"
 [ "$IS_ROOT" -eq 0 ] || chown -R "$TESTER:" "$WORK"
 chmod 700 "$WORK"
 say "work directory $WORK ($(find "$WORK/src" -type f | wc -l) files), tests run as $TESTER"
@@ -563,6 +622,61 @@ else
 			[ ! -f "$f" ] || print_file "$f"
 		done
 	fi
+fi
+
+# ---------------------------------------------------------------- server logs
+
+# SK_CHECK_SERVER_LOGS=1: what went wrong in a process that no test watches
+# (a launcher that crashed and was restarted, a leak warning at commit)
+# shows only in the server logs. Made for builds with assertions
+# (test/check-assert.sh): those print "TRAP:" for a failed Assert, check
+# memory contexts and warn of resources left at the end of a transaction.
+# SIGKILL and SIGQUIT are what the crash tests send, so they do not count.
+SERVER_LOG_FINDINGS='TRAP: |was terminated by signal (4|6|7|8|11):|PANIC: '
+SERVER_LOG_FINDINGS+='|problem in (alloc set|Generation|slab) |detected write past chunk end'
+SERVER_LOG_FINDINGS+='|(reference|refcount|memory|context|file) leak|still (active|referenced)'
+
+# check_server_logs: one test per server log (the cluster's and each TAP
+# node's) and one per core file; a backtrace of each core when gdb is there.
+check_server_logs() {
+	local f npass=0 nfail=0 rel hits
+	local logs=("$WORK/pg.log")
+	for f in "$WORK"/src/tmp_check/log/*.log; do
+		# regress_log_* are the TAP scripts' own logs, not a server's
+		[ ! -f "$f" ] || [[ $(basename "$f") == regress_log_* ]] || logs+=("$f")
+	done
+	for f in "${logs[@]}"; do
+		[ -f "$f" ] || continue
+		rel=${f#"$WORK/"}
+		hits=$(grep -c -E "$SERVER_LOG_FINDINGS" "$f" || true)
+		if [ "$hits" -eq 0 ]; then
+			npass=$((npass + 1))
+			continue
+		fi
+		nfail=$((nfail + 1))
+		say "$rel: $hits matching lines (assertion failure, crash or leak):"
+		grep -n -E "$SERVER_LOG_FINDINGS" "$f" | head -n 40 || true
+		# the statement or context logged before each failed Assert
+		{ grep -n -B 8 -A 2 -E 'TRAP: ' "$f" || true; } | head -n 120 | sed 's/^/  | /'
+	done
+	while IFS= read -r -d '' f; do
+		nfail=$((nfail + 1))
+		say "core file ${f#"$WORK/"}:"
+		if command -v gdb >/dev/null; then
+			# the stack, then the innermost frames with their variables
+			timeout 120 gdb -batch -nx -ex 'bt 30' -ex 'bt full 5' \
+				"$PG_BIN/postgres" "$f" 2>&1 |
+				grep -v -E '^\[New LWP|^warning: |^$' | head -n 120 || true
+		else
+			say "(no gdb: install it for a backtrace; SK_KEEP=1 keeps the core)"
+		fi
+	done < <(find "$WORK" -type f \( -name core -o -name 'core.[0-9]*' \) -print0 2>/dev/null)
+	count_suite server-logs 0 "$npass $nfail"
+}
+
+if [ "${SK_CHECK_SERVER_LOGS:-0}" = 1 ]; then
+	phase server-logs
+	check_server_logs
 fi
 
 # ---------------------------------------------------------------- the end
