@@ -1,6 +1,7 @@
 # A server with sales_kafka (and pg_cron) in shared_preload_libraries starts
-# and stops cleanly, CREATE EXTENSION works, sales_kafka.brokers is the run's
-# bootstrap list, and the server log holds no unexpected ERROR, FATAL or PANIC.
+# and stops cleanly, its launcher runs, CREATE EXTENSION works,
+# sales_kafka.brokers is the run's bootstrap list, and the server log holds
+# no unexpected ERROR, FATAL or PANIC and no crash.
 use strict;
 use warnings;
 
@@ -22,6 +23,12 @@ is($node->safe_psql('postgres', 'SHOW shared_preload_libraries'),
 	'sales_kafka, pg_cron', 'sales_kafka and pg_cron are preloaded');
 is($node->safe_psql('postgres', 'SHOW sales_kafka.brokers'),
 	brokers(), 'sales_kafka.brokers is the bootstrap list of the run');
+# what the preload did: the launcher runs (it has looked for pipelines in
+# every database by then, through its starters)
+ok( $node->poll_query_until('postgres', q{
+		SELECT count(*) = 1 FROM pg_stat_activity
+		 WHERE backend_type = 'sales_kafka launcher'}),
+	'the launcher runs, once');
 
 $node->safe_psql('postgres', 'CREATE EXTENSION sales_kafka');
 is( $node->safe_psql('postgres',
@@ -62,5 +69,6 @@ is_deeply(
 	'no unexpected ERROR, FATAL or PANIC in the server log at shutdown');
 like(slurp_file($node->logfile, $log_before_stop),
 	qr/database system is shut down/, 'the server log records a clean shutdown');
+check_server_log($node, 0);
 
 done_testing();
