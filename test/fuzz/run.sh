@@ -95,7 +95,7 @@ for t in "${TARGETS[@]}"; do
 		if ! "$FUZZ/build/fuzz_$t" -runs=1 "$dir"/* >"$FUZZ/build/regressions-$t.log" 2>&1; then
 			tail -n 40 "$FUZZ/build/regressions-$t.log"
 			say "$t: a regression input fails; see $FUZZ/build/regressions-$t.log"
-			failed+=("$t")
+			failed+=("$t-regressions")
 		fi
 	fi
 done
