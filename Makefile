@@ -5,6 +5,7 @@
 #   make bench                the quick benchmarks, self-contained (~3 min)
 #   make bench-memory         a pipeline worker's memory over 10 minutes
 #   make bench-kpi            the KPI layer at 1 M and 10 M order lines (~15 min)
+#   make fuzz                 fuzz the payload decoders (FUZZ_SECONDS per target, ~3 min)
 #   make installcheck         pg_regress + TAP against an already-running server
 #   make check-assert         the suite against PostgreSQL built with assertions
 #                             (test/check-assert.sh; first run builds it, ~15 min)
@@ -30,7 +31,7 @@ SHLIB_LINK = -lrdkafka
 
 # Programs that are not part of the extension: the test broker.
 TEST_BROKER = test/kafka/sk_test_broker
-EXTRA_CLEAN = $(TEST_BROKER)
+EXTRA_CLEAN = $(TEST_BROKER) test/fuzz/build
 
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
@@ -82,6 +83,17 @@ bench-memory:
 bench-kpi:
 	SK_SUITE_TIMEOUT=$${SK_SUITE_TIMEOUT:-3600} \
 		./test/run-tests.sh --run bench/kpi_dashboard.sh $(BENCH_ARGS)
+
+# Fuzzing the payload decoders (test/fuzz/README.md): not part of `make test`
+# or CI.  `make fuzz` builds the libFuzzer targets and runs each for
+# FUZZ_SECONDS (default 60), exiting non-zero with the input's path when one
+# fails; `make fuzz-build` only builds them.
+.PHONY: fuzz fuzz-build
+fuzz:
+	FUZZ_SECONDS=$(or $(FUZZ_SECONDS),60) ./test/fuzz/run.sh
+
+fuzz-build:
+	./test/fuzz/run.sh --build
 
 # The demo (the main job): set up like the tests, then ingest synthetic sales
 # through a pipeline and print live figures until Ctrl-C; DEMO_SECONDS=N
