@@ -199,6 +199,9 @@ SELECT v, numeric_send(d.price) = numeric_send(v::numeric) AS same_numeric, d.pr
 SELECT * FROM sales_kafka.decode(NULL::line_csv, 'x,Mat,1,x');          -- ERROR: not an integer
 SELECT * FROM sales_kafka.decode(NULL::line_csv, '8,"open quote');      -- ERROR: unterminated
 SELECT * FROM sales_kafka.decode(NULL::line_csv, E'9,a,1,b\n10,c,2,d'); -- ERROR: two records
+-- quotes may enclose any part of a field, as in COPY (found by fuzzing)
+SELECT *, note IS NULL AS note_null FROM sales_kafka.decode(NULL::line_csv, '15,ab"c,d"e,1,N"U"LL');
+SELECT * FROM sales_kafka.decode(NULL::line_csv, '16,x"open');         -- ERROR: unterminated
 
 CREATE FOREIGN TABLE line_semicolon (order_id int, product text, price numeric)
   SERVER kafka OPTIONS (topic 'lines', format 'csv', delimiter ';', quote '''', null 'NA');
@@ -208,6 +211,8 @@ SELECT * FROM sales_kafka.decode(NULL::line_semicolon, '2;''NA'';3');
 CREATE FOREIGN TABLE line_header (order_id int, product text)
   SERVER kafka OPTIONS (topic 'lines', format 'csv', header 'true');
 SELECT * FROM sales_kafka.decode(NULL::line_header, E'id,name\n11,Sofa');
+SELECT * FROM sales_kafka.decode(NULL::line_header, 'id,name');         -- ERROR: a header, no record
+SELECT * FROM sales_kafka.decode(NULL::line_header, E'id,name\n');       -- ERROR: a header, no record
 
 CREATE FOREIGN TABLE line_match (product text OPTIONS (field 'name'), order_id int OPTIONS (field 'id'), missing text)
   SERVER kafka OPTIONS (topic 'lines', format 'csv', header 'match');

@@ -155,6 +155,7 @@ CREATE FOREIGN TABLE ft_bad (id int) SERVER kafka_opts OPTIONS (topic 'x', forma
 CREATE FOREIGN TABLE ft_bad (id int) SERVER kafka_opts OPTIONS (topic 'x', format 'csv', delimiter ';;'); -- ERROR: two chars
 CREATE FOREIGN TABLE ft_bad (id int) SERVER kafka_opts OPTIONS (topic 'x', format 'csv', quote E'\n');    -- ERROR: line break
 CREATE FOREIGN TABLE ft_bad (id int) SERVER kafka_opts OPTIONS (topic 'x', format 'csv', delimiter '"');  -- ERROR: same as quote
+CREATE FOREIGN TABLE ft_bad (id int) SERVER kafka_opts OPTIONS (topic 'x', format 'csv', quote ',');      -- ERROR: same as delimiter
 CREATE FOREIGN TABLE ft_bad (id int) SERVER kafka_opts OPTIONS (topic 'x', format 'csv', header 'first'); -- ERROR: header
 CREATE FOREIGN TABLE ft_bad (id int) SERVER kafka_opts OPTIONS (topic 'x', strict 'maybe');       -- ERROR: not boolean
 CREATE FOREIGN TABLE ft_bad (id int) SERVER kafka_opts OPTIONS (topic 'x', topic 'y');            -- ERROR: twice

@@ -5,15 +5,16 @@
  *		CSV format quotes, with an optional header line.
  *
  * Rules, as COPY ... (FORMAT csv) applies them to one line:
- *	- fields are separated by the delimiter; a field may be quoted, and a
- *	  doubled quote inside quotes is one quote character;
+ *	- fields are separated by the delimiter; quotes may enclose any part of
+ *	  a field (a"b,c"d is the one field ab,cd), and a doubled quote inside
+ *	  quotes is one quote character;
  *	- an unquoted field equal to the null string is NULL (a quoted one is
  *	  not), the default null string being empty;
  *	- with header 'true' the first line is skipped, with header 'match' it
  *	  names the fields and columns map by name.
  * Unlike COPY, missing trailing fields are NULL and extra fields are
  * ignored, as a JSON message's missing or unknown fields are.  A message
- * holding more than one record is malformed.
+ * holding more than one record, or a header and no record, is malformed.
  *
  * This file only splits text into fields; decode.c converts them.
  *
@@ -43,55 +44,70 @@ parse_record(SkMapping *map, const char *text, size_t len, size_t *pos,
 	CsvField   *fields = palloc(sizeof(CsvField) * allocated);
 	StringInfoData buf;
 	size_t		i = *pos;
-	bool		quoted = false;
 
 	*nfields = 0;
 	initStringInfo(&buf);
 	for (;;)
 	{
 		bool		end_of_record = false;
+		bool		in_quotes = false;
+		bool		quoted = false;
 
-		if (i < len && text[i] == map->csv_quote && buf.len == 0 && !quoted)
+		/* one field: up to a delimiter or line end outside quotes */
+		for (;;)
 		{
-			/* quoted field */
-			quoted = true;
-			for (i++;; i++)
+			char		c;
+
+			if (i >= len)
 			{
-				if (i >= len)
+				if (in_quotes)
 					sk_decode_fail(ERRCODE_BAD_COPY_FILE_FORMAT,
 								   "unterminated CSV quoted field in Kafka message",
 								   NULL);
-				if (text[i] == map->csv_quote)
-				{
-					if (i + 1 < len && text[i + 1] == map->csv_quote)
-					{
-						appendStringInfoChar(&buf, map->csv_quote);
-						i++;
-						continue;
-					}
-					i++;
-					break;
-				}
-				appendStringInfoChar(&buf, text[i]);
+				end_of_record = true;
+				break;
 			}
-		}
-
-		/* unquoted text, or what follows a closing quote */
-		while (i < len && text[i] != map->csv_delimiter &&
-			   text[i] != '\n' && text[i] != '\r')
-			appendStringInfoChar(&buf, text[i++]);
-
-		if (i >= len)
-			end_of_record = true;
-		else if (text[i] == '\n' || text[i] == '\r')
-		{
-			if (text[i] == '\r' && i + 1 < len && text[i + 1] == '\n')
+			c = text[i];
+			if (in_quotes)
+			{
+				if (c == map->csv_quote && i + 1 < len &&
+					text[i + 1] == map->csv_quote)
+				{
+					appendStringInfoChar(&buf, c);
+					i += 2;
+				}
+				else
+				{
+					if (c == map->csv_quote)
+						in_quotes = false;
+					else
+						appendStringInfoChar(&buf, c);
+					i++;
+				}
+				continue;
+			}
+			if (c == map->csv_quote)
+			{
+				in_quotes = quoted = true;
 				i++;
+				continue;
+			}
+			if (c == map->csv_delimiter)
+			{
+				i++;
+				break;
+			}
+			if (c == '\n' || c == '\r')
+			{
+				if (c == '\r' && i + 1 < len && text[i + 1] == '\n')
+					i++;
+				i++;
+				end_of_record = true;
+				break;
+			}
+			appendStringInfoChar(&buf, c);
 			i++;
-			end_of_record = true;
 		}
-		else
-			i++;				/* delimiter */
 
 		if (*nfields == allocated)
 		{
@@ -102,7 +118,6 @@ parse_record(SkMapping *map, const char *text, size_t len, size_t *pos,
 		fields[*nfields].quoted = quoted;
 		(*nfields)++;
 		resetStringInfo(&buf);
-		quoted = false;
 
 		if (end_of_record)
 			break;
@@ -127,7 +142,13 @@ sk_csv_extract(SkMapping *map, const char *text, size_t len,
 	int			i;
 
 	if (map->csv_header != SK_HEADER_NONE)
+	{
 		header = parse_record(map, text, len, &pos, &nheader);
+		if (pos >= len)
+			sk_decode_fail(ERRCODE_BAD_COPY_FILE_FORMAT,
+						   "Kafka message holds a CSV header line but no record",
+						   "Each message must hold one record, after the header line if the table has one.");
+	}
 	fields = parse_record(map, text, len, &pos, &nfields);
 	if (pos < len)
 		sk_decode_fail(ERRCODE_BAD_COPY_FILE_FORMAT,

@@ -704,11 +704,12 @@ check_table_options(List *options)
 					 errmsg("option \"%s\" requires format \"csv\"",
 							def->defname)));
 	}
-	if (delimiter != NULL &&
-		strcmp(defGetString(delimiter), quote ? defGetString(quote) : "\"") == 0)
+	if (strcmp(delimiter ? defGetString(delimiter) : ",",
+			   quote ? defGetString(quote) : "\"") == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
-				 errmsg("CSV delimiter and quote must be different")));
+				 errmsg("CSV delimiter and quote must be different"),
+				 errdetail("Unless set, the delimiter is a comma and the quote a double quote.")));
 }
 
 static void

@@ -88,20 +88,18 @@ ref_push(RefRecord *rec, const char *buf, size_t n, bool quoted)
 
 /*
  * Split the record at text[*pos]; *pos moves past its end of line.  A
- * state machine over the bytes, with the quote tested before the
- * delimiter at the start of a field.
+ * state machine over the bytes: outside quotes a quote (tested before the
+ * delimiter) opens quotes anywhere in a field, as COPY's CSV does.
  */
 static void
 ref_record(const char *text, size_t len, size_t *pos, char delim, char quote,
 		   RefRecord *rec)
 {
-	enum
-	{
-		FIELD_START, UNQUOTED, IN_QUOTES, AFTER_QUOTES
-	}			state = FIELD_START;
 	char	   *buf = malloc(len + 1);
 	size_t		n = 0;
 	size_t		i = *pos;
+	bool		in_quotes = false;
+	bool		saw_quote = false;
 
 	rec->fields = malloc(sizeof(RefField) * (len - *pos + 1));
 	rec->nfields = 0;
@@ -112,14 +110,14 @@ ref_record(const char *text, size_t len, size_t *pos, char delim, char quote,
 
 		if (i == len)
 		{
-			if (state == IN_QUOTES)
+			if (in_quotes)
 				rec->unterminated = true;
 			else
-				ref_push(rec, buf, n, state == AFTER_QUOTES);
+				ref_push(rec, buf, n, saw_quote);
 			break;
 		}
 		c = text[i];
-		if (state == IN_QUOTES)
+		if (in_quotes)
 		{
 			if (c == quote && i + 1 < len && text[i + 1] == quote)
 			{
@@ -128,33 +126,31 @@ ref_record(const char *text, size_t len, size_t *pos, char delim, char quote,
 			}
 			else if (c == quote)
 			{
-				state = AFTER_QUOTES;
+				in_quotes = false;
 				i++;
 			}
 			else
 				buf[n++] = text[i++];
 			continue;
 		}
-		if (state == FIELD_START && c == quote)
+		if (c == quote)
 		{
-			state = IN_QUOTES;
+			in_quotes = saw_quote = true;
 			i++;
 			continue;
 		}
 		if (c == delim || c == '\n' || c == '\r')
 		{
-			ref_push(rec, buf, n, state == AFTER_QUOTES);
+			ref_push(rec, buf, n, saw_quote);
 			n = 0;
+			saw_quote = false;
 			i++;
 			if (c == '\r' && i < len && text[i] == '\n')
 				i++;
 			if (c != delim)
 				break;
-			state = FIELD_START;
 			continue;
 		}
-		if (state == FIELD_START)
-			state = UNQUOTED;
 		buf[n++] = text[i++];
 	}
 	free(buf);
@@ -335,7 +331,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (map->csv_header != SK_HEADER_NONE)
 			ref_record(payload, len, &pos, map->csv_delimiter, map->csv_quote,
 					   &header);
-		if (header.unterminated)
+		/* a header and no record */
+		if (header.unterminated ||
+			(map->csv_header != SK_HEADER_NONE && pos == len))
 			expect = ERRCODE_BAD_COPY_FILE_FORMAT;
 		else
 		{
