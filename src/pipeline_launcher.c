@@ -112,10 +112,15 @@ sk_pipeline_start_workers(Oid dboid, const char *pipeline, int parallelism)
 	return true;
 }
 
-/* The databases that can hold pipelines */
+/*
+ * The databases that can hold pipelines, as a list in the caller's memory
+ * context: the transaction's own context is gone once it commits.  Needs no
+ * transaction; runs one of its own.
+ */
 static List *
 database_list(void)
 {
+	MemoryContext cxt = CurrentMemoryContext;
 	List	   *dbs = NIL;
 	Relation	rel;
 	TableScanDesc scan;
@@ -130,11 +135,17 @@ database_list(void)
 		Form_pg_database db = (Form_pg_database) GETSTRUCT(tup);
 
 		if (db->datallowconn && !db->datistemplate)
+		{
+			MemoryContext old = MemoryContextSwitchTo(cxt);
+
 			dbs = lappend_oid(dbs, db->oid);
+			MemoryContextSwitchTo(old);
+		}
 	}
 	table_endscan(scan);
 	table_close(rel, AccessShareLock);
 	CommitTransactionCommand();
+	MemoryContextSwitchTo(cxt);
 	return dbs;
 }
 
