@@ -173,8 +173,9 @@ sk_mapping_load(Oid relid)
 		}
 		col->name = pstrdup(NameStr(attr->attname));
 		col->typid = attr->atttypid;
-		col->basetypid = getBaseType(col->typid);
 		col->typmod = attr->atttypmod;
+		col->basetypmod = attr->atttypmod;
+		col->basetypid = getBaseTypeAndTypmod(col->typid, &col->basetypmod);
 		col->kind = SK_COL_FIELD;
 		col->field = col->name;
 		col->csv_field = npayload;
@@ -393,6 +394,24 @@ all_digits(const char *s)
 	return true;
 }
 
+/*
+ * A timestamp or timestamptz value rounded to the precision of a column
+ * (its typmod, or for a domain its base type's), as the type's input
+ * function rounds it; throws when rounding leaves the range.
+ */
+static Datum
+time_precision(SkColumn *col, Datum value)
+{
+	int32		typmod = col->typid == col->basetypid ? col->typmod :
+		col->basetypmod;
+	Timestamp	ts = DatumGetTimestamp(value);
+
+	if (typmod < 0 || col->basetypid == DATEOID)
+		return value;
+	AdjustTimestampForTypmod(&ts, typmod);
+	return TimestampGetDatum(ts);
+}
+
 /* A time column from epoch milliseconds */
 static Datum
 time_from_ms(SkColumn *col, const char *str)
@@ -419,8 +438,8 @@ time_from_ms(SkColumn *col, const char *str)
 	if (col->basetypid == DATEOID)
 		return DirectFunctionCall1(timestamptz_date, ts);
 	if (col->basetypid == TIMESTAMPOID)
-		return DirectFunctionCall1(timestamptz_timestamp, ts);
-	return ts;
+		ts = DirectFunctionCall1(timestamptz_timestamp, ts);
+	return time_precision(col, ts);
 }
 
 static int
@@ -611,8 +630,9 @@ plain_number(SkColumn *col, const char *s, int len, Datum *result)
 /*
  * A payload field pulled out by a format, as a value of its column.  The
  * common forms of the common types are converted here (never for a domain,
- * whose input function checks its constraints); the rest goes to the
- * column type's input function.  A domain over a JSON or time type takes
+ * whose input function checks its constraints), rounded to the column's
+ * precision as the input function would; the rest goes to the column
+ * type's input function.  A domain over a JSON or time type takes
  * what its base type takes.  The formats never hand over text with a NUL
  * byte in it.
  */
@@ -624,7 +644,7 @@ field_datum(SkMapping *map, SkColumn *col, SkRawValue *raw)
 	char	   *str;
 
 	if (col->typid == TIMESTAMPTZOID && iso_timestamptz(raw->str, raw->len, &ts))
-		return TimestampTzGetDatum(ts);
+		return time_precision(col, TimestampTzGetDatum(ts));
 	if (col->basetypid == JSONBOID || col->basetypid == JSONOID)
 		return InputFunctionCall(&col->infunc, (char *) raw->json,
 								 col->typioparam, col->typmod);
@@ -880,6 +900,7 @@ decode_all(DecodeState *state, const bool *wanted, Datum *values, bool *nulls)
 					if (col->typid == TIMESTAMPOID)
 						values[i] = DirectFunctionCall1(timestamptz_timestamp,
 														values[i]);
+					values[i] = time_precision(col, values[i]);
 					nulls[i] = false;
 				}
 				break;

@@ -119,6 +119,7 @@ typedef struct SkColumn
 	Oid			typid;
 	Oid			basetypid;		/* typid, or the base type of a domain */
 	int32		typmod;
+	int32		basetypmod;		/* for a domain, its base type's typmod */
 	FmgrInfo	infunc;			/* for a domain, one that checks its
 								 * constraints */
 	Oid			typioparam;
