@@ -116,6 +116,11 @@ SELECT region, second_sku FROM sales_kafka.decode(NULL::sale, '{"customer": {"re
 SELECT quantity FROM sales_kafka.decode(NULL::sale, '{"quantity": 1, "quantity": 2}');
 -- a tombstone (no payload): metadata only
 SELECT k, product_name, payload FROM sales_kafka.decode(NULL::sale, NULL::text, 'gone');
+-- a topic column may also be a varchar that holds any topic name
+CREATE FOREIGN TABLE sale_topics (t1 varchar OPTIONS (kafka 'topic'), t2 varchar(249) OPTIONS (kafka 'topic'),
+                                  e varchar OPTIONS (kafka 'error'), n int)
+  SERVER kafka OPTIONS (topic 'sales', strict 'false');
+SELECT * FROM sales_kafka.decode(NULL::sale_topics, '{"n": "x"}');
 -- whitespace around the document
 SELECT quantity FROM sales_kafka.decode(NULL::sale, E'\n  {"quantity": 5}  \n');
 
@@ -262,6 +267,12 @@ CREATE FOREIGN TABLE bad_headers (h text OPTIONS (kafka 'headers')) SERVER kafka
 SELECT * FROM sales_kafka.decode(NULL::bad_headers, '{}');             -- ERROR: headers need jsonb
 CREATE FOREIGN TABLE bad_error (e int OPTIONS (kafka 'error')) SERVER kafka OPTIONS (topic 'x');
 SELECT * FROM sales_kafka.decode(NULL::bad_error, '{}');               -- ERROR: error needs text
+CREATE FOREIGN TABLE bad_error_length (e varchar(20) OPTIONS (kafka 'error')) SERVER kafka OPTIONS (topic 'x');
+SELECT * FROM sales_kafka.decode(NULL::bad_error_length, '{}');        -- ERROR: an error is longer
+CREATE FOREIGN TABLE bad_topic (t varchar(3) OPTIONS (kafka 'topic')) SERVER kafka OPTIONS (topic 'x');
+SELECT * FROM sales_kafka.decode(NULL::bad_topic, '{}');               -- ERROR: a topic may be longer
+CREATE FOREIGN TABLE bad_topic_type (t name OPTIONS (kafka 'topic')) SERVER kafka OPTIONS (topic 'x');
+SELECT * FROM sales_kafka.decode(NULL::bad_topic_type, '{}');          -- ERROR: name truncates
 CREATE FOREIGN TABLE bad_text (a text, b text) SERVER kafka OPTIONS (topic 'x', format 'text');
 SELECT * FROM sales_kafka.decode(NULL::bad_text, 'x');                 -- ERROR: two payload columns
 CREATE FOREIGN TABLE bad_bytea (a text) SERVER kafka OPTIONS (topic 'x', format 'bytea');

@@ -60,9 +60,17 @@ mapping_error(SkMapping *map, SkColumn *col, const char *need)
 	ereport(ERROR,
 			(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
 			 errmsg("column \"%s\" of foreign table \"%s\" has type %s, but %s",
-					col->name, map->relname, format_type_be(col->typid), need)));
+					col->name, map->relname,
+					format_type_with_typemod(col->typid, col->typmod), need)));
 }
 
+/*
+ * The type of a Kafka metadata column must hold every value Kafka can give
+ * it: the decoder fills these columns also for a message whose payload
+ * failed (a dead letter, or a row with an "error" column), where nothing
+ * may fail any more.  A smallint partition column is accepted; a partition
+ * beyond its range is a data error of the message (see decode_all()).
+ */
 static void
 check_column_type(SkMapping *map, SkColumn *col)
 {
@@ -85,9 +93,16 @@ check_column_type(SkMapping *map, SkColumn *col)
 			if (col->typid != JSONBOID && col->typid != JSONOID)
 				mapping_error(map, col, "Kafka headers need type jsonb or json");
 			break;
+		case SK_COL_TOPIC:
+			if (col->typid != TEXTOID &&
+				(col->typid != VARCHAROID ||
+				 (col->typmod >= 0 && col->typmod - VARHDRSZ < SK_TOPIC_MAX_LEN)))
+				mapping_error(map, col, "a Kafka topic needs type text, or varchar without a length or of at least 249 characters");
+			break;
 		case SK_COL_ERROR:
-			if (col->typid != TEXTOID && col->typid != VARCHAROID)
-				mapping_error(map, col, "a decoding error needs type text");
+			if (col->typid != TEXTOID &&
+				(col->typid != VARCHAROID || col->typmod >= 0))
+				mapping_error(map, col, "a decoding error needs type text, or varchar without a length");
 			break;
 		default:
 			break;
@@ -809,7 +824,9 @@ decode_metadata(SkMapping *map, const SkMessage *msg, const bool *wanted,
 		switch (col->kind)
 		{
 			case SK_COL_PARTITION:
-				if (msg->partition >= 0)
+				/* beyond a smallint: decode_all() raises the error */
+				if (msg->partition >= 0 &&
+					(col->typid != INT2OID || msg->partition <= PG_INT16_MAX))
 				{
 					values[i] = int_datum(col->typid, msg->partition);
 					nulls[i] = false;
@@ -823,8 +840,8 @@ decode_metadata(SkMapping *map, const SkMessage *msg, const bool *wanted,
 				}
 				break;
 			case SK_COL_TOPIC:
-				values[i] = InputFunctionCall(&col->infunc, (char *) msg->topic,
-											  col->typioparam, col->typmod);
+				/* text or a varchar long enough: see check_column_type() */
+				values[i] = PointerGetDatum(cstring_to_text(msg->topic));
 				nulls[i] = false;
 				break;
 			case SK_COL_KEY:
@@ -893,6 +910,13 @@ decode_all(DecodeState *state, const bool *wanted, Datum *values, bool *nulls)
 		state->column = col;
 		switch (col->kind)
 		{
+			case SK_COL_PARTITION:
+				if (col->typid == INT2OID && msg->partition > PG_INT16_MAX)
+					ereport(ERROR,
+							(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+							 errmsg("Kafka partition %d is out of range for type smallint",
+									msg->partition)));
+				break;
 			case SK_COL_TIMESTAMP:
 				if (msg->timestamp_ms >= 0)
 				{

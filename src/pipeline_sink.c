@@ -191,6 +191,18 @@ map_columns(SkSink *sink)
 							NameStr(att->attname), format_type_be(col->typid),
 							map->relname, format_type_be(att->atttypid), relname),
 					 errhint("A pipeline converts no types: declare the column with the same type in both tables.")));
+		/*
+		 * A topic is copied as it is, so the target's column must hold any
+		 * topic name (see check_column_type() in decode.c).
+		 */
+		if (col->kind == SK_COL_TOPIC && att->atttypmod >= 0 &&
+			att->atttypmod - VARHDRSZ < SK_TOPIC_MAX_LEN)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("column \"%s\" of table \"%s\" has type %s, but a Kafka topic needs type text, or varchar without a length or of at least %d characters",
+							NameStr(att->attname), relname,
+							format_type_with_typemod(att->atttypid, att->atttypmod),
+							SK_TOPIC_MAX_LEN)));
 		/* decode with the target's typmod, so numeric(12,2) rounds as in COPY */
 		col->typmod = att->atttypmod;
 		sink->wanted[src - 1] = true;

@@ -228,19 +228,21 @@ assign_partitions(Worker *w)
 			else
 				offset = marks[i].high;
 
+			/* with the partition's high watermark: its lag shows at once */
 			{
-				Oid			types[4] = {TEXTOID, TEXTOID, INT4OID, INT8OID};
-				Datum		values[4];
+				Oid			types[5] = {TEXTOID, TEXTOID, INT4OID, INT8OID, INT8OID};
+				Datum		values[5];
 
 				values[0] = CStringGetTextDatum(p->name);
 				values[1] = CStringGetTextDatum(w->topic);
 				values[2] = Int32GetDatum(part);
 				values[3] = Int64GetDatum(offset);
+				values[4] = Int64GetDatum(Max(marks[i].high, offset));
 				if (sk_catalog_exec("INSERT INTO sales_kafka.pipeline_offset"
 									" (pipeline, topic, partition, next_offset, high_watermark)"
-									" VALUES ($1, $2, $3, $4, $4)"
+									" VALUES ($1, $2, $3, $4, $5)"
 									" ON CONFLICT (pipeline, topic, partition) DO NOTHING",
-									4, types, values, NULL, SPI_OK_INSERT) == 0)
+									5, types, values, NULL, SPI_OK_INSERT) == 0)
 					elog(ERROR, "offset of partition %d of pipeline \"%s\" was stored meanwhile",
 						 part, p->name);
 			}
@@ -572,12 +574,20 @@ collect_batch(Worker *w)
 	}
 }
 
-/* Errors that no retry can fix: the pipeline stops with the reason. */
+/*
+ * Errors that no retry can fix: the pipeline stops with the reason.  Those
+ * of class 42 (a privilege revoked, a table or column changed), and a
+ * foreign table whose mapping the decoder refuses (sk_mapping_load()).
+ */
 static bool
 is_permanent_error(int sqlstate)
 {
 	return ERRCODE_TO_CATEGORY(sqlstate) ==
-		ERRCODE_SYNTAX_ERROR_OR_ACCESS_RULE_VIOLATION;
+		ERRCODE_SYNTAX_ERROR_OR_ACCESS_RULE_VIOLATION ||
+		sqlstate == ERRCODE_FDW_INVALID_DATA_TYPE ||
+		sqlstate == ERRCODE_FDW_INCONSISTENT_DESCRIPTOR_INFORMATION ||
+		sqlstate == ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE ||
+		sqlstate == ERRCODE_FDW_INVALID_OPTION_NAME;
 }
 
 /* Record why the pipeline stopped, in a transaction of its own. */

@@ -79,6 +79,9 @@ extern void sk_kafka_report(SkKafka *kc, rd_kafka_resp_err_t err,
 
 /* in decode.c */
 
+/* the longest name of a Kafka topic */
+#define SK_TOPIC_MAX_LEN 249
+
 /* Payload formats; the order matches sk_format_names */
 typedef enum SkFormat
 {

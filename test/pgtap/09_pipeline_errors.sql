@@ -1,0 +1,97 @@
+-- Pipelines and what goes wrong: mappings whose metadata columns could not
+-- take a message (refused when the pipeline is created or the mapping
+-- changes), the lag of a pipeline that never commits, the precision of a
+-- Kafka timestamp column.  Pipelines commit in their own transactions, so
+-- this file commits and cleans up after itself, and waits for the workers
+-- by polling with a bounded timeout.
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS pgtap;
+DROP SCHEMA IF EXISTS pipe_errors CASCADE;
+DROP EXTENSION IF EXISTS sales_kafka CASCADE;
+RESET client_min_messages;
+CREATE SCHEMA pipe_errors;
+SET search_path = pipe_errors, public;
+CREATE EXTENSION sales_kafka;
+CREATE SERVER err_kafka FOREIGN DATA WRAPPER sales_kafka;
+
+\ir wait_for.psql
+
+CREATE FUNCTION topic(name text) RETURNS text LANGUAGE sql
+AS $$SELECT current_setting('sk_test.topic_prefix') || name$$;
+
+SELECT plan(9);
+
+-- a Kafka timestamp column rounds to its precision, as timestamptz input does
+SELECT format($$CREATE FOREIGN TABLE time_out (n int, ts timestamptz OPTIONS (kafka 'timestamp'))
+                SERVER err_kafka OPTIONS (topic %L)$$, topic('pipe_meta_time')) \gexec
+SELECT format($$CREATE FOREIGN TABLE time_in (n int, ts0 timestamptz(0) OPTIONS (kafka 'timestamp'),
+                  ts1 timestamptz(1) OPTIONS (kafka 'timestamp'), local0 timestamp(0) OPTIONS (kafka 'timestamp'))
+                SERVER err_kafka OPTIONS (topic %L)$$, topic('pipe_meta_time')) \gexec
+INSERT INTO time_out VALUES (1, '2024-05-01 10:00:00.6+00'), (2, '2024-05-01 10:00:00.449+00');
+SELECT results_eq($$SELECT n, ts0, ts1, local0 FROM time_in ORDER BY n$$,
+                  $$VALUES (1, '2024-05-01 10:00:01+00'::timestamptz, '2024-05-01 10:00:00.6+00'::timestamptz,
+                            '2024-05-01 10:00:01'::timestamp),
+                           (2, '2024-05-01 10:00:00+00'::timestamptz, '2024-05-01 10:00:00.4+00'::timestamptz,
+                            '2024-05-01 10:00:00'::timestamp)$$,
+                  'a Kafka timestamp column of timestamptz(0), timestamptz(1) or timestamp(0) rounds as a cast does');
+
+-- a topic column that cannot hold every topic name is refused up front
+SELECT format($$CREATE FOREIGN TABLE short_topic (n int, t varchar(3) OPTIONS (kafka 'topic'))
+                SERVER err_kafka OPTIONS (topic %L)$$, topic('pipe_altered')) \gexec
+SELECT format($$CREATE FOREIGN TABLE long_topic (n int, t text OPTIONS (kafka 'topic'))
+                SERVER err_kafka OPTIONS (topic %L)$$, topic('pipe_altered')) \gexec
+SELECT format($$CREATE FOREIGN TABLE altered_out (n int) SERVER err_kafka OPTIONS (topic %L)$$,
+              topic('pipe_altered')) \gexec
+CREATE TABLE short_target (n int, t varchar(3));
+CREATE TABLE long_target (n int, t text);
+SELECT throws_ok($$SELECT sales_kafka.create_pipeline('pe_short', 'short_topic', 'short_target')$$,
+                 'HV004', NULL, 'create_pipeline refuses a varchar(3) topic column in the foreign table');
+SELECT throws_ok($$SELECT * FROM short_topic$$,
+                 'HV004', NULL, 'and so does a scan of the foreign table');
+SELECT format($$CREATE FOREIGN TABLE varchar_topic (n int, t varchar OPTIONS (kafka 'topic'))
+                SERVER err_kafka OPTIONS (topic %L)$$, topic('pipe_altered')) \gexec
+SELECT throws_ok($$SELECT sales_kafka.create_pipeline('pe_short', 'varchar_topic', 'short_target')$$,
+                 '42804', NULL, 'create_pipeline refuses a varchar(3) target column for a varchar topic column');
+
+-- a mapping changed under a running pipeline: it stops as failed, it does
+-- not restart forever
+SELECT sales_kafka.create_pipeline('pe_altered', 'long_topic', 'long_target', flush_interval => '0');
+SELECT sales_kafka.start_pipeline('pe_altered');
+INSERT INTO altered_out VALUES (1);
+SELECT ok(wait_for($$SELECT count(*) = 1 FROM long_target$$), 'the pipeline writes the topic name');
+ALTER FOREIGN TABLE long_topic ALTER COLUMN t TYPE varchar(3);
+TRUNCATE long_target;
+ALTER TABLE long_target ALTER COLUMN t TYPE varchar(3);
+INSERT INTO altered_out VALUES (2);
+SELECT ok(wait_for($$SELECT state = 'failed' AND last_error LIKE '%a Kafka topic needs type text%'
+                     FROM sales_kafka.pipeline_status WHERE pipeline = 'pe_altered'$$, '30 s'),
+          'a topic column altered to varchar(3) stops the running pipeline as failed, with the reason');
+SELECT sales_kafka.drop_pipeline('pe_altered');
+
+-- a pipeline that cannot commit shows its lag from the start
+SELECT format($$CREATE FOREIGN TABLE stuck_src (n int) SERVER err_kafka OPTIONS (topic %L)$$,
+              topic('pipe_stuck')) \gexec
+CREATE TABLE stuck_target (n int);
+CREATE FUNCTION refuse_all() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  RAISE EXCEPTION 'the target is locked' USING ERRCODE = 'lock_not_available';
+END $$;
+CREATE TRIGGER refuse_all BEFORE INSERT ON stuck_target FOR EACH STATEMENT EXECUTE FUNCTION refuse_all();
+INSERT INTO stuck_src SELECT g FROM generate_series(1, 3) g;
+SELECT sales_kafka.create_pipeline('pe_stuck', 'stuck_src', 'stuck_target');
+SELECT sales_kafka.start_pipeline('pe_stuck');
+SELECT ok(wait_for($$SELECT count(*) = 1 FROM sales_kafka.pipeline_partitions WHERE pipeline = 'pe_stuck'$$),
+          'the stuck pipeline stored the offset it starts from');
+SELECT ok(wait_for($$SELECT last_error LIKE 'the target is locked%' FROM sales_kafka.pipeline_status
+                      WHERE pipeline = 'pe_stuck'$$),
+          'its workers fail on every batch');
+SELECT results_eq($$SELECT committed_offset, lag FROM sales_kafka.pipeline_partitions WHERE pipeline = 'pe_stuck'$$,
+                  $$VALUES (0::bigint, 3::bigint)$$,
+                  'pipeline_partitions shows the three messages it could not write as its lag');
+SELECT sales_kafka.stop_pipeline('pe_stuck');
+
+SELECT * FROM finish();
+SET client_min_messages = warning;
+SELECT sales_kafka.drop_pipeline(name) FROM sales_kafka.pipeline;
+DROP SCHEMA pipe_errors CASCADE;
+DROP EXTENSION sales_kafka CASCADE;
