@@ -114,19 +114,29 @@ static SkSink *rows_sink = NULL;
 static int	rows_lo;
 static int	rows_hi;
 
+/*
+ * The owner must hold each privilege of modes on the table (one at a time:
+ * pg_class_aclcheck() is satisfied by any one bit of a mask).  "needs" says
+ * what the pipeline needs, for the message.
+ */
 static void
-check_privileges(Relation rel, Oid owner, AclMode mode, const char *pipeline)
+check_privileges(Relation rel, Oid owner, AclMode modes, const char *needs,
+				 const char *pipeline)
 {
-	if (pg_class_aclcheck(RelationGetRelid(rel), owner, mode) != ACLCHECK_OK)
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied for table %s",
-						RelationGetRelationName(rel)),
-				 errdetail("Pipeline \"%s\" runs as role \"%s\", which needs %s on it.",
-						   pipeline, GetUserNameFromId(owner, false),
-						   mode == ACL_SELECT ? "SELECT" :
-						   mode == ACL_INSERT ? "INSERT" :
-						   "INSERT, UPDATE, DELETE and SELECT")));
+	static const AclMode each[] = {ACL_INSERT, ACL_UPDATE, ACL_DELETE, ACL_SELECT};
+	static const char *const names[] = {"INSERT", "UPDATE", "DELETE", "SELECT"};
+	int			i;
+
+	for (i = 0; i < lengthof(each); i++)
+		if ((modes & each[i]) != 0 &&
+			pg_class_aclcheck(RelationGetRelid(rel), owner, each[i]) != ACLCHECK_OK)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("permission denied for table %s",
+							RelationGetRelationName(rel)),
+					 errdetail("Pipeline \"%s\" runs as role \"%s\", which needs %s on it and lacks %s.",
+							   pipeline, GetUserNameFromId(owner, false), needs,
+							   names[i])));
 }
 
 /* The foreign table's column with this name, or 0 */
@@ -377,11 +387,14 @@ sk_sink_open(SkMapping *map, Oid target, bool upsert, Oid owner,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("the foreign table of pipeline \"%s\" does not exist",
 						pipeline)));
-	check_privileges(source, owner, ACL_SELECT, pipeline);
+	check_privileges(source, owner, ACL_SELECT, "SELECT", pipeline);
 	relation_close(source, NoLock);
-	check_privileges(rel, owner,
-					 upsert ? ACL_INSERT | ACL_UPDATE | ACL_DELETE | ACL_SELECT :
-					 ACL_INSERT, pipeline);
+	if (upsert)
+		check_privileges(rel, owner,
+						 ACL_INSERT | ACL_UPDATE | ACL_DELETE | ACL_SELECT,
+						 "INSERT, UPDATE, DELETE and SELECT", pipeline);
+	else
+		check_privileges(rel, owner, ACL_INSERT, "INSERT", pipeline);
 
 	map_columns(sink);
 	if (upsert)
