@@ -4,11 +4,15 @@
  *		The SQL functions that manage pipelines, and reading the catalog.
  *
  * The catalog tables (sales_kafka.pipeline, pipeline_offset, dead_letter)
- * belong to the extension's owner and grant nothing to PUBLIC.  These
- * functions check the caller's rights themselves, then read and write the
- * catalog as the bootstrap superuser: anyone who may read the foreign table
- * and write the target may run a pipeline, and only its owner (or a member
- * of the owner's role) may change it.
+ * belong to the extension's owner; of them PUBLIC may only read, and
+ * delete, the dead letters that row security shows it.  These functions
+ * check the caller's rights themselves, then read and write the catalog as
+ * the bootstrap superuser: anyone who may read the foreign table and write
+ * the target may run a pipeline, and only its owner (or a role with the
+ * owner's rights) may change it.  Pipeline names are unique per owner; a
+ * name means the caller's own pipeline, or the one pipeline of that name
+ * among the roles whose rights the caller has.  Everything else refers to
+ * a pipeline by its id.
  *
  * Workers are told to start and stop through shared memory; the catalog's
  * "enabled" flag is what makes a pipeline come back after a restart.
@@ -38,7 +42,7 @@
 
 #include "sales_kafka.h"
 
-static void forget_pending_start(const char *name);
+static void forget_pending_start(int64 id);
 
 /* how long stop_pipeline() waits for the workers' current batch */
 #define SK_STOP_TIMEOUT_MS 60000
@@ -82,68 +86,78 @@ catalog_exec(const char *sql, int nargs, Oid *types, Datum *values,
 }
 
 /*
- * Read a pipeline's row, in CurrentMemoryContext; NULL if there is none and
- * missing_ok.  for_share waits for a transaction that is changing the row.
+ * Read the pipeline rows that "cond" selects ($1 of type argtype is arg),
+ * with "lock" appended (a locking clause, or ""), as a list of SkPipeline
+ * in CurrentMemoryContext.
  */
-static SkPipeline *
-pipeline_read(const char *name, bool missing_ok, bool for_share)
+static List *
+pipeline_rows(const char *cond, Oid argtype, Datum arg, const char *lock)
 {
 	MemoryContext cxt = CurrentMemoryContext;
-	Oid			types[1] = {TEXTOID};
-	Datum		values[1] = {CStringGetTextDatum(name)};
-	SkPipeline *p = NULL;
+	List	   *result = NIL;
 	SkCatalogScope scope;
+	uint64		i;
 
 	sk_catalog_begin(&scope);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	catalog_exec(psprintf("SELECT source::oid, target::oid, mode = 'upsert', batch_size,"
+	catalog_exec(psprintf("SELECT id, name, source::oid, target::oid, mode = 'upsert', batch_size,"
 						  " (extract(epoch FROM flush_interval) * 1000)::integer, start_at,"
 						  " parallelism, owner::oid, enabled, failure IS NOT NULL"
-						  " FROM sales_kafka.pipeline WHERE name = $1%s",
-						  for_share ? " FOR SHARE" : ""),
-				 1, types, values, NULL, SPI_OK_SELECT);
-	if (SPI_processed == 1)
+						  " FROM sales_kafka.pipeline WHERE %s ORDER BY id%s",
+						  cond, lock),
+				 1, &argtype, &arg, NULL, SPI_OK_SELECT);
+	for (i = 0; i < SPI_processed; i++)
 	{
-		HeapTuple	tup = SPI_tuptable->vals[0];
+		HeapTuple	tup = SPI_tuptable->vals[i];
 		TupleDesc	desc = SPI_tuptable->tupdesc;
 		bool		isnull;
 		MemoryContext old = MemoryContextSwitchTo(cxt);
+		SkPipeline *p = palloc0(sizeof(SkPipeline));
 
-		p = palloc0(sizeof(SkPipeline));
-		p->name = pstrdup(name);
-		p->source = DatumGetObjectId(SPI_getbinval(tup, desc, 1, &isnull));
-		p->target = DatumGetObjectId(SPI_getbinval(tup, desc, 2, &isnull));
-		p->upsert = DatumGetBool(SPI_getbinval(tup, desc, 3, &isnull));
-		p->batch_size = DatumGetInt32(SPI_getbinval(tup, desc, 4, &isnull));
-		p->flush_ms = DatumGetInt32(SPI_getbinval(tup, desc, 5, &isnull));
-		p->start_at = SPI_getvalue(tup, desc, 6);
-		p->parallelism = DatumGetInt32(SPI_getbinval(tup, desc, 7, &isnull));
-		p->owner = DatumGetObjectId(SPI_getbinval(tup, desc, 8, &isnull));
-		p->enabled = DatumGetBool(SPI_getbinval(tup, desc, 9, &isnull));
-		p->failed = DatumGetBool(SPI_getbinval(tup, desc, 10, &isnull));
+		p->id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+		p->name = SPI_getvalue(tup, desc, 2);
+		p->source = DatumGetObjectId(SPI_getbinval(tup, desc, 3, &isnull));
+		p->target = DatumGetObjectId(SPI_getbinval(tup, desc, 4, &isnull));
+		p->upsert = DatumGetBool(SPI_getbinval(tup, desc, 5, &isnull));
+		p->batch_size = DatumGetInt32(SPI_getbinval(tup, desc, 6, &isnull));
+		p->flush_ms = DatumGetInt32(SPI_getbinval(tup, desc, 7, &isnull));
+		p->start_at = SPI_getvalue(tup, desc, 8);
+		p->parallelism = DatumGetInt32(SPI_getbinval(tup, desc, 9, &isnull));
+		p->owner = DatumGetObjectId(SPI_getbinval(tup, desc, 10, &isnull));
+		p->enabled = DatumGetBool(SPI_getbinval(tup, desc, 11, &isnull));
+		p->failed = DatumGetBool(SPI_getbinval(tup, desc, 12, &isnull));
+		result = lappend(result, p);
 		MemoryContextSwitchTo(old);
 	}
 	SPI_finish();
 	sk_catalog_end(&scope);
-
-	if (p == NULL && !missing_ok)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("pipeline \"%s\" does not exist", name)));
-	return p;
+	return result;
 }
 
+/*
+ * The pipeline of this id, in CurrentMemoryContext; NULL if there is none.
+ * Needs a transaction.
+ */
 SkPipeline *
-sk_pipeline_load(const char *name, bool missing_ok)
+sk_pipeline_load(int64 id)
 {
-	return pipeline_read(name, missing_ok, false);
+	List	   *rows = pipeline_rows("id = $1", INT8OID, Int64GetDatum(id), "");
+
+	return rows != NIL ? linitial(rows) : NULL;
 }
 
+/*
+ * The same, read FOR SHARE: waits for a transaction that is changing the
+ * row, and keeps others from changing it until this transaction ends.
+ */
 SkPipeline *
-sk_pipeline_load_for_share(const char *name)
+sk_pipeline_load_for_share(int64 id)
 {
-	return pipeline_read(name, true, true);
+	List	   *rows = pipeline_rows("id = $1", INT8OID, Int64GetDatum(id),
+									 " FOR SHARE");
+
+	return rows != NIL ? linitial(rows) : NULL;
 }
 
 /*
@@ -166,13 +180,13 @@ sk_catalog_exec(const char *sql, int nargs, Oid *types, Datum *values,
 	return processed;
 }
 
-/* Run a catalog statement about one pipeline ($1 = its name). */
+/* Run a catalog statement about one pipeline ($1 = its id). */
 static void
-pipeline_exec(const char *sql, const char *name, int nargs, Oid *types,
+pipeline_exec(const char *sql, SkPipeline *p, int nargs, Oid *types,
 			  Datum *values, int expected)
 {
-	Oid			alltypes[4] = {TEXTOID};
-	Datum		allvalues[4] = {CStringGetTextDatum(name)};
+	Oid			alltypes[4] = {INT8OID};
+	Datum		allvalues[4] = {Int64GetDatum(p->id)};
 	int			i;
 
 	Assert(nargs < 4);
@@ -184,17 +198,54 @@ pipeline_exec(const char *sql, const char *name, int nargs, Oid *types,
 	(void) sk_catalog_exec(sql, nargs + 1, alltypes, allvalues, NULL, expected);
 }
 
-/* The pipeline, if the current user may change it */
+/*
+ * The pipeline a name means to the current user, who must have the rights
+ * of its owner: names are unique per owner, so the one the user owns, or
+ * else the only one among those of roles whose rights the user has.
+ */
 static SkPipeline *
-pipeline_for_owner(text *name)
+pipeline_for_owner(text *name_text)
 {
-	SkPipeline *p = sk_pipeline_load(text_to_cstring(name), false);
+	char	   *name = text_to_cstring(name_text);
+	List	   *rows = pipeline_rows("name = $1", TEXTOID,
+									 PointerGetDatum(name_text), "");
+	List	   *mine = NIL;
+	ListCell   *lc;
 
-	if (!has_privs_of_role(GetUserId(), p->owner))
+	foreach(lc, rows)
+	{
+		SkPipeline *p = lfirst(lc);
+
+		if (p->owner == GetUserId())
+			return p;
+		if (has_privs_of_role(GetUserId(), p->owner))
+			mine = lappend(mine, p);
+	}
+	if (rows == NIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("pipeline \"%s\" does not exist", name)));
+	if (mine == NIL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("must be owner of pipeline \"%s\"", p->name)));
-	return p;
+				 errmsg("must be owner of pipeline \"%s\"", name)));
+	if (list_length(mine) > 1)
+	{
+		StringInfoData owners;
+
+		initStringInfo(&owners);
+		foreach(lc, mine)
+			appendStringInfo(&owners, "%s\"%s\"", owners.len > 0 ? ", " : "",
+							 GetUserNameFromId(((SkPipeline *) lfirst(lc))->owner,
+											   true));
+		ereport(ERROR,
+				(errcode(ERRCODE_AMBIGUOUS_PARAMETER),
+				 errmsg("pipeline name \"%s\" is ambiguous", name),
+				 errdetail("Roles whose rights you have own pipelines of that name: %s.",
+						   owners.data),
+				 errhint("SET ROLE to the owner of the pipeline you mean, then call the function again.")));
+	}
+	return linitial(mine);
 }
 
 static void
@@ -207,7 +258,10 @@ require_workers(void)
 				 errhint("Add sales_kafka to shared_preload_libraries in postgresql.conf and restart the server.")));
 }
 
-/* Check a foreign table and a target as a pipeline would use them. */
+/*
+ * Check a foreign table and a target as a pipeline would use them, with
+ * the owner's privileges.
+ */
 static SkMapping *
 check_source_and_target(const char *name, Oid source, Oid target, bool upsert,
 						Oid owner)
@@ -223,7 +277,7 @@ check_source_and_target(const char *name, Oid source, Oid target, bool upsert,
 						get_rel_name(source)),
 				 errdetail("A pipeline reads a topic through a sales_kafka foreign table.")));
 	map = sk_mapping_load(source);
-	sink = sk_sink_open(map, target, upsert, owner, name);
+	sink = sk_sink_open(map, target, upsert, owner, name, 0);
 	sk_sink_close(sink);
 	return map;
 }
@@ -235,21 +289,22 @@ check_source_and_target(const char *name, Oid source, Oid target, bool upsert,
 static void
 stop_workers(SkPipeline *p)
 {
-	forget_pending_start(p->name);
+	forget_pending_start(p->id);
 	if (!sk_shmem_ready())
 		return;
-	if (sk_pipeline_signal_stop(MyDatabaseId, p->name) > 0 &&
-		!sk_pipeline_wait_stopped(MyDatabaseId, p->name, SK_STOP_TIMEOUT_MS))
+	if (sk_pipeline_signal_stop(MyDatabaseId, p->id) > 0 &&
+		!sk_pipeline_wait_stopped(MyDatabaseId, p->id, SK_STOP_TIMEOUT_MS))
 		ereport(ERROR,
 				(errcode(ERRCODE_QUERY_CANCELED),
 				 errmsg("the workers of pipeline \"%s\" did not stop within %d seconds",
 						p->name, SK_STOP_TIMEOUT_MS / 1000)));
-	sk_pipeline_forget(MyDatabaseId, p->name);
+	sk_pipeline_forget(MyDatabaseId, p->id);
 }
 
 /* Pipelines whose workers start when this transaction commits */
 typedef struct SkPendingStart
 {
+	int64		id;
 	char		name[NAMEDATALEN];
 	int			parallelism;
 } SkPendingStart;
@@ -258,7 +313,7 @@ static List *pending_starts = NIL;
 static bool xact_callback_registered = false;
 
 static void
-forget_pending_start(const char *name)
+forget_pending_start(int64 id)
 {
 	ListCell   *lc;
 
@@ -266,7 +321,7 @@ forget_pending_start(const char *name)
 	{
 		SkPendingStart *ps = lfirst(lc);
 
-		if (strcmp(ps->name, name) == 0)
+		if (ps->id == id)
 		{
 			pending_starts = foreach_delete_current(pending_starts, lc);
 			pfree(ps);
@@ -294,8 +349,9 @@ pipeline_xact_callback(XactEvent event, void *arg)
 		if (event != XACT_EVENT_COMMIT)
 			continue;
 		/* workers that failed before start afresh, without backoff */
-		sk_pipeline_forget(MyDatabaseId, ps->name);
-		if (!sk_pipeline_start_workers(MyDatabaseId, ps->name, ps->parallelism))
+		sk_pipeline_forget(MyDatabaseId, ps->id);
+		if (!sk_pipeline_start_workers(MyDatabaseId, ps->id, ps->name,
+									   ps->parallelism))
 			ereport(WARNING,
 					(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
 					 errmsg("could not start the workers of pipeline \"%s\"", ps->name),
@@ -317,7 +373,8 @@ start_workers(SkPipeline *p)
 		RegisterXactCallback(pipeline_xact_callback, NULL);
 		xact_callback_registered = true;
 	}
-	forget_pending_start(p->name);
+	forget_pending_start(p->id);
+	ps->id = p->id;
 	strlcpy(ps->name, p->name, NAMEDATALEN);
 	ps->parallelism = p->parallelism;
 	pending_starts = lappend(pending_starts, ps);
@@ -408,12 +465,16 @@ sales_kafka_create_pipeline(PG_FUNCTION_ARGS)
 		sk_catalog_begin(&scope);
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
-		catalog_exec("SELECT 1 FROM sales_kafka.pipeline WHERE name = $1",
+		/* names are unique per owner */
+		catalog_exec(psprintf("SELECT 1 FROM sales_kafka.pipeline WHERE name = $1"
+							  " AND owner = %u", owner),
 					 1, types, values, NULL, SPI_OK_SELECT);
 		if (SPI_processed > 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_DUPLICATE_OBJECT),
-					 errmsg("pipeline \"%s\" already exists", name)));
+					 errmsg("pipeline \"%s\" already exists", name),
+					 errdetail("Role \"%s\" owns a pipeline of that name.",
+							   GetUserNameFromId(owner, false))));
 		catalog_exec(psprintf("INSERT INTO sales_kafka.pipeline (name, source, target, mode,"
 							  " batch_size, flush_interval, start_at, parallelism, owner)"
 							  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, %u)", owner),
@@ -434,8 +495,8 @@ sales_kafka_start_pipeline(PG_FUNCTION_ARGS)
 	/* a failed pipeline may have been fixed: check again before starting */
 	check_source_and_target(p->name, p->source, p->target, p->upsert, p->owner);
 	pipeline_exec("UPDATE sales_kafka.pipeline SET (enabled, failure, failed_at) ="
-				  " (true, NULL, NULL) WHERE name = $1",
-				  p->name, 0, NULL, NULL, SPI_OK_UPDATE);
+				  " (true, NULL, NULL) WHERE id = $1",
+				  p, 0, NULL, NULL, SPI_OK_UPDATE);
 	stop_workers(p);
 	start_workers(p);
 	PG_RETURN_VOID();
@@ -449,8 +510,8 @@ sales_kafka_stop_pipeline(PG_FUNCTION_ARGS)
 
 	/* stop first, then disable: a worker never waits for this transaction */
 	stop_workers(p);
-	pipeline_exec("UPDATE sales_kafka.pipeline SET enabled = false WHERE name = $1",
-				  p->name, 0, NULL, NULL, SPI_OK_UPDATE);
+	pipeline_exec("UPDATE sales_kafka.pipeline SET enabled = false WHERE id = $1",
+				  p, 0, NULL, NULL, SPI_OK_UPDATE);
 	PG_RETURN_VOID();
 }
 
@@ -461,10 +522,10 @@ sales_kafka_drop_pipeline(PG_FUNCTION_ARGS)
 	SkPipeline *p = pipeline_for_owner(PG_GETARG_TEXT_PP(0));
 
 	stop_workers(p);
-	pipeline_exec("DELETE FROM sales_kafka.pipeline_offset WHERE pipeline = $1",
-				  p->name, 0, NULL, NULL, SPI_OK_DELETE);
-	pipeline_exec("DELETE FROM sales_kafka.pipeline WHERE name = $1",
-				  p->name, 0, NULL, NULL, SPI_OK_DELETE);
+	pipeline_exec("DELETE FROM sales_kafka.pipeline_offset WHERE pipeline_id = $1",
+				  p, 0, NULL, NULL, SPI_OK_DELETE);
+	pipeline_exec("DELETE FROM sales_kafka.pipeline WHERE id = $1",
+				  p, 0, NULL, NULL, SPI_OK_DELETE);
 	PG_RETURN_VOID();
 }
 
@@ -483,10 +544,10 @@ reset_pipeline(SkPipeline *p, const char *start_at, Jsonb *offsets)
 	{
 		/* no stored offsets: the workers start at start_at, as a new pipeline */
 		values[0] = CStringGetTextDatum(start_at);
-		pipeline_exec("UPDATE sales_kafka.pipeline SET start_at = $2 WHERE name = $1",
-					  p->name, 1, types + 1, values, SPI_OK_UPDATE);
-		pipeline_exec("DELETE FROM sales_kafka.pipeline_offset WHERE pipeline = $1",
-					  p->name, 0, NULL, NULL, SPI_OK_DELETE);
+		pipeline_exec("UPDATE sales_kafka.pipeline SET start_at = $2 WHERE id = $1",
+					  p, 1, types + 1, values, SPI_OK_UPDATE);
+		pipeline_exec("DELETE FROM sales_kafka.pipeline_offset WHERE pipeline_id = $1",
+					  p, 0, NULL, NULL, SPI_OK_DELETE);
 	}
 	else
 	{
@@ -495,14 +556,14 @@ reset_pipeline(SkPipeline *p, const char *start_at, Jsonb *offsets)
 		values[0] = CStringGetTextDatum(map->topic);
 		values[1] = JsonbPGetDatum(offsets);
 		/* lock the row: restarted workers wait for this transaction */
-		pipeline_exec("UPDATE sales_kafka.pipeline SET start_at = start_at WHERE name = $1",
-					  p->name, 0, NULL, NULL, SPI_OK_UPDATE);
+		pipeline_exec("UPDATE sales_kafka.pipeline SET start_at = start_at WHERE id = $1",
+					  p, 0, NULL, NULL, SPI_OK_UPDATE);
 		pipeline_exec("INSERT INTO sales_kafka.pipeline_offset AS o"
-					  " (pipeline, topic, partition, next_offset)"
+					  " (pipeline_id, topic, partition, next_offset)"
 					  " SELECT $1, $2, key::integer, value::bigint FROM jsonb_each_text($3)"
-					  " ON CONFLICT (pipeline, topic, partition) DO UPDATE"
+					  " ON CONFLICT (pipeline_id, topic, partition) DO UPDATE"
 					  " SET next_offset = EXCLUDED.next_offset, updated_at = now()",
-					  p->name, 2, types + 1, values, SPI_OK_INSERT);
+					  p, 2, types + 1, values, SPI_OK_INSERT);
 	}
 	if (p->enabled)
 		start_workers(p);

@@ -81,6 +81,8 @@ struct SkSink
 	SkMapping  *map;
 	Relation	rel;
 	char	   *pipeline;
+	int64		pipeline_id;
+	Oid			owner;
 	bool		upsert;
 	bool		bulk;
 
@@ -355,7 +357,7 @@ build_sql(SkSink *sink)
  */
 SkSink *
 sk_sink_open(SkMapping *map, Oid target, bool upsert, Oid owner,
-			 const char *pipeline)
+			 const char *pipeline, int64 pipeline_id)
 {
 	SkSink	   *sink = palloc0(sizeof(SkSink));
 	Relation	rel;
@@ -365,6 +367,8 @@ sk_sink_open(SkMapping *map, Oid target, bool upsert, Oid owner,
 	sink->cxt = CurrentMemoryContext;
 	sink->map = map;
 	sink->pipeline = pstrdup(pipeline);
+	sink->pipeline_id = pipeline_id;
+	sink->owner = owner;
 	sink->upsert = upsert;
 
 	rel = try_relation_open(target, RowExclusiveLock);
@@ -619,12 +623,15 @@ write_range(SkSink *sink, int lo, int hi)
 	write_range(sink, mid, hi);
 }
 
-/* Insert the batch's dead letters, as the extension's owner. */
+/*
+ * Insert the batch's dead letters, as the extension's owner, with the
+ * pipeline's id, name and owner (whose roles row security lets read them).
+ */
 static void
 write_dead_letters(SkSink *sink)
 {
-	Oid			argtypes[9] = {TEXTOID, TEXTOID, INT4OID, INT8OID, BYTEAOID,
-	TEXTOID, BYTEAOID, TEXTOID, TEXTOID};
+	Oid			argtypes[11] = {TEXTOID, TEXTOID, INT4OID, INT8OID, BYTEAOID,
+	TEXTOID, BYTEAOID, TEXTOID, TEXTOID, INT8OID, OIDOID};
 	SkCatalogScope scope;
 	ListCell   *lc;
 
@@ -638,8 +645,8 @@ write_dead_letters(SkSink *sink)
 		SkDeadLetter *dl = lfirst(lc);
 		rd_kafka_message_t *msg = dl->msg;
 		rd_kafka_headers_t *headers;
-		Datum		values[9];
-		char		nulls[9];
+		Datum		values[11];
+		char		nulls[11];
 
 		memset(nulls, ' ', sizeof(nulls));
 		values[0] = CStringGetTextDatum(sink->pipeline);
@@ -660,10 +667,13 @@ write_dead_letters(SkSink *sink)
 			nulls[6] = 'n';
 		values[7] = CStringGetTextDatum(dl->error);
 		values[8] = CStringGetTextDatum(unpack_sql_state(dl->sqlstate));
+		values[9] = Int64GetDatum(sink->pipeline_id);
+		values[10] = ObjectIdGetDatum(sink->owner);
 		if (SPI_execute_with_args("INSERT INTO sales_kafka.dead_letter "
-								  "(pipeline, topic, partition, \"offset\", key, headers, payload, error, sqlstate) "
-								  "VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9)",
-								  9, argtypes, values, nulls, false, 0) != SPI_OK_INSERT)
+								  "(pipeline, topic, partition, \"offset\", key, headers, payload, error, sqlstate,"
+								  " pipeline_id, owner) "
+								  "VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10, $11::regrole)",
+								  11, argtypes, values, nulls, false, 0) != SPI_OK_INSERT)
 			elog(ERROR, "could not insert a dead letter");
 	}
 	SPI_finish();

@@ -112,18 +112,18 @@ commit_transaction(Worker *w)
 static void
 load_offsets(Worker *w, int64 **stored)
 {
-	Oid			types[2] = {TEXTOID, TEXTOID};
+	Oid			types[2] = {INT8OID, TEXTOID};
 	Datum		values[2];
 	SkCatalogScope scope;
 	uint64		i;
 
-	values[0] = CStringGetTextDatum(w->pipeline->name);
+	values[0] = Int64GetDatum(w->pipeline->id);
 	values[1] = CStringGetTextDatum(w->topic);
 	sk_catalog_begin(&scope);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	if (SPI_execute_with_args("SELECT partition, next_offset FROM sales_kafka.pipeline_offset"
-							  " WHERE pipeline = $1 AND topic = $2",
+							  " WHERE pipeline_id = $1 AND topic = $2",
 							  2, types, values, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read sales_kafka.pipeline_offset");
 	for (i = 0; i < SPI_processed; i++)
@@ -182,10 +182,10 @@ assign_partitions(Worker *w)
 	 * the same answer for all of them.  A pipeline dropped meanwhile stops.
 	 */
 	{
-		Oid			types[1] = {TEXTOID};
-		Datum		values[1] = {CStringGetTextDatum(p->name)};
+		Oid			types[1] = {INT8OID};
+		Datum		values[1] = {Int64GetDatum(p->id)};
 
-		if (sk_catalog_exec("SELECT 1 FROM sales_kafka.pipeline WHERE name = $1 FOR UPDATE",
+		if (sk_catalog_exec("SELECT 1 FROM sales_kafka.pipeline WHERE id = $1 FOR UPDATE",
 							1, types, values, NULL, SPI_OK_SELECT) == 0)
 		{
 			commit_transaction(w);
@@ -230,18 +230,18 @@ assign_partitions(Worker *w)
 
 			/* with the partition's high watermark: its lag shows at once */
 			{
-				Oid			types[5] = {TEXTOID, TEXTOID, INT4OID, INT8OID, INT8OID};
+				Oid			types[5] = {INT8OID, TEXTOID, INT4OID, INT8OID, INT8OID};
 				Datum		values[5];
 
-				values[0] = CStringGetTextDatum(p->name);
+				values[0] = Int64GetDatum(p->id);
 				values[1] = CStringGetTextDatum(w->topic);
 				values[2] = Int32GetDatum(part);
 				values[3] = Int64GetDatum(offset);
 				values[4] = Int64GetDatum(Max(marks[i].high, offset));
 				if (sk_catalog_exec("INSERT INTO sales_kafka.pipeline_offset"
-									" (pipeline, topic, partition, next_offset, high_watermark)"
+									" (pipeline_id, topic, partition, next_offset, high_watermark)"
 									" VALUES ($1, $2, $3, $4, $5)"
-									" ON CONFLICT (pipeline, topic, partition) DO NOTHING",
+									" ON CONFLICT (pipeline_id, topic, partition) DO NOTHING",
 									5, types, values, NULL, SPI_OK_INSERT) == 0)
 					elog(ERROR, "offset of partition %d of pipeline \"%s\" was stored meanwhile",
 						 part, p->name);
@@ -364,7 +364,7 @@ store_offsets(Worker *w)
 	Datum	   *expected = palloc(sizeof(Datum) * w->npartitions);
 	Datum	   *next = palloc(sizeof(Datum) * w->npartitions);
 	Datum	   *high = palloc(sizeof(Datum) * w->npartitions);
-	Oid			types[6] = {TEXTOID, TEXTOID, INT4ARRAYOID, INT8ARRAYOID,
+	Oid			types[6] = {INT8OID, TEXTOID, INT4ARRAYOID, INT8ARRAYOID,
 	INT8ARRAYOID, INT8ARRAYOID};
 	Datum		values[6];
 	int			n = 0;
@@ -380,7 +380,7 @@ store_offsets(Worker *w)
 		high[n] = Int64GetDatum(sk_kafka_cached_high(w->kc, w->topic, i));
 		n++;
 	}
-	values[0] = CStringGetTextDatum(w->pipeline->name);
+	values[0] = Int64GetDatum(w->pipeline->id);
 	values[1] = CStringGetTextDatum(w->topic);
 	values[2] = PointerGetDatum(construct_array(parts, n, INT4OID, 4, true, TYPALIGN_INT));
 	values[3] = PointerGetDatum(construct_array(expected, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
@@ -391,7 +391,7 @@ store_offsets(Worker *w)
 						" high_watermark = GREATEST(NULLIF(u.high, -1), u.next),"
 						" updated_at = now()"
 						" FROM unnest($3, $4, $5, $6) AS u(partition, expected, next, high)"
-						" WHERE o.pipeline = $1 AND o.topic = $2"
+						" WHERE o.pipeline_id = $1 AND o.topic = $2"
 						" AND o.partition = u.partition AND o.next_offset = u.expected",
 						6, types, values, NULL, SPI_OK_UPDATE) == (uint64) n;
 }
@@ -400,7 +400,7 @@ store_offsets(Worker *w)
 static bool
 pipeline_enabled(Worker *w)
 {
-	SkPipeline *p = sk_pipeline_load(w->pipeline->name, true);
+	SkPipeline *p = sk_pipeline_load(w->pipeline->id);
 
 	return p != NULL && p->enabled && !p->failed &&
 		p->source == w->pipeline->source;
@@ -445,7 +445,7 @@ write_batch(Worker *w)
 				 errmsg("the topic of foreign table \"%s\" changed from \"%s\" to \"%s\"",
 						map->relname, w->topic, map->topic),
 				 errdetail("The worker starts again to read the new topic.")));
-	sink = sk_sink_open(map, p->target, p->upsert, p->owner, p->name);
+	sink = sk_sink_open(map, p->target, p->upsert, p->owner, p->name, p->id);
 	for (lo = 0; lo < w->nmsgs; lo += SK_WRITE_CHUNK)
 	{
 		decode_messages(w, map, sink, lo, Min(w->nmsgs, lo + SK_WRITE_CHUNK));
@@ -592,17 +592,17 @@ is_permanent_error(int sqlstate)
 
 /* Record why the pipeline stopped, in a transaction of its own. */
 static void
-mark_failed(const char *pipeline, const char *reason)
+mark_failed(int64 pipeline_id, const char *reason)
 {
-	Oid			types[2] = {TEXTOID, TEXTOID};
+	Oid			types[2] = {INT8OID, TEXTOID};
 	Datum		values[2];
 
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
-	values[0] = CStringGetTextDatum(pipeline);
+	values[0] = Int64GetDatum(pipeline_id);
 	values[1] = CStringGetTextDatum(reason);
 	sk_catalog_exec("UPDATE sales_kafka.pipeline SET failure = $2, failed_at = now()"
-				 " WHERE name = $1", 2, types, values, NULL, SPI_OK_UPDATE);
+				 " WHERE id = $1", 2, types, values, NULL, SPI_OK_UPDATE);
 	PopActiveSnapshot();
 	CommitTransactionCommand();
 }
@@ -617,12 +617,13 @@ run(Worker *w)
 	/* wait for the transaction that started us, and see what it decided */
 	begin_transaction(w);
 	MemoryContextSwitchTo(w->workcxt);
-	w->pipeline = sk_pipeline_load_for_share(w->args.pipeline);
+	w->pipeline = sk_pipeline_load_for_share(w->args.pipeline_id);
 	if (w->pipeline == NULL || !w->pipeline->enabled || w->pipeline->failed)
 	{
 		commit_transaction(w);
 		stop_worker();
 	}
+	sk_slot_set_owner(slot, w->pipeline->owner);
 	map = sk_mapping_load(w->pipeline->source);
 	w->topic = pstrdup(map->topic);
 	w->serverid = map->serverid;
@@ -630,8 +631,10 @@ run(Worker *w)
 
 	defaults = list_make2(makeDefElem("queued.min.messages", (Node *) makeString("1000000"), -1),
 						  makeDefElem("fetch.wait.max.ms", (Node *) makeString("50"), -1));
+	/* the group's offsets are never used: it need only be the pipeline's own */
 	overrides = list_make5(makeDefElem("group.id",
-									   (Node *) makeString(psprintf("sales_kafka.%s", w->pipeline->name)), -1),
+									   (Node *) makeString(psprintf("sales_kafka.%u." INT64_FORMAT,
+																	MyDatabaseId, w->pipeline->id)), -1),
 						   makeDefElem("enable.auto.commit", (Node *) makeString("false"), -1),
 						   makeDefElem("enable.auto.offset.store", (Node *) makeString("false"), -1),
 						   makeDefElem("enable.partition.eof", (Node *) makeString("false"), -1),
@@ -676,8 +679,7 @@ sk_pipeline_worker_main(Datum arg)
 										ALLOCSET_DEFAULT_SIZES);
 
 	/* the slot first: if connecting fails, the launcher sees it */
-	slot = sk_slot_claim(dboid, w->args.pipeline, w->args.index,
-						 w->args.parallelism);
+	slot = sk_slot_claim(dboid, &w->args);
 	if (slot == NULL)
 		proc_exit(0);			/* a twin runs already, or no room */
 	before_shmem_exit(worker_exit, 0);
@@ -707,7 +709,7 @@ sk_pipeline_worker_main(Datum arg)
 		/* the catalog itself may be gone (DROP EXTENSION): stop anyway */
 		PG_TRY();
 		{
-			mark_failed(w->args.pipeline, edata->message);
+			mark_failed(w->args.pipeline_id, edata->message);
 		}
 		PG_CATCH();
 		{

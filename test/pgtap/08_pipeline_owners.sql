@@ -1,4 +1,7 @@
--- Pipelines of several roles: the privileges an upsert pipeline needs.
+-- Pipelines of several roles: the privileges an upsert pipeline needs;
+-- names are unique per owner, and each role manages only the pipelines of
+-- roles whose rights it has; each reads only the dead letters and errors
+-- of those.
 -- Pipelines commit in their own transactions, so this file commits and
 -- cleans up after itself, and waits for the workers by polling with a
 -- bounded timeout.
@@ -32,7 +35,7 @@ SELECT format($$CREATE FOREIGN TABLE customers_src (customer_id text OPTIONS (ka
                 SERVER owners_kafka OPTIONS (topic %L)$$, topic('pipe_owners')) \gexec
 GRANT SELECT ON customers_src TO regress_sales_kafka_alice, regress_sales_kafka_bob;
 
-SELECT plan(4);
+SELECT plan(27);
 
 -- an upsert pipeline needs each of INSERT, UPDATE, DELETE and SELECT
 CREATE TABLE customers_upsert (customer_id text PRIMARY KEY, name text);
@@ -55,9 +58,118 @@ SELECT lives_ok($$SELECT sales_kafka.create_pipeline('po_upsert', 'customers_src
                 'with all four privileges an upsert pipeline is created');
 RESET ROLE;
 
+-- two roles, one pipeline name: each has its own
+CREATE TABLE alice_customers (customer_id text, name text);
+CREATE TABLE bob_customers (customer_id text, name text);
+GRANT INSERT ON alice_customers TO regress_sales_kafka_alice;
+GRANT INSERT ON bob_customers TO regress_sales_kafka_bob;
+SET ROLE regress_sales_kafka_alice;
+SELECT lives_ok($$SELECT sales_kafka.create_pipeline('shared', 'customers_src', 'alice_customers', flush_interval => '0')$$,
+                'alice creates pipeline "shared"');
+SELECT throws_ok($$SELECT sales_kafka.create_pipeline('shared', 'customers_src', 'alice_customers')$$,
+                 '42710', 'pipeline "shared" already exists', 'but not twice');
+RESET ROLE;
+SET ROLE regress_sales_kafka_bob;
+SELECT lives_ok($$SELECT sales_kafka.create_pipeline('shared', 'customers_src', 'bob_customers', flush_interval => '0')$$,
+                'bob creates a pipeline of the same name: alice cannot take a name from him');
+RESET ROLE;
+SELECT results_eq($$SELECT owner::text, target::text FROM sales_kafka.pipeline_status WHERE pipeline = 'shared' ORDER BY 1$$,
+                  $$VALUES ('regress_sales_kafka_alice', 'alice_customers'), ('regress_sales_kafka_bob', 'bob_customers')$$,
+                  'pipeline_status shows both, with their owners');
+SET ROLE regress_sales_kafka_alice;
+SELECT sales_kafka.start_pipeline('shared');
+RESET ROLE;
+SET ROLE regress_sales_kafka_bob;
+SELECT sales_kafka.start_pipeline('shared');
+RESET ROLE;
+SELECT results_eq($$SELECT owner::text, state FROM sales_kafka.pipeline_status WHERE pipeline = 'shared' ORDER BY 1$$,
+                  $$VALUES ('regress_sales_kafka_alice', 'starting'), ('regress_sales_kafka_bob', 'starting')$$,
+                  'each started its own');
+INSERT INTO customers_src VALUES ('c1', 'Ann'), ('c2', 'Ben');
+-- not JSON: a dead letter of each pipeline
+INSERT INTO customers_src (customer_id) VALUES ('bad');
+SELECT format($$CREATE FOREIGN TABLE customers_raw (customer_id text OPTIONS (kafka 'key'), v text)
+                SERVER owners_kafka OPTIONS (topic %L, format 'text')$$, topic('pipe_owners')) \gexec
+INSERT INTO customers_raw VALUES ('bad', 'not json');
+SELECT ok(wait_for($$SELECT (SELECT count(*) FROM alice_customers) = 3 AND (SELECT count(*) FROM bob_customers) = 3
+                        AND (SELECT count(*) FROM sales_kafka.dead_letter) = 2
+                        AND (SELECT sum(committed_offset) = 8 AND count(*) = 4
+                               FROM sales_kafka.pipeline_partitions WHERE pipeline = 'shared')$$),
+          'both pipelines wrote the topic into their own tables');
+SET ROLE regress_sales_kafka_bob;
+SELECT sales_kafka.stop_pipeline('shared');
+RESET ROLE;
+SELECT results_eq($$SELECT owner::text, state FROM sales_kafka.pipeline_status WHERE pipeline = 'shared' ORDER BY 1$$,
+                  $$VALUES ('regress_sales_kafka_alice', 'running'), ('regress_sales_kafka_bob', 'stopped')$$,
+                  'bob''s stop_pipeline(''shared'') stops his pipeline, not alice''s');
+SET ROLE regress_sales_kafka_carol;
+SELECT throws_ok($$SELECT sales_kafka.stop_pipeline('shared')$$, '42501', 'must be owner of pipeline "shared"',
+                 'carol cannot stop either');
+SELECT throws_ok($$SELECT sales_kafka.start_pipeline('shared')$$, '42501', NULL, 'nor start either');
+SELECT throws_ok($$SELECT sales_kafka.reset_pipeline('shared', 'latest')$$, '42501', NULL, 'nor reset either');
+SELECT throws_ok($$SELECT sales_kafka.drop_pipeline('shared')$$, '42501', NULL, 'nor drop either');
+SELECT throws_ok($$SELECT sales_kafka.create_pipeline('shared', 'customers_src', 'bob_customers')$$, '42501', NULL,
+                 'and carol may not read the topic nor write their tables');
+RESET ROLE;
+SELECT throws_ok($$SELECT sales_kafka.stop_pipeline('shared')$$, '42P08', 'pipeline name "shared" is ambiguous',
+                 'a superuser has the rights of both owners: the name is ambiguous');
+
+-- dead letters: each role sees, and deletes, those of its pipelines only
+SET ROLE regress_sales_kafka_alice;
+SELECT results_eq($$SELECT pipeline, owner::text, encode(payload, 'escape') FROM sales_kafka.dead_letter$$,
+                  $$VALUES ('shared', 'regress_sales_kafka_alice', 'not json')$$,
+                  'alice reads the dead letter of her pipeline, not bob''s');
+SELECT results_eq($$SELECT owner::text, dead_letters FROM sales_kafka.pipeline_status WHERE pipeline = 'shared' ORDER BY 1$$,
+                  $$VALUES ('regress_sales_kafka_alice', 1::bigint), ('regress_sales_kafka_bob', NULL)$$,
+                  'pipeline_status counts her dead letters and not bob''s');
+RESET ROLE;
+SET ROLE regress_sales_kafka_bob;
+SELECT results_eq($$SELECT pipeline, owner::text FROM sales_kafka.dead_letter$$,
+                  $$VALUES ('shared', 'regress_sales_kafka_bob')$$, 'bob reads only his');
+RESET ROLE;
+SET ROLE regress_sales_kafka_carol;
+SELECT is_empty($$SELECT * FROM sales_kafka.dead_letter$$, 'carol, without pipelines, reads none');
+SELECT is_empty($$DELETE FROM sales_kafka.dead_letter RETURNING id$$, 'and deletes none');
+RESET ROLE;
+SET ROLE regress_sales_kafka_alice;
+WITH d AS (DELETE FROM sales_kafka.dead_letter RETURNING owner)
+SELECT is(array(SELECT owner::text FROM d), ARRAY['regress_sales_kafka_alice'],
+          'alice deletes her dead letter');
+RESET ROLE;
+SELECT is(array(SELECT owner::text FROM sales_kafka.dead_letter), ARRAY['regress_sales_kafka_bob'],
+          'bob''s dead letter is still there');
+
+-- another role's error may show its messages' values: its owner only
+CREATE TABLE carol_customers (customer_id text, name text);
+GRANT SELECT ON customers_src TO regress_sales_kafka_carol;
+GRANT INSERT ON carol_customers TO regress_sales_kafka_carol;
+SET ROLE regress_sales_kafka_carol;
+SELECT sales_kafka.create_pipeline('revoked', 'customers_src', 'carol_customers');
+SELECT sales_kafka.start_pipeline('revoked');
+RESET ROLE;
+REVOKE INSERT ON carol_customers FROM regress_sales_kafka_carol;
+SELECT ok(wait_for($$SELECT state = 'failed' FROM sales_kafka.pipeline_status WHERE pipeline = 'revoked'$$),
+          'carol''s pipeline fails without INSERT on its target');
+SET ROLE regress_sales_kafka_carol;
+SELECT alike((SELECT last_error FROM sales_kafka.pipeline_status WHERE pipeline = 'revoked'),
+            'permission denied for table carol_customers%', 'carol reads why');
+RESET ROLE;
+SET ROLE regress_sales_kafka_alice;
+SELECT is((SELECT last_error FROM sales_kafka.pipeline_status WHERE pipeline = 'revoked'),
+          '<insufficient privilege>', 'alice does not');
+RESET ROLE;
+
 SELECT * FROM finish();
 SET client_min_messages = warning;
-SELECT sales_kafka.drop_pipeline(name) FROM sales_kafka.pipeline;
+SET ROLE regress_sales_kafka_alice;
+SELECT sales_kafka.drop_pipeline(pipeline) FROM sales_kafka.pipeline_status WHERE owner = current_user::regrole;
+RESET ROLE;
+SET ROLE regress_sales_kafka_bob;
+SELECT sales_kafka.drop_pipeline(pipeline) FROM sales_kafka.pipeline_status WHERE owner = current_user::regrole;
+RESET ROLE;
+SET ROLE regress_sales_kafka_carol;
+SELECT sales_kafka.drop_pipeline(pipeline) FROM sales_kafka.pipeline_status WHERE owner = current_user::regrole;
+RESET ROLE;
 DROP SCHEMA pipe_owners CASCADE;
 DROP EXTENSION sales_kafka CASCADE;
 DROP OWNED BY regress_sales_kafka_alice, regress_sales_kafka_bob, regress_sales_kafka_carol;
