@@ -38,6 +38,7 @@
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 #include "sales_kafka.h"
@@ -158,6 +159,22 @@ sk_pipeline_load_for_share(int64 id)
 									 " FOR SHARE");
 
 	return rows != NIL ? linitial(rows) : NULL;
+}
+
+/*
+ * Throws if the pipeline's owner was dropped since: its rights are gone,
+ * and nothing may run with them.  Needs a transaction.
+ */
+void
+sk_pipeline_check_owner(SkPipeline *p)
+{
+	if (!SearchSysCacheExists1(AUTHOID, ObjectIdGetDatum(p->owner)))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("the owner of pipeline \"%s\" no longer exists", p->name),
+				 errdetail("Role %u, whose rights the pipeline used, was dropped.",
+						   p->owner),
+				 errhint("Drop the pipeline and create it again as another role.")));
 }
 
 /*
@@ -492,6 +509,7 @@ sales_kafka_start_pipeline(PG_FUNCTION_ARGS)
 	SkPipeline *p = pipeline_for_owner(PG_GETARG_TEXT_PP(0));
 
 	require_workers();
+	sk_pipeline_check_owner(p);
 	/* a failed pipeline may have been fixed: check again before starting */
 	check_source_and_target(p->name, p->source, p->target, p->upsert, p->owner);
 	pipeline_exec("UPDATE sales_kafka.pipeline SET (enabled, failure, failed_at) ="

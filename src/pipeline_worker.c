@@ -42,6 +42,7 @@
 #include "tcop/tcopprot.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 
@@ -432,6 +433,7 @@ write_batch(Worker *w)
 		discard_batch(w);
 		stop_worker();
 	}
+	sk_pipeline_check_owner(p);
 
 	/* the user's side runs with the owner's rights, and no more */
 	GetUserIdAndSecContext(&saved_user, &saved_context);
@@ -607,6 +609,23 @@ mark_failed(int64 pipeline_id, const char *reason)
 	CommitTransactionCommand();
 }
 
+/*
+ * From here on the session is the pipeline owner's, as after SET SESSION
+ * AUTHORIZATION: session_user, current_user and is_superuser show the owner
+ * to the user's code (defaults, triggers, row security policies), also for
+ * an owner that cannot log in.  The extension's own tables are still
+ * written as the bootstrap superuser (sk_catalog_begin()).  Needs a
+ * transaction, which makes the setting last when it commits, and no user
+ * ID change in effect.
+ */
+static void
+become_owner(SkPipeline *p)
+{
+	sk_pipeline_check_owner(p);
+	SetConfigOption("session_authorization", GetUserNameFromId(p->owner, false),
+					PGC_SUSET, PGC_S_SESSION);
+}
+
 static void
 run(Worker *w)
 {
@@ -624,10 +643,18 @@ run(Worker *w)
 		stop_worker();
 	}
 	sk_slot_set_owner(slot, w->pipeline->owner);
+	become_owner(w->pipeline);
 	map = sk_mapping_load(w->pipeline->source);
 	w->topic = pstrdup(map->topic);
 	w->serverid = map->serverid;
 	w->msgs = palloc(sizeof(rd_kafka_message_t *) * w->pipeline->batch_size);
+
+	/* nothing leaves the server before the owner's rights are checked */
+	MemoryContextSwitchTo(w->batchcxt);
+	sk_sink_close(sk_sink_open(map, w->pipeline->target, w->pipeline->upsert,
+							   w->pipeline->owner, w->pipeline->name,
+							   w->pipeline->id));
+	MemoryContextSwitchTo(w->workcxt);
 
 	defaults = list_make2(makeDefElem("queued.min.messages", (Node *) makeString("1000000"), -1),
 						  makeDefElem("fetch.wait.max.ms", (Node *) makeString("50"), -1));

@@ -351,6 +351,7 @@ typedef struct SkPipeline
 
 extern SkPipeline *sk_pipeline_load(int64 id);
 extern SkPipeline *sk_pipeline_load_for_share(int64 id);
+extern void sk_pipeline_check_owner(SkPipeline *p);
 /* What sk_catalog_begin() changed, for sk_catalog_end() to restore */
 typedef struct SkCatalogScope
 {

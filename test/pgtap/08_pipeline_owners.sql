@@ -1,7 +1,9 @@
 -- Pipelines of several roles: the privileges an upsert pipeline needs;
 -- names are unique per owner, and each role manages only the pipelines of
 -- roles whose rights it has; each reads only the dead letters and errors
--- of those.
+-- of those.  A worker is its owner's session: what session_user,
+-- current_user and is_superuser show to defaults, triggers and row security
+-- policies; a dropped owner stops its pipelines.
 -- Pipelines commit in their own transactions, so this file commits and
 -- cleans up after itself, and waits for the workers by polling with a
 -- bounded timeout.
@@ -12,6 +14,7 @@ DROP EXTENSION IF EXISTS sales_kafka CASCADE;
 DROP ROLE IF EXISTS regress_sales_kafka_alice;
 DROP ROLE IF EXISTS regress_sales_kafka_bob;
 DROP ROLE IF EXISTS regress_sales_kafka_carol;
+DROP ROLE IF EXISTS regress_sales_kafka_gone;
 RESET client_min_messages;
 CREATE SCHEMA pipe_owners;
 SET search_path = pipe_owners, public;
@@ -35,7 +38,7 @@ SELECT format($$CREATE FOREIGN TABLE customers_src (customer_id text OPTIONS (ka
                 SERVER owners_kafka OPTIONS (topic %L)$$, topic('pipe_owners')) \gexec
 GRANT SELECT ON customers_src TO regress_sales_kafka_alice, regress_sales_kafka_bob;
 
-SELECT plan(27);
+SELECT plan(38);
 
 -- an upsert pipeline needs each of INSERT, UPDATE, DELETE and SELECT
 CREATE TABLE customers_upsert (customer_id text PRIMARY KEY, name text);
@@ -158,6 +161,81 @@ SET ROLE regress_sales_kafka_alice;
 SELECT is((SELECT last_error FROM sales_kafka.pipeline_status WHERE pipeline = 'revoked'),
           '<insufficient privilege>', 'alice does not');
 RESET ROLE;
+
+-- a worker is its owner's session, for a role that cannot log in too
+CREATE TABLE seen_by_default (customer_id text, name text,
+  by_session text DEFAULT session_user, by_current text DEFAULT current_user,
+  superuser text DEFAULT current_setting('is_superuser'));
+GRANT INSERT ON seen_by_default TO regress_sales_kafka_alice;
+CREATE TABLE seen_by_trigger (customer_id text, name text);
+CREATE TABLE audit (by_session text, by_current text, superuser text);
+CREATE FUNCTION audit_row() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO pipe_owners.audit VALUES (session_user, current_user, current_setting('is_superuser'));
+  RETURN NEW;
+END $$;
+CREATE TRIGGER audit_row BEFORE INSERT ON seen_by_trigger FOR EACH ROW EXECUTE FUNCTION audit_row();
+ALTER TABLE seen_by_trigger ENABLE ROW LEVEL SECURITY;
+CREATE POLICY bob_only ON seen_by_trigger FOR INSERT WITH CHECK (session_user = 'regress_sales_kafka_bob');
+GRANT INSERT ON seen_by_trigger, audit TO regress_sales_kafka_bob;
+SET ROLE regress_sales_kafka_alice;
+SELECT sales_kafka.create_pipeline('seen', 'customers_src', 'seen_by_default');
+SELECT sales_kafka.start_pipeline('seen');
+RESET ROLE;
+SET ROLE regress_sales_kafka_bob;
+SELECT sales_kafka.create_pipeline('seen', 'customers_src', 'seen_by_trigger');
+SELECT sales_kafka.start_pipeline('seen');
+RESET ROLE;
+SELECT ok(wait_for($$SELECT (SELECT count(*) FROM seen_by_default) = 3 AND (SELECT count(*) FROM seen_by_trigger) = 3$$),
+          'both pipelines wrote the three good messages');
+SELECT results_eq($$SELECT DISTINCT by_session, by_current, superuser FROM seen_by_default$$,
+                  $$VALUES ('regress_sales_kafka_alice', 'regress_sales_kafka_alice', 'off')$$,
+                  'column defaults see session_user and current_user alice, and is_superuser off');
+SELECT results_eq($$SELECT DISTINCT by_session, by_current, superuser FROM audit$$,
+                  $$VALUES ('regress_sales_kafka_bob', 'regress_sales_kafka_bob', 'off')$$,
+                  'an audit trigger sees session_user and current_user bob, and is_superuser off');
+SELECT is((SELECT count(*) FROM audit), 3::bigint, 'and ran for each row');
+
+-- a worker checks its owner's rights before it contacts Kafka: here SELECT
+-- was revoked after start_pipeline checked it, and the brokers are
+-- unreachable, so a worker that connected first would only ever retry
+CREATE SERVER nowhere_kafka FOREIGN DATA WRAPPER sales_kafka OPTIONS (brokers '127.0.0.1:1');
+SELECT format($$CREATE FOREIGN TABLE nowhere_src (customer_id text OPTIONS (kafka 'key'), name text)
+                SERVER nowhere_kafka OPTIONS (topic %L)$$, topic('pipe_owners')) \gexec
+GRANT SELECT ON nowhere_src TO regress_sales_kafka_alice;
+BEGIN;
+SET LOCAL ROLE regress_sales_kafka_alice;
+SELECT sales_kafka.create_pipeline('nowhere', 'nowhere_src', 'alice_customers');
+SELECT sales_kafka.start_pipeline('nowhere');
+RESET ROLE;
+REVOKE SELECT ON nowhere_src FROM regress_sales_kafka_alice;
+COMMIT;
+SELECT ok(wait_for($$SELECT state = 'failed' FROM sales_kafka.pipeline_status WHERE pipeline = 'nowhere'$$, '30 s'),
+          'a worker whose owner lost SELECT on the source stops before it contacts Kafka');
+SELECT alike((SELECT last_error FROM sales_kafka.pipeline_status WHERE pipeline = 'nowhere'),
+             'permission denied for table nowhere_src%', 'and says why');
+
+-- a dropped owner: its pipeline stops with the reason, and is not started
+CREATE ROLE regress_sales_kafka_gone;
+CREATE TABLE gone_customers (customer_id text, name text);
+GRANT USAGE ON SCHEMA pipe_owners TO regress_sales_kafka_gone;
+GRANT SELECT ON customers_src TO regress_sales_kafka_gone;
+GRANT INSERT ON gone_customers TO regress_sales_kafka_gone;
+SET ROLE regress_sales_kafka_gone;
+SELECT sales_kafka.create_pipeline('orphan', 'customers_src', 'gone_customers');
+SELECT sales_kafka.start_pipeline('orphan');
+RESET ROLE;
+SELECT ok(wait_for($$SELECT count(*) = 3 FROM gone_customers$$), 'the pipeline of regress_sales_kafka_gone runs');
+DROP OWNED BY regress_sales_kafka_gone;
+DROP ROLE regress_sales_kafka_gone;
+INSERT INTO customers_src VALUES ('c3', 'Cy');
+SELECT ok(wait_for($$SELECT state = 'failed' AND last_error LIKE 'the owner of pipeline "orphan" no longer exists%'
+                     FROM sales_kafka.pipeline_status WHERE pipeline = 'orphan'$$),
+          'once its owner is dropped, the pipeline stops as failed, saying why');
+SELECT is((SELECT count(*) FROM gone_customers), 3::bigint, 'and writes nothing more');
+SELECT throws_ok($$SELECT sales_kafka.start_pipeline('orphan')$$, '42704',
+                 'the owner of pipeline "orphan" no longer exists', 'start_pipeline refuses it');
+SELECT lives_ok($$SELECT sales_kafka.drop_pipeline('orphan')$$, 'a superuser drops it');
 
 SELECT * FROM finish();
 SET client_min_messages = warning;
