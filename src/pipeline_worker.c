@@ -45,6 +45,7 @@
 #include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
+#include "utils/timeout.h"
 
 #include "compat.h"
 #include "sales_kafka.h"
@@ -91,11 +92,31 @@ stop_worker(void)
 	proc_exit(0);
 }
 
+/*
+ * Start a transaction for one unit of work, described by "activity" (a
+ * string constant) in pg_stat_activity and in error reports: as a client's
+ * statement, it has its own now() and its own statement_timeout.
+ */
 static void
-begin_transaction(Worker *w)
+begin_transaction(Worker *w, const char *activity)
 {
+	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
+	debug_query_string = activity;
+	pgstat_report_activity(STATE_RUNNING, activity);
+	if (StatementTimeout > 0)
+		enable_timeout_after(STATEMENT_TIMEOUT, StatementTimeout);
+	MemoryContextSwitchTo(w->batchcxt);
+}
+
+/* The unit of work is over, committed or not. */
+static void
+end_work(Worker *w)
+{
+	disable_timeout(STATEMENT_TIMEOUT, false);
+	debug_query_string = NULL;
+	pgstat_report_activity(STATE_IDLE, NULL);
 	MemoryContextSwitchTo(w->batchcxt);
 }
 
@@ -106,7 +127,14 @@ commit_transaction(Worker *w)
 	CommitTransactionCommand();
 	/* a background worker reports table statistics only when asked to */
 	pgstat_report_stat(false);
-	MemoryContextSwitchTo(w->batchcxt);
+	end_work(w);
+}
+
+static void
+abort_transaction(Worker *w)
+{
+	AbortCurrentTransaction();
+	end_work(w);
 }
 
 /* The topic's partitions with their watermarks, and the offsets stored for them */
@@ -174,7 +202,7 @@ assign_partitions(Worker *w)
 	for (i = 0; i < w->npartitions; i++)
 		w->next[i] = w->batch_next[i] = stored[i] = -1;
 
-	begin_transaction(w);
+	begin_transaction(w, "sales_kafka: reading the offsets of the partitions");
 
 	/*
 	 * One worker of the pipeline at a time decides the offsets of every
@@ -425,11 +453,10 @@ write_batch(Worker *w)
 	int			lo;
 	int			i;
 
-	pgstat_report_activity(STATE_RUNNING, "writing a batch");
-	begin_transaction(w);
+	begin_transaction(w, "sales_kafka: writing a batch");
 	if (!pipeline_enabled(w))
 	{
-		AbortCurrentTransaction();
+		abort_transaction(w);
 		discard_batch(w);
 		stop_worker();
 	}
@@ -461,8 +488,7 @@ write_batch(Worker *w)
 	if (!stored)
 	{
 		/* someone moved our offsets: forget this batch and read again */
-		AbortCurrentTransaction();
-		MemoryContextSwitchTo(w->batchcxt);
+		abort_transaction(w);
 		discard_batch(w);
 		ereport(LOG,
 				(errmsg("pipeline \"%s\": stored offsets changed under the worker, reading again from them",
@@ -478,7 +504,6 @@ write_batch(Worker *w)
 	sk_slot_report_batch(slot, w->nmsgs, rows, dead);
 	discard_batch(w);
 	MemoryContextReset(w->batchcxt);
-	pgstat_report_activity(STATE_IDLE, NULL);
 }
 
 /* Between batches: is the pipeline still wanted, did the topic grow? */
@@ -487,7 +512,7 @@ idle_check(Worker *w)
 {
 	bool		enabled;
 
-	begin_transaction(w);
+	begin_transaction(w, "sales_kafka: checking the pipeline");
 	enabled = pipeline_enabled(w);
 	commit_transaction(w);
 	MemoryContextReset(w->batchcxt);
@@ -599,8 +624,11 @@ mark_failed(int64 pipeline_id, const char *reason)
 	Oid			types[2] = {INT8OID, TEXTOID};
 	Datum		values[2];
 
+	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
+	debug_query_string = "sales_kafka: recording why the pipeline stopped";
+	pgstat_report_activity(STATE_RUNNING, debug_query_string);
 	values[0] = Int64GetDatum(pipeline_id);
 	values[1] = CStringGetTextDatum(reason);
 	sk_catalog_exec("UPDATE sales_kafka.pipeline SET failure = $2, failed_at = now()"
@@ -634,7 +662,7 @@ run(Worker *w)
 	List	   *overrides;
 
 	/* wait for the transaction that started us, and see what it decided */
-	begin_transaction(w);
+	begin_transaction(w, "sales_kafka: starting");
 	MemoryContextSwitchTo(w->workcxt);
 	w->pipeline = sk_pipeline_load_for_share(w->args.pipeline_id);
 	if (w->pipeline == NULL || !w->pipeline->enabled || w->pipeline->failed)
@@ -672,7 +700,6 @@ run(Worker *w)
 	MemoryContextReset(w->batchcxt);
 
 	assign_partitions(w);
-	pgstat_report_activity(STATE_IDLE, NULL);
 	for (;;)
 	{
 		collect_batch(w);
@@ -722,6 +749,7 @@ sk_pipeline_worker_main(Datum arg)
 		ErrorData  *edata;
 
 		MemoryContextSwitchTo(TopMemoryContext);
+		disable_timeout(STATEMENT_TIMEOUT, false);
 		edata = CopyErrorData();
 		sk_slot_report_error(slot, edata->message);
 		if (!is_permanent_error(edata->sqlerrcode))

@@ -1,7 +1,7 @@
 -- Pipelines and what goes wrong: mappings whose metadata columns could not
 -- take a message (refused when the pipeline is created or the mapping
 -- changes), the lag of a pipeline that never commits, the precision of a
--- Kafka timestamp column.  Pipelines commit in their own transactions, so
+-- Kafka timestamp column, the time of each batch.  Pipelines commit in their own transactions, so
 -- this file commits and cleans up after itself, and waits for the workers
 -- by polling with a bounded timeout.
 SET client_min_messages = warning;
@@ -19,7 +19,7 @@ CREATE SERVER err_kafka FOREIGN DATA WRAPPER sales_kafka;
 CREATE FUNCTION topic(name text) RETURNS text LANGUAGE sql
 AS $$SELECT current_setting('sk_test.topic_prefix') || name$$;
 
-SELECT plan(9);
+SELECT plan(16);
 
 -- a Kafka timestamp column rounds to its precision, as timestamptz input does
 SELECT format($$CREATE FOREIGN TABLE time_out (n int, ts timestamptz OPTIONS (kafka 'timestamp'))
@@ -89,6 +89,40 @@ SELECT results_eq($$SELECT committed_offset, lag FROM sales_kafka.pipeline_parti
                   $$VALUES (0::bigint, 3::bigint)$$,
                   'pipeline_partitions shows the three messages it could not write as its lag');
 SELECT sales_kafka.stop_pipeline('pe_stuck');
+
+-- each batch is a transaction of its own time: now() in a column default,
+-- the offsets' updated_at, the dead letters' failed_at
+SELECT format($$CREATE FOREIGN TABLE times_src (n int) SERVER err_kafka OPTIONS (topic %L)$$,
+              topic('pipe_times')) \gexec
+SELECT format($$CREATE FOREIGN TABLE times_raw (v text) SERVER err_kafka OPTIONS (topic %L, format 'text')$$,
+              topic('pipe_times')) \gexec
+CREATE TABLE times_target (n int, loaded_at timestamptz DEFAULT now());
+SELECT sales_kafka.create_pipeline('pe_times', 'times_src', 'times_target', flush_interval => '0');
+SELECT sales_kafka.start_pipeline('pe_times');
+INSERT INTO times_src VALUES (1);
+SELECT ok(wait_for($$SELECT count(*) = 1 FROM times_target$$), 'the first batch is written');
+SELECT loaded_at AS first_loaded_at FROM times_target WHERE n = 1 \gset
+SELECT updated_at AS first_updated_at FROM sales_kafka.pipeline_partitions WHERE pipeline = 'pe_times' \gset
+-- the second batch starts after the first one's transaction: the clock
+-- is past it by now, as any later transaction's now() would be
+SELECT ok(wait_for(format($$SELECT clock_timestamp() > %L$$, :'first_loaded_at')), 'the clock moved on');
+INSERT INTO times_src VALUES (2);
+INSERT INTO times_raw VALUES ('not json');
+SELECT ok(wait_for($$SELECT (SELECT count(*) = 2 FROM times_target)
+                       AND (SELECT count(*) = 1 FROM sales_kafka.dead_letter WHERE pipeline = 'pe_times')
+                       AND (SELECT committed_offset = 3 FROM sales_kafka.pipeline_partitions WHERE pipeline = 'pe_times')$$),
+          'the later batches are written');
+SELECT cmp_ok((SELECT loaded_at FROM times_target WHERE n = 2), '>', :'first_loaded_at'::timestamptz,
+              'a DEFAULT now() column gets the time of its own batch');
+SELECT cmp_ok((SELECT updated_at FROM sales_kafka.pipeline_partitions WHERE pipeline = 'pe_times'), '>',
+              :'first_updated_at'::timestamptz, 'pipeline_partitions.updated_at moves with each batch');
+SELECT cmp_ok((SELECT failed_at FROM sales_kafka.dead_letter WHERE pipeline = 'pe_times'), '>',
+              :'first_loaded_at'::timestamptz, 'a dead letter''s failed_at is the time of its batch');
+SELECT is((SELECT updated_at FROM sales_kafka.pipeline_partitions WHERE pipeline = 'pe_times'),
+          (SELECT greatest(max(t.loaded_at), max(d.failed_at)) FROM times_target t,
+                  sales_kafka.dead_letter d WHERE d.pipeline = 'pe_times'),
+          'the offsets commit with the time of the last batch''s rows');
+SELECT sales_kafka.stop_pipeline('pe_times');
 
 SELECT * FROM finish();
 SET client_min_messages = warning;
