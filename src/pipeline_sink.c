@@ -22,10 +22,15 @@
  *   message per primary key; a tombstone (a message without payload)
  *   deletes its key.
  *
- * A batch is written in a subtransaction.  When a row breaks a constraint
- * or a type's range, the batch is split in halves until the bad rows are
- * alone; they go to sales_kafka.dead_letter and the others are written.
- * Any other error is the caller's.
+ * A batch is written in a subtransaction.  When writing fails, the error is
+ * the rows' if the same statement without rows succeeds (a value, a
+ * constraint, a row security policy, a row trigger): the batch is then
+ * split in halves until the bad rows are alone; they go to
+ * sales_kafka.dead_letter and the others are written.  An error that
+ * repeats without rows (the table's, or the owner's rights) and one of the
+ * system's state (a deadlock, a lock, a cancel, resources) are the
+ * caller's.  A default that takes a sequence's next value is checked up
+ * front: it would fail for every row alike.
  *
  *-------------------------------------------------------------------------
  */
@@ -46,11 +51,13 @@
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
 #include "optimizer/optimizer.h"
 #include "rewrite/rewriteHandler.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
+#include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -108,6 +115,7 @@ struct SkSink
 	int			maxrows;
 	int			flushed;		/* rows before this one are written */
 	List	   *dead;			/* SkDeadLetter */
+	List	   *row_errors;		/* SQLSTATEs known to come from rows */
 	int64		written;
 };
 
@@ -227,6 +235,37 @@ map_columns(SkSink *sink)
 				 errmsg("no column of table \"%s\" has the name of a column of foreign table \"%s\"",
 						relname, map->relname),
 				 errhint("Target columns are filled by name from the foreign table's columns.")));
+}
+
+/*
+ * A default that takes a sequence's next value fails for every row alike
+ * when the owner may not use the sequence: that stops the pipeline here,
+ * with the reason, instead of sending every message to the dead letters.
+ */
+static bool
+check_sequences(Node *node, void *context)
+{
+	SkSink	   *sink = (SkSink *) context;
+
+	if (node == NULL)
+		return false;
+	if (IsA(node, FuncExpr) && ((FuncExpr *) node)->funcid == F_NEXTVAL &&
+		IsA(linitial(((FuncExpr *) node)->args), Const))
+	{
+		Const	   *arg = linitial(((FuncExpr *) node)->args);
+		Oid			seq = DatumGetObjectId(arg->constvalue);
+
+		/* what nextval() asks */
+		if (!arg->constisnull &&
+			pg_class_aclcheck(seq, sink->owner, ACL_USAGE | ACL_UPDATE) != ACLCHECK_OK)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("permission denied for sequence %s", get_rel_name(seq)),
+					 errdetail("Pipeline \"%s\" runs as role \"%s\", which needs USAGE on it for a default of table \"%s\".",
+							   sink->pipeline, GetUserNameFromId(sink->owner, false),
+							   RelationGetRelationName(sink->rel))));
+	}
+	return expression_tree_walker(node, check_sequences, context);
 }
 
 static void
@@ -363,6 +402,7 @@ sk_sink_open(SkMapping *map, Oid target, bool upsert, Oid owner,
 	Relation	rel;
 	Relation	source;
 	char		relkind;
+	int			i;
 
 	sink->cxt = CurrentMemoryContext;
 	sink->map = map;
@@ -401,6 +441,8 @@ sk_sink_open(SkMapping *map, Oid target, bool upsert, Oid owner,
 		check_privileges(rel, owner, ACL_INSERT, "INSERT", pipeline);
 
 	map_columns(sink);
+	for (i = 0; i < sink->ndefaults; i++)
+		(void) check_sequences((Node *) sink->default_expr[i], sink);
 	if (upsert)
 		map_primary_key(sink);
 
@@ -555,24 +597,30 @@ write_sql(SkSink *sink, int lo, int hi)
 	rows_sink = NULL;
 }
 
-/* Errors that one row causes: bad values, broken constraints, limits */
+/*
+ * Errors of the system's state, never of a row: a deadlock or a
+ * serialization failure, resources, a lock not available, a cancel or a
+ * shutdown, the operating system, an internal error, a lost connection.
+ * They fail the batch; the worker starts again.
+ */
 static bool
-is_row_error(int sqlstate)
+is_transient_error(int sqlstate)
 {
-	int			class = ERRCODE_TO_CATEGORY(sqlstate);
-
-	/* P0: a trigger's RAISE EXCEPTION about the row */
-	return class == ERRCODE_DATA_EXCEPTION ||
-		class == ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION ||
-		class == ERRCODE_PLPGSQL_ERROR ||
-		class == ERRCODE_CARDINALITY_VIOLATION ||
-		class == ERRCODE_PROGRAM_LIMIT_EXCEEDED;
+	switch (ERRCODE_TO_CATEGORY(sqlstate))
+	{
+		case ERRCODE_TRANSACTION_ROLLBACK:
+		case ERRCODE_INSUFFICIENT_RESOURCES:
+		case ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE:
+		case ERRCODE_OPERATOR_INTERVENTION:
+		case ERRCODE_SYSTEM_ERROR:
+		case ERRCODE_INTERNAL_ERROR:
+		case ERRCODE_CONNECTION_EXCEPTION:
+			return true;
+		default:
+			return false;
+	}
 }
 
-/*
- * Write rows lo .. hi-1 in a subtransaction; on a row error, halve the
- * range until the bad rows are alone and dead-letter them.
- */
 /* write_rows()'s arguments, for sk_try_subtransaction() */
 typedef struct WriteWork
 {
@@ -581,6 +629,7 @@ typedef struct WriteWork
 	int			hi;
 } WriteWork;
 
+/* Write rows lo .. hi-1 by the sink's path. */
 static void
 write_rows(void *arg)
 {
@@ -592,6 +641,40 @@ write_rows(void *arg)
 		write_sql(work->sink, work->lo, work->hi);
 }
 
+/*
+ * Did the rows cause edata (an error of writing some rows, not transient)?
+ * The same statement without rows tells: if it succeeds, they did (a
+ * value, a constraint, a row security policy, a row trigger); if it fails
+ * too, the table or the owner's rights did, and that error is thrown.
+ * Once an SQLSTATE is known to come from rows, the batch does not ask
+ * again.
+ */
+static void
+check_rows_caused(SkSink *sink, ErrorData *edata)
+{
+	WriteWork	work = {sink, 0, 0};
+	ErrorData  *again;
+	MemoryContext old;
+
+	if (list_member_int(sink->row_errors, edata->sqlerrcode))
+		return;
+	again = sk_try_subtransaction(write_rows, &work);
+	rows_sink = NULL;
+	if (again != NULL)
+	{
+		FreeErrorData(edata);
+		ReThrowError(again);
+	}
+	old = MemoryContextSwitchTo(sink->cxt);
+	sink->row_errors = lappend_int(sink->row_errors, edata->sqlerrcode);
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * Write rows lo .. hi-1 in a subtransaction.  When rows cause an error
+ * (see check_rows_caused()), halve the range until the bad rows are alone
+ * and send them to the dead letters; any other error is the caller's.
+ */
 static void
 write_range(SkSink *sink, int lo, int hi)
 {
@@ -609,8 +692,9 @@ write_range(SkSink *sink, int lo, int hi)
 		sink->written += hi - lo;
 		return;
 	}
-	if (!is_row_error(edata->sqlerrcode))
+	if (is_transient_error(edata->sqlerrcode))
 		ReThrowError(edata);
+	check_rows_caused(sink, edata);
 	if (hi - lo == 1)
 	{
 		sk_sink_add_dead(sink, sink->rows[lo].msg, edata->sqlerrcode,

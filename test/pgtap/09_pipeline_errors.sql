@@ -1,13 +1,16 @@
 -- Pipelines and what goes wrong: mappings whose metadata columns could not
 -- take a message (refused when the pipeline is created or the mapping
 -- changes), the lag of a pipeline that never commits, the precision of a
--- Kafka timestamp column, the time of each batch.  Pipelines commit in their own transactions, so
+-- Kafka timestamp column, the time of each batch; an error a row causes
+-- (found by writing without the rows) goes to the dead letters whatever its
+-- SQLSTATE, one without rows stops the pipeline.  Pipelines commit in their own transactions, so
 -- this file commits and cleans up after itself, and waits for the workers
 -- by polling with a bounded timeout.
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 DROP SCHEMA IF EXISTS pipe_errors CASCADE;
 DROP EXTENSION IF EXISTS sales_kafka CASCADE;
+DROP ROLE IF EXISTS regress_sales_kafka_writer;
 RESET client_min_messages;
 CREATE SCHEMA pipe_errors;
 SET search_path = pipe_errors, public;
@@ -19,7 +22,7 @@ CREATE SERVER err_kafka FOREIGN DATA WRAPPER sales_kafka;
 CREATE FUNCTION topic(name text) RETURNS text LANGUAGE sql
 AS $$SELECT current_setting('sk_test.topic_prefix') || name$$;
 
-SELECT plan(16);
+SELECT plan(25);
 
 -- a Kafka timestamp column rounds to its precision, as timestamptz input does
 SELECT format($$CREATE FOREIGN TABLE time_out (n int, ts timestamptz OPTIONS (kafka 'timestamp'))
@@ -124,8 +127,69 @@ SELECT is((SELECT updated_at FROM sales_kafka.pipeline_partitions WHERE pipeline
           'the offsets commit with the time of the last batch''s rows');
 SELECT sales_kafka.stop_pipeline('pe_times');
 
+-- a row security policy that refuses some rows: those are dead letters
+CREATE ROLE regress_sales_kafka_writer;
+GRANT USAGE ON SCHEMA pipe_errors TO regress_sales_kafka_writer;
+SELECT format($$CREATE FOREIGN TABLE rls_src (n int) SERVER err_kafka OPTIONS (topic %L)$$,
+              topic('pipe_rls')) \gexec
+GRANT SELECT ON rls_src TO regress_sales_kafka_writer;
+CREATE TABLE rls_target (n int);
+ALTER TABLE rls_target ENABLE ROW LEVEL SECURITY;
+CREATE POLICY no_threes ON rls_target FOR INSERT WITH CHECK (n % 3 <> 0);
+GRANT INSERT ON rls_target TO regress_sales_kafka_writer;
+INSERT INTO rls_src SELECT g FROM generate_series(1, 9) g;
+SET ROLE regress_sales_kafka_writer;
+SELECT sales_kafka.create_pipeline('pe_rls', 'rls_src', 'rls_target');
+SELECT sales_kafka.start_pipeline('pe_rls');
+RESET ROLE;
+SELECT ok(wait_for($$SELECT committed_offset = 9 FROM sales_kafka.pipeline_partitions WHERE pipeline = 'pe_rls'$$),
+          'the pipeline into a table with a row security policy reads all nine messages');
+SELECT results_eq($$SELECT n FROM rls_target ORDER BY n$$, $$VALUES (1), (2), (4), (5), (7), (8)$$,
+                  'the rows the policy accepts are written');
+SELECT results_eq($$SELECT sqlstate, count(*) FROM sales_kafka.dead_letter WHERE pipeline = 'pe_rls' GROUP BY 1$$,
+                  $$VALUES ('42501', 3::bigint)$$, 'the three rows it refuses are dead letters, with SQLSTATE 42501');
+SELECT is((SELECT state FROM sales_kafka.pipeline_status WHERE pipeline = 'pe_rls'), 'running',
+          'and the pipeline goes on');
+-- INSERT revoked: that is no row's fault
+REVOKE INSERT ON rls_target FROM regress_sales_kafka_writer;
+INSERT INTO rls_src VALUES (10);
+SELECT ok(wait_for($$SELECT state = 'failed' AND last_error LIKE 'permission denied for table rls_target%'
+                     FROM sales_kafka.pipeline_status WHERE pipeline = 'pe_rls'$$),
+          'revoking INSERT on the target stops the pipeline as failed');
+SELECT is((SELECT count(*) FROM sales_kafka.dead_letter WHERE pipeline = 'pe_rls'), 3::bigint,
+          'and sends no message to the dead letters');
+
+-- an error the statement raises without any row is the table's
+CREATE TABLE refused_target (n int);
+CREATE FUNCTION refuse_statement() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  RAISE EXCEPTION 'no inserts into refused_target' USING ERRCODE = 'insufficient_privilege';
+END $$;
+CREATE TRIGGER refuse BEFORE INSERT ON refused_target FOR EACH STATEMENT EXECUTE FUNCTION refuse_statement();
+SELECT sales_kafka.create_pipeline('pe_refused', 'rls_src', 'refused_target');
+SELECT sales_kafka.start_pipeline('pe_refused');
+SELECT ok(wait_for($$SELECT state = 'failed' AND last_error LIKE 'no inserts into refused_target%'
+                     FROM sales_kafka.pipeline_status WHERE pipeline = 'pe_refused'$$),
+          'an error the statement raises also without rows stops the pipeline as failed');
+SELECT is((SELECT count(*) FROM sales_kafka.dead_letter WHERE pipeline = 'pe_refused'), 0::bigint,
+          'without dead letters');
+
+-- a default that takes a sequence's next value fails for every row alike
+CREATE TABLE serial_target (id serial, n int);
+GRANT INSERT ON serial_target TO regress_sales_kafka_writer;
+SET ROLE regress_sales_kafka_writer;
+SELECT throws_ok($$SELECT sales_kafka.create_pipeline('pe_serial', 'rls_src', 'serial_target')$$,
+                 '42501', 'permission denied for sequence serial_target_id_seq',
+                 'a default on a sequence the owner may not use is refused up front');
+RESET ROLE;
+
 SELECT * FROM finish();
 SET client_min_messages = warning;
 SELECT sales_kafka.drop_pipeline(name) FROM sales_kafka.pipeline;
+SET ROLE regress_sales_kafka_writer;
+SELECT sales_kafka.drop_pipeline(pipeline) FROM sales_kafka.pipeline_status WHERE owner = current_user::regrole;
+RESET ROLE;
 DROP SCHEMA pipe_errors CASCADE;
 DROP EXTENSION sales_kafka CASCADE;
+DROP OWNED BY regress_sales_kafka_writer;
+DROP ROLE regress_sales_kafka_writer;
