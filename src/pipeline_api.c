@@ -17,8 +17,12 @@
  * Workers are told to start and stop through shared memory; the catalog's
  * "enabled" flag is what makes a pipeline come back after a restart.
  * start_pipeline() registers the workers when its transaction commits, so
- * they see what it decided; a starting worker also reads its pipeline row
- * FOR SHARE, waiting for any transaction still changing it.
+ * they see what it decided.  Each function changes (and so locks) the
+ * pipeline's row before it stops the workers: a worker that has not read
+ * the row yet (one the launcher is restarting) then reads what the
+ * transaction commits, and no worker waits for the lock while the
+ * function waits for the worker, since workers take the row's lock
+ * without waiting and give up when they are told to stop.
  *
  *-------------------------------------------------------------------------
  */
@@ -149,14 +153,17 @@ sk_pipeline_load(int64 id)
 }
 
 /*
- * The same, read FOR SHARE: waits for a transaction that is changing the
- * row, and keeps others from changing it until this transaction ends.
+ * The same, locked FOR SHARE (or FOR UPDATE) until this transaction ends.
+ * Throws ERRCODE_LOCK_NOT_AVAILABLE at once while another transaction
+ * holds a conflicting lock: a worker must never wait for one, which may
+ * itself be waiting for that worker to stop (see pipeline_worker.c).
  */
 SkPipeline *
-sk_pipeline_load_for_share(int64 id)
+sk_pipeline_lock(int64 id, bool for_update)
 {
 	List	   *rows = pipeline_rows("id = $1", INT8OID, Int64GetDatum(id),
-									 " FOR SHARE");
+									 for_update ? " FOR UPDATE NOWAIT" :
+									 " FOR SHARE NOWAIT");
 
 	return rows != NIL ? linitial(rows) : NULL;
 }
@@ -301,7 +308,7 @@ check_source_and_target(const char *name, Oid source, Oid target, bool upsert,
 
 /*
  * Stop the workers of a pipeline: they finish their current batch.  The
- * catalog is left alone.
+ * caller has changed the pipeline's row already (see the file header).
  */
 static void
 stop_workers(SkPipeline *p)
@@ -309,8 +316,7 @@ stop_workers(SkPipeline *p)
 	forget_pending_start(p->id);
 	if (!sk_shmem_ready())
 		return;
-	if (sk_pipeline_signal_stop(MyDatabaseId, p->id) > 0 &&
-		!sk_pipeline_wait_stopped(MyDatabaseId, p->id, SK_STOP_TIMEOUT_MS))
+	if (!sk_pipeline_stop(MyDatabaseId, p->id, SK_STOP_TIMEOUT_MS))
 		ereport(ERROR,
 				(errcode(ERRCODE_QUERY_CANCELED),
 				 errmsg("the workers of pipeline \"%s\" did not stop within %d seconds",
@@ -515,6 +521,7 @@ sales_kafka_start_pipeline(PG_FUNCTION_ARGS)
 	pipeline_exec("UPDATE sales_kafka.pipeline SET (enabled, failure, failed_at) ="
 				  " (true, NULL, NULL) WHERE id = $1",
 				  p, 0, NULL, NULL, SPI_OK_UPDATE);
+	/* workers that are running or restarting stop; new ones start at commit */
 	stop_workers(p);
 	start_workers(p);
 	PG_RETURN_VOID();
@@ -526,10 +533,9 @@ sales_kafka_stop_pipeline(PG_FUNCTION_ARGS)
 {
 	SkPipeline *p = pipeline_for_owner(PG_GETARG_TEXT_PP(0));
 
-	/* stop first, then disable: a worker never waits for this transaction */
-	stop_workers(p);
 	pipeline_exec("UPDATE sales_kafka.pipeline SET enabled = false WHERE id = $1",
 				  p, 0, NULL, NULL, SPI_OK_UPDATE);
+	stop_workers(p);
 	PG_RETURN_VOID();
 }
 
@@ -539,10 +545,11 @@ sales_kafka_drop_pipeline(PG_FUNCTION_ARGS)
 {
 	SkPipeline *p = pipeline_for_owner(PG_GETARG_TEXT_PP(0));
 
+	pipeline_exec("DELETE FROM sales_kafka.pipeline WHERE id = $1",
+				  p, 0, NULL, NULL, SPI_OK_DELETE);
+	/* the offsets once the workers are gone: their last batch writes them */
 	stop_workers(p);
 	pipeline_exec("DELETE FROM sales_kafka.pipeline_offset WHERE pipeline_id = $1",
-				  p, 0, NULL, NULL, SPI_OK_DELETE);
-	pipeline_exec("DELETE FROM sales_kafka.pipeline WHERE id = $1",
 				  p, 0, NULL, NULL, SPI_OK_DELETE);
 	PG_RETURN_VOID();
 }
@@ -557,13 +564,14 @@ reset_pipeline(SkPipeline *p, const char *start_at, Jsonb *offsets)
 	Oid			types[3] = {TEXTOID, TEXTOID, JSONBOID};
 	Datum		values[3];
 
-	stop_workers(p);
+	/* the row first (see the file header), the offsets once no worker runs */
 	if (offsets == NULL)
 	{
 		/* no stored offsets: the workers start at start_at, as a new pipeline */
 		values[0] = CStringGetTextDatum(start_at);
 		pipeline_exec("UPDATE sales_kafka.pipeline SET start_at = $2 WHERE id = $1",
 					  p, 1, types + 1, values, SPI_OK_UPDATE);
+		stop_workers(p);
 		pipeline_exec("DELETE FROM sales_kafka.pipeline_offset WHERE pipeline_id = $1",
 					  p, 0, NULL, NULL, SPI_OK_DELETE);
 	}
@@ -573,9 +581,9 @@ reset_pipeline(SkPipeline *p, const char *start_at, Jsonb *offsets)
 
 		values[0] = CStringGetTextDatum(map->topic);
 		values[1] = JsonbPGetDatum(offsets);
-		/* lock the row: restarted workers wait for this transaction */
 		pipeline_exec("UPDATE sales_kafka.pipeline SET start_at = start_at WHERE id = $1",
 					  p, 0, NULL, NULL, SPI_OK_UPDATE);
+		stop_workers(p);
 		pipeline_exec("INSERT INTO sales_kafka.pipeline_offset AS o"
 					  " (pipeline_id, topic, partition, next_offset)"
 					  " SELECT $1, $2, key::integer, value::bigint FROM jsonb_each_text($3)"

@@ -155,7 +155,9 @@ slot_running(SkWorkerSlot *slot)
 
 /*
  * Take the slot of the worker that args describe for this process.  NULL
- * if another live process holds it (a duplicate start) or no slot is free.
+ * if another live process holds it (a duplicate start), if the pipeline's
+ * workers are being stopped (a successor the launcher registered before),
+ * or if no slot is free.
  */
 SkWorkerSlot *
 sk_slot_claim(Oid dboid, const SkWorkerArgs *args)
@@ -174,7 +176,8 @@ sk_slot_claim(Oid dboid, const SkWorkerArgs *args)
 		else if (!slot->in_use && free_slot == NULL)
 			free_slot = slot;
 	}
-	if (mine != NULL && slot_running(mine) && mine->pid != MyProcPid)
+	if (mine != NULL &&
+		((slot_running(mine) && mine->pid != MyProcPid) || mine->stop_requested))
 		mine = NULL;
 	else if (mine == NULL && free_slot != NULL)
 	{
@@ -290,40 +293,13 @@ sk_slot_report_error(SkWorkerSlot *slot, const char *error)
 }
 
 /*
- * Ask every worker of a pipeline to stop after its current batch; returns
- * how many are running.
- */
-int
-sk_pipeline_signal_stop(Oid dboid, int64 pipeline_id)
-{
-	int			running = 0;
-	int			i;
-
-	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
-	for (i = 0; i < shared->nslots; i++)
-	{
-		SkWorkerSlot *slot = &shared->slots[i];
-
-		if (!slot_is(slot, dboid, pipeline_id))
-			continue;
-		slot->stop_requested = true;
-		if (slot_running(slot))
-		{
-			running++;
-			slot->state = SK_WORKER_STOPPING;
-			SetLatch(slot->latch);
-		}
-	}
-	LWLockRelease(shared->lock);
-	return running;
-}
-
-/*
- * Wait until no worker of the pipeline runs; false on timeout.  Serves
+ * Ask every worker of a pipeline to stop after its current batch, and wait
+ * until none runs; false on timeout.  The request is made again while
+ * waiting, so that a worker that takes a slot meanwhile stops too.  Serves
  * interrupts, so a cancel ends the wait.
  */
 bool
-sk_pipeline_wait_stopped(Oid dboid, int64 pipeline_id, int timeout_ms)
+sk_pipeline_stop(Oid dboid, int64 pipeline_id, int timeout_ms)
 {
 	int64		deadline = sk_kafka_now_ms() + timeout_ms;
 
@@ -332,10 +308,24 @@ sk_pipeline_wait_stopped(Oid dboid, int64 pipeline_id, int timeout_ms)
 		bool		running = false;
 		int			i;
 
-		LWLockAcquire(shared->lock, LW_SHARED);
-		for (i = 0; i < shared->nslots && !running; i++)
-			running = slot_is(&shared->slots[i], dboid, pipeline_id) &&
-				slot_running(&shared->slots[i]);
+		LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+		for (i = 0; i < shared->nslots; i++)
+		{
+			SkWorkerSlot *slot = &shared->slots[i];
+
+			if (!slot_is(slot, dboid, pipeline_id))
+				continue;
+			if (slot_running(slot))
+			{
+				if (!slot->stop_requested)
+				{
+					slot->state = SK_WORKER_STOPPING;
+					SetLatch(slot->latch);
+				}
+				running = true;
+			}
+			slot->stop_requested = true;
+		}
 		LWLockRelease(shared->lock);
 
 		if (!running)

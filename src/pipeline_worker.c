@@ -137,6 +137,52 @@ abort_transaction(Worker *w)
 	end_work(w);
 }
 
+/* lock_pipeline()'s arguments and result, for sk_try_subtransaction() */
+typedef struct LockWork
+{
+	int64		id;
+	bool		for_update;
+	SkPipeline *result;
+} LockWork;
+
+static void
+lock_work(void *arg)
+{
+	LockWork   *work = (LockWork *) arg;
+
+	work->result = sk_pipeline_lock(work->id, work->for_update);
+}
+
+/*
+ * Lock the pipeline's row FOR SHARE (or FOR UPDATE) in the current
+ * transaction and read it, in CurrentMemoryContext; NULL if the pipeline
+ * is gone.  A worker never waits for the lock: the transaction holding it
+ * may be a start_pipeline() or stop_pipeline() waiting for this worker to
+ * stop.  So it tries again every 50 ms, serving interrupts, and leaves as
+ * a clean stop once its stop is requested.
+ */
+static SkPipeline *
+lock_pipeline(int64 id, bool for_update)
+{
+	for (;;)
+	{
+		LockWork	work = {id, for_update, NULL};
+		ErrorData  *edata = sk_try_subtransaction(lock_work, &work);
+
+		if (edata == NULL)
+			return work.result;
+		if (edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE)
+			ReThrowError(edata);
+		FreeErrorData(edata);
+		if (sk_slot_stop_requested(slot))
+			stop_worker();
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 50, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
 /* The topic's partitions with their watermarks, and the offsets stored for them */
 static void
 load_offsets(Worker *w, int64 **stored)
@@ -210,16 +256,10 @@ assign_partitions(Worker *w)
 	 * or the partition was added later (it starts at its beginning) is then
 	 * the same answer for all of them.  A pipeline dropped meanwhile stops.
 	 */
+	if (lock_pipeline(p->id, true) == NULL)
 	{
-		Oid			types[1] = {INT8OID};
-		Datum		values[1] = {Int64GetDatum(p->id)};
-
-		if (sk_catalog_exec("SELECT 1 FROM sales_kafka.pipeline WHERE id = $1 FOR UPDATE",
-							1, types, values, NULL, SPI_OK_SELECT) == 0)
-		{
-			commit_transaction(w);
-			stop_worker();
-		}
+		commit_transaction(w);
+		stop_worker();
 	}
 	load_offsets(w, &stored);
 	for (i = 0; i < nmarks; i++)
@@ -617,7 +657,11 @@ is_permanent_error(int sqlstate)
 		sqlstate == ERRCODE_FDW_INVALID_OPTION_NAME;
 }
 
-/* Record why the pipeline stopped, in a transaction of its own. */
+/*
+ * Record why the pipeline stopped, in a transaction of its own (which
+ * leaves the worker, as a clean stop, if a stop is requested while another
+ * transaction holds the pipeline's row).
+ */
 static void
 mark_failed(int64 pipeline_id, const char *reason)
 {
@@ -629,6 +673,7 @@ mark_failed(int64 pipeline_id, const char *reason)
 	PushActiveSnapshot(GetTransactionSnapshot());
 	debug_query_string = "sales_kafka: recording why the pipeline stopped";
 	pgstat_report_activity(STATE_RUNNING, debug_query_string);
+	(void) lock_pipeline(pipeline_id, true);
 	values[0] = Int64GetDatum(pipeline_id);
 	values[1] = CStringGetTextDatum(reason);
 	sk_catalog_exec("UPDATE sales_kafka.pipeline SET failure = $2, failed_at = now()"
@@ -661,10 +706,10 @@ run(Worker *w)
 	List	   *defaults;
 	List	   *overrides;
 
-	/* wait for the transaction that started us, and see what it decided */
+	/* after the transaction that started us, see what it decided */
 	begin_transaction(w, "sales_kafka: starting");
 	MemoryContextSwitchTo(w->workcxt);
-	w->pipeline = sk_pipeline_load_for_share(w->args.pipeline_id);
+	w->pipeline = lock_pipeline(w->args.pipeline_id, false);
 	if (w->pipeline == NULL || !w->pipeline->enabled || w->pipeline->failed)
 	{
 		commit_transaction(w);

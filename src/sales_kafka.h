@@ -350,7 +350,7 @@ typedef struct SkPipeline
 } SkPipeline;
 
 extern SkPipeline *sk_pipeline_load(int64 id);
-extern SkPipeline *sk_pipeline_load_for_share(int64 id);
+extern SkPipeline *sk_pipeline_lock(int64 id, bool for_update);
 extern void sk_pipeline_check_owner(SkPipeline *p);
 /* What sk_catalog_begin() changed, for sk_catalog_end() to restore */
 typedef struct SkCatalogScope
@@ -439,9 +439,7 @@ extern void sk_slot_set_state(SkWorkerSlot *slot, SkWorkerState state);
 extern void sk_slot_report_batch(SkWorkerSlot *slot, int64 messages,
 								 int64 rows, int64 dead);
 extern void sk_slot_report_error(SkWorkerSlot *slot, const char *error);
-extern int	sk_pipeline_signal_stop(Oid dboid, int64 pipeline_id);
-extern bool sk_pipeline_wait_stopped(Oid dboid, int64 pipeline_id,
-									 int timeout_ms);
+extern bool sk_pipeline_stop(Oid dboid, int64 pipeline_id, int timeout_ms);
 extern void sk_pipeline_forget(Oid dboid, int64 pipeline_id);
 extern int	sk_slots_due(SkWorkerArgs *due, Oid *dbs, int max);
 extern void sk_slots_forget_database(Oid dboid);
