@@ -37,6 +37,7 @@
 #include "foreign/foreign.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/jsonb.h"
@@ -209,11 +210,11 @@ static void
 pipeline_exec(const char *sql, SkPipeline *p, int nargs, Oid *types,
 			  Datum *values, int expected)
 {
-	Oid			alltypes[4] = {INT8OID};
-	Datum		allvalues[4] = {Int64GetDatum(p->id)};
+	Oid			alltypes[5] = {INT8OID};
+	Datum		allvalues[5] = {Int64GetDatum(p->id)};
 	int			i;
 
-	Assert(nargs < 4);
+	Assert(nargs < 5);
 	for (i = 0; i < nargs; i++)
 	{
 		alltypes[i + 1] = types[i];
@@ -554,60 +555,231 @@ sales_kafka_drop_pipeline(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
+/* Partition offsets to reset a pipeline to, checked by check_offsets() */
+typedef struct SkResetOffsets
+{
+	char	   *topic;
+	int			n;
+	Datum	   *partitions;		/* int4 */
+	Datum	   *offsets;		/* int8 */
+	Datum	   *highs;			/* int8: the partition's high watermark */
+} SkResetOffsets;
+
 /*
- * Stop the pipeline's workers, let "change" rewrite its offsets, and start
- * the workers again if the pipeline is enabled.
+ * A whole number from 0 to max written as the len bytes at s, in decimal
+ * digits without sign or leading zeros; false for anything else.
+ */
+static bool
+whole_number(const char *s, int len, int64 max, int64 *result)
+{
+	int64		v = 0;
+	int			i;
+
+	if (len == 0 || (len > 1 && s[0] == '0'))
+		return false;
+	for (i = 0; i < len; i++)
+	{
+		if (s[i] < '0' || s[i] > '9' || v > (max - (s[i] - '0')) / 10)
+			return false;
+		v = v * 10 + (s[i] - '0');
+	}
+	*result = v;
+	return true;
+}
+
+/*
+ * The offsets of a JSON object {"partition": offset, ...}, checked against
+ * the pipeline's topic: each partition must exist and each offset be a
+ * whole number from 0 to the partition's high watermark (librdkafka would
+ * read from the earliest offset instead of one beyond it, and start over).
+ * Asks Kafka for the watermarks as the current user, whom the caller has
+ * checked already.  Throws on anything else.
+ */
+static SkResetOffsets *
+check_offsets(SkPipeline *p, Jsonb *offsets)
+{
+	SkMapping  *map = sk_mapping_load(p->source);
+	SkResetOffsets *r = palloc0(sizeof(SkResetOffsets));
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	SkKafka    *kc;
+	SkWatermark *marks;
+	int			nmarks;
+	int32		part = -1;
+	int			count;
+
+	if (!JB_ROOT_IS_OBJECT(offsets) || JB_ROOT_COUNT(offsets) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("offsets must be a JSON object of partitions and offsets, such as '{\"0\": 42}'")));
+	count = JB_ROOT_COUNT(offsets);
+	r->topic = map->topic;
+	r->partitions = palloc(sizeof(Datum) * count);
+	r->offsets = palloc(sizeof(Datum) * count);
+	r->highs = palloc(sizeof(Datum) * count);
+
+	kc = sk_kafka_connect(map->serverid, GetUserId(), RD_KAFKA_CONSUMER, NIL, NIL);
+	marks = sk_kafka_watermarks(kc, map->topic, &nmarks);
+	sk_kafka_close(kc);
+
+	it = JsonbIteratorInit(&offsets->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok == WJB_KEY)
+		{
+			int64		value;
+
+			if (!whole_number(v.val.string.val, v.val.string.len, PG_INT32_MAX, &value))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("invalid partition \"%s\" in offsets",
+								pnstrdup(v.val.string.val, v.val.string.len)),
+						 errdetail("Each key is a partition number, such as \"0\".")));
+			part = (int32) value;
+		}
+		else if (tok == WJB_VALUE)
+		{
+			char	   *text = v.type == jbvNumeric ?
+				DatumGetCString(DirectFunctionCall1(numeric_out,
+													NumericGetDatum(v.val.numeric))) : NULL;
+			int64		offset;
+			int			i;
+
+			if (text == NULL || !whole_number(text, strlen(text), PG_INT64_MAX, &offset))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("invalid offset for partition %d: %s", part,
+								text != NULL ? text : "not a number"),
+						 errdetail("An offset is a whole number from 0 on.")));
+			for (i = 0; i < nmarks && marks[i].partition != part; i++)
+				;
+			if (i == nmarks)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("partition %d of topic \"%s\" does not exist",
+								part, map->topic),
+						 errdetail("The topic has %d partitions.", nmarks)));
+			if (offset > marks[i].high)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("offset " INT64_FORMAT " is beyond the end of partition %d of topic \"%s\"",
+								offset, part, map->topic),
+						 errdetail("The next message of the partition gets offset " INT64_FORMAT ".",
+								   marks[i].high)));
+			r->partitions[r->n] = Int32GetDatum(part);
+			r->offsets[r->n] = Int64GetDatum(offset);
+			r->highs[r->n] = Int64GetDatum(marks[i].high);
+			r->n++;
+		}
+	}
+	return r;
+}
+
+/*
+ * Reset a pipeline to start_at (no stored offsets: as a new pipeline) or
+ * to the given offsets of some partitions, restarting its workers if it is
+ * enabled.
  */
 static void
-reset_pipeline(SkPipeline *p, const char *start_at, Jsonb *offsets)
+reset_pipeline(SkPipeline *p, const char *start_at, SkResetOffsets *offsets)
 {
-	Oid			types[3] = {TEXTOID, TEXTOID, JSONBOID};
-	Datum		values[3];
+	Oid			types[4] = {TEXTOID, INT4ARRAYOID, INT8ARRAYOID, INT8ARRAYOID};
+	Datum		values[4];
 
 	/* the row first (see the file header), the offsets once no worker runs */
 	if (offsets == NULL)
 	{
-		/* no stored offsets: the workers start at start_at, as a new pipeline */
 		values[0] = CStringGetTextDatum(start_at);
 		pipeline_exec("UPDATE sales_kafka.pipeline SET start_at = $2 WHERE id = $1",
-					  p, 1, types + 1, values, SPI_OK_UPDATE);
+					  p, 1, types, values, SPI_OK_UPDATE);
 		stop_workers(p);
 		pipeline_exec("DELETE FROM sales_kafka.pipeline_offset WHERE pipeline_id = $1",
 					  p, 0, NULL, NULL, SPI_OK_DELETE);
 	}
 	else
 	{
-		SkMapping  *map = sk_mapping_load(p->source);
-
-		values[0] = CStringGetTextDatum(map->topic);
-		values[1] = JsonbPGetDatum(offsets);
 		pipeline_exec("UPDATE sales_kafka.pipeline SET start_at = start_at WHERE id = $1",
 					  p, 0, NULL, NULL, SPI_OK_UPDATE);
 		stop_workers(p);
+		values[0] = CStringGetTextDatum(offsets->topic);
+		values[1] = PointerGetDatum(construct_array(offsets->partitions, offsets->n,
+													INT4OID, 4, true, TYPALIGN_INT));
+		values[2] = PointerGetDatum(construct_array(offsets->offsets, offsets->n, INT8OID,
+													8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+		values[3] = PointerGetDatum(construct_array(offsets->highs, offsets->n, INT8OID,
+													8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 		pipeline_exec("INSERT INTO sales_kafka.pipeline_offset AS o"
-					  " (pipeline_id, topic, partition, next_offset)"
-					  " SELECT $1, $2, key::integer, value::bigint FROM jsonb_each_text($3)"
+					  " (pipeline_id, topic, partition, next_offset, high_watermark)"
+					  " SELECT $1, $2, u.partition, u.next, u.high"
+					  " FROM unnest($3, $4, $5) AS u(partition, next, high)"
 					  " ON CONFLICT (pipeline_id, topic, partition) DO UPDATE"
-					  " SET next_offset = EXCLUDED.next_offset, updated_at = now()",
-					  p, 2, types + 1, values, SPI_OK_INSERT);
+					  " SET next_offset = EXCLUDED.next_offset,"
+					  " high_watermark = EXCLUDED.high_watermark, updated_at = now()",
+					  p, 4, types, values, SPI_OK_INSERT);
 	}
 	if (p->enabled)
 		start_workers(p);
 }
 
+/* parse_time()'s argument and result, for sk_try_subtransaction() */
+typedef struct TimeWork
+{
+	char	   *text;
+	TimestampTz result;
+} TimeWork;
+
+static void
+parse_time(void *arg)
+{
+	TimeWork   *work = (TimeWork *) arg;
+
+	work->result = DatumGetTimestampTz(DirectFunctionCall3(timestamptz_in,
+														   CStringGetDatum(work->text),
+														   ObjectIdGetDatum(InvalidOid),
+														   Int32GetDatum(-1)));
+}
+
+/*
+ * reset_pipeline(name, to text): 'earliest', 'latest', a JSON object of
+ * partition offsets or a timestamptz, as text: an untyped literal goes to
+ * this form whatever it holds.
+ */
 PG_FUNCTION_INFO_V1(sales_kafka_reset_pipeline);
 Datum
 sales_kafka_reset_pipeline(PG_FUNCTION_ARGS)
 {
 	SkPipeline *p = pipeline_for_owner(PG_GETARG_TEXT_PP(0));
 	char	   *to = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	const char *first = to + strspn(to, " \t\n\r");
+	TimeWork	work = {to, 0};
+	ErrorData  *edata;
 
-	if (strcmp(to, "earliest") != 0 && strcmp(to, "latest") != 0)
+	if (strcmp(to, "earliest") == 0 || strcmp(to, "latest") == 0)
+	{
+		reset_pipeline(p, to, NULL);
+		PG_RETURN_VOID();
+	}
+	if (*first == '{')
+	{
+		Jsonb	   *offsets = DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
+																 CStringGetDatum(to)));
+
+		reset_pipeline(p, NULL, check_offsets(p, offsets));
+		PG_RETURN_VOID();
+	}
+	edata = sk_try_subtransaction(parse_time, &work);
+	if (edata != NULL)
+	{
+		if (ERRCODE_TO_CATEGORY(edata->sqlerrcode) != ERRCODE_DATA_EXCEPTION)
+			ReThrowError(edata);
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid reset position \"%s\"", to),
-				 errhint("Reset to 'earliest', 'latest', a timestamptz or a jsonb object of partition offsets.")));
-	reset_pipeline(p, to, NULL);
+				 errdetail_internal("%s", edata->message),
+				 errhint("Reset to 'earliest', 'latest', a time, or a JSON object of partition offsets such as '{\"0\": 42}'.")));
+	}
+	reset_pipeline(p, psprintf(INT64_FORMAT, sk_timestamp_to_ms(work.result)), NULL);
 	PG_RETURN_VOID();
 }
 
@@ -627,37 +799,7 @@ Datum
 sales_kafka_reset_pipeline_offsets(PG_FUNCTION_ARGS)
 {
 	SkPipeline *p = pipeline_for_owner(PG_GETARG_TEXT_PP(0));
-	Jsonb	   *offsets = PG_GETARG_JSONB_P(1);
-	JsonbIterator *it = JsonbIteratorInit(&offsets->root);
-	JsonbValue	v;
-	JsonbIteratorToken tok;
 
-	/* {"partition": offset, ...} with non-negative integers */
-	if (!JB_ROOT_IS_OBJECT(offsets))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("offsets must be a jsonb object such as '{\"0\": 42}'")));
-	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
-	{
-		bool		ok = true;
-
-		if (tok == WJB_KEY)
-		{
-			char	   *key = pnstrdup(v.val.string.val, v.val.string.len);
-			char	   *end;
-			long		part = strtol(key, &end, 10);
-
-			ok = *key != '\0' && *end == '\0' && part >= 0 && part <= PG_INT32_MAX;
-		}
-		else if (tok == WJB_VALUE)
-			ok = v.type == jbvNumeric &&
-				DatumGetBool(DirectFunctionCall2(numeric_ge, NumericGetDatum(v.val.numeric),
-												 DirectFunctionCall1(int4_numeric, Int32GetDatum(0))));
-		if (!ok)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("offsets must map partition numbers to offsets, such as '{\"0\": 42}'")));
-	}
-	reset_pipeline(p, NULL, offsets);
+	reset_pipeline(p, NULL, check_offsets(p, PG_GETARG_JSONB_P(1)));
 	PG_RETURN_VOID();
 }

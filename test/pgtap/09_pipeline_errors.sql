@@ -3,7 +3,8 @@
 -- changes), the lag of a pipeline that never commits, the precision of a
 -- Kafka timestamp column, the time of each batch; an error a row causes
 -- (found by writing without the rows) goes to the dead letters whatever its
--- SQLSTATE, one without rows stops the pipeline.  Pipelines commit in their own transactions, so
+-- SQLSTATE, one without rows stops the pipeline; reset_pipeline() with an
+-- untyped 'to' of every form, and offsets checked against the topic.  Pipelines commit in their own transactions, so
 -- this file commits and cleans up after itself, and waits for the workers
 -- by polling with a bounded timeout.
 SET client_min_messages = warning;
@@ -22,7 +23,7 @@ CREATE SERVER err_kafka FOREIGN DATA WRAPPER sales_kafka;
 CREATE FUNCTION topic(name text) RETURNS text LANGUAGE sql
 AS $$SELECT current_setting('sk_test.topic_prefix') || name$$;
 
-SELECT plan(25);
+SELECT plan(43);
 
 -- a Kafka timestamp column rounds to its precision, as timestamptz input does
 SELECT format($$CREATE FOREIGN TABLE time_out (n int, ts timestamptz OPTIONS (kafka 'timestamp'))
@@ -182,6 +183,51 @@ SELECT throws_ok($$SELECT sales_kafka.create_pipeline('pe_serial', 'rls_src', 's
                  '42501', 'permission denied for sequence serial_target_id_seq',
                  'a default on a sequence the owner may not use is refused up front');
 RESET ROLE;
+
+-- reset_pipeline(): 'to' as an untyped literal, in every form
+SELECT format($$CREATE FOREIGN TABLE reset_src (n int, "partition" int OPTIONS (kafka 'partition'),
+                  "offset" bigint OPTIONS (kafka 'offset'))
+                SERVER err_kafka OPTIONS (topic %L)$$, topic('pipe_reset')) \gexec
+CREATE TABLE reset_target (n int, "partition" int, "offset" bigint);
+INSERT INTO reset_src (n, "partition") SELECT g, g % 2 FROM generate_series(1, 20) g;
+SELECT sales_kafka.create_pipeline('pe_reset', 'reset_src', 'reset_target');
+SELECT sales_kafka.start_pipeline('pe_reset');
+SELECT ok(wait_for($$SELECT count(*) = 20 FROM reset_target$$), 'the pipeline reads both partitions');
+TRUNCATE reset_target;
+SELECT lives_ok($$SELECT sales_kafka.reset_pipeline('pe_reset', '{"0": 5, "1": 8}')$$,
+                'a JSON object of offsets as an untyped literal, as the README writes it, is accepted');
+SELECT ok(wait_for($$SELECT count(*) = 7 FROM reset_target$$), 'the pipeline reads again from those offsets');
+SELECT results_eq($$SELECT "partition", min("offset"), count(*) FROM reset_target GROUP BY 1 ORDER BY 1$$,
+                  $$VALUES (0, 5::bigint, 5::bigint), (1, 8::bigint, 2::bigint)$$,
+                  'partition 0 from offset 5, partition 1 from offset 8');
+SELECT lives_ok($$SELECT sales_kafka.reset_pipeline('pe_reset', ' 2024-01-01 00:00+00')$$,
+                'a time as an untyped literal is accepted');
+SELECT is((SELECT start_at FROM sales_kafka.pipeline WHERE name = 'pe_reset'), '1704067200000',
+          'and kept as epoch milliseconds');
+SELECT lives_ok($$SELECT sales_kafka.reset_pipeline('pe_reset', '{"1": 10}'::jsonb)$$, 'a jsonb argument still works');
+SELECT lives_ok($$SELECT sales_kafka.reset_pipeline('pe_reset', '2024-01-01'::timestamptz)$$,
+                'a timestamptz argument still works');
+SELECT lives_ok($$SELECT sales_kafka.reset_pipeline('pe_reset', 'latest')$$, 'latest still works');
+SELECT lives_ok($$SELECT sales_kafka.reset_pipeline('pe_reset')$$, 'and earliest, the default');
+SELECT throws_ok($$SELECT sales_kafka.reset_pipeline('pe_reset', '{"0": 1e30}')$$, '22023',
+                 'invalid offset for partition 0: 1000000000000000000000000000000', 'an offset beyond bigint is refused');
+SELECT throws_ok($$SELECT sales_kafka.reset_pipeline('pe_reset', '{"0": 1.5}'::jsonb)$$, '22023',
+                 'invalid offset for partition 0: 1.5', 'an offset that is not whole is refused');
+SELECT throws_ok($$SELECT sales_kafka.reset_pipeline('pe_reset', '{"0": -1}')$$, '22023',
+                 'invalid offset for partition 0: -1', 'a negative offset is refused');
+SELECT throws_ok($$SELECT sales_kafka.reset_pipeline('pe_reset', '{"0": "3"}')$$, '22023',
+                 'invalid offset for partition 0: not a number', 'an offset that is no JSON number is refused');
+SELECT throws_ok($$SELECT sales_kafka.reset_pipeline('pe_reset', '{"first": 1}')$$, '22023',
+                 'invalid partition "first" in offsets', 'a key that is no partition number is refused');
+SELECT throws_ok($$SELECT sales_kafka.reset_pipeline('pe_reset', '{"2": 0}')$$, '22023',
+                 format('partition 2 of topic "%s" does not exist', topic('pipe_reset')),
+                 'a partition the topic does not have is refused');
+SELECT throws_ok($$SELECT sales_kafka.reset_pipeline('pe_reset', '{"0": 11}')$$, '22023',
+                 format('offset 11 is beyond the end of partition 0 of topic "%s"', topic('pipe_reset')),
+                 'an offset beyond the high watermark is refused');
+SELECT throws_ok($$SELECT sales_kafka.reset_pipeline('pe_reset', 'tomorrowish')$$, '22023',
+                 'invalid reset position "tomorrowish"', 'anything else is refused');
+SELECT sales_kafka.stop_pipeline('pe_reset');
 
 SELECT * FROM finish();
 SET client_min_messages = warning;
