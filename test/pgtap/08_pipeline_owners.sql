@@ -38,7 +38,7 @@ SELECT format($$CREATE FOREIGN TABLE customers_src (customer_id text OPTIONS (ka
                 SERVER owners_kafka OPTIONS (topic %L)$$, topic('pipe_owners')) \gexec
 GRANT SELECT ON customers_src TO regress_sales_kafka_alice, regress_sales_kafka_bob;
 
-SELECT plan(38);
+SELECT plan(40);
 
 -- an upsert pipeline needs each of INSERT, UPDATE, DELETE and SELECT
 CREATE TABLE customers_upsert (customer_id text PRIMARY KEY, name text);
@@ -141,6 +141,14 @@ SELECT is(array(SELECT owner::text FROM d), ARRAY['regress_sales_kafka_alice'],
 RESET ROLE;
 SELECT is(array(SELECT owner::text FROM sales_kafka.dead_letter), ARRAY['regress_sales_kafka_bob'],
           'bob''s dead letter is still there');
+-- alice resets hers to given offsets (asking Kafka as alice): bob's keeps its own
+SET ROLE regress_sales_kafka_alice;
+SELECT lives_ok($$SELECT sales_kafka.reset_pipeline('shared', '{"0": 0, "1": 0}')$$,
+                'alice resets her pipeline "shared" to offsets 0');
+RESET ROLE;
+SELECT ok(wait_for($$SELECT count(*) = 6 FROM alice_customers$$)
+          AND (SELECT count(*) FROM bob_customers) = 3,
+          'her pipeline writes the topic again, bob''s does not');
 
 -- another role's error may show its messages' values: its owner only
 CREATE TABLE carol_customers (customer_id text, name text);
