@@ -62,6 +62,27 @@ SELECT v, (sales_kafka.decode(NULL::sale, json_build_object('timestamp', v)::tex
                ('2024-03-01T10:15:30'), ('2024-03-01T10:15:30.1234567Z'), ('0099-01-01T00:00:00Z'),
                ('2024-03-01T10:15:30+5'), ('2024-03-01T10:15:30.5-03'), ('2024-03-01T10:15:30+05:30:00')) t(v)
  ORDER BY v;
+-- a time column's precision rounds as the casts do, for ISO text (read
+-- without the input function) and epoch milliseconds alike
+CREATE DOMAIN sale_second AS timestamptz(0);
+CREATE FOREIGN TABLE sale_precision (
+  at0 timestamptz(0) OPTIONS (field 't'),
+  at3 timestamptz(3) OPTIONS (field 't'),
+  local0 timestamp(0) OPTIONS (field 't'),
+  at_second sale_second OPTIONS (field 't')
+) SERVER kafka OPTIONS (topic 'sales');
+SELECT v, d.at0, d.at0 = v::timestamptz(0) AS same0, d.at3 = v::timestamptz(3) AS same3,
+       d.local0 = v::timestamp(0) AS same_local0, d.at_second = v::timestamptz(0) AS same_domain
+  FROM (VALUES ('2024-03-01T10:15:30.5Z'), ('2024-03-01T10:15:30.499999Z'), ('2024-03-01T10:15:30.1235+05:30'),
+               ('2024-03-01T23:59:59.9999Z'), ('2024-03-01T10:15:30Z')) t(v),
+       sales_kafka.decode(NULL::sale_precision, json_build_object('t', v)::text) d
+ ORDER BY v;
+SELECT v, d.at0, d.at0 = r::timestamptz(0) AS same0, d.at3 = r::timestamptz(3) AS same3,
+       d.local0 = (r AT TIME ZONE 'UTC')::timestamp(0) AS same_local0, d.at_second = r::timestamptz(0) AS same_domain
+  FROM (VALUES ('1709288130500'), ('1709288130499'), ('1709288130999.6'), ('-1500'), ('"1709288130500"')) t(v),
+       LATERAL (SELECT timestamptz 'epoch' + trim(v, '"')::float8 * interval '1 millisecond' AS r) c,
+       sales_kafka.decode(NULL::sale_precision, '{"t": ' || v || '}') d
+ ORDER BY v;
 -- plain integers and decimals are read without the input functions, and
 -- give exactly what they give: same value, same numeric scale and digits
 SELECT v, numeric_send(d.price) = numeric_send(v::numeric(12,2)) AS same_numeric,
@@ -95,6 +116,11 @@ SELECT region, second_sku FROM sales_kafka.decode(NULL::sale, '{"customer": {"re
 SELECT quantity FROM sales_kafka.decode(NULL::sale, '{"quantity": 1, "quantity": 2}');
 -- a tombstone (no payload): metadata only
 SELECT k, product_name, payload FROM sales_kafka.decode(NULL::sale, NULL::text, 'gone');
+-- a topic column may also be a varchar that holds any topic name
+CREATE FOREIGN TABLE sale_topics (t1 varchar OPTIONS (kafka 'topic'), t2 varchar(249) OPTIONS (kafka 'topic'),
+                                  e varchar OPTIONS (kafka 'error'), n int)
+  SERVER kafka OPTIONS (topic 'sales', strict 'false');
+SELECT * FROM sales_kafka.decode(NULL::sale_topics, '{"n": "x"}');
 -- whitespace around the document
 SELECT quantity FROM sales_kafka.decode(NULL::sale, E'\n  {"quantity": 5}  \n');
 
@@ -246,6 +272,12 @@ CREATE FOREIGN TABLE bad_headers (h text OPTIONS (kafka 'headers')) SERVER kafka
 SELECT * FROM sales_kafka.decode(NULL::bad_headers, '{}');             -- ERROR: headers need jsonb
 CREATE FOREIGN TABLE bad_error (e int OPTIONS (kafka 'error')) SERVER kafka OPTIONS (topic 'x');
 SELECT * FROM sales_kafka.decode(NULL::bad_error, '{}');               -- ERROR: error needs text
+CREATE FOREIGN TABLE bad_error_length (e varchar(20) OPTIONS (kafka 'error')) SERVER kafka OPTIONS (topic 'x');
+SELECT * FROM sales_kafka.decode(NULL::bad_error_length, '{}');        -- ERROR: an error is longer
+CREATE FOREIGN TABLE bad_topic (t varchar(3) OPTIONS (kafka 'topic')) SERVER kafka OPTIONS (topic 'x');
+SELECT * FROM sales_kafka.decode(NULL::bad_topic, '{}');               -- ERROR: a topic may be longer
+CREATE FOREIGN TABLE bad_topic_type (t name OPTIONS (kafka 'topic')) SERVER kafka OPTIONS (topic 'x');
+SELECT * FROM sales_kafka.decode(NULL::bad_topic_type, '{}');          -- ERROR: name truncates
 CREATE FOREIGN TABLE bad_text (a text, b text) SERVER kafka OPTIONS (topic 'x', format 'text');
 SELECT * FROM sales_kafka.decode(NULL::bad_text, 'x');                 -- ERROR: two payload columns
 CREATE FOREIGN TABLE bad_bytea (a text) SERVER kafka OPTIONS (topic 'x', format 'bytea');
@@ -258,4 +290,4 @@ SELECT sales_kafka.decode(1, '{}');                                    -- ERROR:
 
 DROP TABLE not_foreign;
 DROP EXTENSION sales_kafka CASCADE;
-DROP DOMAIN sale_doc, sale_time, sale_qty, sale_name;
+DROP DOMAIN sale_doc, sale_time, sale_qty, sale_name, sale_second;

@@ -60,9 +60,17 @@ mapping_error(SkMapping *map, SkColumn *col, const char *need)
 	ereport(ERROR,
 			(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
 			 errmsg("column \"%s\" of foreign table \"%s\" has type %s, but %s",
-					col->name, map->relname, format_type_be(col->typid), need)));
+					col->name, map->relname,
+					format_type_with_typemod(col->typid, col->typmod), need)));
 }
 
+/*
+ * The type of a Kafka metadata column must hold every value Kafka can give
+ * it: the decoder fills these columns also for a message whose payload
+ * failed (a dead letter, or a row with an "error" column), where nothing
+ * may fail any more.  A smallint partition column is accepted; a partition
+ * beyond its range is a data error of the message (see decode_all()).
+ */
 static void
 check_column_type(SkMapping *map, SkColumn *col)
 {
@@ -85,9 +93,16 @@ check_column_type(SkMapping *map, SkColumn *col)
 			if (col->typid != JSONBOID && col->typid != JSONOID)
 				mapping_error(map, col, "Kafka headers need type jsonb or json");
 			break;
+		case SK_COL_TOPIC:
+			if (col->typid != TEXTOID &&
+				(col->typid != VARCHAROID ||
+				 (col->typmod >= 0 && col->typmod - VARHDRSZ < SK_TOPIC_MAX_LEN)))
+				mapping_error(map, col, "a Kafka topic needs type text, or varchar without a length or of at least 249 characters");
+			break;
 		case SK_COL_ERROR:
-			if (col->typid != TEXTOID && col->typid != VARCHAROID)
-				mapping_error(map, col, "a decoding error needs type text");
+			if (col->typid != TEXTOID &&
+				(col->typid != VARCHAROID || col->typmod >= 0))
+				mapping_error(map, col, "a decoding error needs type text, or varchar without a length");
 			break;
 		default:
 			break;
@@ -173,8 +188,9 @@ sk_mapping_load(Oid relid)
 		}
 		col->name = pstrdup(NameStr(attr->attname));
 		col->typid = attr->atttypid;
-		col->basetypid = getBaseType(col->typid);
 		col->typmod = attr->atttypmod;
+		col->basetypmod = attr->atttypmod;
+		col->basetypid = getBaseTypeAndTypmod(col->typid, &col->basetypmod);
 		col->kind = SK_COL_FIELD;
 		col->field = col->name;
 		col->csv_field = npayload;
@@ -393,6 +409,24 @@ all_digits(const char *s)
 	return true;
 }
 
+/*
+ * A timestamp or timestamptz value rounded to the precision of a column
+ * (its typmod, or for a domain its base type's), as the type's input
+ * function rounds it; throws when rounding leaves the range.
+ */
+static Datum
+time_precision(SkColumn *col, Datum value)
+{
+	int32		typmod = col->typid == col->basetypid ? col->typmod :
+		col->basetypmod;
+	Timestamp	ts = DatumGetTimestamp(value);
+
+	if (typmod < 0 || col->basetypid == DATEOID)
+		return value;
+	AdjustTimestampForTypmod(&ts, typmod);
+	return TimestampGetDatum(ts);
+}
+
 /* A time column from epoch milliseconds */
 static Datum
 time_from_ms(SkColumn *col, const char *str)
@@ -419,8 +453,8 @@ time_from_ms(SkColumn *col, const char *str)
 	if (col->basetypid == DATEOID)
 		return DirectFunctionCall1(timestamptz_date, ts);
 	if (col->basetypid == TIMESTAMPOID)
-		return DirectFunctionCall1(timestamptz_timestamp, ts);
-	return ts;
+		ts = DirectFunctionCall1(timestamptz_timestamp, ts);
+	return time_precision(col, ts);
 }
 
 static int
@@ -611,8 +645,9 @@ plain_number(SkColumn *col, const char *s, int len, Datum *result)
 /*
  * A payload field pulled out by a format, as a value of its column.  The
  * common forms of the common types are converted here (never for a domain,
- * whose input function checks its constraints); the rest goes to the
- * column type's input function.  A domain over a JSON or time type takes
+ * whose input function checks its constraints), rounded to the column's
+ * precision as the input function would; the rest goes to the column
+ * type's input function.  A domain over a JSON or time type takes
  * what its base type takes.  The formats never hand over text with a NUL
  * byte in it.
  */
@@ -624,7 +659,7 @@ field_datum(SkMapping *map, SkColumn *col, SkRawValue *raw)
 	char	   *str;
 
 	if (col->typid == TIMESTAMPTZOID && iso_timestamptz(raw->str, raw->len, &ts))
-		return TimestampTzGetDatum(ts);
+		return time_precision(col, TimestampTzGetDatum(ts));
 	if (col->basetypid == JSONBOID || col->basetypid == JSONOID)
 		return InputFunctionCall(&col->infunc, (char *) raw->json,
 								 col->typioparam, col->typmod);
@@ -789,7 +824,9 @@ decode_metadata(SkMapping *map, const SkMessage *msg, const bool *wanted,
 		switch (col->kind)
 		{
 			case SK_COL_PARTITION:
-				if (msg->partition >= 0)
+				/* beyond a smallint: decode_all() raises the error */
+				if (msg->partition >= 0 &&
+					(col->typid != INT2OID || msg->partition <= PG_INT16_MAX))
 				{
 					values[i] = int_datum(col->typid, msg->partition);
 					nulls[i] = false;
@@ -803,8 +840,8 @@ decode_metadata(SkMapping *map, const SkMessage *msg, const bool *wanted,
 				}
 				break;
 			case SK_COL_TOPIC:
-				values[i] = InputFunctionCall(&col->infunc, (char *) msg->topic,
-											  col->typioparam, col->typmod);
+				/* text or a varchar long enough: see check_column_type() */
+				values[i] = PointerGetDatum(cstring_to_text(msg->topic));
 				nulls[i] = false;
 				break;
 			case SK_COL_KEY:
@@ -873,6 +910,13 @@ decode_all(DecodeState *state, const bool *wanted, Datum *values, bool *nulls)
 		state->column = col;
 		switch (col->kind)
 		{
+			case SK_COL_PARTITION:
+				if (col->typid == INT2OID && msg->partition > PG_INT16_MAX)
+					ereport(ERROR,
+							(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+							 errmsg("Kafka partition %d is out of range for type smallint",
+									msg->partition)));
+				break;
 			case SK_COL_TIMESTAMP:
 				if (msg->timestamp_ms >= 0)
 				{
@@ -880,6 +924,7 @@ decode_all(DecodeState *state, const bool *wanted, Datum *values, bool *nulls)
 					if (col->typid == TIMESTAMPOID)
 						values[i] = DirectFunctionCall1(timestamptz_timestamp,
 														values[i]);
+					values[i] = time_precision(col, values[i]);
 					nulls[i] = false;
 				}
 				break;

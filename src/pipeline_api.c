@@ -4,17 +4,25 @@
  *		The SQL functions that manage pipelines, and reading the catalog.
  *
  * The catalog tables (sales_kafka.pipeline, pipeline_offset, dead_letter)
- * belong to the extension's owner and grant nothing to PUBLIC.  These
- * functions check the caller's rights themselves, then read and write the
- * catalog as the bootstrap superuser: anyone who may read the foreign table
- * and write the target may run a pipeline, and only its owner (or a member
- * of the owner's role) may change it.
+ * belong to the extension's owner; of them PUBLIC may only read, and
+ * delete, the dead letters that row security shows it.  These functions
+ * check the caller's rights themselves, then read and write the catalog as
+ * the bootstrap superuser: anyone who may read the foreign table and write
+ * the target may run a pipeline, and only its owner (or a role with the
+ * owner's rights) may change it.  Pipeline names are unique per owner; a
+ * name means the caller's own pipeline, or the one pipeline of that name
+ * among the roles whose rights the caller has.  Everything else refers to
+ * a pipeline by its id.
  *
  * Workers are told to start and stop through shared memory; the catalog's
  * "enabled" flag is what makes a pipeline come back after a restart.
  * start_pipeline() registers the workers when its transaction commits, so
- * they see what it decided; a starting worker also reads its pipeline row
- * FOR SHARE, waiting for any transaction still changing it.
+ * they see what it decided.  Each function changes (and so locks) the
+ * pipeline's row before it stops the workers: a worker that has not read
+ * the row yet (one the launcher is restarting) then reads what the
+ * transaction commits, and no worker waits for the lock while the
+ * function waits for the worker, since workers take the row's lock
+ * without waiting and give up when they are told to stop.
  *
  *-------------------------------------------------------------------------
  */
@@ -29,16 +37,18 @@
 #include "foreign/foreign.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 #include "sales_kafka.h"
 
-static void forget_pending_start(const char *name);
+static void forget_pending_start(int64 id);
 
 /* how long stop_pipeline() waits for the workers' current batch */
 #define SK_STOP_TIMEOUT_MS 60000
@@ -82,68 +92,97 @@ catalog_exec(const char *sql, int nargs, Oid *types, Datum *values,
 }
 
 /*
- * Read a pipeline's row, in CurrentMemoryContext; NULL if there is none and
- * missing_ok.  for_share waits for a transaction that is changing the row.
+ * Read the pipeline rows that "cond" selects ($1 of type argtype is arg),
+ * with "lock" appended (a locking clause, or ""), as a list of SkPipeline
+ * in CurrentMemoryContext.
  */
-static SkPipeline *
-pipeline_read(const char *name, bool missing_ok, bool for_share)
+static List *
+pipeline_rows(const char *cond, Oid argtype, Datum arg, const char *lock)
 {
 	MemoryContext cxt = CurrentMemoryContext;
-	Oid			types[1] = {TEXTOID};
-	Datum		values[1] = {CStringGetTextDatum(name)};
-	SkPipeline *p = NULL;
+	List	   *result = NIL;
 	SkCatalogScope scope;
+	uint64		i;
 
 	sk_catalog_begin(&scope);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	catalog_exec(psprintf("SELECT source::oid, target::oid, mode = 'upsert', batch_size,"
+	catalog_exec(psprintf("SELECT id, name, source::oid, target::oid, mode = 'upsert', batch_size,"
 						  " (extract(epoch FROM flush_interval) * 1000)::integer, start_at,"
 						  " parallelism, owner::oid, enabled, failure IS NOT NULL"
-						  " FROM sales_kafka.pipeline WHERE name = $1%s",
-						  for_share ? " FOR SHARE" : ""),
-				 1, types, values, NULL, SPI_OK_SELECT);
-	if (SPI_processed == 1)
+						  " FROM sales_kafka.pipeline WHERE %s ORDER BY id%s",
+						  cond, lock),
+				 1, &argtype, &arg, NULL, SPI_OK_SELECT);
+	for (i = 0; i < SPI_processed; i++)
 	{
-		HeapTuple	tup = SPI_tuptable->vals[0];
+		HeapTuple	tup = SPI_tuptable->vals[i];
 		TupleDesc	desc = SPI_tuptable->tupdesc;
 		bool		isnull;
 		MemoryContext old = MemoryContextSwitchTo(cxt);
+		SkPipeline *p = palloc0(sizeof(SkPipeline));
 
-		p = palloc0(sizeof(SkPipeline));
-		p->name = pstrdup(name);
-		p->source = DatumGetObjectId(SPI_getbinval(tup, desc, 1, &isnull));
-		p->target = DatumGetObjectId(SPI_getbinval(tup, desc, 2, &isnull));
-		p->upsert = DatumGetBool(SPI_getbinval(tup, desc, 3, &isnull));
-		p->batch_size = DatumGetInt32(SPI_getbinval(tup, desc, 4, &isnull));
-		p->flush_ms = DatumGetInt32(SPI_getbinval(tup, desc, 5, &isnull));
-		p->start_at = SPI_getvalue(tup, desc, 6);
-		p->parallelism = DatumGetInt32(SPI_getbinval(tup, desc, 7, &isnull));
-		p->owner = DatumGetObjectId(SPI_getbinval(tup, desc, 8, &isnull));
-		p->enabled = DatumGetBool(SPI_getbinval(tup, desc, 9, &isnull));
-		p->failed = DatumGetBool(SPI_getbinval(tup, desc, 10, &isnull));
+		p->id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+		p->name = SPI_getvalue(tup, desc, 2);
+		p->source = DatumGetObjectId(SPI_getbinval(tup, desc, 3, &isnull));
+		p->target = DatumGetObjectId(SPI_getbinval(tup, desc, 4, &isnull));
+		p->upsert = DatumGetBool(SPI_getbinval(tup, desc, 5, &isnull));
+		p->batch_size = DatumGetInt32(SPI_getbinval(tup, desc, 6, &isnull));
+		p->flush_ms = DatumGetInt32(SPI_getbinval(tup, desc, 7, &isnull));
+		p->start_at = SPI_getvalue(tup, desc, 8);
+		p->parallelism = DatumGetInt32(SPI_getbinval(tup, desc, 9, &isnull));
+		p->owner = DatumGetObjectId(SPI_getbinval(tup, desc, 10, &isnull));
+		p->enabled = DatumGetBool(SPI_getbinval(tup, desc, 11, &isnull));
+		p->failed = DatumGetBool(SPI_getbinval(tup, desc, 12, &isnull));
+		result = lappend(result, p);
 		MemoryContextSwitchTo(old);
 	}
 	SPI_finish();
 	sk_catalog_end(&scope);
+	return result;
+}
 
-	if (p == NULL && !missing_ok)
+/*
+ * The pipeline of this id, in CurrentMemoryContext; NULL if there is none.
+ * Needs a transaction.
+ */
+SkPipeline *
+sk_pipeline_load(int64 id)
+{
+	List	   *rows = pipeline_rows("id = $1", INT8OID, Int64GetDatum(id), "");
+
+	return rows != NIL ? linitial(rows) : NULL;
+}
+
+/*
+ * The same, locked FOR SHARE (or FOR UPDATE) until this transaction ends.
+ * Throws ERRCODE_LOCK_NOT_AVAILABLE at once while another transaction
+ * holds a conflicting lock: a worker must never wait for one, which may
+ * itself be waiting for that worker to stop (see pipeline_worker.c).
+ */
+SkPipeline *
+sk_pipeline_lock(int64 id, bool for_update)
+{
+	List	   *rows = pipeline_rows("id = $1", INT8OID, Int64GetDatum(id),
+									 for_update ? " FOR UPDATE NOWAIT" :
+									 " FOR SHARE NOWAIT");
+
+	return rows != NIL ? linitial(rows) : NULL;
+}
+
+/*
+ * Throws if the pipeline's owner was dropped since: its rights are gone,
+ * and nothing may run with them.  Needs a transaction.
+ */
+void
+sk_pipeline_check_owner(SkPipeline *p)
+{
+	if (!SearchSysCacheExists1(AUTHOID, ObjectIdGetDatum(p->owner)))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("pipeline \"%s\" does not exist", name)));
-	return p;
-}
-
-SkPipeline *
-sk_pipeline_load(const char *name, bool missing_ok)
-{
-	return pipeline_read(name, missing_ok, false);
-}
-
-SkPipeline *
-sk_pipeline_load_for_share(const char *name)
-{
-	return pipeline_read(name, true, true);
+				 errmsg("the owner of pipeline \"%s\" no longer exists", p->name),
+				 errdetail("Role %u, whose rights the pipeline used, was dropped.",
+						   p->owner),
+				 errhint("Drop the pipeline and create it again as another role.")));
 }
 
 /*
@@ -166,16 +205,16 @@ sk_catalog_exec(const char *sql, int nargs, Oid *types, Datum *values,
 	return processed;
 }
 
-/* Run a catalog statement about one pipeline ($1 = its name). */
+/* Run a catalog statement about one pipeline ($1 = its id). */
 static void
-pipeline_exec(const char *sql, const char *name, int nargs, Oid *types,
+pipeline_exec(const char *sql, SkPipeline *p, int nargs, Oid *types,
 			  Datum *values, int expected)
 {
-	Oid			alltypes[4] = {TEXTOID};
-	Datum		allvalues[4] = {CStringGetTextDatum(name)};
+	Oid			alltypes[5] = {INT8OID};
+	Datum		allvalues[5] = {Int64GetDatum(p->id)};
 	int			i;
 
-	Assert(nargs < 4);
+	Assert(nargs < 5);
 	for (i = 0; i < nargs; i++)
 	{
 		alltypes[i + 1] = types[i];
@@ -184,17 +223,54 @@ pipeline_exec(const char *sql, const char *name, int nargs, Oid *types,
 	(void) sk_catalog_exec(sql, nargs + 1, alltypes, allvalues, NULL, expected);
 }
 
-/* The pipeline, if the current user may change it */
+/*
+ * The pipeline a name means to the current user, who must have the rights
+ * of its owner: names are unique per owner, so the one the user owns, or
+ * else the only one among those of roles whose rights the user has.
+ */
 static SkPipeline *
-pipeline_for_owner(text *name)
+pipeline_for_owner(text *name_text)
 {
-	SkPipeline *p = sk_pipeline_load(text_to_cstring(name), false);
+	char	   *name = text_to_cstring(name_text);
+	List	   *rows = pipeline_rows("name = $1", TEXTOID,
+									 PointerGetDatum(name_text), "");
+	List	   *mine = NIL;
+	ListCell   *lc;
 
-	if (!has_privs_of_role(GetUserId(), p->owner))
+	foreach(lc, rows)
+	{
+		SkPipeline *p = lfirst(lc);
+
+		if (p->owner == GetUserId())
+			return p;
+		if (has_privs_of_role(GetUserId(), p->owner))
+			mine = lappend(mine, p);
+	}
+	if (rows == NIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("pipeline \"%s\" does not exist", name)));
+	if (mine == NIL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("must be owner of pipeline \"%s\"", p->name)));
-	return p;
+				 errmsg("must be owner of pipeline \"%s\"", name)));
+	if (list_length(mine) > 1)
+	{
+		StringInfoData owners;
+
+		initStringInfo(&owners);
+		foreach(lc, mine)
+			appendStringInfo(&owners, "%s\"%s\"", owners.len > 0 ? ", " : "",
+							 GetUserNameFromId(((SkPipeline *) lfirst(lc))->owner,
+											   true));
+		ereport(ERROR,
+				(errcode(ERRCODE_AMBIGUOUS_PARAMETER),
+				 errmsg("pipeline name \"%s\" is ambiguous", name),
+				 errdetail("Roles whose rights you have own pipelines of that name: %s.",
+						   owners.data),
+				 errhint("SET ROLE to the owner of the pipeline you mean, then call the function again.")));
+	}
+	return linitial(mine);
 }
 
 static void
@@ -207,7 +283,10 @@ require_workers(void)
 				 errhint("Add sales_kafka to shared_preload_libraries in postgresql.conf and restart the server.")));
 }
 
-/* Check a foreign table and a target as a pipeline would use them. */
+/*
+ * Check a foreign table and a target as a pipeline would use them, with
+ * the owner's privileges.
+ */
 static SkMapping *
 check_source_and_target(const char *name, Oid source, Oid target, bool upsert,
 						Oid owner)
@@ -223,33 +302,33 @@ check_source_and_target(const char *name, Oid source, Oid target, bool upsert,
 						get_rel_name(source)),
 				 errdetail("A pipeline reads a topic through a sales_kafka foreign table.")));
 	map = sk_mapping_load(source);
-	sink = sk_sink_open(map, target, upsert, owner, name);
+	sink = sk_sink_open(map, target, upsert, owner, name, 0);
 	sk_sink_close(sink);
 	return map;
 }
 
 /*
  * Stop the workers of a pipeline: they finish their current batch.  The
- * catalog is left alone.
+ * caller has changed the pipeline's row already (see the file header).
  */
 static void
 stop_workers(SkPipeline *p)
 {
-	forget_pending_start(p->name);
+	forget_pending_start(p->id);
 	if (!sk_shmem_ready())
 		return;
-	if (sk_pipeline_signal_stop(MyDatabaseId, p->name) > 0 &&
-		!sk_pipeline_wait_stopped(MyDatabaseId, p->name, SK_STOP_TIMEOUT_MS))
+	if (!sk_pipeline_stop(MyDatabaseId, p->id, SK_STOP_TIMEOUT_MS))
 		ereport(ERROR,
 				(errcode(ERRCODE_QUERY_CANCELED),
 				 errmsg("the workers of pipeline \"%s\" did not stop within %d seconds",
 						p->name, SK_STOP_TIMEOUT_MS / 1000)));
-	sk_pipeline_forget(MyDatabaseId, p->name);
+	sk_pipeline_forget(MyDatabaseId, p->id);
 }
 
 /* Pipelines whose workers start when this transaction commits */
 typedef struct SkPendingStart
 {
+	int64		id;
 	char		name[NAMEDATALEN];
 	int			parallelism;
 } SkPendingStart;
@@ -258,7 +337,7 @@ static List *pending_starts = NIL;
 static bool xact_callback_registered = false;
 
 static void
-forget_pending_start(const char *name)
+forget_pending_start(int64 id)
 {
 	ListCell   *lc;
 
@@ -266,7 +345,7 @@ forget_pending_start(const char *name)
 	{
 		SkPendingStart *ps = lfirst(lc);
 
-		if (strcmp(ps->name, name) == 0)
+		if (ps->id == id)
 		{
 			pending_starts = foreach_delete_current(pending_starts, lc);
 			pfree(ps);
@@ -294,8 +373,9 @@ pipeline_xact_callback(XactEvent event, void *arg)
 		if (event != XACT_EVENT_COMMIT)
 			continue;
 		/* workers that failed before start afresh, without backoff */
-		sk_pipeline_forget(MyDatabaseId, ps->name);
-		if (!sk_pipeline_start_workers(MyDatabaseId, ps->name, ps->parallelism))
+		sk_pipeline_forget(MyDatabaseId, ps->id);
+		if (!sk_pipeline_start_workers(MyDatabaseId, ps->id, ps->name,
+									   ps->parallelism))
 			ereport(WARNING,
 					(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
 					 errmsg("could not start the workers of pipeline \"%s\"", ps->name),
@@ -317,7 +397,8 @@ start_workers(SkPipeline *p)
 		RegisterXactCallback(pipeline_xact_callback, NULL);
 		xact_callback_registered = true;
 	}
-	forget_pending_start(p->name);
+	forget_pending_start(p->id);
+	ps->id = p->id;
 	strlcpy(ps->name, p->name, NAMEDATALEN);
 	ps->parallelism = p->parallelism;
 	pending_starts = lappend(pending_starts, ps);
@@ -408,12 +489,16 @@ sales_kafka_create_pipeline(PG_FUNCTION_ARGS)
 		sk_catalog_begin(&scope);
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
-		catalog_exec("SELECT 1 FROM sales_kafka.pipeline WHERE name = $1",
+		/* names are unique per owner */
+		catalog_exec(psprintf("SELECT 1 FROM sales_kafka.pipeline WHERE name = $1"
+							  " AND owner = %u", owner),
 					 1, types, values, NULL, SPI_OK_SELECT);
 		if (SPI_processed > 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_DUPLICATE_OBJECT),
-					 errmsg("pipeline \"%s\" already exists", name)));
+					 errmsg("pipeline \"%s\" already exists", name),
+					 errdetail("Role \"%s\" owns a pipeline of that name.",
+							   GetUserNameFromId(owner, false))));
 		catalog_exec(psprintf("INSERT INTO sales_kafka.pipeline (name, source, target, mode,"
 							  " batch_size, flush_interval, start_at, parallelism, owner)"
 							  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, %u)", owner),
@@ -431,11 +516,13 @@ sales_kafka_start_pipeline(PG_FUNCTION_ARGS)
 	SkPipeline *p = pipeline_for_owner(PG_GETARG_TEXT_PP(0));
 
 	require_workers();
+	sk_pipeline_check_owner(p);
 	/* a failed pipeline may have been fixed: check again before starting */
 	check_source_and_target(p->name, p->source, p->target, p->upsert, p->owner);
 	pipeline_exec("UPDATE sales_kafka.pipeline SET (enabled, failure, failed_at) ="
-				  " (true, NULL, NULL) WHERE name = $1",
-				  p->name, 0, NULL, NULL, SPI_OK_UPDATE);
+				  " (true, NULL, NULL) WHERE id = $1",
+				  p, 0, NULL, NULL, SPI_OK_UPDATE);
+	/* workers that are running or restarting stop; new ones start at commit */
 	stop_workers(p);
 	start_workers(p);
 	PG_RETURN_VOID();
@@ -447,10 +534,9 @@ sales_kafka_stop_pipeline(PG_FUNCTION_ARGS)
 {
 	SkPipeline *p = pipeline_for_owner(PG_GETARG_TEXT_PP(0));
 
-	/* stop first, then disable: a worker never waits for this transaction */
+	pipeline_exec("UPDATE sales_kafka.pipeline SET enabled = false WHERE id = $1",
+				  p, 0, NULL, NULL, SPI_OK_UPDATE);
 	stop_workers(p);
-	pipeline_exec("UPDATE sales_kafka.pipeline SET enabled = false WHERE name = $1",
-				  p->name, 0, NULL, NULL, SPI_OK_UPDATE);
 	PG_RETURN_VOID();
 }
 
@@ -460,67 +546,240 @@ sales_kafka_drop_pipeline(PG_FUNCTION_ARGS)
 {
 	SkPipeline *p = pipeline_for_owner(PG_GETARG_TEXT_PP(0));
 
+	pipeline_exec("DELETE FROM sales_kafka.pipeline WHERE id = $1",
+				  p, 0, NULL, NULL, SPI_OK_DELETE);
+	/* the offsets once the workers are gone: their last batch writes them */
 	stop_workers(p);
-	pipeline_exec("DELETE FROM sales_kafka.pipeline_offset WHERE pipeline = $1",
-				  p->name, 0, NULL, NULL, SPI_OK_DELETE);
-	pipeline_exec("DELETE FROM sales_kafka.pipeline WHERE name = $1",
-				  p->name, 0, NULL, NULL, SPI_OK_DELETE);
+	pipeline_exec("DELETE FROM sales_kafka.pipeline_offset WHERE pipeline_id = $1",
+				  p, 0, NULL, NULL, SPI_OK_DELETE);
 	PG_RETURN_VOID();
 }
 
+/* Partition offsets to reset a pipeline to, checked by check_offsets() */
+typedef struct SkResetOffsets
+{
+	char	   *topic;
+	int			n;
+	Datum	   *partitions;		/* int4 */
+	Datum	   *offsets;		/* int8 */
+	Datum	   *highs;			/* int8: the partition's high watermark */
+} SkResetOffsets;
+
 /*
- * Stop the pipeline's workers, let "change" rewrite its offsets, and start
- * the workers again if the pipeline is enabled.
+ * A whole number from 0 to max written as the len bytes at s, in decimal
+ * digits without sign or leading zeros; false for anything else.
+ */
+static bool
+whole_number(const char *s, int len, int64 max, int64 *result)
+{
+	int64		v = 0;
+	int			i;
+
+	if (len == 0 || (len > 1 && s[0] == '0'))
+		return false;
+	for (i = 0; i < len; i++)
+	{
+		if (s[i] < '0' || s[i] > '9' || v > (max - (s[i] - '0')) / 10)
+			return false;
+		v = v * 10 + (s[i] - '0');
+	}
+	*result = v;
+	return true;
+}
+
+/*
+ * The offsets of a JSON object {"partition": offset, ...}, checked against
+ * the pipeline's topic: each partition must exist and each offset be a
+ * whole number from 0 to the partition's high watermark (librdkafka would
+ * read from the earliest offset instead of one beyond it, and start over).
+ * Asks Kafka for the watermarks as the current user, whom the caller has
+ * checked already.  Throws on anything else.
+ */
+static SkResetOffsets *
+check_offsets(SkPipeline *p, Jsonb *offsets)
+{
+	SkMapping  *map = sk_mapping_load(p->source);
+	SkResetOffsets *r = palloc0(sizeof(SkResetOffsets));
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	SkKafka    *kc;
+	SkWatermark *marks;
+	int			nmarks;
+	int32		part = -1;
+	int			count;
+
+	if (!JB_ROOT_IS_OBJECT(offsets) || JB_ROOT_COUNT(offsets) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("offsets must be a JSON object of partitions and offsets, such as '{\"0\": 42}'")));
+	count = JB_ROOT_COUNT(offsets);
+	r->topic = map->topic;
+	r->partitions = palloc(sizeof(Datum) * count);
+	r->offsets = palloc(sizeof(Datum) * count);
+	r->highs = palloc(sizeof(Datum) * count);
+
+	kc = sk_kafka_connect(map->serverid, GetUserId(), RD_KAFKA_CONSUMER, NIL, NIL);
+	marks = sk_kafka_watermarks(kc, map->topic, &nmarks);
+	sk_kafka_close(kc);
+
+	it = JsonbIteratorInit(&offsets->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok == WJB_KEY)
+		{
+			int64		value;
+
+			if (!whole_number(v.val.string.val, v.val.string.len, PG_INT32_MAX, &value))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("invalid partition \"%s\" in offsets",
+								pnstrdup(v.val.string.val, v.val.string.len)),
+						 errdetail("Each key is a partition number, such as \"0\".")));
+			part = (int32) value;
+		}
+		else if (tok == WJB_VALUE)
+		{
+			char	   *text = v.type == jbvNumeric ?
+				DatumGetCString(DirectFunctionCall1(numeric_out,
+													NumericGetDatum(v.val.numeric))) : NULL;
+			int64		offset;
+			int			i;
+
+			if (text == NULL || !whole_number(text, strlen(text), PG_INT64_MAX, &offset))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("invalid offset for partition %d: %s", part,
+								text != NULL ? text : "not a number"),
+						 errdetail("An offset is a whole number from 0 on.")));
+			for (i = 0; i < nmarks && marks[i].partition != part; i++)
+				;
+			if (i == nmarks)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("partition %d of topic \"%s\" does not exist",
+								part, map->topic),
+						 errdetail("The topic has %d partitions.", nmarks)));
+			if (offset > marks[i].high)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("offset " INT64_FORMAT " is beyond the end of partition %d of topic \"%s\"",
+								offset, part, map->topic),
+						 errdetail("The next message of the partition gets offset " INT64_FORMAT ".",
+								   marks[i].high)));
+			r->partitions[r->n] = Int32GetDatum(part);
+			r->offsets[r->n] = Int64GetDatum(offset);
+			r->highs[r->n] = Int64GetDatum(marks[i].high);
+			r->n++;
+		}
+	}
+	return r;
+}
+
+/*
+ * Reset a pipeline to start_at (no stored offsets: as a new pipeline) or
+ * to the given offsets of some partitions, restarting its workers if it is
+ * enabled.
  */
 static void
-reset_pipeline(SkPipeline *p, const char *start_at, Jsonb *offsets)
+reset_pipeline(SkPipeline *p, const char *start_at, SkResetOffsets *offsets)
 {
-	Oid			types[3] = {TEXTOID, TEXTOID, JSONBOID};
-	Datum		values[3];
+	Oid			types[4] = {TEXTOID, INT4ARRAYOID, INT8ARRAYOID, INT8ARRAYOID};
+	Datum		values[4];
 
-	stop_workers(p);
+	/* the row first (see the file header), the offsets once no worker runs */
 	if (offsets == NULL)
 	{
-		/* no stored offsets: the workers start at start_at, as a new pipeline */
 		values[0] = CStringGetTextDatum(start_at);
-		pipeline_exec("UPDATE sales_kafka.pipeline SET start_at = $2 WHERE name = $1",
-					  p->name, 1, types + 1, values, SPI_OK_UPDATE);
-		pipeline_exec("DELETE FROM sales_kafka.pipeline_offset WHERE pipeline = $1",
-					  p->name, 0, NULL, NULL, SPI_OK_DELETE);
+		pipeline_exec("UPDATE sales_kafka.pipeline SET start_at = $2 WHERE id = $1",
+					  p, 1, types, values, SPI_OK_UPDATE);
+		stop_workers(p);
+		pipeline_exec("DELETE FROM sales_kafka.pipeline_offset WHERE pipeline_id = $1",
+					  p, 0, NULL, NULL, SPI_OK_DELETE);
 	}
 	else
 	{
-		SkMapping  *map = sk_mapping_load(p->source);
-
-		values[0] = CStringGetTextDatum(map->topic);
-		values[1] = JsonbPGetDatum(offsets);
-		/* lock the row: restarted workers wait for this transaction */
-		pipeline_exec("UPDATE sales_kafka.pipeline SET start_at = start_at WHERE name = $1",
-					  p->name, 0, NULL, NULL, SPI_OK_UPDATE);
+		pipeline_exec("UPDATE sales_kafka.pipeline SET start_at = start_at WHERE id = $1",
+					  p, 0, NULL, NULL, SPI_OK_UPDATE);
+		stop_workers(p);
+		values[0] = CStringGetTextDatum(offsets->topic);
+		values[1] = PointerGetDatum(construct_array(offsets->partitions, offsets->n,
+													INT4OID, 4, true, TYPALIGN_INT));
+		values[2] = PointerGetDatum(construct_array(offsets->offsets, offsets->n, INT8OID,
+													8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+		values[3] = PointerGetDatum(construct_array(offsets->highs, offsets->n, INT8OID,
+													8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 		pipeline_exec("INSERT INTO sales_kafka.pipeline_offset AS o"
-					  " (pipeline, topic, partition, next_offset)"
-					  " SELECT $1, $2, key::integer, value::bigint FROM jsonb_each_text($3)"
-					  " ON CONFLICT (pipeline, topic, partition) DO UPDATE"
-					  " SET next_offset = EXCLUDED.next_offset, updated_at = now()",
-					  p->name, 2, types + 1, values, SPI_OK_INSERT);
+					  " (pipeline_id, topic, partition, next_offset, high_watermark)"
+					  " SELECT $1, $2, u.partition, u.next, u.high"
+					  " FROM unnest($3, $4, $5) AS u(partition, next, high)"
+					  " ON CONFLICT (pipeline_id, topic, partition) DO UPDATE"
+					  " SET next_offset = EXCLUDED.next_offset,"
+					  " high_watermark = EXCLUDED.high_watermark, updated_at = now()",
+					  p, 4, types, values, SPI_OK_INSERT);
 	}
 	if (p->enabled)
 		start_workers(p);
 }
 
+/* parse_time()'s argument and result, for sk_try_subtransaction() */
+typedef struct TimeWork
+{
+	char	   *text;
+	TimestampTz result;
+} TimeWork;
+
+static void
+parse_time(void *arg)
+{
+	TimeWork   *work = (TimeWork *) arg;
+
+	work->result = DatumGetTimestampTz(DirectFunctionCall3(timestamptz_in,
+														   CStringGetDatum(work->text),
+														   ObjectIdGetDatum(InvalidOid),
+														   Int32GetDatum(-1)));
+}
+
+/*
+ * reset_pipeline(name, to text): 'earliest', 'latest', a JSON object of
+ * partition offsets or a timestamptz, as text: an untyped literal goes to
+ * this form whatever it holds.
+ */
 PG_FUNCTION_INFO_V1(sales_kafka_reset_pipeline);
 Datum
 sales_kafka_reset_pipeline(PG_FUNCTION_ARGS)
 {
 	SkPipeline *p = pipeline_for_owner(PG_GETARG_TEXT_PP(0));
 	char	   *to = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	const char *first = to + strspn(to, " \t\n\r");
+	TimeWork	work = {to, 0};
+	ErrorData  *edata;
 
-	if (strcmp(to, "earliest") != 0 && strcmp(to, "latest") != 0)
+	if (strcmp(to, "earliest") == 0 || strcmp(to, "latest") == 0)
+	{
+		reset_pipeline(p, to, NULL);
+		PG_RETURN_VOID();
+	}
+	if (*first == '{')
+	{
+		Jsonb	   *offsets = DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
+																 CStringGetDatum(to)));
+
+		reset_pipeline(p, NULL, check_offsets(p, offsets));
+		PG_RETURN_VOID();
+	}
+	edata = sk_try_subtransaction(parse_time, &work);
+	if (edata != NULL)
+	{
+		if (ERRCODE_TO_CATEGORY(edata->sqlerrcode) != ERRCODE_DATA_EXCEPTION)
+			ReThrowError(edata);
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid reset position \"%s\"", to),
-				 errhint("Reset to 'earliest', 'latest', a timestamptz or a jsonb object of partition offsets.")));
-	reset_pipeline(p, to, NULL);
+				 errdetail_internal("%s", edata->message),
+				 errhint("Reset to 'earliest', 'latest', a time, or a JSON object of partition offsets such as '{\"0\": 42}'.")));
+	}
+	reset_pipeline(p, psprintf(INT64_FORMAT, sk_timestamp_to_ms(work.result)), NULL);
 	PG_RETURN_VOID();
 }
 
@@ -540,37 +799,7 @@ Datum
 sales_kafka_reset_pipeline_offsets(PG_FUNCTION_ARGS)
 {
 	SkPipeline *p = pipeline_for_owner(PG_GETARG_TEXT_PP(0));
-	Jsonb	   *offsets = PG_GETARG_JSONB_P(1);
-	JsonbIterator *it = JsonbIteratorInit(&offsets->root);
-	JsonbValue	v;
-	JsonbIteratorToken tok;
 
-	/* {"partition": offset, ...} with non-negative integers */
-	if (!JB_ROOT_IS_OBJECT(offsets))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("offsets must be a jsonb object such as '{\"0\": 42}'")));
-	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
-	{
-		bool		ok = true;
-
-		if (tok == WJB_KEY)
-		{
-			char	   *key = pnstrdup(v.val.string.val, v.val.string.len);
-			char	   *end;
-			long		part = strtol(key, &end, 10);
-
-			ok = *key != '\0' && *end == '\0' && part >= 0 && part <= PG_INT32_MAX;
-		}
-		else if (tok == WJB_VALUE)
-			ok = v.type == jbvNumeric &&
-				DatumGetBool(DirectFunctionCall2(numeric_ge, NumericGetDatum(v.val.numeric),
-												 DirectFunctionCall1(int4_numeric, Int32GetDatum(0))));
-		if (!ok)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("offsets must map partition numbers to offsets, such as '{\"0\": 42}'")));
-	}
-	reset_pipeline(p, NULL, offsets);
+	reset_pipeline(p, NULL, check_offsets(p, PG_GETARG_JSONB_P(1)));
 	PG_RETURN_VOID();
 }

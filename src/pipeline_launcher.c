@@ -73,49 +73,59 @@ sk_launcher_register(void)
 }
 
 /*
- * Register consumer worker "index" of a pipeline of database dboid; false
- * if the postmaster has no room for it.
+ * Register the consumer worker that args describe, in database dboid;
+ * false if the postmaster has no room for it.
  */
 bool
-sk_pipeline_start_worker(Oid dboid, const char *pipeline, int index,
-						 int parallelism)
+sk_pipeline_start_worker(Oid dboid, const SkWorkerArgs *args)
 {
 	BackgroundWorker bgw;
-	SkWorkerArgs args;
 
+	StaticAssertStmt(sizeof(SkWorkerArgs) <= BGW_EXTRALEN,
+					 "SkWorkerArgs must fit in bgw_extra");
 	fill_worker(&bgw, "sk_pipeline_worker_main", "sales_kafka pipeline",
 				BGW_NEVER_RESTART);
-	if (parallelism > 1)
+	if (args->parallelism > 1)
 		snprintf(bgw.bgw_name, BGW_MAXLEN, "sales_kafka pipeline %s #%d",
-				 pipeline, index + 1);
+				 args->pipeline, args->index + 1);
 	else
 		snprintf(bgw.bgw_name, BGW_MAXLEN, "sales_kafka pipeline %s",
-				 pipeline);
+				 args->pipeline);
 	bgw.bgw_main_arg = ObjectIdGetDatum(dboid);
-	memset(&args, 0, sizeof(args));
-	args.index = index;
-	args.parallelism = parallelism;
-	strlcpy(args.pipeline, pipeline, NAMEDATALEN);
-	memcpy(bgw.bgw_extra, &args, sizeof(args));
+	memcpy(bgw.bgw_extra, args, sizeof(SkWorkerArgs));
 	return RegisterDynamicBackgroundWorker(&bgw, NULL);
 }
 
 /* Register every consumer worker of a pipeline; false if one did not fit. */
 bool
-sk_pipeline_start_workers(Oid dboid, const char *pipeline, int parallelism)
+sk_pipeline_start_workers(Oid dboid, int64 pipeline_id, const char *pipeline,
+						  int parallelism)
 {
+	SkWorkerArgs args;
 	int			i;
 
+	memset(&args, 0, sizeof(args));
+	args.parallelism = parallelism;
+	args.pipeline_id = pipeline_id;
+	strlcpy(args.pipeline, pipeline, NAMEDATALEN);
 	for (i = 0; i < parallelism; i++)
-		if (!sk_pipeline_start_worker(dboid, pipeline, i, parallelism))
+	{
+		args.index = i;
+		if (!sk_pipeline_start_worker(dboid, &args))
 			return false;
+	}
 	return true;
 }
 
-/* The databases that can hold pipelines */
+/*
+ * The databases that can hold pipelines, as a list in the caller's memory
+ * context: the transaction's own context is gone once it commits.  Needs no
+ * transaction; runs one of its own.
+ */
 static List *
 database_list(void)
 {
+	MemoryContext cxt = CurrentMemoryContext;
 	List	   *dbs = NIL;
 	Relation	rel;
 	TableScanDesc scan;
@@ -130,11 +140,17 @@ database_list(void)
 		Form_pg_database db = (Form_pg_database) GETSTRUCT(tup);
 
 		if (db->datallowconn && !db->datistemplate)
+		{
+			MemoryContext old = MemoryContextSwitchTo(cxt);
+
 			dbs = lappend_oid(dbs, db->oid);
+			MemoryContextSwitchTo(old);
+		}
 	}
 	table_endscan(scan);
 	table_close(rel, AccessShareLock);
 	CommitTransactionCommand();
+	MemoryContextSwitchTo(cxt);
 	return dbs;
 }
 
@@ -204,8 +220,7 @@ sk_launcher_main(Datum arg)
 		{
 			if (!list_member_oid(dbs_now, dbs[i]))
 				sk_slots_forget_database(dbs[i]);
-			else if (!sk_pipeline_start_worker(dbs[i], due[i].pipeline,
-											   due[i].index, due[i].parallelism))
+			else if (!sk_pipeline_start_worker(dbs[i], &due[i]))
 				ereport(WARNING,
 						(errmsg("could not restart a worker of pipeline \"%s\"",
 								due[i].pipeline),
@@ -239,18 +254,20 @@ sk_starter_main(Datum arg)
 
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
-		if (SPI_execute("SELECT name, parallelism FROM sales_kafka.pipeline"
-						" WHERE enabled ORDER BY name", true, 0) != SPI_OK_SELECT)
+		if (SPI_execute("SELECT id, name, parallelism FROM sales_kafka.pipeline"
+						" WHERE enabled ORDER BY id", true, 0) != SPI_OK_SELECT)
 			elog(ERROR, "could not read sales_kafka.pipeline");
 		for (i = 0; i < SPI_processed; i++)
 		{
 			HeapTuple	tup = SPI_tuptable->vals[i];
-			char	   *name = SPI_getvalue(tup, SPI_tuptable->tupdesc, 1);
 			bool		isnull;
+			int64		id =
+				DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull));
+			char	   *name = SPI_getvalue(tup, SPI_tuptable->tupdesc, 2);
 			int			parallelism =
-				DatumGetInt32(SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull));
+				DatumGetInt32(SPI_getbinval(tup, SPI_tuptable->tupdesc, 3, &isnull));
 
-			if (!sk_pipeline_start_workers(dboid, name, parallelism))
+			if (!sk_pipeline_start_workers(dboid, id, name, parallelism))
 				ereport(WARNING,
 						(errmsg("could not start the workers of pipeline \"%s\"", name),
 						 errhint("Raise max_worker_processes.")));

@@ -4,10 +4,11 @@
  *		Shared memory of the pipeline workers: one slot per running worker,
  *		which stop_pipeline() signals and pipeline_status reads.
  *
- * A slot outlives the worker that fills it when that worker fails: the
- * launcher starts its successor after a delay that grows while failures
- * repeat (1, 2, 4 ... 60 s), or frees the slot if its database is gone.
- * Slots are freed when a pipeline stops or is dropped.
+ * A slot belongs to worker "index" of the pipeline of one id in one
+ * database.  It outlives the worker that fills it when that worker fails:
+ * the launcher starts its successor after a delay that grows while
+ * failures repeat (1, 2, 4 ... 60 s), or frees the slot if its database is
+ * gone.  Slots are freed when a pipeline stops or is dropped.
  * Everything durable (offsets, failures that stop a pipeline) lives in the
  * catalog tables; these counters are since the slot was filled.
  *
@@ -25,6 +26,7 @@
 #include "storage/latch.h"
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
@@ -41,7 +43,9 @@ struct SkWorkerSlot
 {
 	bool		in_use;
 	Oid			dboid;
-	char		pipeline[NAMEDATALEN];
+	int64		pipeline_id;
+	char		pipeline[NAMEDATALEN];	/* its name, for messages */
+	Oid			owner;			/* InvalidOid until the worker read it */
 	int			index;			/* 0 .. parallelism - 1 */
 	int			parallelism;
 	pid_t		pid;			/* 0 while no worker runs */
@@ -136,10 +140,10 @@ sk_shmem_ready(void)
 }
 
 static bool
-slot_is(SkWorkerSlot *slot, Oid dboid, const char *pipeline)
+slot_is(SkWorkerSlot *slot, Oid dboid, int64 pipeline_id)
 {
 	return slot->in_use && slot->dboid == dboid &&
-		strcmp(slot->pipeline, pipeline) == 0;
+		slot->pipeline_id == pipeline_id;
 }
 
 /* True if the slot's worker is alive; the caller holds the lock. */
@@ -150,12 +154,13 @@ slot_running(SkWorkerSlot *slot)
 }
 
 /*
- * Take the slot of worker "index" of a pipeline for this process, and say
- * how many workers before it failed in a row.  NULL if another live
- * process holds it (a duplicate start) or no slot is free.
+ * Take the slot of the worker that args describe for this process.  NULL
+ * if another live process holds it (a duplicate start), if the pipeline's
+ * workers are being stopped (a successor the launcher registered before),
+ * or if no slot is free.
  */
 SkWorkerSlot *
-sk_slot_claim(Oid dboid, const char *pipeline, int index, int parallelism)
+sk_slot_claim(Oid dboid, const SkWorkerArgs *args)
 {
 	SkWorkerSlot *mine = NULL;
 	SkWorkerSlot *free_slot = NULL;
@@ -166,12 +171,13 @@ sk_slot_claim(Oid dboid, const char *pipeline, int index, int parallelism)
 	{
 		SkWorkerSlot *slot = &shared->slots[i];
 
-		if (slot_is(slot, dboid, pipeline) && slot->index == index)
+		if (slot_is(slot, dboid, args->pipeline_id) && slot->index == args->index)
 			mine = slot;
 		else if (!slot->in_use && free_slot == NULL)
 			free_slot = slot;
 	}
-	if (mine != NULL && slot_running(mine) && mine->pid != MyProcPid)
+	if (mine != NULL &&
+		((slot_running(mine) && mine->pid != MyProcPid) || mine->stop_requested))
 		mine = NULL;
 	else if (mine == NULL && free_slot != NULL)
 	{
@@ -179,12 +185,13 @@ sk_slot_claim(Oid dboid, const char *pipeline, int index, int parallelism)
 		memset(mine, 0, sizeof(SkWorkerSlot));
 		mine->in_use = true;
 		mine->dboid = dboid;
-		strlcpy(mine->pipeline, pipeline, NAMEDATALEN);
-		mine->index = index;
+		mine->pipeline_id = args->pipeline_id;
+		strlcpy(mine->pipeline, args->pipeline, NAMEDATALEN);
+		mine->index = args->index;
 	}
 	if (mine != NULL)
 	{
-		mine->parallelism = parallelism;
+		mine->parallelism = args->parallelism;
 		mine->pid = MyProcPid;
 		mine->latch = MyLatch;
 		mine->restarting = false;
@@ -232,6 +239,15 @@ sk_slot_stop_requested(SkWorkerSlot *slot)
 	return stop;
 }
 
+/* The role whose rights the worker uses, for the view's privacy */
+void
+sk_slot_set_owner(SkWorkerSlot *slot, Oid owner)
+{
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	slot->owner = owner;
+	LWLockRelease(shared->lock);
+}
+
 void
 sk_slot_set_state(SkWorkerSlot *slot, SkWorkerState state)
 {
@@ -277,40 +293,13 @@ sk_slot_report_error(SkWorkerSlot *slot, const char *error)
 }
 
 /*
- * Ask every worker of a pipeline to stop after its current batch; returns
- * how many are running.
- */
-int
-sk_pipeline_signal_stop(Oid dboid, const char *pipeline)
-{
-	int			running = 0;
-	int			i;
-
-	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
-	for (i = 0; i < shared->nslots; i++)
-	{
-		SkWorkerSlot *slot = &shared->slots[i];
-
-		if (!slot_is(slot, dboid, pipeline))
-			continue;
-		slot->stop_requested = true;
-		if (slot_running(slot))
-		{
-			running++;
-			slot->state = SK_WORKER_STOPPING;
-			SetLatch(slot->latch);
-		}
-	}
-	LWLockRelease(shared->lock);
-	return running;
-}
-
-/*
- * Wait until no worker of the pipeline runs; false on timeout.  Serves
+ * Ask every worker of a pipeline to stop after its current batch, and wait
+ * until none runs; false on timeout.  The request is made again while
+ * waiting, so that a worker that takes a slot meanwhile stops too.  Serves
  * interrupts, so a cancel ends the wait.
  */
 bool
-sk_pipeline_wait_stopped(Oid dboid, const char *pipeline, int timeout_ms)
+sk_pipeline_stop(Oid dboid, int64 pipeline_id, int timeout_ms)
 {
 	int64		deadline = sk_kafka_now_ms() + timeout_ms;
 
@@ -319,10 +308,24 @@ sk_pipeline_wait_stopped(Oid dboid, const char *pipeline, int timeout_ms)
 		bool		running = false;
 		int			i;
 
-		LWLockAcquire(shared->lock, LW_SHARED);
-		for (i = 0; i < shared->nslots && !running; i++)
-			running = slot_is(&shared->slots[i], dboid, pipeline) &&
-				slot_running(&shared->slots[i]);
+		LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+		for (i = 0; i < shared->nslots; i++)
+		{
+			SkWorkerSlot *slot = &shared->slots[i];
+
+			if (!slot_is(slot, dboid, pipeline_id))
+				continue;
+			if (slot_running(slot))
+			{
+				if (!slot->stop_requested)
+				{
+					slot->state = SK_WORKER_STOPPING;
+					SetLatch(slot->latch);
+				}
+				running = true;
+			}
+			slot->stop_requested = true;
+		}
 		LWLockRelease(shared->lock);
 
 		if (!running)
@@ -357,8 +360,10 @@ sk_slots_due(SkWorkerArgs *due, Oid *dbs, int max)
 			slot->restart_at > now)
 			continue;
 		dbs[n] = slot->dboid;
+		memset(&due[n], 0, sizeof(SkWorkerArgs));
 		due[n].index = slot->index;
 		due[n].parallelism = slot->parallelism;
+		due[n].pipeline_id = slot->pipeline_id;
 		strlcpy(due[n].pipeline, slot->pipeline, NAMEDATALEN);
 		n++;
 		slot->restarting = true;
@@ -384,47 +389,60 @@ sk_slots_forget_database(Oid dboid)
 
 /* Free the slots of a pipeline whose workers are gone. */
 void
-sk_pipeline_forget(Oid dboid, const char *pipeline)
+sk_pipeline_forget(Oid dboid, int64 pipeline_id)
 {
 	int			i;
 
 	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
 	for (i = 0; i < shared->nslots; i++)
-		if (slot_is(&shared->slots[i], dboid, pipeline) &&
+		if (slot_is(&shared->slots[i], dboid, pipeline_id) &&
 			!slot_running(&shared->slots[i]))
 			shared->slots[i].in_use = false;
 	LWLockRelease(shared->lock);
 }
 
 /*
- * sales_kafka._pipeline_workers(): the slots of this database, one row per
- * worker, for the pipeline_status view.
+ * sales_kafka._pipeline_slots(): the slots of this database, one row per
+ * worker, for the pipeline_status view.  The last error (which can show a
+ * message's values) only to roles with the rights of the pipeline's owner.
  */
-PG_FUNCTION_INFO_V1(sales_kafka_pipeline_workers);
+PG_FUNCTION_INFO_V1(sales_kafka_pipeline_slots);
 Datum
-sales_kafka_pipeline_workers(PG_FUNCTION_ARGS)
+sales_kafka_pipeline_slots(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	int64		now_second = GetCurrentTimestamp() / USECS_PER_SEC;
+	SkWorkerSlot *copies;
+	bool	   *running;
+	int			n = 0;
 	int			i;
 
 	SetSingleFuncCall(fcinfo, 0);
 	if (shared == NULL)
 		PG_RETURN_VOID();
 
+	/* a copy: checking privileges may read catalogs, not under our lock */
+	copies = palloc(sizeof(SkWorkerSlot) * shared->nslots);
+	running = palloc(sizeof(bool) * shared->nslots);
 	LWLockAcquire(shared->lock, LW_SHARED);
 	for (i = 0; i < shared->nslots; i++)
 	{
-		SkWorkerSlot *slot = &shared->slots[i];
+		if (!shared->slots[i].in_use || shared->slots[i].dboid != MyDatabaseId)
+			continue;
+		running[n] = slot_running(&shared->slots[i]);
+		copies[n++] = shared->slots[i];
+	}
+	LWLockRelease(shared->lock);
+
+	for (i = 0; i < n; i++)
+	{
+		SkWorkerSlot *slot = &copies[i];
 		Datum		values[13];
 		bool		nulls[13];
 		int64		rate_messages = 0;
 		int64		rate_rows = 0;
 		int64		span;
 		int			s;
-
-		if (!slot->in_use || slot->dboid != MyDatabaseId)
-			continue;
 
 		/* the last minute's complete seconds, or those since the start */
 		span = Max(1, Min(SK_RATE_SECONDS,
@@ -438,10 +456,10 @@ sales_kafka_pipeline_workers(PG_FUNCTION_ARGS)
 			}
 
 		memset(nulls, 0, sizeof(nulls));
-		values[0] = CStringGetTextDatum(slot->pipeline);
+		values[0] = Int64GetDatum(slot->pipeline_id);
 		values[1] = Int32GetDatum(slot->index);
 		values[2] = Int32GetDatum(slot->pid);
-		nulls[2] = !slot_running(slot);
+		nulls[2] = !running[i];
 		/* a slot without a worker waits for the launcher to restart it */
 		values[3] = CStringGetTextDatum(nulls[2] ? "backoff" :
 										state_names[slot->state]);
@@ -454,11 +472,27 @@ sales_kafka_pipeline_workers(PG_FUNCTION_ARGS)
 		values[10] = TimestampTzGetDatum(slot->last_commit_at);
 		nulls[10] = slot->last_commit_at == 0;
 		values[11] = CStringGetTextDatum(slot->last_error);
-		nulls[11] = slot->last_error[0] == '\0';
+		nulls[11] = slot->last_error[0] == '\0' ||
+			!has_privs_of_role(GetUserId(), slot->owner);
 		values[12] = TimestampTzGetDatum(slot->last_error_at);
 		nulls[12] = slot->last_error_at == 0;
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
-	LWLockRelease(shared->lock);
+	PG_RETURN_VOID();
+}
+
+/*
+ * sales_kafka._pipeline_workers() of versions 1.1 and 1.2, which 1.3
+ * replaced by _pipeline_slots(): creating it, on the way from 1.0 to 1.3,
+ * needs the symbol.  Its old callers wait for ALTER EXTENSION ... UPDATE.
+ */
+PG_FUNCTION_INFO_V1(sales_kafka_pipeline_workers);
+Datum
+sales_kafka_pipeline_workers(PG_FUNCTION_ARGS)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("the installed sales_kafka library needs a newer version of the extension"),
+			 errhint("Run ALTER EXTENSION sales_kafka UPDATE.")));
 	PG_RETURN_VOID();
 }

@@ -22,10 +22,15 @@
  *   message per primary key; a tombstone (a message without payload)
  *   deletes its key.
  *
- * A batch is written in a subtransaction.  When a row breaks a constraint
- * or a type's range, the batch is split in halves until the bad rows are
- * alone; they go to sales_kafka.dead_letter and the others are written.
- * Any other error is the caller's.
+ * A batch is written in a subtransaction.  When writing fails, the error is
+ * the rows' if the same statement without rows succeeds (a value, a
+ * constraint, a row security policy, a row trigger): the batch is then
+ * split in halves until the bad rows are alone; they go to
+ * sales_kafka.dead_letter and the others are written.  An error that
+ * repeats without rows (the table's, or the owner's rights) and one of the
+ * system's state (a deadlock, a lock, a cancel, resources) are the
+ * caller's.  A default that takes a sequence's next value is checked up
+ * front: it would fail for every row alike.
  *
  *-------------------------------------------------------------------------
  */
@@ -46,11 +51,13 @@
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
 #include "optimizer/optimizer.h"
 #include "rewrite/rewriteHandler.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
+#include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -81,6 +88,8 @@ struct SkSink
 	SkMapping  *map;
 	Relation	rel;
 	char	   *pipeline;
+	int64		pipeline_id;
+	Oid			owner;
 	bool		upsert;
 	bool		bulk;
 
@@ -106,6 +115,7 @@ struct SkSink
 	int			maxrows;
 	int			flushed;		/* rows before this one are written */
 	List	   *dead;			/* SkDeadLetter */
+	List	   *row_errors;		/* SQLSTATEs known to come from rows */
 	int64		written;
 };
 
@@ -114,19 +124,29 @@ static SkSink *rows_sink = NULL;
 static int	rows_lo;
 static int	rows_hi;
 
+/*
+ * The owner must hold each privilege of modes on the table (one at a time:
+ * pg_class_aclcheck() is satisfied by any one bit of a mask).  "needs" says
+ * what the pipeline needs, for the message.
+ */
 static void
-check_privileges(Relation rel, Oid owner, AclMode mode, const char *pipeline)
+check_privileges(Relation rel, Oid owner, AclMode modes, const char *needs,
+				 const char *pipeline)
 {
-	if (pg_class_aclcheck(RelationGetRelid(rel), owner, mode) != ACLCHECK_OK)
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied for table %s",
-						RelationGetRelationName(rel)),
-				 errdetail("Pipeline \"%s\" runs as role \"%s\", which needs %s on it.",
-						   pipeline, GetUserNameFromId(owner, false),
-						   mode == ACL_SELECT ? "SELECT" :
-						   mode == ACL_INSERT ? "INSERT" :
-						   "INSERT, UPDATE, DELETE and SELECT")));
+	static const AclMode each[] = {ACL_INSERT, ACL_UPDATE, ACL_DELETE, ACL_SELECT};
+	static const char *const names[] = {"INSERT", "UPDATE", "DELETE", "SELECT"};
+	int			i;
+
+	for (i = 0; i < lengthof(each); i++)
+		if ((modes & each[i]) != 0 &&
+			pg_class_aclcheck(RelationGetRelid(rel), owner, each[i]) != ACLCHECK_OK)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("permission denied for table %s",
+							RelationGetRelationName(rel)),
+					 errdetail("Pipeline \"%s\" runs as role \"%s\", which needs %s on it and lacks %s.",
+							   pipeline, GetUserNameFromId(owner, false), needs,
+							   names[i])));
 }
 
 /* The foreign table's column with this name, or 0 */
@@ -191,6 +211,18 @@ map_columns(SkSink *sink)
 							NameStr(att->attname), format_type_be(col->typid),
 							map->relname, format_type_be(att->atttypid), relname),
 					 errhint("A pipeline converts no types: declare the column with the same type in both tables.")));
+		/*
+		 * A topic is copied as it is, so the target's column must hold any
+		 * topic name (see check_column_type() in decode.c).
+		 */
+		if (col->kind == SK_COL_TOPIC && att->atttypmod >= 0 &&
+			att->atttypmod - VARHDRSZ < SK_TOPIC_MAX_LEN)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("column \"%s\" of table \"%s\" has type %s, but a Kafka topic needs type text, or varchar without a length or of at least %d characters",
+							NameStr(att->attname), relname,
+							format_type_with_typemod(att->atttypid, att->atttypmod),
+							SK_TOPIC_MAX_LEN)));
 		/* decode with the target's typmod, so numeric(12,2) rounds as in COPY */
 		col->typmod = att->atttypmod;
 		sink->wanted[src - 1] = true;
@@ -203,6 +235,37 @@ map_columns(SkSink *sink)
 				 errmsg("no column of table \"%s\" has the name of a column of foreign table \"%s\"",
 						relname, map->relname),
 				 errhint("Target columns are filled by name from the foreign table's columns.")));
+}
+
+/*
+ * A default that takes a sequence's next value fails for every row alike
+ * when the owner may not use the sequence: that stops the pipeline here,
+ * with the reason, instead of sending every message to the dead letters.
+ */
+static bool
+check_sequences(Node *node, void *context)
+{
+	SkSink	   *sink = (SkSink *) context;
+
+	if (node == NULL)
+		return false;
+	if (IsA(node, FuncExpr) && ((FuncExpr *) node)->funcid == F_NEXTVAL &&
+		IsA(linitial(((FuncExpr *) node)->args), Const))
+	{
+		Const	   *arg = linitial(((FuncExpr *) node)->args);
+		Oid			seq = DatumGetObjectId(arg->constvalue);
+
+		/* what nextval() asks */
+		if (!arg->constisnull &&
+			pg_class_aclcheck(seq, sink->owner, ACL_USAGE | ACL_UPDATE) != ACLCHECK_OK)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("permission denied for sequence %s", get_rel_name(seq)),
+					 errdetail("Pipeline \"%s\" runs as role \"%s\", which needs USAGE on it for a default of table \"%s\".",
+							   sink->pipeline, GetUserNameFromId(sink->owner, false),
+							   RelationGetRelationName(sink->rel))));
+	}
+	return expression_tree_walker(node, check_sequences, context);
 }
 
 static void
@@ -333,16 +396,19 @@ build_sql(SkSink *sink)
  */
 SkSink *
 sk_sink_open(SkMapping *map, Oid target, bool upsert, Oid owner,
-			 const char *pipeline)
+			 const char *pipeline, int64 pipeline_id)
 {
 	SkSink	   *sink = palloc0(sizeof(SkSink));
 	Relation	rel;
 	Relation	source;
 	char		relkind;
+	int			i;
 
 	sink->cxt = CurrentMemoryContext;
 	sink->map = map;
 	sink->pipeline = pstrdup(pipeline);
+	sink->pipeline_id = pipeline_id;
+	sink->owner = owner;
 	sink->upsert = upsert;
 
 	rel = try_relation_open(target, RowExclusiveLock);
@@ -365,13 +431,18 @@ sk_sink_open(SkMapping *map, Oid target, bool upsert, Oid owner,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("the foreign table of pipeline \"%s\" does not exist",
 						pipeline)));
-	check_privileges(source, owner, ACL_SELECT, pipeline);
+	check_privileges(source, owner, ACL_SELECT, "SELECT", pipeline);
 	relation_close(source, NoLock);
-	check_privileges(rel, owner,
-					 upsert ? ACL_INSERT | ACL_UPDATE | ACL_DELETE | ACL_SELECT :
-					 ACL_INSERT, pipeline);
+	if (upsert)
+		check_privileges(rel, owner,
+						 ACL_INSERT | ACL_UPDATE | ACL_DELETE | ACL_SELECT,
+						 "INSERT, UPDATE, DELETE and SELECT", pipeline);
+	else
+		check_privileges(rel, owner, ACL_INSERT, "INSERT", pipeline);
 
 	map_columns(sink);
+	for (i = 0; i < sink->ndefaults; i++)
+		(void) check_sequences((Node *) sink->default_expr[i], sink);
 	if (upsert)
 		map_primary_key(sink);
 
@@ -526,24 +597,30 @@ write_sql(SkSink *sink, int lo, int hi)
 	rows_sink = NULL;
 }
 
-/* Errors that one row causes: bad values, broken constraints, limits */
+/*
+ * Errors of the system's state, never of a row: a deadlock or a
+ * serialization failure, resources, a lock not available, a cancel or a
+ * shutdown, the operating system, an internal error, a lost connection.
+ * They fail the batch; the worker starts again.
+ */
 static bool
-is_row_error(int sqlstate)
+is_transient_error(int sqlstate)
 {
-	int			class = ERRCODE_TO_CATEGORY(sqlstate);
-
-	/* P0: a trigger's RAISE EXCEPTION about the row */
-	return class == ERRCODE_DATA_EXCEPTION ||
-		class == ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION ||
-		class == ERRCODE_PLPGSQL_ERROR ||
-		class == ERRCODE_CARDINALITY_VIOLATION ||
-		class == ERRCODE_PROGRAM_LIMIT_EXCEEDED;
+	switch (ERRCODE_TO_CATEGORY(sqlstate))
+	{
+		case ERRCODE_TRANSACTION_ROLLBACK:
+		case ERRCODE_INSUFFICIENT_RESOURCES:
+		case ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE:
+		case ERRCODE_OPERATOR_INTERVENTION:
+		case ERRCODE_SYSTEM_ERROR:
+		case ERRCODE_INTERNAL_ERROR:
+		case ERRCODE_CONNECTION_EXCEPTION:
+			return true;
+		default:
+			return false;
+	}
 }
 
-/*
- * Write rows lo .. hi-1 in a subtransaction; on a row error, halve the
- * range until the bad rows are alone and dead-letter them.
- */
 /* write_rows()'s arguments, for sk_try_subtransaction() */
 typedef struct WriteWork
 {
@@ -552,6 +629,7 @@ typedef struct WriteWork
 	int			hi;
 } WriteWork;
 
+/* Write rows lo .. hi-1 by the sink's path. */
 static void
 write_rows(void *arg)
 {
@@ -563,6 +641,40 @@ write_rows(void *arg)
 		write_sql(work->sink, work->lo, work->hi);
 }
 
+/*
+ * Did the rows cause edata (an error of writing some rows, not transient)?
+ * The same statement without rows tells: if it succeeds, they did (a
+ * value, a constraint, a row security policy, a row trigger); if it fails
+ * too, the table or the owner's rights did, and that error is thrown.
+ * Once an SQLSTATE is known to come from rows, the batch does not ask
+ * again.
+ */
+static void
+check_rows_caused(SkSink *sink, ErrorData *edata)
+{
+	WriteWork	work = {sink, 0, 0};
+	ErrorData  *again;
+	MemoryContext old;
+
+	if (list_member_int(sink->row_errors, edata->sqlerrcode))
+		return;
+	again = sk_try_subtransaction(write_rows, &work);
+	rows_sink = NULL;
+	if (again != NULL)
+	{
+		FreeErrorData(edata);
+		ReThrowError(again);
+	}
+	old = MemoryContextSwitchTo(sink->cxt);
+	sink->row_errors = lappend_int(sink->row_errors, edata->sqlerrcode);
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * Write rows lo .. hi-1 in a subtransaction.  When rows cause an error
+ * (see check_rows_caused()), halve the range until the bad rows are alone
+ * and send them to the dead letters; any other error is the caller's.
+ */
 static void
 write_range(SkSink *sink, int lo, int hi)
 {
@@ -580,8 +692,9 @@ write_range(SkSink *sink, int lo, int hi)
 		sink->written += hi - lo;
 		return;
 	}
-	if (!is_row_error(edata->sqlerrcode))
+	if (is_transient_error(edata->sqlerrcode))
 		ReThrowError(edata);
+	check_rows_caused(sink, edata);
 	if (hi - lo == 1)
 	{
 		sk_sink_add_dead(sink, sink->rows[lo].msg, edata->sqlerrcode,
@@ -594,12 +707,15 @@ write_range(SkSink *sink, int lo, int hi)
 	write_range(sink, mid, hi);
 }
 
-/* Insert the batch's dead letters, as the extension's owner. */
+/*
+ * Insert the batch's dead letters, as the extension's owner, with the
+ * pipeline's id, name and owner (whose roles row security lets read them).
+ */
 static void
 write_dead_letters(SkSink *sink)
 {
-	Oid			argtypes[9] = {TEXTOID, TEXTOID, INT4OID, INT8OID, BYTEAOID,
-	TEXTOID, BYTEAOID, TEXTOID, TEXTOID};
+	Oid			argtypes[11] = {TEXTOID, TEXTOID, INT4OID, INT8OID, BYTEAOID,
+	TEXTOID, BYTEAOID, TEXTOID, TEXTOID, INT8OID, OIDOID};
 	SkCatalogScope scope;
 	ListCell   *lc;
 
@@ -613,8 +729,8 @@ write_dead_letters(SkSink *sink)
 		SkDeadLetter *dl = lfirst(lc);
 		rd_kafka_message_t *msg = dl->msg;
 		rd_kafka_headers_t *headers;
-		Datum		values[9];
-		char		nulls[9];
+		Datum		values[11];
+		char		nulls[11];
 
 		memset(nulls, ' ', sizeof(nulls));
 		values[0] = CStringGetTextDatum(sink->pipeline);
@@ -635,10 +751,13 @@ write_dead_letters(SkSink *sink)
 			nulls[6] = 'n';
 		values[7] = CStringGetTextDatum(dl->error);
 		values[8] = CStringGetTextDatum(unpack_sql_state(dl->sqlstate));
+		values[9] = Int64GetDatum(sink->pipeline_id);
+		values[10] = ObjectIdGetDatum(sink->owner);
 		if (SPI_execute_with_args("INSERT INTO sales_kafka.dead_letter "
-								  "(pipeline, topic, partition, \"offset\", key, headers, payload, error, sqlstate) "
-								  "VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9)",
-								  9, argtypes, values, nulls, false, 0) != SPI_OK_INSERT)
+								  "(pipeline, topic, partition, \"offset\", key, headers, payload, error, sqlstate,"
+								  " pipeline_id, owner) "
+								  "VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10, $11::regrole)",
+								  11, argtypes, values, nulls, false, 0) != SPI_OK_INSERT)
 			elog(ERROR, "could not insert a dead letter");
 	}
 	SPI_finish();

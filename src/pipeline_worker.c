@@ -42,8 +42,10 @@
 #include "tcop/tcopprot.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
+#include "utils/timeout.h"
 
 #include "compat.h"
 #include "sales_kafka.h"
@@ -90,11 +92,31 @@ stop_worker(void)
 	proc_exit(0);
 }
 
+/*
+ * Start a transaction for one unit of work, described by "activity" (a
+ * string constant) in pg_stat_activity and in error reports: as a client's
+ * statement, it has its own now() and its own statement_timeout.
+ */
 static void
-begin_transaction(Worker *w)
+begin_transaction(Worker *w, const char *activity)
 {
+	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
+	debug_query_string = activity;
+	pgstat_report_activity(STATE_RUNNING, activity);
+	if (StatementTimeout > 0)
+		enable_timeout_after(STATEMENT_TIMEOUT, StatementTimeout);
+	MemoryContextSwitchTo(w->batchcxt);
+}
+
+/* The unit of work is over, committed or not. */
+static void
+end_work(Worker *w)
+{
+	disable_timeout(STATEMENT_TIMEOUT, false);
+	debug_query_string = NULL;
+	pgstat_report_activity(STATE_IDLE, NULL);
 	MemoryContextSwitchTo(w->batchcxt);
 }
 
@@ -105,25 +127,78 @@ commit_transaction(Worker *w)
 	CommitTransactionCommand();
 	/* a background worker reports table statistics only when asked to */
 	pgstat_report_stat(false);
-	MemoryContextSwitchTo(w->batchcxt);
+	end_work(w);
+}
+
+static void
+abort_transaction(Worker *w)
+{
+	AbortCurrentTransaction();
+	end_work(w);
+}
+
+/* lock_pipeline()'s arguments and result, for sk_try_subtransaction() */
+typedef struct LockWork
+{
+	int64		id;
+	bool		for_update;
+	SkPipeline *result;
+} LockWork;
+
+static void
+lock_work(void *arg)
+{
+	LockWork   *work = (LockWork *) arg;
+
+	work->result = sk_pipeline_lock(work->id, work->for_update);
+}
+
+/*
+ * Lock the pipeline's row FOR SHARE (or FOR UPDATE) in the current
+ * transaction and read it, in CurrentMemoryContext; NULL if the pipeline
+ * is gone.  A worker never waits for the lock: the transaction holding it
+ * may be a start_pipeline() or stop_pipeline() waiting for this worker to
+ * stop.  So it tries again every 50 ms, serving interrupts, and leaves as
+ * a clean stop once its stop is requested.
+ */
+static SkPipeline *
+lock_pipeline(int64 id, bool for_update)
+{
+	for (;;)
+	{
+		LockWork	work = {id, for_update, NULL};
+		ErrorData  *edata = sk_try_subtransaction(lock_work, &work);
+
+		if (edata == NULL)
+			return work.result;
+		if (edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE)
+			ReThrowError(edata);
+		FreeErrorData(edata);
+		if (sk_slot_stop_requested(slot))
+			stop_worker();
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 50, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
 }
 
 /* The topic's partitions with their watermarks, and the offsets stored for them */
 static void
 load_offsets(Worker *w, int64 **stored)
 {
-	Oid			types[2] = {TEXTOID, TEXTOID};
+	Oid			types[2] = {INT8OID, TEXTOID};
 	Datum		values[2];
 	SkCatalogScope scope;
 	uint64		i;
 
-	values[0] = CStringGetTextDatum(w->pipeline->name);
+	values[0] = Int64GetDatum(w->pipeline->id);
 	values[1] = CStringGetTextDatum(w->topic);
 	sk_catalog_begin(&scope);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	if (SPI_execute_with_args("SELECT partition, next_offset FROM sales_kafka.pipeline_offset"
-							  " WHERE pipeline = $1 AND topic = $2",
+							  " WHERE pipeline_id = $1 AND topic = $2",
 							  2, types, values, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read sales_kafka.pipeline_offset");
 	for (i = 0; i < SPI_processed; i++)
@@ -173,7 +248,7 @@ assign_partitions(Worker *w)
 	for (i = 0; i < w->npartitions; i++)
 		w->next[i] = w->batch_next[i] = stored[i] = -1;
 
-	begin_transaction(w);
+	begin_transaction(w, "sales_kafka: reading the offsets of the partitions");
 
 	/*
 	 * One worker of the pipeline at a time decides the offsets of every
@@ -181,16 +256,10 @@ assign_partitions(Worker *w)
 	 * or the partition was added later (it starts at its beginning) is then
 	 * the same answer for all of them.  A pipeline dropped meanwhile stops.
 	 */
+	if (lock_pipeline(p->id, true) == NULL)
 	{
-		Oid			types[1] = {TEXTOID};
-		Datum		values[1] = {CStringGetTextDatum(p->name)};
-
-		if (sk_catalog_exec("SELECT 1 FROM sales_kafka.pipeline WHERE name = $1 FOR UPDATE",
-							1, types, values, NULL, SPI_OK_SELECT) == 0)
-		{
-			commit_transaction(w);
-			stop_worker();
-		}
+		commit_transaction(w);
+		stop_worker();
 	}
 	load_offsets(w, &stored);
 	for (i = 0; i < nmarks; i++)
@@ -228,19 +297,21 @@ assign_partitions(Worker *w)
 			else
 				offset = marks[i].high;
 
+			/* with the partition's high watermark: its lag shows at once */
 			{
-				Oid			types[4] = {TEXTOID, TEXTOID, INT4OID, INT8OID};
-				Datum		values[4];
+				Oid			types[5] = {INT8OID, TEXTOID, INT4OID, INT8OID, INT8OID};
+				Datum		values[5];
 
-				values[0] = CStringGetTextDatum(p->name);
+				values[0] = Int64GetDatum(p->id);
 				values[1] = CStringGetTextDatum(w->topic);
 				values[2] = Int32GetDatum(part);
 				values[3] = Int64GetDatum(offset);
+				values[4] = Int64GetDatum(Max(marks[i].high, offset));
 				if (sk_catalog_exec("INSERT INTO sales_kafka.pipeline_offset"
-									" (pipeline, topic, partition, next_offset, high_watermark)"
-									" VALUES ($1, $2, $3, $4, $4)"
-									" ON CONFLICT (pipeline, topic, partition) DO NOTHING",
-									4, types, values, NULL, SPI_OK_INSERT) == 0)
+									" (pipeline_id, topic, partition, next_offset, high_watermark)"
+									" VALUES ($1, $2, $3, $4, $5)"
+									" ON CONFLICT (pipeline_id, topic, partition) DO NOTHING",
+									5, types, values, NULL, SPI_OK_INSERT) == 0)
 					elog(ERROR, "offset of partition %d of pipeline \"%s\" was stored meanwhile",
 						 part, p->name);
 			}
@@ -362,7 +433,7 @@ store_offsets(Worker *w)
 	Datum	   *expected = palloc(sizeof(Datum) * w->npartitions);
 	Datum	   *next = palloc(sizeof(Datum) * w->npartitions);
 	Datum	   *high = palloc(sizeof(Datum) * w->npartitions);
-	Oid			types[6] = {TEXTOID, TEXTOID, INT4ARRAYOID, INT8ARRAYOID,
+	Oid			types[6] = {INT8OID, TEXTOID, INT4ARRAYOID, INT8ARRAYOID,
 	INT8ARRAYOID, INT8ARRAYOID};
 	Datum		values[6];
 	int			n = 0;
@@ -378,7 +449,7 @@ store_offsets(Worker *w)
 		high[n] = Int64GetDatum(sk_kafka_cached_high(w->kc, w->topic, i));
 		n++;
 	}
-	values[0] = CStringGetTextDatum(w->pipeline->name);
+	values[0] = Int64GetDatum(w->pipeline->id);
 	values[1] = CStringGetTextDatum(w->topic);
 	values[2] = PointerGetDatum(construct_array(parts, n, INT4OID, 4, true, TYPALIGN_INT));
 	values[3] = PointerGetDatum(construct_array(expected, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
@@ -389,7 +460,7 @@ store_offsets(Worker *w)
 						" high_watermark = GREATEST(NULLIF(u.high, -1), u.next),"
 						" updated_at = now()"
 						" FROM unnest($3, $4, $5, $6) AS u(partition, expected, next, high)"
-						" WHERE o.pipeline = $1 AND o.topic = $2"
+						" WHERE o.pipeline_id = $1 AND o.topic = $2"
 						" AND o.partition = u.partition AND o.next_offset = u.expected",
 						6, types, values, NULL, SPI_OK_UPDATE) == (uint64) n;
 }
@@ -398,7 +469,7 @@ store_offsets(Worker *w)
 static bool
 pipeline_enabled(Worker *w)
 {
-	SkPipeline *p = sk_pipeline_load(w->pipeline->name, true);
+	SkPipeline *p = sk_pipeline_load(w->pipeline->id);
 
 	return p != NULL && p->enabled && !p->failed &&
 		p->source == w->pipeline->source;
@@ -422,14 +493,14 @@ write_batch(Worker *w)
 	int			lo;
 	int			i;
 
-	pgstat_report_activity(STATE_RUNNING, "writing a batch");
-	begin_transaction(w);
+	begin_transaction(w, "sales_kafka: writing a batch");
 	if (!pipeline_enabled(w))
 	{
-		AbortCurrentTransaction();
+		abort_transaction(w);
 		discard_batch(w);
 		stop_worker();
 	}
+	sk_pipeline_check_owner(p);
 
 	/* the user's side runs with the owner's rights, and no more */
 	GetUserIdAndSecContext(&saved_user, &saved_context);
@@ -443,7 +514,7 @@ write_batch(Worker *w)
 				 errmsg("the topic of foreign table \"%s\" changed from \"%s\" to \"%s\"",
 						map->relname, w->topic, map->topic),
 				 errdetail("The worker starts again to read the new topic.")));
-	sink = sk_sink_open(map, p->target, p->upsert, p->owner, p->name);
+	sink = sk_sink_open(map, p->target, p->upsert, p->owner, p->name, p->id);
 	for (lo = 0; lo < w->nmsgs; lo += SK_WRITE_CHUNK)
 	{
 		decode_messages(w, map, sink, lo, Min(w->nmsgs, lo + SK_WRITE_CHUNK));
@@ -457,8 +528,7 @@ write_batch(Worker *w)
 	if (!stored)
 	{
 		/* someone moved our offsets: forget this batch and read again */
-		AbortCurrentTransaction();
-		MemoryContextSwitchTo(w->batchcxt);
+		abort_transaction(w);
 		discard_batch(w);
 		ereport(LOG,
 				(errmsg("pipeline \"%s\": stored offsets changed under the worker, reading again from them",
@@ -474,7 +544,6 @@ write_batch(Worker *w)
 	sk_slot_report_batch(slot, w->nmsgs, rows, dead);
 	discard_batch(w);
 	MemoryContextReset(w->batchcxt);
-	pgstat_report_activity(STATE_IDLE, NULL);
 }
 
 /* Between batches: is the pipeline still wanted, did the topic grow? */
@@ -483,7 +552,7 @@ idle_check(Worker *w)
 {
 	bool		enabled;
 
-	begin_transaction(w);
+	begin_transaction(w, "sales_kafka: checking the pipeline");
 	enabled = pipeline_enabled(w);
 	commit_transaction(w);
 	MemoryContextReset(w->batchcxt);
@@ -572,29 +641,62 @@ collect_batch(Worker *w)
 	}
 }
 
-/* Errors that no retry can fix: the pipeline stops with the reason. */
+/*
+ * Errors that no retry can fix: the pipeline stops with the reason.  Those
+ * of class 42 (a privilege revoked, a table or column changed), and a
+ * foreign table whose mapping the decoder refuses (sk_mapping_load()).
+ */
 static bool
 is_permanent_error(int sqlstate)
 {
 	return ERRCODE_TO_CATEGORY(sqlstate) ==
-		ERRCODE_SYNTAX_ERROR_OR_ACCESS_RULE_VIOLATION;
+		ERRCODE_SYNTAX_ERROR_OR_ACCESS_RULE_VIOLATION ||
+		sqlstate == ERRCODE_FDW_INVALID_DATA_TYPE ||
+		sqlstate == ERRCODE_FDW_INCONSISTENT_DESCRIPTOR_INFORMATION ||
+		sqlstate == ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE ||
+		sqlstate == ERRCODE_FDW_INVALID_OPTION_NAME;
 }
 
-/* Record why the pipeline stopped, in a transaction of its own. */
+/*
+ * Record why the pipeline stopped, in a transaction of its own (which
+ * leaves the worker, as a clean stop, if a stop is requested while another
+ * transaction holds the pipeline's row).
+ */
 static void
-mark_failed(const char *pipeline, const char *reason)
+mark_failed(int64 pipeline_id, const char *reason)
 {
-	Oid			types[2] = {TEXTOID, TEXTOID};
+	Oid			types[2] = {INT8OID, TEXTOID};
 	Datum		values[2];
 
+	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
-	values[0] = CStringGetTextDatum(pipeline);
+	debug_query_string = "sales_kafka: recording why the pipeline stopped";
+	pgstat_report_activity(STATE_RUNNING, debug_query_string);
+	(void) lock_pipeline(pipeline_id, true);
+	values[0] = Int64GetDatum(pipeline_id);
 	values[1] = CStringGetTextDatum(reason);
 	sk_catalog_exec("UPDATE sales_kafka.pipeline SET failure = $2, failed_at = now()"
-				 " WHERE name = $1", 2, types, values, NULL, SPI_OK_UPDATE);
+				 " WHERE id = $1", 2, types, values, NULL, SPI_OK_UPDATE);
 	PopActiveSnapshot();
 	CommitTransactionCommand();
+}
+
+/*
+ * From here on the session is the pipeline owner's, as after SET SESSION
+ * AUTHORIZATION: session_user, current_user and is_superuser show the owner
+ * to the user's code (defaults, triggers, row security policies), also for
+ * an owner that cannot log in.  The extension's own tables are still
+ * written as the bootstrap superuser (sk_catalog_begin()).  Needs a
+ * transaction, which makes the setting last when it commits, and no user
+ * ID change in effect.
+ */
+static void
+become_owner(SkPipeline *p)
+{
+	sk_pipeline_check_owner(p);
+	SetConfigOption("session_authorization", GetUserNameFromId(p->owner, false),
+					PGC_SUSET, PGC_S_SESSION);
 }
 
 static void
@@ -604,24 +706,35 @@ run(Worker *w)
 	List	   *defaults;
 	List	   *overrides;
 
-	/* wait for the transaction that started us, and see what it decided */
-	begin_transaction(w);
+	/* after the transaction that started us, see what it decided */
+	begin_transaction(w, "sales_kafka: starting");
 	MemoryContextSwitchTo(w->workcxt);
-	w->pipeline = sk_pipeline_load_for_share(w->args.pipeline);
+	w->pipeline = lock_pipeline(w->args.pipeline_id, false);
 	if (w->pipeline == NULL || !w->pipeline->enabled || w->pipeline->failed)
 	{
 		commit_transaction(w);
 		stop_worker();
 	}
+	sk_slot_set_owner(slot, w->pipeline->owner);
+	become_owner(w->pipeline);
 	map = sk_mapping_load(w->pipeline->source);
 	w->topic = pstrdup(map->topic);
 	w->serverid = map->serverid;
 	w->msgs = palloc(sizeof(rd_kafka_message_t *) * w->pipeline->batch_size);
 
+	/* nothing leaves the server before the owner's rights are checked */
+	MemoryContextSwitchTo(w->batchcxt);
+	sk_sink_close(sk_sink_open(map, w->pipeline->target, w->pipeline->upsert,
+							   w->pipeline->owner, w->pipeline->name,
+							   w->pipeline->id));
+	MemoryContextSwitchTo(w->workcxt);
+
 	defaults = list_make2(makeDefElem("queued.min.messages", (Node *) makeString("1000000"), -1),
 						  makeDefElem("fetch.wait.max.ms", (Node *) makeString("50"), -1));
+	/* the group's offsets are never used: it need only be the pipeline's own */
 	overrides = list_make5(makeDefElem("group.id",
-									   (Node *) makeString(psprintf("sales_kafka.%s", w->pipeline->name)), -1),
+									   (Node *) makeString(psprintf("sales_kafka.%u." INT64_FORMAT,
+																	MyDatabaseId, w->pipeline->id)), -1),
 						   makeDefElem("enable.auto.commit", (Node *) makeString("false"), -1),
 						   makeDefElem("enable.auto.offset.store", (Node *) makeString("false"), -1),
 						   makeDefElem("enable.partition.eof", (Node *) makeString("false"), -1),
@@ -632,7 +745,6 @@ run(Worker *w)
 	MemoryContextReset(w->batchcxt);
 
 	assign_partitions(w);
-	pgstat_report_activity(STATE_IDLE, NULL);
 	for (;;)
 	{
 		collect_batch(w);
@@ -666,8 +778,7 @@ sk_pipeline_worker_main(Datum arg)
 										ALLOCSET_DEFAULT_SIZES);
 
 	/* the slot first: if connecting fails, the launcher sees it */
-	slot = sk_slot_claim(dboid, w->args.pipeline, w->args.index,
-						 w->args.parallelism);
+	slot = sk_slot_claim(dboid, &w->args);
 	if (slot == NULL)
 		proc_exit(0);			/* a twin runs already, or no room */
 	before_shmem_exit(worker_exit, 0);
@@ -683,6 +794,7 @@ sk_pipeline_worker_main(Datum arg)
 		ErrorData  *edata;
 
 		MemoryContextSwitchTo(TopMemoryContext);
+		disable_timeout(STATEMENT_TIMEOUT, false);
 		edata = CopyErrorData();
 		sk_slot_report_error(slot, edata->message);
 		if (!is_permanent_error(edata->sqlerrcode))
@@ -697,7 +809,7 @@ sk_pipeline_worker_main(Datum arg)
 		/* the catalog itself may be gone (DROP EXTENSION): stop anyway */
 		PG_TRY();
 		{
-			mark_failed(w->args.pipeline, edata->message);
+			mark_failed(w->args.pipeline_id, edata->message);
 		}
 		PG_CATCH();
 		{

@@ -79,6 +79,9 @@ extern void sk_kafka_report(SkKafka *kc, rd_kafka_resp_err_t err,
 
 /* in decode.c */
 
+/* the longest name of a Kafka topic */
+#define SK_TOPIC_MAX_LEN 249
+
 /* Payload formats; the order matches sk_format_names */
 typedef enum SkFormat
 {
@@ -119,6 +122,7 @@ typedef struct SkColumn
 	Oid			typid;
 	Oid			basetypid;		/* typid, or the base type of a domain */
 	int32		typmod;
+	int32		basetypmod;		/* for a domain, its base type's typmod */
 	FmgrInfo	infunc;			/* for a domain, one that checks its
 								 * constraints */
 	Oid			typioparam;
@@ -332,6 +336,7 @@ extern ErrorData *sk_try_subtransaction(void (*work) (void *arg), void *arg);
 /* A row of sales_kafka.pipeline */
 typedef struct SkPipeline
 {
+	int64		id;
 	char	   *name;
 	Oid			source;			/* foreign table */
 	Oid			target;
@@ -345,8 +350,9 @@ typedef struct SkPipeline
 	bool		failed;
 } SkPipeline;
 
-extern SkPipeline *sk_pipeline_load(const char *name, bool missing_ok);
-extern SkPipeline *sk_pipeline_load_for_share(const char *name);
+extern SkPipeline *sk_pipeline_load(int64 id);
+extern SkPipeline *sk_pipeline_lock(int64 id, bool for_update);
+extern void sk_pipeline_check_owner(SkPipeline *p);
 /* What sk_catalog_begin() changed, for sk_catalog_end() to restore */
 typedef struct SkCatalogScope
 {
@@ -388,7 +394,8 @@ extern void sk_insert_select_init(void);
 typedef struct SkSink SkSink;
 
 extern SkSink *sk_sink_open(SkMapping *map, Oid target, bool upsert,
-							Oid owner, const char *pipeline);
+							Oid owner, const char *pipeline,
+							int64 pipeline_id);
 extern bool *sk_sink_wanted(SkSink *sink);
 extern void sk_sink_add(SkSink *sink, rd_kafka_message_t *msg,
 						Datum *values, bool *nulls);
@@ -406,7 +413,8 @@ typedef struct SkWorkerArgs
 {
 	int32		index;			/* 0 .. parallelism - 1 */
 	int32		parallelism;
-	char		pipeline[NAMEDATALEN];
+	int64		pipeline_id;
+	char		pipeline[NAMEDATALEN];	/* its name, for messages */
 } SkWorkerArgs;
 
 
@@ -424,18 +432,16 @@ extern int	sk_max_pipeline_workers;
 
 extern void sk_shmem_init(void);
 extern bool sk_shmem_ready(void);
-extern SkWorkerSlot *sk_slot_claim(Oid dboid, const char *pipeline, int index,
-								   int parallelism);
+extern SkWorkerSlot *sk_slot_claim(Oid dboid, const SkWorkerArgs *args);
 extern void sk_slot_release(SkWorkerSlot *slot, bool keep_failures);
 extern bool sk_slot_stop_requested(SkWorkerSlot *slot);
+extern void sk_slot_set_owner(SkWorkerSlot *slot, Oid owner);
 extern void sk_slot_set_state(SkWorkerSlot *slot, SkWorkerState state);
 extern void sk_slot_report_batch(SkWorkerSlot *slot, int64 messages,
 								 int64 rows, int64 dead);
 extern void sk_slot_report_error(SkWorkerSlot *slot, const char *error);
-extern int	sk_pipeline_signal_stop(Oid dboid, const char *pipeline);
-extern bool sk_pipeline_wait_stopped(Oid dboid, const char *pipeline,
-									 int timeout_ms);
-extern void sk_pipeline_forget(Oid dboid, const char *pipeline);
+extern bool sk_pipeline_stop(Oid dboid, int64 pipeline_id, int timeout_ms);
+extern void sk_pipeline_forget(Oid dboid, int64 pipeline_id);
 extern int	sk_slots_due(SkWorkerArgs *due, Oid *dbs, int max);
 extern void sk_slots_forget_database(Oid dboid);
 
@@ -443,10 +449,9 @@ extern void sk_slots_forget_database(Oid dboid);
 
 
 extern void sk_launcher_register(void);
-extern bool sk_pipeline_start_worker(Oid dboid, const char *pipeline,
-									 int index, int parallelism);
-extern bool sk_pipeline_start_workers(Oid dboid, const char *pipeline,
-									  int parallelism);
+extern bool sk_pipeline_start_worker(Oid dboid, const SkWorkerArgs *args);
+extern bool sk_pipeline_start_workers(Oid dboid, int64 pipeline_id,
+									  const char *pipeline, int parallelism);
 
 /* in pipeline_worker.c */
 extern PGDLLEXPORT void sk_pipeline_worker_main(Datum arg);

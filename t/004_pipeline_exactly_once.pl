@@ -223,7 +223,7 @@ sub committed_offsets
 {
 	my ($sc) = @_;
 	return try_query($node, 'postgres',
-		"SELECT coalesce(sum(next_offset), 0) FROM sales_kafka.pipeline_offset"
+		"SELECT coalesce(sum(committed_offset), 0) FROM sales_kafka.pipeline_partitions"
 		  . " WHERE pipeline = '$sc->{name}'");
 }
 
@@ -233,7 +233,7 @@ sub rows_and_offsets
 	my ($sc) = @_;
 	return $node->safe_psql('postgres', qq{
 		SELECT (SELECT count(*) FROM tgt_$sc->{name}) || ' rows, '
-		    || (SELECT coalesce(sum(next_offset), 0) FROM sales_kafka.pipeline_offset
+		    || (SELECT coalesce(sum(committed_offset), 0) FROM sales_kafka.pipeline_partitions
 		         WHERE pipeline = '$sc->{name}') || ' offsets'});
 }
 
@@ -327,14 +327,14 @@ sub check_exactly_once
 	# per partition: rows are offsets low .. committed - 1, committed = high
 	is( $node->safe_psql('postgres', qq{
 			SELECT string_agg(format('partition %s: %s rows, offsets %s..%s, committed %s, watermarks %s..%s',
-			                         w.partition, coalesce(t.n, 0), t.lo, t.hi, o.next_offset, w.low, w.high),
+			                         w.partition, coalesce(t.n, 0), t.lo, t.hi, o.committed_offset, w.low, w.high),
 			                  '; ' ORDER BY w.partition)
 			  FROM sales_kafka.watermarks('kafka', '$sc->{topic}') w
-			  LEFT JOIN sales_kafka.pipeline_offset o
+			  LEFT JOIN sales_kafka.pipeline_partitions o
 			         ON o.pipeline = '$name' AND o.partition = w.partition
 			  LEFT JOIN (SELECT "partition", count(*) AS n, min("offset") AS lo, max("offset") AS hi
 			               FROM tgt_$name GROUP BY 1) t ON t.partition = w.partition
-			 WHERE o.next_offset IS DISTINCT FROM w.high
+			 WHERE o.committed_offset IS DISTINCT FROM w.high
 			    OR coalesce(t.n, 0) <> w.high - w.low
 			    OR (t.n > 0 AND (t.lo <> w.low OR t.hi <> w.high - 1))}),
 		'',

@@ -104,7 +104,7 @@ sub wait_committed
 	my $ok = poll_until(
 		sub {
 			my $c = try_query($node, $db,
-				"SELECT coalesce(sum(next_offset), 0) FROM sales_kafka.pipeline_offset"
+				"SELECT coalesce(sum(committed_offset), 0) FROM sales_kafka.pipeline_partitions"
 				  . " WHERE pipeline = '$pipeline'");
 			defined $c && $c >= $count;
 		},
@@ -120,16 +120,16 @@ sub wait_committed
 
 # The pipeline's definition, as text (source and target as names).
 my $definition_sql = q{
-	SELECT format('%s: %s -> %s, %s, batch %s, flush %s, start %s, parallelism %s, owner %s, enabled %s, failure %s',
-	              name, source, target, mode, batch_size, flush_interval, start_at,
+	SELECT format('%s (id %s): %s -> %s, %s, batch %s, flush %s, start %s, parallelism %s, owner %s, enabled %s, failure %s',
+	              name, id, source, target, mode, batch_size, flush_interval, start_at,
 	              parallelism, owner, enabled, coalesce(failure, 'none'))
 	  FROM sales_kafka.pipeline ORDER BY name};
 
 # The pipeline's stored offsets, as text.
 my $offsets_sql = qq{
-	SELECT string_agg(format('%s/%s: next %s, high %s', topic, "partition", next_offset, high_watermark),
+	SELECT string_agg(format('%s/%s: next %s, high %s', topic, "partition", committed_offset, high_watermark),
 	                  '; ' ORDER BY topic, "partition")
-	  FROM sales_kafka.pipeline_offset WHERE pipeline = '$pipeline'};
+	  FROM sales_kafka.pipeline_partitions WHERE pipeline = '$pipeline'};
 
 # Every row of the target, digested.
 my $rows_sql = q{
@@ -153,7 +153,7 @@ sub check_rows_match_offsets
 		SELECT (SELECT count(*) FROM sales.orders) || ' rows, '
 		    || (SELECT count(*) FROM sales_kafka.dead_letter
 		         WHERE pipeline = '$pipeline') || ' dead letters, '
-		    || (SELECT coalesce(sum(next_offset), 0) FROM sales_kafka.pipeline_offset
+		    || (SELECT coalesce(sum(committed_offset), 0) FROM sales_kafka.pipeline_partitions
 		         WHERE pipeline = '$pipeline') || ' offsets'});
 	my ($rows, $dead, $offsets) = $r =~ /^(\d+) rows, (\d+) dead letters, (\d+) offsets$/;
 	ok(defined $rows && $rows + $dead == $offsets,
@@ -194,10 +194,10 @@ sub check_exactly_once
 	is( $node->safe_psql($db, qq{
 			SELECT string_agg(format('partition %s: %s rows and dead letters (%s distinct), offsets %s..%s, committed %s, watermarks %s..%s',
 			                         w.partition, coalesce(t.n, 0), coalesce(t.d, 0), t.lo, t.hi,
-			                         o.next_offset, w.low, w.high),
+			                         o.committed_offset, w.low, w.high),
 			                  '; ' ORDER BY w.partition)
 			  FROM sales_kafka.watermarks('kafka', '$topic') w
-			  LEFT JOIN sales_kafka.pipeline_offset o
+			  LEFT JOIN sales_kafka.pipeline_partitions o
 			         ON o.pipeline = '$pipeline' AND o.partition = w.partition
 			  LEFT JOIN (SELECT "partition", count(*) AS n, count(DISTINCT "offset") AS d,
 			                    min("offset") AS lo, max("offset") AS hi
@@ -206,7 +206,7 @@ sub check_exactly_once
 			                     SELECT "partition", "offset" FROM sales_kafka.dead_letter
 			                      WHERE pipeline = '$pipeline') m
 			              GROUP BY 1) t ON t.partition = w.partition
-			 WHERE o.next_offset IS DISTINCT FROM w.high
+			 WHERE o.committed_offset IS DISTINCT FROM w.high
 			    OR coalesce(t.n, 0) <> w.high - w.low
 			    OR coalesce(t.d, 0) <> w.high - w.low
 			    OR (t.n > 0 AND (t.lo <> w.low OR t.hi <> w.high - 1))}),
@@ -214,6 +214,10 @@ sub check_exactly_once
 		"$db: each partition's offsets up to the committed offset, at the high watermark, are each exactly one row or dead letter");
 	is($node->safe_psql($db, $dead_letters_sql), $dead_letters_after,
 		"$db: the two messages that are not JSON are dead letters 1 and 2");
+	is( $node->safe_psql($db, q{
+			SELECT count(*) FROM sales_kafka.dead_letter d
+			  JOIN sales_kafka.pipeline p ON p.id = d.pipeline_id AND p.owner = d.owner AND p.name = d.pipeline}),
+		'2', "$db: both dead letters carry the pipeline's id, name and owner");
 	check_rows_match_offsets($db, 'at the end');
 	return;
 }
@@ -300,6 +304,9 @@ for my $db (@restored)
 	is($node->safe_psql($db, $rows_sql), $rows, "$db: the target holds the dumped rows");
 	is($node->safe_psql($db, $dead_letters_sql), $dead_letters_before,
 		"$db: the dead letter is the dumped one");
+	is( $node->safe_psql($db,
+			"SELECT nextval('sales_kafka.pipeline_id_seq') > (SELECT max(id) FROM sales_kafka.pipeline)"),
+		't', "$db: the sequence of pipeline ids goes on from the dumped one");
 }
 
 # ------------------------------------- 2. more messages, restart, continue

@@ -1,12 +1,13 @@
 -- The objects sales_kafka installs: schema, foreign data wrapper, functions
--- with their signatures and comments, settings.  Broker-free.
+-- with their signatures and comments, the pipeline catalog and who may
+-- read it, settings.  Broker-free.
 BEGIN;
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 RESET client_min_messages;
 CREATE EXTENSION sales_kafka;
 
-SELECT plan(20);
+SELECT plan(30);
 
 SELECT has_schema('sales_kafka', 'schema sales_kafka exists');
 SELECT is((SELECT extrelocatable FROM pg_extension WHERE extname = 'sales_kafka'),
@@ -51,6 +52,35 @@ SELECT is_empty($$
 SELECT isnt(obj_description((SELECT oid FROM pg_foreign_data_wrapper WHERE fdwname = 'sales_kafka'),
                             'pg_foreign_data_wrapper'),
             NULL, 'the foreign data wrapper has a comment');
+
+-- the pipeline catalog: names unique per owner, an id for everything else
+SELECT is((SELECT extversion FROM pg_extension WHERE extname = 'sales_kafka'), '1.3',
+          'CREATE EXTENSION installs version 1.3');
+SELECT col_is_pk('sales_kafka', 'pipeline', 'id', 'a pipeline is identified by its id');
+SELECT col_is_unique('sales_kafka', 'pipeline', ARRAY['owner', 'name'],
+                     'pipeline names are unique per owner');
+SELECT col_is_pk('sales_kafka', 'pipeline_offset', ARRAY['pipeline_id', 'topic', 'partition'],
+                 'offsets belong to a pipeline id, topic and partition');
+SELECT columns_are('sales_kafka', 'dead_letter',
+                   ARRAY['id', 'pipeline', 'topic', 'partition', 'offset', 'key', 'headers', 'payload',
+                         'error', 'sqlstate', 'failed_at', 'pipeline_id', 'owner'],
+                   'a dead letter keeps its pipeline''s name, id and owner');
+SELECT has_column('sales_kafka', 'pipeline_status', 'owner', 'pipeline_status shows each pipeline''s owner');
+SELECT has_column('sales_kafka', 'pipeline_partitions', 'owner', 'pipeline_partitions shows each pipeline''s owner');
+SELECT hasnt_function('sales_kafka', '_pipeline_workers', 'the workers are read through _pipeline_slots() only');
+-- PUBLIC: the views, and the dead letters row security shows it
+SELECT is((SELECT relrowsecurity FROM pg_class WHERE oid = 'sales_kafka.dead_letter'::regclass), true,
+          'row level security guards the dead letters');
+SELECT results_eq($$SELECT c.oid::regclass::text, (SELECT array_agg(a.privilege_type ORDER BY a.privilege_type)
+                                          FROM aclexplode(c.relacl) a WHERE a.grantee = 0)
+                      FROM pg_class c
+                     WHERE c.relnamespace = 'sales_kafka'::regnamespace AND c.relkind IN ('r', 'v', 'S')
+                     ORDER BY 1$$,
+                  $$VALUES ('sales_kafka.dead_letter', '{DELETE,SELECT}'::text[]),
+                           ('sales_kafka.dead_letter_id_seq', NULL), ('sales_kafka.pipeline', NULL),
+                           ('sales_kafka.pipeline_id_seq', NULL), ('sales_kafka.pipeline_offset', NULL),
+                           ('sales_kafka.pipeline_partitions', '{SELECT}'), ('sales_kafka.pipeline_status', '{SELECT}')$$,
+                  'PUBLIC may read the views and read and delete dead letters, and nothing else');
 
 SELECT is(current_setting('sales_kafka.connect_timeout'), '10s',
           'sales_kafka.connect_timeout defaults to 10s');

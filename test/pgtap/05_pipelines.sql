@@ -73,7 +73,7 @@ SELECT has_table('sales_kafka', 'dead_letter', 'the dead letter table exists');
 SELECT has_view('sales_kafka', 'pipeline_status', 'the status view exists');
 SELECT has_view('sales_kafka', 'pipeline_partitions', 'the per-partition view exists');
 SELECT set_eq($$SELECT unnest(extconfig)::regclass::text FROM pg_extension WHERE extname = 'sales_kafka'$$,
-              ARRAY['sales_kafka.pipeline', 'sales_kafka.pipeline_offset',
+              ARRAY['sales_kafka.pipeline', 'sales_kafka.pipeline_id_seq', 'sales_kafka.pipeline_offset',
                     'sales_kafka.dead_letter', 'sales_kafka.dead_letter_id_seq'],
               'pg_dump dumps the pipelines, their offsets and the dead letters');
 
@@ -271,8 +271,9 @@ SELECT ok(wait_for($$SELECT state = 'failed' AND last_error LIKE 'permission den
 SELECT is((SELECT count(*) FROM owned), 100::bigint, 'and nothing is written after it');
 
 -- drop: the pipeline and its offsets go, the dead letters stay
+SELECT id AS pt_sales_id FROM sales_kafka.pipeline WHERE name = 'pt_sales' \gset
 SELECT sales_kafka.drop_pipeline('pt_sales');
-SELECT is((SELECT count(*) FROM sales_kafka.pipeline_offset WHERE pipeline = 'pt_sales'), 0::bigint,
+SELECT is((SELECT count(*) FROM sales_kafka.pipeline_offset WHERE pipeline_id = :pt_sales_id), 0::bigint,
           'dropping a pipeline drops its offsets');
 
 SELECT * FROM finish();
