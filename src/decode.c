@@ -211,18 +211,12 @@ sk_mapping_load(Oid relid)
 				col->field = pstrdup(value);
 			else if (strcmp(def->defname, "json_path") == 0)
 			{
-				const char *error;
-
 				if (map->format != SK_FORMAT_JSON)
 					ereport(ERROR,
 							(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
 							 errmsg("option \"json_path\" of column \"%s\" requires format \"json\"",
 									col->name)));
-				col->path = sk_json_path_parse(value, &error);
-				col->whole_payload = col->path == NIL;
-				col->field = NULL;
-				map->max_path_depth = Max(map->max_path_depth,
-										  list_length(col->path));
+				sk_json_map_path(map, col, value);
 			}
 		}
 
@@ -249,35 +243,10 @@ sk_mapping_load(Oid relid)
 				break;
 			case SK_COL_FIELD:
 				npayload++;
-				if (map->format == SK_FORMAT_JSON && col->field != NULL)
-				{
-					/* a plain field is a one-step path */
-					SkPathStep *step = palloc0(sizeof(SkPathStep));
-
-					step->key = col->field;
-					step->keylen = strlen(col->field);
-					col->path = list_make1(step);
-					map->max_path_depth = Max(map->max_path_depth, 1);
-				}
-				else if (map->format == SK_FORMAT_CSV && col->field != col->name)
-				{
-					char	   *end;
-					long		pos = strtol(col->field, &end, 10);
-
-					if (*end == '\0' && pos >= 1 && pos <= 100000)
-						col->csv_field = (int) pos - 1;
-					else if (map->csv_header == SK_HEADER_MATCH)
-						col->csv_field = -1;
-					else
-						ereport(ERROR,
-								(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
-								 errmsg("invalid value for option \"field\" of column \"%s\": \"%s\"",
-										col->name, col->field),
-								 errdetail("In a CSV table, \"field\" is a 1-based field number, or a header name with header 'match'.")));
-				}
-				else if (map->format == SK_FORMAT_CSV &&
-						 map->csv_header == SK_HEADER_MATCH)
-					col->csv_field = -1;
+				if (map->format == SK_FORMAT_JSON)
+					sk_json_map_field(map, col);
+				else if (map->format == SK_FORMAT_CSV)
+					sk_csv_map_field(map, col);
 				break;
 			default:
 				break;
@@ -306,19 +275,6 @@ sk_mapping_load(Oid relid)
  */
 
 /*
- * Raise a decoding error.  Callers in the formats use it for malformed
- * payloads, so that capture mode sees one kind of failure.
- */
-void
-sk_decode_fail(int sqlstate, const char *message, const char *detail)
-{
-	ereport(ERROR,
-			(errcode(sqlstate),
-			 errmsg_internal("%s", message),
-			 detail ? errdetail_internal("%s", detail) : 0));
-}
-
-/*
  * Epoch milliseconds as a timestamptz Datum; throws when out of range.
  */
 Datum
@@ -344,22 +300,6 @@ sk_timestamp_to_ms(TimestampTz ts)
 		SECS_PER_DAY * USECS_PER_SEC;
 
 	return us >= 0 ? us / 1000 : -((-us + 999) / 1000);
-}
-
-/*
- * Text bytes of a message must be valid in the database encoding, without
- * NUL bytes; throws otherwise.  "what" names the part ("payload", "key").
- */
-void
-sk_check_text(const char *bytes, size_t len, const char *what)
-{
-	if (len >= MaxAllocSize ||
-		!pg_verifymbstr(bytes, (int) len, true) ||
-		memchr(bytes, '\0', len) != NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
-				 errmsg("Kafka message %s is not valid text in encoding \"%s\"",
-						what, GetDatabaseEncodingName())));
 }
 
 static char *

@@ -26,6 +26,39 @@
 
 #include "sales_kafka.h"
 
+/*
+ * Which field of a record a CSV payload column reads, once its options are
+ * read: option "field" is a 1-based field number, or a header name with
+ * header 'match' (position -1: found by name in each message); without it,
+ * the column's position among the payload columns (col->csv_field as
+ * sk_mapping_load() set it) or, with header 'match', its name.  Throws on
+ * a "field" that is neither.
+ */
+void
+sk_csv_map_field(SkMapping *map, SkColumn *col)
+{
+	char	   *end;
+	long		pos;
+
+	if (col->field == col->name)
+	{
+		if (map->csv_header == SK_HEADER_MATCH)
+			col->csv_field = -1;
+		return;
+	}
+	pos = strtol(col->field, &end, 10);
+	if (*end == '\0' && pos >= 1 && pos <= 100000)
+		col->csv_field = (int) pos - 1;
+	else if (map->csv_header == SK_HEADER_MATCH)
+		col->csv_field = -1;
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+				 errmsg("invalid value for option \"field\" of column \"%s\": \"%s\"",
+						col->name, col->field),
+				 errdetail("In a CSV table, \"field\" is a 1-based field number, or a header name with header 'match'.")));
+}
+
 typedef struct CsvField
 {
 	char	   *value;

@@ -27,6 +27,59 @@
 #include "sales_kafka.h"
 
 /*
+ * A json_path option's steps, as sk_json_path_parse() returns them, or
+ * the validator's ERROR for a path that does not parse.
+ */
+List *
+sk_json_path_check(const char *path)
+{
+	const char *error;
+	List	   *steps = sk_json_path_parse(path, &error);
+
+	if (steps == NIL && error != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+				 errmsg("invalid value for option \"json_path\": \"%s\"", path),
+				 errdetail("%s", error),
+				 errhint("Write a path such as '$.customer.region', '$.lines[0].sku' or '$[\"odd key\"]'.")));
+	return steps;
+}
+
+/*
+ * A JSON payload column reads the value at a json_path option (throws if
+ * it does not parse).  col and map live in the mapping's memory context,
+ * which is current.
+ */
+void
+sk_json_map_path(SkMapping *map, SkColumn *col, const char *path)
+{
+	col->path = sk_json_path_check(path);
+	col->whole_payload = col->path == NIL;
+	col->field = NULL;
+	map->max_path_depth = Max(map->max_path_depth, list_length(col->path));
+}
+
+/*
+ * Where a JSON payload column's value comes from, once its options are
+ * read: a plain field (the column name, or option "field") is a one-step
+ * path; a json_path option has set col->path already
+ * (sk_json_map_path()).  As there, for memory.
+ */
+void
+sk_json_map_field(SkMapping *map, SkColumn *col)
+{
+	SkPathStep *step;
+
+	if (col->field == NULL)
+		return;
+	step = palloc0(sizeof(SkPathStep));
+	step->key = col->field;
+	step->keylen = strlen(col->field);
+	col->path = list_make1(step);
+	map->max_path_depth = Max(map->max_path_depth, 1);
+}
+
+/*
  * Parse a json_path column option: "$" followed by steps ".name",
  * "[index]", ["name"] or ['name'].  Returns the steps (SkPathStep, palloc'd
  * in CurrentMemoryContext), or NIL with *error set to what is wrong; "$"

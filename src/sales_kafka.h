@@ -212,8 +212,10 @@ extern char *sk_headers_json(rd_kafka_headers_t *headers);
 extern bytea *sk_bytea(const char *bytes, size_t len);
 extern Datum sk_timestamp_from_ms(int64 ms);
 extern int64 sk_timestamp_to_ms(TimestampTz ts);
-extern void sk_check_text(const char *bytes, size_t len, const char *what);
 extern bool sk_is_data_error(int sqlstate);
+
+/* in decode_error.c */
+extern void sk_check_text(const char *bytes, size_t len, const char *what);
 extern void sk_decode_fail(int sqlstate, const char *message,
 						   const char *detail) pg_attribute_noreturn();
 
@@ -243,6 +245,7 @@ extern void sk_encode_row(SkMapping *map, TupleTableSlot *slot,
 						  SkOutMessage *out);
 
 /* in decode_csv.c */
+extern void sk_csv_map_field(SkMapping *map, SkColumn *col);
 extern void sk_csv_extract(SkMapping *map, const char *payload, size_t len,
 						   const bool *wanted, SkRawValue *raw);
 
@@ -314,6 +317,9 @@ typedef struct SkPathStep
 } SkPathStep;
 
 extern List *sk_json_path_parse(const char *path, const char **error);
+extern List *sk_json_path_check(const char *path);
+extern void sk_json_map_path(SkMapping *map, SkColumn *col, const char *path);
+extern void sk_json_map_field(SkMapping *map, SkColumn *col);
 extern void sk_json_extract(SkMapping *map, const char *payload, size_t len,
 							const bool *wanted, SkRawValue *raw);
 

@@ -91,8 +91,6 @@ PACKAGES=(
 	gdb             # backtraces of core files
 )
 
-IS_ROOT=0
-[ "$(id -u)" -eq 0 ] && IS_ROOT=1
 
 # Run from `make check-assert`, we inherit the outer make's MAKELEVEL, which
 # makes PostgreSQL's build skip generating its headers, and its MAKEFLAGS.
@@ -109,25 +107,9 @@ T0=$(now_s)
 # ---------------------------------------------------------------- packages
 
 printf '\n==== packages\n'
-missing=()
-for p in "${PACKAGES[@]}"; do
-	if [ "$(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null)" != "ii " ]; then
-		missing+=("$p")
-	fi
-done
-if [ ${#missing[@]} -gt 0 ]; then
-	if [ "$IS_ROOT" -eq 1 ]; then
-		say "installing: ${missing[*]}"
-		apt-get update </dev/null
-		DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}" </dev/null
-	else
-		say "missing packages; install them with:" >&2
-		echo "sudo apt-get install -y ${missing[*]}"
-		exit 1
-	fi
-else
-	say "all ${#PACKAGES[@]} packages are installed"
-fi
+# shellcheck source=test/packages.sh
+. "$SRC/test/packages.sh"
+sk_install_packages "${PACKAGES[@]}"
 
 SYS_PG_VERSION=$(dpkg-query -W -f='${Version}' postgresql-15)
 SYS_PGTAP_VERSION=$(dpkg-query -W -f='${Version}' postgresql-15-pgtap)

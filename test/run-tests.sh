@@ -144,25 +144,9 @@ fail() {
 # ---------------------------------------------------------------- packages
 
 phase packages
-missing=()
-for p in "${PACKAGES[@]}"; do
-	if [ "$(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null)" != "ii " ]; then
-		missing+=("$p")
-	fi
-done
-if [ ${#missing[@]} -gt 0 ]; then
-	if [ "$IS_ROOT" -eq 1 ]; then
-		say "installing: ${missing[*]}"
-		apt-get update
-		DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}" </dev/null
-	else
-		say "missing packages; install them with:" >&2
-		echo "sudo apt-get install -y ${missing[*]}"
-		exit 1
-	fi
-else
-	say "all ${#PACKAGES[@]} packages are installed"
-fi
+# shellcheck source=test/packages.sh
+. "$SRC/test/packages.sh"
+sk_install_packages "${PACKAGES[@]}"
 
 # a command of its own reports its own outcome: no test summary then
 [ ${#RUN_CMD[@]} -gt 0 ] || SUMMARY_ARMED=1

@@ -233,23 +233,24 @@ sk_fuzz_set_field(SkMapping *map, SkColumn *col, const char *field)
 	MemoryContextSwitchTo(oldcxt);
 }
 
-/* The column option "json_path"; the path must be one the validator takes */
+/*
+ * The column option "json_path"; the path must be one the validator takes
+ * (sk_json_map_path() throws otherwise, which the harness reports).
+ */
 void
 sk_fuzz_set_json_path(SkMapping *map, SkColumn *col, const char *path)
 {
 	MemoryContext oldcxt = MemoryContextSwitchTo(sk_fuzz_mapping_cxt);
-	const char *error;
 
-	col->path = sk_json_path_parse(path, &error);
-	if (error != NULL)
-		sk_fuzz_abort("harness: invalid json_path \"%s\": %s", path, error);
-	col->whole_payload = col->path == NIL;
-	col->field = NULL;
-	map->max_path_depth = Max(map->max_path_depth, list_length(col->path));
+	sk_json_map_path(map, col, path);
 	MemoryContextSwitchTo(oldcxt);
 }
 
-/* What sk_mapping_load() does for each payload column after its options */
+/*
+ * What sk_mapping_load() does for each payload column after its options:
+ * the formats' own sk_json_map_field() and sk_csv_map_field(), the code
+ * the server runs.
+ */
 void
 sk_fuzz_finish_mapping(SkMapping *map)
 {
@@ -265,33 +266,42 @@ sk_fuzz_finish_mapping(SkMapping *map)
 
 		if (col->kind != SK_COL_FIELD)
 			continue;
-		if (map->format == SK_FORMAT_JSON && col->field != NULL)
-		{
-			SkPathStep *step = palloc0(sizeof(SkPathStep));
-
-			step->key = col->field;
-			step->keylen = strlen(col->field);
-			col->path = lappend(NIL, step);
-			map->max_path_depth = Max(map->max_path_depth, 1);
-		}
-		else if (map->format == SK_FORMAT_CSV && col->field != col->name)
-		{
-			char	   *end;
-			long		pos = strtol(col->field, &end, 10);
-
-			if (*end == '\0' && pos >= 1 && pos <= 100000)
-				col->csv_field = (int) pos - 1;
-			else if (map->csv_header == SK_HEADER_MATCH)
-				col->csv_field = -1;
-			else
-				sk_fuzz_abort("harness: CSV field \"%s\" needs header 'match'",
-							  col->field);
-		}
-		else if (map->format == SK_FORMAT_CSV &&
-				 map->csv_header == SK_HEADER_MATCH)
-			col->csv_field = -1;
+		if (map->format == SK_FORMAT_JSON)
+			sk_json_map_field(map, col);
+		else if (map->format == SK_FORMAT_CSV)
+			sk_csv_map_field(map, col);
 	}
 	MemoryContextSwitchTo(oldcxt);
+}
+
+/*
+ * A target's input: a spec line (at most max_spec bytes of it), a line
+ * break and the payload; or, without a line break, the default spec and
+ * the whole input as the payload.
+ */
+void
+sk_fuzz_split_input(const uint8_t *data, size_t size,
+					const char *default_spec, size_t ndefault, size_t max_spec,
+					const char **spec, size_t *nspec,
+					const char **payload, size_t *len)
+{
+	const char *input = (const char *) data;
+	const char *nl = memchr(input, '\n', size);
+
+	if (nl != NULL)
+	{
+		*spec = input;
+		*nspec = Min((size_t) (nl - input), max_spec);
+		*payload = nl + 1;
+		*len = size - (nl + 1 - input);
+	}
+	else
+	{
+		*spec = default_spec;
+		*nspec = ndefault;
+		*payload = input;
+		*len = size;
+	}
 }
 
 /* ---------------------------------------------------------------------

@@ -56,6 +56,11 @@ extern void sk_fuzz_set_field(SkMapping *map, SkColumn *col,
 extern void sk_fuzz_set_json_path(SkMapping *map, SkColumn *col,
 								  const char *path);
 extern void sk_fuzz_finish_mapping(SkMapping *map);
+extern void sk_fuzz_split_input(const uint8_t *data, size_t size,
+								const char *default_spec, size_t ndefault,
+								size_t max_spec,
+								const char **spec, size_t *nspec,
+								const char **payload, size_t *len);
 
 extern void sk_fuzz_check_json(SkMapping *map, const char *payload,
 							   size_t len, const bool *wanted);

@@ -231,8 +231,6 @@ int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	const char *input = (const char *) data;
-	const char *nl = memchr(input, '\n', size);
 	const char *spec;
 	size_t		nspec;
 	const char *payload;
@@ -250,20 +248,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	RefRecord	rec;
 	size_t		pos = 0;
 
-	if (nl != NULL)
-	{
-		spec = input;
-		nspec = nl - input;
-		payload = nl + 1;
-		len = size - (nl + 1 - input);
-	}
-	else
-	{
-		spec = default_spec;
-		nspec = strlen(default_spec);
-		payload = input;
-		len = size;
-	}
+	sk_fuzz_split_input(data, size, default_spec, strlen(default_spec),
+						size, &spec, &nspec, &payload, &len);
 	ncols = (int) Min(nspec > 4 ? nspec - 4 : 0, MAX_COLUMNS);
 
 	sk_fuzz_init();

@@ -92,8 +92,6 @@ int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	const char *input = (const char *) data;
-	const char *nl = memchr(input, '\n', size);
 	const char *spec;
 	size_t		nspec;
 	const char *payload;
@@ -102,20 +100,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	bool		wanted[MAX_COLUMNS];
 	bool		use_wanted = false;
 
-	if (nl != NULL)
-	{
-		spec = input;
-		nspec = Min((size_t) (nl - input), MAX_COLUMNS);
-		payload = nl + 1;
-		len = size - (nl + 1 - input);
-	}
-	else
-	{
-		spec = default_spec;
-		nspec = sizeof(default_spec);
-		payload = input;
-		len = size;
-	}
+	sk_fuzz_split_input(data, size, default_spec, sizeof(default_spec),
+						MAX_COLUMNS, &spec, &nspec, &payload, &len);
 
 	sk_fuzz_init();
 	map = sk_fuzz_mapping(SK_FORMAT_JSON, (int) nspec);

@@ -2,8 +2,8 @@
  *
  * pg_shim.c
  *		The few PostgreSQL backend symbols the payload decoders need, so that
- *		src/decode_json.c and src/decode_csv.c run unchanged inside a
- *		fuzzing process, without a server.
+ *		src/decode_json.c, src/decode_csv.c and src/decode_error.c run
+ *		unchanged inside a fuzzing process, without a server.
  *
  * Shimmed here (backend semantics the decoders rely on are kept):
  *	- memory contexts: CurrentMemoryContext, palloc, palloc0, repalloc,
@@ -15,8 +15,9 @@
  *	  (as RANDOMIZE_ALLOCATED_MEMORY would), palloc0 zeroes, repalloc keeps
  *	  the data and always moves it, pfree(NULL) and sizes over MaxAllocSize
  *	  fail as in the server;
- *	- lappend, with exactly sized cell arrays as DEBUG_LIST_MEMORY_USAGE
- *	  builds have them, so a stale cell pointer is caught;
+ *	- lappend and list_make1, with exactly sized cell arrays as
+ *	  DEBUG_LIST_MEMORY_USAGE builds have them, so a stale cell pointer is
+ *	  caught;
  *	- error reporting: errstart, errstart_cold, errfinish, errcode, errmsg,
  *	  errmsg_internal, errdetail, errdetail_internal, errhint,
  *	  pg_re_throw, FlushErrorState, PG_exception_stack,
@@ -26,8 +27,6 @@
  *	- ExceptionalCondition (failed Assert: abort, a crash for the fuzzer);
  *	- encodings (the database encoding is UTF8): GetDatabaseEncoding,
  *	  GetDatabaseEncodingName, pg_verifymbstr, pg_unicode_to_server;
- *	- sk_check_text and sk_decode_fail, copied from src/decode.c, which
- *	  needs the catalog and cannot be built here.  Keep them in step.
  *
  * Not shimmed: StringInfo, UTF-8 verification, unicode_to_utf8,
  * pg_utf_mblen and snprintf are PostgreSQL's own code, linked from the
@@ -253,6 +252,15 @@ lappend(List *list, void *datum)
 	return list;
 }
 
+/* list_make1() of a pointer, as pg_list.h builds it */
+List *
+list_make1_impl(NodeTag t, ListCell datum1)
+{
+	if (t != T_List)
+		sk_fuzz_abort("list_make1() of list type %d", (int) t);
+	return lappend(NIL, lfirst(&datum1));
+}
+
 /* ---------------------------------------------------------------------
  * Errors
  * ---------------------------------------------------------------------
@@ -423,28 +431,3 @@ pg_unicode_to_server(pg_wchar c, unsigned char *s)
 	s[pg_utf_mblen(s)] = '\0';
 }
 
-/* ---------------------------------------------------------------------
- * Copied from src/decode.c
- * ---------------------------------------------------------------------
- */
-
-void
-sk_decode_fail(int sqlstate, const char *message, const char *detail)
-{
-	ereport(ERROR,
-			(errcode(sqlstate),
-			 errmsg_internal("%s", message),
-			 detail ? errdetail_internal("%s", detail) : 0));
-}
-
-void
-sk_check_text(const char *bytes, size_t len, const char *what)
-{
-	if (len >= MaxAllocSize ||
-		!pg_verifymbstr(bytes, (int) len, true) ||
-		memchr(bytes, '\0', len) != NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
-				 errmsg("Kafka message %s is not valid text in encoding \"%s\"",
-						what, GetDatabaseEncodingName())));
-}

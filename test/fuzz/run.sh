@@ -58,23 +58,9 @@ esac
 
 # ---------------------------------------------------------------- packages
 
-missing=()
-for p in "${PACKAGES[@]}"; do
-	if [ "$(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null)" != "ii " ]; then
-		missing+=("$p")
-	fi
-done
-if [ ${#missing[@]} -gt 0 ]; then
-	if [ "$(id -u)" -eq 0 ]; then
-		say "installing: ${missing[*]}"
-		apt-get update
-		DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}" </dev/null
-	else
-		say "missing packages; install them with:" >&2
-		echo "sudo apt-get install -y ${missing[*]}"
-		exit 1
-	fi
-fi
+# shellcheck source=test/packages.sh
+. "$FUZZ/../packages.sh"
+sk_install_packages "${PACKAGES[@]}"
 
 # ---------------------------------------------------------------- build
 
