@@ -20,8 +20,16 @@ SELECT format($$CREATE FOREIGN TABLE fixture (
 SELECT format($$CREATE FOREIGN TABLE empty_topic (o bigint OPTIONS (kafka 'offset'), v text)
                 SERVER test_kafka OPTIONS (topic %L, format 'text')$$,
               current_setting('sk_test.topic_prefix') || 'empty1') \gexec
+-- the fixture's payloads (m1, m2, ...) are not JSON
+SELECT format($$CREATE FOREIGN TABLE fixture_as_json (o bigint OPTIONS (kafka 'offset'), id int)
+                SERVER test_kafka OPTIONS (topic %L)$$,
+              current_setting('sk_test.topic_prefix') || 'watermarks3') \gexec
+SELECT format($$CREATE FOREIGN TABLE fixture_as_json_lenient (
+                  o bigint OPTIONS (kafka 'offset'), id int, err text OPTIONS (kafka 'error'))
+                SERVER test_kafka OPTIONS (topic %L, strict 'false')$$,
+              current_setting('sk_test.topic_prefix') || 'watermarks3') \gexec
 
-SELECT plan(17);
+SELECT plan(19);
 
 SELECT is((SELECT count(*) FROM fixture), 30::bigint, 'a scan reads every message once');
 SELECT is((SELECT count(DISTINCT (p, o)) FROM fixture), 30::bigint,
@@ -36,6 +44,10 @@ SELECT is((SELECT count(*) FROM fixture WHERE t = current_setting('sk_test.topic
                                           AND ts IS NOT NULL AND k IS NULL),
           30::bigint, 'topic and timestamp are filled, the null key is NULL');
 SELECT is((SELECT count(*) FROM empty_topic), 0::bigint, 'an empty topic ends at once with no rows');
+SELECT throws_ok($$SELECT * FROM fixture_as_json$$, '22P02', NULL,
+                 'a strict scan of a message that is not JSON is an error (22P02)');
+SELECT is((SELECT count(*) FROM fixture_as_json_lenient WHERE id IS NULL AND o IS NOT NULL AND err IS NOT NULL),
+          30::bigint, 'a lenient scan returns every message, with its metadata and the decoding error');
 
 -- pushdown against the same conditions hidden from pushdown ("+ 0")
 SELECT results_eq($$SELECT p, o, v FROM fixture WHERE p = 1 AND o BETWEEN 3 AND 5 ORDER BY p, o$$,

@@ -29,6 +29,8 @@ SELECT format($$CREATE FOREIGN TABLE sales_src (
                 SERVER pipe_kafka OPTIONS (topic %L)$$, topic('pipe_sales')) \gexec
 SELECT format($$CREATE FOREIGN TABLE sales_raw (k text OPTIONS (kafka 'key'), v text)
                 SERVER pipe_kafka OPTIONS (topic %L, format 'text')$$, topic('pipe_sales')) \gexec
+SELECT format($$CREATE FOREIGN TABLE sales_bytes (k text OPTIONS (kafka 'key'), v bytea)
+                SERVER pipe_kafka OPTIONS (topic %L, format 'bytea')$$, topic('pipe_sales')) \gexec
 SELECT format($$CREATE FOREIGN TABLE customers_src (
                   customer_id text OPTIONS (kafka 'key'), name text, segment text)
                 SERVER pipe_kafka OPTIONS (topic %L)$$, topic('pipe_customers')) \gexec
@@ -62,7 +64,7 @@ CREATE INDEX ON sales_copy (product);
 CREATE TABLE customers (customer_id text PRIMARY KEY, name text, segment text);
 CREATE TABLE replayed (n int, "offset" bigint);
 
-SELECT plan(52);
+SELECT plan(53);
 
 -- the catalog
 SELECT has_table('sales_kafka', 'pipeline', 'the pipeline catalog exists');
@@ -123,29 +125,34 @@ INSERT INTO sales_raw (k, v) VALUES
   ('b8', ''),                                                                 -- empty
   ('g1', '{"sale_id": 3009, "product": "p2", "quantity": 3, "extra": [1, {"a": 2}]}'),
   ('g2', '{"sale_id": 3010, "product": "p3", "quantity": 1, "price": 19.999}');
+-- bytes that are not UTF-8 (a Latin-1 producer), and a NUL byte
+INSERT INTO sales_bytes (k, v) VALUES
+  ('b9', convert_to('{"sale_id": 3012, "product": "caf' || chr(233) || '", "quantity": 1}', 'LATIN1')),
+  ('b10', '\x7b2273616c655f6964223a20333031332c202270726f64756374223a20227000222c20227175616e74697479223a20317d');
 -- a 900 kB product name: a fine row for sales, too big for sales_copy's
 -- index; under a stock broker's default message.max.bytes (1 MB)
 INSERT INTO sales_raw (k, v)
 SELECT 'big', format('{"sale_id": 3011, "product": "%s", "quantity": 1}', 'huge' || repeat('x', 900000));
 
 SELECT ok(wait_for($$SELECT (SELECT count(*) FROM sales) +
-                            (SELECT count(*) FROM sales_kafka.dead_letter WHERE pipeline = 'pt_sales') >= 2011
+                            (SELECT count(*) FROM sales_kafka.dead_letter WHERE pipeline = 'pt_sales') >= 2013
                         AND (SELECT count(*) FROM sales_copy) +
-                            (SELECT count(*) FROM sales_kafka.dead_letter WHERE pipeline = 'pt_copy') >= 2011$$),
+                            (SELECT count(*) FROM sales_kafka.dead_letter WHERE pipeline = 'pt_copy') >= 2013$$),
           'both pipelines account for every message');
 SELECT is((SELECT count(*) FROM sales), 2002::bigint,
           'sales got the 2000 sales and the two good messages among the bad');
-SELECT is((SELECT count(*) FROM sales_kafka.dead_letter WHERE pipeline = 'pt_sales'), 9::bigint,
-          'the nine bad messages of sales are dead letters (the huge one fails its foreign key)');
+SELECT is((SELECT count(*) FROM sales_kafka.dead_letter WHERE pipeline = 'pt_sales'), 11::bigint,
+          'the eleven bad messages of sales are dead letters (the huge one fails its foreign key)');
 SELECT set_eq($$SELECT convert_from(key, 'UTF8'), sqlstate FROM sales_kafka.dead_letter WHERE pipeline = 'pt_sales'$$,
               $$VALUES ('b1', '22P02'), ('b2', '22P02'), ('b3', '22003'), ('b4', '22003'), ('b5', '23514'),
-                       ('b6', '23502'), ('b7', '23503'), ('b8', '22P02'), ('big', '23503')$$,
+                       ('b6', '23502'), ('b7', '23503'), ('b8', '22P02'), ('b9', '22021'), ('b10', '22021'),
+                       ('big', '23503')$$,
               'each bad message has the SQLSTATE of its fault');
 SELECT is((SELECT count(*) FROM sales_copy), 2003::bigint,
           'sales_copy (no foreign key) also took the unknown product');
 SELECT set_eq($$SELECT convert_from(key, 'UTF8'), sqlstate FROM sales_kafka.dead_letter WHERE pipeline = 'pt_copy'$$,
               $$VALUES ('b1', '22P02'), ('b2', '22P02'), ('b3', '22003'), ('b4', '22003'), ('b5', '23514'),
-                       ('b6', '23502'), ('b8', '22P02'), ('big', '54000')$$,
+                       ('b6', '23502'), ('b8', '22P02'), ('b9', '22021'), ('b10', '22021'), ('big', '54000')$$,
               'the index row too large for sales_copy is a dead letter there');
 SELECT is((SELECT count(*) FROM (SELECT "partition", "offset" FROM sales
                                  UNION ALL
@@ -165,7 +172,7 @@ SELECT ok((SELECT error LIKE '%not valid JSON%' AND payload IS NOT NULL AND head
 SELECT is((SELECT sum(committed_offset) FROM sales_kafka.pipeline_partitions WHERE pipeline = 'pt_copy')::bigint,
           (SELECT sum(high) FROM sales_kafka.watermarks('pipe_kafka', topic('pipe_sales')))::bigint,
           'the committed offsets are at the end of every partition');
-SELECT ok(wait_for($$SELECT state = 'running' AND lag = 0 AND dead_letters = 9 AND rows_written = 2002
+SELECT ok(wait_for($$SELECT state = 'running' AND lag = 0 AND dead_letters = 11 AND rows_written = 2002
                           AND partitions = 4 AND cardinality(worker_pids) = 1
                      FROM sales_kafka.pipeline_status WHERE pipeline = 'pt_sales'$$),
           'pipeline_status shows the running pipeline and its figures');
@@ -197,11 +204,15 @@ SELECT sales_kafka.create_pipeline('pt_customers', 'customers_src', 'customers',
 SELECT sales_kafka.start_pipeline('pt_customers');
 INSERT INTO customers_src SELECT 'c' || g % 20, 'name ' || g, CASE WHEN g % 3 = 0 THEN 'Consumer' ELSE 'Corporate' END
   FROM generate_series(1, 200) g;
-INSERT INTO customers_tombstones VALUES ('c3'), ('c4'), ('nobody');
+INSERT INTO customers_tombstones VALUES ('c3'), ('c4'), ('nobody'), (NULL);
 INSERT INTO customers_src VALUES ('c4', 'back again', 'Home Office');
-SELECT ok(wait_for($$SELECT sum(lag) = 0 AND sum(committed_offset) = 204
+SELECT ok(wait_for($$SELECT sum(lag) = 0 AND sum(committed_offset) = 205
                      FROM sales_kafka.pipeline_partitions WHERE pipeline = 'pt_customers'$$),
           'the upsert pipeline reads every message');
+SELECT results_eq($$SELECT key IS NULL, payload IS NULL, sqlstate FROM sales_kafka.dead_letter
+                     WHERE pipeline = 'pt_customers'$$,
+                  $$VALUES (true, true, '23502')$$,
+                  'a tombstone without a key deletes nothing: it is a dead letter (23502)');
 SELECT set_eq($$SELECT customer_id, name, segment FROM customers$$,
               $$SELECT 'c' || k AS customer_id, 'name ' || (180 + k) AS name, CASE WHEN (180 + k) % 3 = 0 THEN 'Consumer' ELSE 'Corporate' END AS segment
                   FROM generate_series(0, 19) k WHERE k NOT IN (0, 3, 4)
