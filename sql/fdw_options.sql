@@ -82,6 +82,12 @@ CREATE SERVER kafka_bad FOREIGN DATA WRAPPER sales_kafka OPTIONS ("sasl.kerberos
 CREATE SERVER kafka_bad FOREIGN DATA WRAPPER sales_kafka OPTIONS ("sasl.mechanism" 'GSSAPI');  -- ERROR: runs kinit
 CREATE SERVER kafka_bad FOREIGN DATA WRAPPER sales_kafka OPTIONS ("sasl.mechanisms" 'gssapi'); -- ERROR: runs kinit
 CREATE SERVER kafka_bad FOREIGN DATA WRAPPER sales_kafka OPTIONS ("security.protocol" 'SASL_PLAINTEXT'); -- ERROR: GSSAPI by default
+CREATE SERVER kafka_bad FOREIGN DATA WRAPPER sales_kafka OPTIONS ("security.protocol" ' sasl_ssl'); -- ERROR: librdkafka trims it
+CREATE SERVER kafka_bad FOREIGN DATA WRAPPER sales_kafka
+  OPTIONS ("security.protocol" 'sasl_ssl', "sasl.mechanism" E'\tGSSAPI');                 -- ERROR: librdkafka trims it
+CREATE SERVER kafka_bad FOREIGN DATA WRAPPER sales_kafka
+  OPTIONS ("security.protocol" 'sasl_plaintext', "sasl.mechanism" 'OAUTHBEARER',
+           "enable.sasl.oauthbearer.unsecure.jwt" 'true');                                  -- ERROR: crashes librdkafka
 CREATE SERVER kafka_bad FOREIGN DATA WRAPPER sales_kafka OPTIONS ("sasl.oauthbearer.token.endpoint.url" 'file:///etc/passwd'); -- ERROR: not HTTP
 ALTER SERVER kafka_user OPTIONS (ADD "ssl.crl.location" '/x');                                -- ERROR: reads a file
 RESET ROLE;
@@ -109,6 +115,13 @@ RESET ROLE;
 -- a superuser may set what loads code or reads files
 CREATE SERVER kafka_super FOREIGN DATA WRAPPER sales_kafka
   OPTIONS ("ssl.providers" 'default', "ssl.ca.location" 'probe', "statistics.interval.ms" '0');
+-- a server keeps only what its owner may set: given to an owner without
+-- the right, it refuses to connect (before any broker is asked)
+ALTER SERVER kafka_super OWNER TO regress_sales_kafka_user;
+GRANT USAGE ON FOREIGN SERVER kafka_super TO regress_sales_kafka_files;
+SET ROLE regress_sales_kafka_files;
+SELECT * FROM sales_kafka.topics('kafka_super');                                            -- ERROR: owner may not
+RESET ROLE;
 DROP SERVER kafka_super, kafka_files, kafka_programs, kafka_user;
 REVOKE USAGE ON FOREIGN DATA WRAPPER sales_kafka
   FROM regress_sales_kafka_user, regress_sales_kafka_files, regress_sales_kafka_programs;

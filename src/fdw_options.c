@@ -105,6 +105,7 @@ static const struct
 	{"enable.auto.offset.store", "sales_kafka stores offsets in PostgreSQL, in the same transaction as the rows."},
 	{"group.id", "Pipelines name their own consumer groups."},
 	{"log.queue", "sales_kafka serves librdkafka's logs itself."},
+	{"enable.sasl.oauthbearer.unsecure.jwt", "librdkafka's unsecured test tokens are not supported: when it cannot make one, librdkafka 2.0.2 crashes, and the database server with it."},
 	{NULL, NULL}
 };
 
@@ -122,7 +123,9 @@ typedef enum SkRight
  * tunes the network, batching, compression and authentication without
  * touching the server's files, code or programs.  Values that change that
  * (a GSSAPI login runs kinit, an OIDC URL of another scheme reads files)
- * are judged in property_right().
+ * are judged in effective_right(), on what librdkafka makes of them.
+ * librdkafka's unsecured test tokens are managed (never set): its failure
+ * to make one crashes librdkafka 2.0.2 (a NULL mutex on its main thread).
  */
 static const struct
 {
@@ -183,7 +186,6 @@ static const struct
 	{"queue.buffering.backpressure.threshold", SK_RIGHT_USAGE},
 	{"linger.ms", SK_RIGHT_USAGE},
 	{"message.send.max.retries", SK_RIGHT_USAGE},
-	{"retries", SK_RIGHT_USAGE},
 	{"retry.backoff.ms", SK_RIGHT_USAGE},
 	{"batch.num.messages", SK_RIGHT_USAGE},
 	{"batch.size", SK_RIGHT_USAGE},
@@ -192,10 +194,8 @@ static const struct
 	{"compression.type", SK_RIGHT_USAGE},
 	{"compression.level", SK_RIGHT_USAGE},
 	{"request.required.acks", SK_RIGHT_USAGE},
-	{"acks", SK_RIGHT_USAGE},
 	{"message.timeout.ms", SK_RIGHT_USAGE},
 	{"delivery.timeout.ms", SK_RIGHT_USAGE},
-	{"partitioner", SK_RIGHT_USAGE},
 	/* TLS, with certificates given as values */
 	{"security.protocol", SK_RIGHT_USAGE},
 	{"ssl.cipher.suites", SK_RIGHT_USAGE},
@@ -213,7 +213,6 @@ static const struct
 	{"sasl.oauthbearer.scope", SK_RIGHT_USAGE},
 	{"sasl.oauthbearer.extensions", SK_RIGHT_USAGE},
 	{"sasl.oauthbearer.token.endpoint.url", SK_RIGHT_USAGE},
-	{"enable.sasl.oauthbearer.unsecure.jwt", SK_RIGHT_USAGE},
 	/* files of the database server */
 	{"ssl.ca.location", SK_RIGHT_READ_FILES},
 	{"ssl.certificate.location", SK_RIGHT_READ_FILES},
@@ -486,88 +485,213 @@ find_option(List *options, const char *name)
 	return NULL;
 }
 
-/*
- * Who may set this librdkafka property on a server whose options are
- * "options".  SASL over a plain or TLS connection logs in with GSSAPI
- * unless a mechanism is named, and librdkafka's GSSAPI login runs kinit.
- */
+/* The right a librdkafka property needs by its name alone */
 static SkRight
-property_right(DefElem *def, List *options)
+name_right(const char *name)
 {
-	const char *value = defGetString(def);
 	int			i;
 
-	if ((strcmp(def->defname, "sasl.mechanisms") == 0 ||
-		 strcmp(def->defname, "sasl.mechanism") == 0) &&
-		pg_strcasecmp(value, "GSSAPI") == 0)
-		return SK_RIGHT_PROGRAM;
-	if (strcmp(def->defname, "security.protocol") == 0 &&
-		pg_strncasecmp(value, "sasl_", 5) == 0 &&
-		find_option(options, "sasl.mechanisms") == NULL &&
-		find_option(options, "sasl.mechanism") == NULL)
-		return SK_RIGHT_PROGRAM;
-	/* libcurl reads file: and other URLs too */
-	if (strcmp(def->defname, "sasl.oauthbearer.token.endpoint.url") == 0 &&
-		pg_strncasecmp(value, "https://", 8) != 0 &&
-		pg_strncasecmp(value, "http://", 7) != 0)
-		return SK_RIGHT_SUPERUSER;
-
 	for (i = 0; property_rights[i].name != NULL; i++)
-		if (strcmp(property_rights[i].name, def->defname) == 0)
+		if (strcmp(property_rights[i].name, name) == 0)
 			return property_rights[i].right;
 	return SK_RIGHT_SUPERUSER;
 }
 
-/*
- * Refuse a property the current user may not set, before librdkafka sees
- * its value.
- */
-static void
-check_property_right(DefElem *def, List *options)
+static bool
+is_managed(const char *name)
 {
-	Oid			user = GetUserId();
+	int			i;
 
-	if (superuser())
-		return;
-	switch (property_right(def, options))
-	{
-		case SK_RIGHT_USAGE:
-			return;
-		case SK_RIGHT_READ_FILES:
-			if (has_privs_of_role(user, ROLE_PG_READ_SERVER_FILES))
-				return;
-			ereport(ERROR,
-					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-					 errmsg("permission denied to set option \"%s\"",
-							def->defname),
-					 errdetail("Only superusers and roles with privileges of the \"%s\" role may set librdkafka properties that read files of the database server.",
-							   "pg_read_server_files")));
-			break;
-		case SK_RIGHT_PROGRAM:
-			if (has_privs_of_role(user, ROLE_PG_EXECUTE_SERVER_PROGRAM))
-				return;
-			ereport(ERROR,
-					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-					 errmsg("permission denied to set option \"%s\" to \"%s\"",
-							def->defname, defGetString(def)),
-					 errdetail("Only superusers and roles with privileges of the \"%s\" role may make librdkafka run programs on the database server, as a Kerberos (GSSAPI) login does.",
-							   "pg_execute_server_program"),
-					 strcmp(def->defname, "security.protocol") == 0 ?
-					 errhint("Name another SASL mechanism with the option \"sasl.mechanism\", such as \"SCRAM-SHA-512\", \"PLAIN\" or \"OAUTHBEARER\".") : 0));
-			break;
-		case SK_RIGHT_SUPERUSER:
-			ereport(ERROR,
-					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-					 errmsg("permission denied to set option \"%s\"",
-							def->defname),
-					 errdetail("Only superusers may set librdkafka properties that can load code into the database server or read its files, and properties not known to be free of both."),
-					 errhint("Ask a superuser to create the server.")));
-			break;
-	}
+	for (i = 0; managed_properties[i].name != NULL; i++)
+		if (strcmp(managed_properties[i].name, name) == 0)
+			return true;
+	return false;
 }
 
+/* A librdkafka setting as librdkafka holds it, trimmed; "" if unset */
 static void
-check_server_property(DefElem *def, List *options)
+conf_value(rd_kafka_conf_t *conf, const char *name, char *buf, size_t size)
+{
+	size_t		len;
+	char	   *start = buf;
+
+	if (rd_kafka_conf_get(conf, name, buf, &size) != RD_KAFKA_CONF_OK)
+		buf[0] = '\0';
+	while (isspace((unsigned char) *start))
+		start++;
+	len = strlen(start);
+	while (len > 0 && isspace((unsigned char) start[len - 1]))
+		len--;
+	memmove(buf, start, len);
+	buf[len] = '\0';
+}
+
+/*
+ * The right that the server's librdkafka properties need together, on
+ * what librdkafka makes of their values (it trims spaces and ignores case
+ * where a check on the text would not): GSSAPI named as the mechanism, or
+ * SASL without a mechanism (GSSAPI is the default), makes librdkafka run
+ * kinit; libcurl reads file: and other non-HTTP token URLs.  *option names
+ * the option to blame.  Every property's name must have passed
+ * name_right(): none of them loads code when set.
+ */
+static SkRight
+effective_right(List *options, const char **option)
+{
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	char		protocol[64];
+	char		mechanism[64];
+	char		url[1024];
+	char		errstr[512];
+	SkRight		right = SK_RIGHT_USAGE;
+	ListCell   *lc;
+
+	foreach(lc, options)
+	{
+		DefElem    *def = lfirst_node(DefElem, lc);
+
+		if (sk_option_is_kafka_property(def->defname) &&
+			!sk_option_is_secret(def->defname) && !is_managed(def->defname))
+			(void) rd_kafka_conf_set(conf, def->defname, defGetString(def),
+									 errstr, sizeof(errstr));
+	}
+	conf_value(conf, "security.protocol", protocol, sizeof(protocol));
+	conf_value(conf, "sasl.mechanisms", mechanism, sizeof(mechanism));
+	conf_value(conf, "sasl.oauthbearer.token.endpoint.url", url, sizeof(url));
+	rd_kafka_conf_destroy(conf);
+	/* a build without OIDC refuses the URL later; judge it all the same */
+	if (url[0] == '\0' &&
+		find_option(options, "sasl.oauthbearer.token.endpoint.url") != NULL)
+	{
+		const char *raw = defGetString(find_option(options, "sasl.oauthbearer.token.endpoint.url"));
+
+		while (isspace((unsigned char) *raw))
+			raw++;
+		strlcpy(url, raw, sizeof(url));
+	}
+
+	if (pg_strcasecmp(mechanism, "GSSAPI") == 0)
+	{
+		*option = find_option(options, "sasl.mechanisms") ? "sasl.mechanisms" :
+			find_option(options, "sasl.mechanism") ? "sasl.mechanism" : NULL;
+		if (*option == NULL && pg_strncasecmp(protocol, "sasl_", 5) == 0)
+			*option = "security.protocol";
+		if (*option != NULL)
+			right = SK_RIGHT_PROGRAM;
+	}
+	if (url[0] != '\0' && pg_strncasecmp(url, "https://", 8) != 0 &&
+		pg_strncasecmp(url, "http://", 7) != 0)
+	{
+		*option = "sasl.oauthbearer.token.endpoint.url";
+		right = SK_RIGHT_SUPERUSER;
+	}
+	return right;
+}
+
+static bool
+has_right(Oid role, SkRight right)
+{
+	switch (right)
+	{
+		case SK_RIGHT_USAGE:
+			return true;
+		case SK_RIGHT_READ_FILES:
+			return has_privs_of_role(role, ROLE_PG_READ_SERVER_FILES);
+		case SK_RIGHT_PROGRAM:
+			return has_privs_of_role(role, ROLE_PG_EXECUTE_SERVER_PROGRAM);
+		case SK_RIGHT_SUPERUSER:
+			return superuser_arg(role);
+	}
+	return false;
+}
+
+/*
+ * Raise the error for an option the role may not set: as the validator
+ * sees it (server NULL), or for a server that carries it although its
+ * owner may not set it (made by an earlier version, or given to another
+ * owner since).
+ */
+static void pg_attribute_noreturn()
+deny(SkRight right, const char *option, const char *server)
+{
+	const char *detail;
+
+	if (right == SK_RIGHT_READ_FILES)
+		detail = _("Only superusers and roles with privileges of the \"pg_read_server_files\" role may set librdkafka properties that read files of the database server.");
+	else if (right == SK_RIGHT_PROGRAM)
+		detail = _("Only superusers and roles with privileges of the \"pg_execute_server_program\" role may make librdkafka run programs on the database server, as a Kerberos (GSSAPI) login does.");
+	else
+		detail = _("Only superusers may set librdkafka properties that can load code into the database server or read any of its files, and properties not known to be free of both.");
+
+	if (server != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("server \"%s\" has option \"%s\", which its owner may not set",
+						server, option),
+				 errdetail_internal("%s", detail),
+				 errhint("A superuser may own the server, or drop the option: ALTER SERVER %s OPTIONS (DROP \"%s\").",
+						 quote_identifier(server), option)));
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied to set option \"%s\"", option),
+			 errdetail_internal("%s", detail),
+			 right == SK_RIGHT_PROGRAM && strncmp(option, "sasl.kerberos.", 14) != 0 ?
+			 errhint("Name another SASL mechanism with the option \"sasl.mechanism\", such as \"SCRAM-SHA-512\", \"PLAIN\" or \"OAUTHBEARER\".") :
+			 right == SK_RIGHT_SUPERUSER ? errhint("Ask a superuser to create the server.") : 0));
+}
+
+/*
+ * Check that role may set every librdkafka property of a server's option
+ * list, by name and then by what the values do together.  The validator
+ * calls it for the user creating or altering the server (server NULL),
+ * before librdkafka sees any value: setting some properties already loads
+ * code.  Opening a handle calls it for the server's owner, so that a
+ * server keeps only what its owner may set.  Secrets and the properties
+ * sales_kafka manages are the validator's to refuse; a server that still
+ * has a managed one (from an earlier version) is refused here.
+ */
+void
+sk_check_property_rights(List *options, Oid role, const char *server)
+{
+	const char *option = NULL;
+	SkRight		right;
+	ListCell   *lc;
+
+	foreach(lc, options)
+	{
+		DefElem    *def = lfirst_node(DefElem, lc);
+
+		if (!sk_option_is_kafka_property(def->defname) ||
+			sk_option_is_secret(def->defname))
+			continue;
+		if (is_managed(def->defname))
+		{
+			if (server == NULL)
+				continue;
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+					 errmsg("server \"%s\" has option \"%s\", which cannot be set",
+							server, def->defname),
+					 errhint("Drop the option: ALTER SERVER %s OPTIONS (DROP \"%s\").",
+							 quote_identifier(server), def->defname)));
+		}
+		right = name_right(def->defname);
+		if (!has_right(role, right))
+			deny(right, def->defname, server);
+	}
+	if (superuser_arg(role))
+		return;
+	right = effective_right(options, &option);
+	if (!has_right(role, right))
+		deny(right, option, server);
+}
+
+/*
+ * Refuse a secret or a managed property on a server.  Done for the whole
+ * list before anything else, so that neither meets a rights check first.
+ */
+static void
+check_server_property(DefElem *def)
 {
 	int			i;
 
@@ -585,8 +709,6 @@ check_server_property(DefElem *def, List *options)
 					(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
 					 errmsg("option \"%s\" cannot be set", def->defname),
 					 errhint("%s", managed_properties[i].hint)));
-	check_property_right(def, options);
-	check_kafka_property(def);
 }
 
 static bool
@@ -758,6 +880,13 @@ check_column_options(List *options)
 				 errmsg("option \"field\" cannot be combined with option \"json_path\"")));
 }
 
+/* Errors about a user mapping that holds credentials say where else they are */
+static void
+credentials_context(void *arg)
+{
+	errcontext("user mapping options; if this statement was logged (log_statement, log_min_error_statement), so were its credentials");
+}
+
 /*
  * Validate the options of a sales_kafka FDW, server, user mapping, foreign
  * table or column.  Called by CREATE and ALTER with the complete list.
@@ -768,6 +897,24 @@ sales_kafka_fdw_validator(PG_FUNCTION_ARGS)
 	List	   *options = untransformRelOptions(PG_GETARG_DATUM(0));
 	Oid			catalog = PG_GETARG_OID(1);
 	ListCell   *lc;
+	ErrorContextCallback errcallback;
+
+	errcallback.callback = credentials_context;
+	errcallback.arg = NULL;
+	errcallback.previous = error_context_stack;
+	if (catalog == UserMappingRelationId)
+		foreach(lc, options)
+			if (sk_option_is_secret(lfirst_node(DefElem, lc)->defname))
+				error_context_stack = &errcallback;
+
+	/* a server's librdkafka properties: no secret, nothing managed, rights */
+	if (catalog == ForeignServerRelationId)
+	{
+		foreach(lc, options)
+			if (sk_option_is_kafka_property(lfirst_node(DefElem, lc)->defname))
+				check_server_property(lfirst_node(DefElem, lc));
+		sk_check_property_rights(options, GetUserId(), NULL);
+	}
 
 	foreach(lc, options)
 	{
@@ -803,7 +950,7 @@ sales_kafka_fdw_validator(PG_FUNCTION_ARGS)
 		if (catalog == ForeignServerRelationId &&
 			sk_option_is_kafka_property(def->defname))
 		{
-			check_server_property(def, options);
+			check_kafka_property(def);
 			continue;
 		}
 
@@ -832,5 +979,6 @@ sales_kafka_fdw_validator(PG_FUNCTION_ARGS)
 	else if (catalog == AttributeRelationId)
 		check_column_options(options);
 
+	error_context_stack = errcallback.previous;
 	PG_RETURN_VOID();
 }

@@ -25,7 +25,9 @@
  *
  * Secrets (options that only a user mapping may carry) never reach a
  * message, a log line or a view: configuration errors about them name the
- * option, not the value.
+ * option, not the value, and every text of librdkafka's that we show goes
+ * through sk_kafka_redact() first, which hides any piece of a secret that
+ * librdkafka quotes (an OAUTHBEARER error quotes the configuration).
  *
  *-------------------------------------------------------------------------
  */
@@ -45,7 +47,9 @@
 #include "catalog/pg_user_mapping.h"
 #include "commands/defrem.h"
 #include "foreign/foreign.h"
+#include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "pgstat.h"
 #include "storage/latch.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
@@ -98,6 +102,7 @@ struct SkKafka
 {
 	rd_kafka_t *rk;
 	char	   *server_name;
+	List	   *secrets;		/* the user mapping's values (char *) */
 	SkCall	   *inflight;		/* request on a helper thread, or NULL */
 
 	/* consuming: the consumer queue, its wake-up pipe and the last batch */
@@ -172,6 +177,72 @@ log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 }
 
 /*
+ * text as it may be shown: any run of it that is also part of one of
+ * secrets, at least six characters long (or all of a shorter secret), is
+ * replaced by "***".  librdkafka quotes configuration values in some of its
+ * errors, from any position.  Returns text itself if nothing is hidden,
+ * else a palloc'd copy; never throws but for lack of memory.
+ */
+static const char *
+redact(List *secrets, const char *text)
+{
+	int			n = strlen(text);
+	bool	   *hide = NULL;
+	StringInfoData buf;
+	ListCell   *lc;
+	int			i;
+
+	foreach(lc, secrets)
+	{
+		const char *secret = (const char *) lfirst(lc);
+		int			m = strlen(secret);
+		int			min_run = Min(m, 6);
+
+		for (i = 0; m > 0 && i < n; i++)
+		{
+			int			j;
+
+			for (j = 0; j < m; j++)
+			{
+				int			k = 0;
+
+				while (i + k < n && j + k < m && text[i + k] == secret[j + k])
+					k++;
+				if (k >= min_run)
+				{
+					if (hide == NULL)
+						hide = palloc0(sizeof(bool) * n);
+					memset(hide + i, true, k);
+				}
+			}
+		}
+	}
+	if (hide == NULL)
+		return text;
+
+	initStringInfo(&buf);
+	for (i = 0; i < n; i++)
+	{
+		if (!hide[i])
+			appendStringInfoChar(&buf, text[i]);
+		else if (i == 0 || !hide[i - 1])
+			appendStringInfoString(&buf, "***");
+	}
+	pfree(hide);
+	return buf.data;
+}
+
+/*
+ * A text of librdkafka's about this handle, as it may be shown to anyone
+ * who may use the handle: without its user mapping's secrets.
+ */
+const char *
+sk_kafka_redact(SkKafka *kc, const char *text)
+{
+	return redact(kc->secrets, text);
+}
+
+/*
  * Serve librdkafka's queued callbacks and report its log lines.  librdkafka
  * logs at syslog levels; everything goes to the server log at DEBUG1
  * (warnings and errors) or DEBUG2, because the condition that matters
@@ -188,7 +259,7 @@ kafka_serve(SkKafka *kc)
 	for (i = 0; i < kc->nlogs; i++)
 		elog(kc->log_level[i] <= 4 ? DEBUG1 : DEBUG2,
 			 "librdkafka (server \"%s\"): %s",
-			 kc->server_name, kc->log_line[i]);
+			 kc->server_name, sk_kafka_redact(kc, kc->log_line[i]));
 	if (kc->lost_logs > 0)
 		elog(DEBUG1, "librdkafka (server \"%s\"): %d log lines not shown",
 			 kc->server_name, kc->lost_logs);
@@ -288,8 +359,7 @@ sk_kafka_conf_set(rd_kafka_conf_t *conf, const char *name, const char *value)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
 				 errmsg("invalid value for option \"%s\"", name),
-				 value[0] != '\0' && strstr(errstr, value) == NULL ?
-				 errdetail_internal("%s", errstr) : 0));
+				 errdetail_internal("%s", redact(list_make1((char *) value), errstr))));
 	ereport(ERROR,
 			(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
 			 errmsg("invalid value for option \"%s\": \"%s\"", name, value),
@@ -335,10 +405,14 @@ static rd_kafka_conf_t *
 build_conf(SkKafka *kc, ForeignServer *server, Oid userid,
 		   rd_kafka_type_t type, List *defaults, List *overrides)
 {
-	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	rd_kafka_conf_t *conf;
 	const char *brokers = sk_brokers;
 	ListCell   *lc;
 
+	/* a server keeps only what its owner may set (before librdkafka sees it) */
+	sk_check_property_rights(server->options, server->owner,
+							 server->servername);
+	conf = rd_kafka_conf_new();
 	foreach(lc, server->options)
 	{
 		DefElem    *def = lfirst_node(DefElem, lc);
@@ -382,6 +456,7 @@ build_conf(SkKafka *kc, ForeignServer *server, Oid userid,
 	{
 		DefElem    *def = lfirst_node(DefElem, lc);
 
+		kc->secrets = lappend(kc->secrets, pstrdup(defGetString(def)));
 		sk_kafka_conf_set(conf, def->defname, defGetString(def));
 	}
 	foreach(lc, overrides)
@@ -431,7 +506,7 @@ sk_kafka_connect(Oid serverid, Oid userid, rd_kafka_type_t type,
 				(errcode(ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION),
 				 errmsg("could not create a Kafka client for server \"%s\"",
 						server->servername),
-				 errdetail_internal("%s", errstr)));
+				 errdetail_internal("%s", sk_kafka_redact(kc, errstr))));
 	}
 	/* logs go to the main queue, which our own poll calls serve */
 	rd_kafka_set_log_queue(kc->rk, NULL);
@@ -963,8 +1038,8 @@ sk_kafka_offsets_for_time(SkKafka *kc, const char *topic, int npartitions,
 void
 sk_kafka_report(SkKafka *kc, rd_kafka_resp_err_t err, const char *topic)
 {
-	const char *reason = kc->last_error[0] != '\0' ?
-		kc->last_error : rd_kafka_err2str(err);
+	const char *reason = sk_kafka_redact(kc, kc->last_error[0] != '\0' ?
+										 kc->last_error : rd_kafka_err2str(err));
 
 	switch (err)
 	{
@@ -1207,7 +1282,9 @@ sk_kafka_produce(SkKafka *kc, const char *topic, SkOutMessage *m)
 		}
 
 		/* full: let deliveries drain, then try again */
+		pgstat_report_wait_start(SK_WAIT_EVENT_KAFKA);
 		rd_kafka_poll(kc->rk, 50);
+		pgstat_report_wait_end();
 		CHECK_FOR_INTERRUPTS();
 		kafka_serve(kc);
 	}
@@ -1225,11 +1302,13 @@ sk_kafka_flush(SkKafka *kc, int timeout_ms, int64 *failed, const char **error)
 
 	while (rd_kafka_outq_len(kc->rk) > 0 && sk_kafka_now_ms() < deadline)
 	{
+		pgstat_report_wait_start(SK_WAIT_EVENT_KAFKA);
 		rd_kafka_poll(kc->rk, 50);
+		pgstat_report_wait_end();
 		CHECK_FOR_INTERRUPTS();
 		kafka_serve(kc);
 	}
 	*failed = kc->failed;
-	*error = kc->failed > 0 ? kc->delivery_error : NULL;
+	*error = kc->failed > 0 ? sk_kafka_redact(kc, kc->delivery_error) : NULL;
 	return rd_kafka_outq_len(kc->rk);
 }

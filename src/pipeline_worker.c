@@ -623,7 +623,8 @@ collect_batch(Worker *w)
 		{
 			/* librdkafka retries by itself; show what it is waiting for */
 			if (msg->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-				sk_slot_report_error(slot, rd_kafka_message_errstr(msg));
+				sk_slot_report_error(slot,
+									 sk_kafka_redact(w->kc, rd_kafka_message_errstr(msg)));
 			continue;
 		}
 		if (msg->partition < 0 || msg->partition >= w->npartitions ||

@@ -76,6 +76,7 @@ extern int64 sk_kafka_flush(SkKafka *kc, int timeout_ms, int64 *failed,
 							const char **error);
 extern void sk_kafka_report(SkKafka *kc, rd_kafka_resp_err_t err,
 							const char *topic) pg_attribute_noreturn();
+extern const char *sk_kafka_redact(SkKafka *kc, const char *text);
 
 /* in decode.c */
 
@@ -299,6 +300,8 @@ extern char *sk_pushdown_explain(List *quals, SkQualField field);
 
 /* in fdw_options.c */
 extern char *sk_brokers_check(const char *list);
+extern void sk_check_property_rights(List *options, Oid role,
+									 const char *server);
 extern bool sk_option_is_secret(const char *name);
 extern bool sk_option_is_kafka_property(const char *name);
 extern int	sk_option_lookup(const char *const *names, const char *value);

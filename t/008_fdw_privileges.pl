@@ -135,6 +135,24 @@ SKIP:
 	is($out, '0|2', 'their watermarks are read');
 }
 
+# 5. librdkafka's texts never show a secret of the user mapping: here the
+# "password" is the very words of the connection error librdkafka reports.
+$node->safe_psql('postgres', q{
+	CREATE SERVER refusing FOREIGN DATA WRAPPER sales_kafka OPTIONS (brokers '127.0.0.1:1');
+	CREATE USER MAPPING FOR PUBLIC SERVER refusing
+	  OPTIONS ("sasl.username" 'corp', "sasl.password" 'Connection refused');
+});
+($ret, $out, $err) = $node->psql('postgres', q{
+	SET sales_kafka.connect_timeout = '1s';
+	SELECT * FROM sales_kafka.topics('refusing');
+});
+like($err, qr/could not connect to Kafka brokers of server "refusing"/,
+	'an unreachable broker is reported');
+unlike($err, qr/Connection refused/,
+	"the error does not show the user mapping's password");
+like($err, qr/DETAIL:.*\*\*\*/,
+	"librdkafka's reason is shown, with the secret hidden");
+
 # 4. Privileges before locks: a role that may not read a table cannot
 # queue for a lock on it (and hold up everyone behind it) through the KPI
 # layer's wait for writers.
