@@ -153,6 +153,25 @@ unlike($err, qr/Connection refused/,
 like($err, qr/DETAIL:.*\*\*\*/,
 	"librdkafka's reason is shown, with the secret hidden");
 
+# 6. A server made by an earlier version with librdkafka's unsecured test
+# tokens (which crash librdkafka 2.0.2, and the cluster, when no token can
+# be made) is refused when it would connect.  Its options are written
+# straight into the catalog, as no CREATE SERVER may set them any more.
+$node->safe_psql('postgres', q{
+	CREATE SERVER old_oauth FOREIGN DATA WRAPPER sales_kafka
+	  OPTIONS (brokers '127.0.0.1:1', "security.protocol" 'sasl_plaintext',
+	           "sasl.mechanism" 'OAUTHBEARER');
+	UPDATE pg_foreign_server
+	   SET srvoptions = srvoptions || '{enable.sasl.oauthbearer.unsecure.jwt=true}'
+	 WHERE srvname = 'old_oauth';
+});
+($ret, $out, $err) = $node->psql('postgres', q{
+	SET sales_kafka.connect_timeout = '15s';
+	SELECT * FROM sales_kafka.topics('old_oauth');
+});
+like($err, qr/server "old_oauth" has option "enable.sasl.oauthbearer.unsecure.jwt", which cannot be set/,
+	'a server with unsecured test tokens is refused before librdkafka sees it');
+
 # 4. Privileges before locks: a role that may not read a table cannot
 # queue for a lock on it (and hold up everyone behind it) through the KPI
 # layer's wait for writers.
