@@ -164,3 +164,44 @@ COMMENT ON FUNCTION sales_kafka.create_pipeline(text, regclass, regclass, text, 
 'defines a pipeline owned by the current user (names are unique per owner) that reads a topic through a sales_kafka foreign table into a table, checking the column mapping and privileges now; start it with start_pipeline';
 COMMENT ON FUNCTION sales_kafka.reset_pipeline(text, text) IS
 'makes a pipeline read its topic again from ''earliest'', ''latest'', a time, or the partition offsets of a JSON object such as ''{"0": 42}'' (restarting its workers if it runs)';
+
+-------------------------------------------------------------------------------
+-- 1.3 security: the extension's schema belongs to a superuser.
+--
+-- The C functions write the catalog tables above as superuser, naming
+-- them sales_kafka.pipeline and so on.  A role that may create schemas
+-- could make schema sales_kafka before CREATE EXTENSION, which then
+-- installs into it; the schema's owner could later rename it and put a
+-- schema of its own, with a trigger on its own "pipeline" table, in its
+-- place.  So the extension refuses to be installed, or updated, in a
+-- schema a superuser does not own, or whose name is no longer sales_kafka;
+-- the C side checks the same before each catalog statement
+-- (src/extension_schema.c).  CREATE EXTENSION runs this script too, after
+-- those of 1.0 to 1.2, and the error rolls all of them back.
+-------------------------------------------------------------------------------
+
+DO $$
+DECLARE
+    nsp pg_catalog.name;
+    owner pg_catalog.name;
+    is_super boolean;
+BEGIN
+    SELECT n.nspname, r.rolname, r.rolsuper INTO nsp, owner, is_super
+      FROM pg_catalog.pg_extension e
+      JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) e.extnamespace
+      JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) n.nspowner
+     WHERE e.extname OPERATOR(pg_catalog.=) 'sales_kafka';
+    IF nsp OPERATOR(pg_catalog.<>) 'sales_kafka' THEN
+        RAISE EXCEPTION 'schema "sales_kafka" is not the schema of extension "sales_kafka"'
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = pg_catalog.format('The extension''s schema was renamed to "%s".', nsp),
+                  HINT = pg_catalog.format('As a superuser, rename schema "%s" back to "sales_kafka" (after renaming or dropping any other schema of that name) and try again.', nsp);
+    END IF;
+    IF NOT is_super THEN
+        RAISE EXCEPTION 'schema "sales_kafka" is not owned by a superuser'
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = pg_catalog.format('Role "%s" owns it, and could change the objects that the extension uses as a superuser.', owner),
+                  HINT = 'As a superuser, check what the schema holds, then run ALTER SCHEMA sales_kafka OWNER TO CURRENT_USER (or drop the schema) and try again.';
+    END IF;
+END
+$$;
