@@ -205,3 +205,238 @@ BEGIN
     END IF;
 END
 $$;
+
+-------------------------------------------------------------------------------
+-- 1.3 security: the KPI functions run as the owner of the model's schema.
+--
+-- A model's schema, and what is in it, is its owner's: its triggers,
+-- rules, defaults and policies run whenever the model's tables are
+-- written.  Until 1.2 the functions below ran as their caller, so a
+-- superuser (or a pg_cron job of one) refreshing another role's model ran
+-- that role's code as superuser.  Now each is a C wrapper (src/kpi.c) that
+-- checks that the caller has the privileges of the schema's owner
+-- (superusers have them) and runs the plpgsql body, renamed with a leading
+-- underscore, as that owner, as REFRESH MATERIALIZED VIEW runs a view's
+-- query: with SECURITY_RESTRICTED_OPERATION and search_path = pg_catalog,
+-- pg_temp.  The bodies are not for calling directly (they run as their
+-- caller): PUBLIC may not execute them.  create_sales_model makes a schema
+-- that does not exist yet as the caller (who then owns it) and refuses an
+-- existing one whose owner's privileges the caller lacks; the objects of a
+-- model belong to its schema's owner.  create_sales_pipelines creates
+-- foreign tables and pipelines that belong to that owner too, so the
+-- workers write with its rights.  schedule_kpi_refresh is unchanged: its
+-- pg_cron jobs run as the role that scheduled them, and the functions they
+-- call switch to the model's owner themselves.
+-------------------------------------------------------------------------------
+
+ALTER FUNCTION sales_kafka.create_sales_model(name, boolean, text) RENAME TO _create_sales_model;
+ALTER FUNCTION sales_kafka.create_sales_partitions(name, date, date) RENAME TO _create_sales_partitions;
+ALTER FUNCTION sales_kafka.refresh_rollups(name) RENAME TO _refresh_rollups;
+ALTER FUNCTION sales_kafka.rebuild_rollups(name) RENAME TO _rebuild_rollups;
+DROP FUNCTION sales_kafka.refresh_kpis(name);
+-- (its body names its parameter by the function's name: a copy, not a rename)
+DROP FUNCTION sales_kafka.create_sales_pipelines(name, text, name, text, boolean);
+
+CREATE FUNCTION sales_kafka._create_sales_pipelines(
+    model_schema name,
+    shape text,
+    server name,
+    topic text,
+    start boolean DEFAULT true)
+RETURNS SETOF text
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    s text := sales_kafka._model_state(model_schema);
+    src record;
+    pipeline text;
+BEGIN
+    IF shape IS NULL OR shape NOT IN ('sale_events', 'superstore', 'shop', 'metrics') THEN
+        RAISE EXCEPTION 'unknown sales data shape "%"', shape
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'The shapes are sale_events, superstore, shop and metrics.';
+    END IF;
+
+    FOR src IN
+        SELECT * FROM (VALUES
+            ('sale_events', 'src_sale_events', '',
+             $c$product_id text OPTIONS (field 'product_name'), quantity integer,
+                unit_price numeric(12,2) OPTIONS (field 'price'),
+                sold_at timestamptz OPTIONS (field 'timestamp')$c$),
+            ('superstore', 'src_superstore', '',
+             $c$order_id text, line integer OPTIONS (field 'row_id'),
+                sold_at timestamptz OPTIONS (field 'order_date'), ship_date date, ship_mode text,
+                customer_id text, customer_name text, segment text, country text, city text,
+                state text, postal_code text, region text, product_id text, product_name text,
+                category text, sub_category text,
+                stated_revenue numeric(14,2) OPTIONS (field 'sales'), quantity integer,
+                discount numeric(5,4), profit numeric(14,2), order_priority text$c$),
+            ('shop', 'src_shop_customers', 'customers',
+             $c$customer_id text OPTIONS (kafka 'key'), customer_name text, segment text,
+                country text, city text, state text, postal_code text, region text$c$),
+            ('shop', 'src_shop_products', 'products',
+             $c$product_id text OPTIONS (kafka 'key'), product_name text, category text,
+                sub_category text$c$),
+            ('shop', 'src_shop_orders', 'orders',
+             $c$order_id text OPTIONS (kafka 'key'), customer_id text,
+                sold_at timestamptz OPTIONS (field 'order_date'), ship_date date, ship_mode text,
+                order_priority text$c$),
+            ('shop', 'src_shop_order_items', 'order_items',
+             $c$order_id text, line integer, product_id text, quantity integer,
+                unit_price numeric(12,2) OPTIONS (field 'price'), discount numeric(5,4),
+                sold_at timestamptz OPTIONS (kafka 'timestamp')$c$),
+            ('metrics', 'src_metrics', '',
+             $c$metric_id text OPTIONS (field 'id'),
+                measured_at timestamptz OPTIONS (field 'timestamp'),
+                stock_price numeric(14,4), sales_trend numeric$c$)
+        ) AS m(shape, ftable, topic_suffix, columns)
+        WHERE m.shape = _create_sales_pipelines.shape
+    LOOP
+        -- the foreign tables: one mapping per topic
+        EXECUTE format('CREATE FOREIGN TABLE %s.%I (%s) SERVER %I OPTIONS (topic %L)',
+                       s, src.ftable, src.columns, server, topic || src.topic_suffix);
+        EXECUTE format('COMMENT ON FOREIGN TABLE %s.%I IS %L', s, src.ftable,
+                       format('the %s topic %s, as the sales model reads it', shape, topic || src.topic_suffix));
+    END LOOP;
+
+    -- one Superstore topic feeds the dimensions, the orders and the lines
+    FOR src IN
+        SELECT * FROM (VALUES
+            ('sale_events', 'src_sale_events', 'order_lines', 'append'),
+            ('superstore', 'src_superstore', 'customers', 'upsert'),
+            ('superstore', 'src_superstore', 'products', 'upsert'),
+            ('superstore', 'src_superstore', 'orders', 'upsert'),
+            ('superstore', 'src_superstore', 'order_lines', 'append'),
+            ('shop', 'src_shop_customers', 'customers', 'upsert'),
+            ('shop', 'src_shop_products', 'products', 'upsert'),
+            ('shop', 'src_shop_orders', 'orders', 'upsert'),
+            ('shop', 'src_shop_order_items', 'order_lines', 'append'),
+            ('metrics', 'src_metrics', 'metrics', 'upsert')
+        ) AS m(shape, ftable, target, mode)
+        WHERE m.shape = _create_sales_pipelines.shape
+    LOOP
+        pipeline := model_schema || '_' || src.target;
+        PERFORM sales_kafka.create_pipeline(pipeline, (s || '.' || src.ftable)::regclass,
+                                            (s || '.' || src.target)::regclass, src.mode);
+        IF start THEN
+            PERFORM sales_kafka.start_pipeline(pipeline);
+        END IF;
+        RETURN NEXT pipeline;
+    END LOOP;
+END
+$$;
+
+-- refresh_kpis in three steps: REFRESH MATERIALIZED VIEW CONCURRENTLY makes
+-- a temporary table, which a security-restricted operation may not, so
+-- the views are refreshed as the owner without that restriction (the
+-- REFRESH restricts itself while the view's query runs); kpi_state, whose
+-- triggers are the owner's, is written with it.
+CREATE FUNCTION sales_kafka._refresh_views(model_schema name)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    s text := sales_kafka._model_state(model_schema);
+BEGIN
+    EXECUTE format('REFRESH MATERIALIZED VIEW CONCURRENTLY %s.mv_top_products', s);
+    EXECUTE format('REFRESH MATERIALIZED VIEW CONCURRENTLY %s.mv_price_distribution', s);
+    EXECUTE format('REFRESH MATERIALIZED VIEW CONCURRENTLY %s.mv_growth_yoy', s);
+END
+$$;
+
+CREATE FUNCTION sales_kafka._note_views_refreshed(model_schema name)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    EXECUTE format('UPDATE %s.kpi_state SET views_refreshed_at = clock_timestamp()',
+                   sales_kafka._model_state(model_schema));
+END
+$$;
+
+REVOKE EXECUTE ON FUNCTION
+    sales_kafka._create_sales_model(name, boolean, text),
+    sales_kafka._create_sales_partitions(name, date, date),
+    sales_kafka._refresh_rollups(name),
+    sales_kafka._rebuild_rollups(name),
+    sales_kafka._create_sales_pipelines(name, text, name, text, boolean),
+    sales_kafka._refresh_views(name),
+    sales_kafka._note_views_refreshed(name)
+FROM PUBLIC;
+
+COMMENT ON FUNCTION sales_kafka._create_sales_model(name, boolean, text) IS
+'internal: the body of create_sales_model, run as the owner of the model''s schema';
+COMMENT ON FUNCTION sales_kafka._create_sales_partitions(name, date, date) IS
+'internal: the body of create_sales_partitions, run as the owner of the model''s schema';
+COMMENT ON FUNCTION sales_kafka._refresh_rollups(name) IS
+'internal: the body of refresh_rollups, run as the owner of the model''s schema';
+COMMENT ON FUNCTION sales_kafka._rebuild_rollups(name) IS
+'internal: the body of rebuild_rollups, run as the owner of the model''s schema';
+COMMENT ON FUNCTION sales_kafka._create_sales_pipelines(name, text, name, text, boolean) IS
+'internal: the body of create_sales_pipelines, run as the owner of the model''s schema';
+COMMENT ON FUNCTION sales_kafka._refresh_views(name) IS
+'internal: refresh_kpis refreshes the materialized views of a sales model with it, as the owner of the model''s schema';
+COMMENT ON FUNCTION sales_kafka._note_views_refreshed(name) IS
+'internal: refresh_kpis notes in kpi_state when it refreshed the materialized views, as the owner of the model''s schema';
+
+CREATE FUNCTION sales_kafka.create_sales_model(
+    model_schema name,
+    partitioned boolean DEFAULT false,
+    time_zone text DEFAULT current_setting('TimeZone'))
+RETURNS void
+AS 'MODULE_PATHNAME', 'sales_kafka_create_sales_model'
+LANGUAGE C VOLATILE;
+
+COMMENT ON FUNCTION sales_kafka.create_sales_model(name, boolean, text) IS
+'creates a sales model (dimensions, order lines, metrics, rollups, star schema and KPI views) in a new schema owned by the caller, or in an existing one as its owner (the caller needs its privileges)';
+
+CREATE FUNCTION sales_kafka.create_sales_partitions(
+    model_schema name,
+    from_day date,
+    to_day date)
+RETURNS integer
+AS 'MODULE_PATHNAME', 'sales_kafka_create_sales_partitions'
+LANGUAGE C VOLATILE;
+
+COMMENT ON FUNCTION sales_kafka.create_sales_partitions(name, date, date) IS
+'creates the missing monthly partitions of a partitioned sales model''s order lines from one day''s month to another''s, as the owner of the model''s schema; returns how many';
+
+CREATE FUNCTION sales_kafka.refresh_rollups(model_schema name)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'sales_kafka_refresh_rollups'
+LANGUAGE C VOLATILE;
+
+COMMENT ON FUNCTION sales_kafka.refresh_rollups(name) IS
+'adds the order lines written since the last call to a sales model''s rollups, in the same transaction as its progress, as the owner of the model''s schema; returns how many';
+
+CREATE FUNCTION sales_kafka.rebuild_rollups(model_schema name)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'sales_kafka_rebuild_rollups'
+LANGUAGE C VOLATILE;
+
+COMMENT ON FUNCTION sales_kafka.rebuild_rollups(name) IS
+'recomputes a sales model''s rollups from all its order lines (after order lines were updated or deleted), as the owner of the model''s schema; returns how many lines';
+
+CREATE FUNCTION sales_kafka.refresh_kpis(model_schema name)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'sales_kafka_refresh_kpis'
+LANGUAGE C VOLATILE;
+
+COMMENT ON FUNCTION sales_kafka.refresh_kpis(name) IS
+'brings every KPI of a sales model up to date, as the owner of the model''s schema: the rollups, then the materialized views (CONCURRENTLY); returns how many new order lines';
+
+CREATE FUNCTION sales_kafka.create_sales_pipelines(
+    model_schema name,
+    shape text,
+    server name,
+    topic text,
+    start boolean DEFAULT true)
+RETURNS SETOF text
+AS 'MODULE_PATHNAME', 'sales_kafka_create_sales_pipelines'
+LANGUAGE C VOLATILE;
+
+COMMENT ON FUNCTION sales_kafka.create_sales_pipelines(name, text, name, text, boolean) IS
+'creates the foreign tables and pipelines that feed a sales model from topics of one data shape (sale_events, superstore, shop, metrics), owned by the owner of the model''s schema; topic is the topic, or for shop the prefix of its four topics; returns the pipelines';
