@@ -111,8 +111,10 @@ SELECT is(sales_kafka.create_sales_partitions('kpi_mallory_part', '2001-01-01', 
 SELECT is((SELECT array_agg(DISTINCT relowner::regrole::text) FROM pg_class
             WHERE relnamespace = 'kpi_mallory_part'::regnamespace AND relname LIKE 'order\_lines\_2001\_%'),
           ARRAY['regress_sales_kafka_mallory'], 'the partitions belong to the model''s owner');
+SET client_min_messages = warning;
 SELECT lives_ok($$SELECT sales_kafka.create_sales_model('kpi_mallory_pre')$$,
                 'a superuser makes a model in another role''s schema');
+RESET client_min_messages;
 SELECT is((SELECT count(*) FROM pg_class WHERE relnamespace = 'kpi_mallory_pre'::regnamespace
              AND relowner <> 'regress_sales_kafka_mallory'::regrole), 0::bigint,
           'every object of that model belongs to the schema''s owner');
