@@ -229,13 +229,111 @@ $$;
 -- call switch to the model's owner themselves.
 -------------------------------------------------------------------------------
 
-ALTER FUNCTION sales_kafka.create_sales_model(name, boolean, text) RENAME TO _create_sales_model;
 ALTER FUNCTION sales_kafka.create_sales_partitions(name, date, date) RENAME TO _create_sales_partitions;
 ALTER FUNCTION sales_kafka.refresh_rollups(name) RENAME TO _refresh_rollups;
 ALTER FUNCTION sales_kafka.rebuild_rollups(name) RENAME TO _rebuild_rollups;
 DROP FUNCTION sales_kafka.refresh_kpis(name);
--- (its body names its parameter by the function's name: a copy, not a rename)
+-- Two bodies change, so they are copies, not renames: create_sales_model
+-- no longer makes the schema (CREATE SCHEMA IF NOT EXISTS needs CREATE on
+-- the database, which the owner of an existing schema may lack; the C
+-- function makes a missing one as the caller), and create_sales_pipelines
+-- names its parameter by the function's name.
+DROP FUNCTION sales_kafka.create_sales_model(name, boolean, text);
 DROP FUNCTION sales_kafka.create_sales_pipelines(name, text, name, text, boolean);
+
+CREATE FUNCTION sales_kafka._create_sales_model(
+    model_schema name,
+    partitioned boolean DEFAULT false,
+    time_zone text DEFAULT current_setting('TimeZone'))
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    s text := quote_ident(model_schema);
+    ddl text;
+    o record;
+    missing text;
+BEGIN
+    IF model_schema IS NULL OR time_zone IS NULL OR partitioned IS NULL THEN
+        RAISE EXCEPTION 'the arguments of sales_kafka.create_sales_model must not be null'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    PERFORM now() AT TIME ZONE time_zone;       -- throws on an unknown zone
+    IF to_regclass(s || '.kpi_state') IS NOT NULL THEN
+        RAISE EXCEPTION 'schema "%" already has a sales model', model_schema
+            USING ERRCODE = 'duplicate_object';
+    END IF;
+
+    -- the schema exists: the C function made it if it did not
+    ddl := replace(replace(replace(replace(sales_kafka._model_ddl(),
+                   '@pk_extra', CASE WHEN partitioned THEN ', sold_at' ELSE '' END),
+                   '@partition_by', CASE WHEN partitioned THEN 'PARTITION BY RANGE (sold_at)' ELSE '' END),
+                   '@tz', quote_literal(time_zone)),
+                   '@s', s);
+    EXECUTE ddl;
+
+    IF partitioned THEN
+        EXECUTE format('CREATE TABLE %1$s.order_lines_default PARTITION OF %1$s.order_lines DEFAULT', s);
+        EXECUTE format('COMMENT ON TABLE %s.order_lines_default IS %L', s,
+                       'order lines outside every monthly partition (see sales_kafka.create_sales_partitions)');
+        PERFORM sales_kafka.create_sales_partitions(model_schema,
+                    (now() - interval '1 year')::date, (now() + interval '1 year')::date);
+    END IF;
+
+    -- comments: every object and column of the model has one
+    FOR o IN SELECT c.oid, c.relname, c.relkind
+               FROM pg_class c
+              WHERE c.relnamespace = model_schema::regnamespace
+                AND c.relkind IN ('r', 'p', 'v', 'm', 'S')
+                AND NOT c.relispartition
+    LOOP
+        EXECUTE format('COMMENT ON %s %s.%I IS %L',
+                       CASE o.relkind WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW'
+                                      WHEN 'S' THEN 'SEQUENCE' ELSE 'TABLE' END,
+                       s, o.relname,
+                       (SELECT m.comment FROM sales_kafka._model_comments() m
+                         WHERE m.object = o.relname));
+        FOR missing IN
+            SELECT a.attname
+              FROM pg_attribute a
+             WHERE a.attrelid = o.oid AND a.attnum > 0 AND NOT a.attisdropped
+               AND o.relkind <> 'S'
+        LOOP
+            EXECUTE format('COMMENT ON COLUMN %s.%I.%I IS %L', s, o.relname, missing,
+                           (SELECT m.comment FROM sales_kafka._model_comments() m
+                             WHERE m.object IS NULL AND m.column_name = missing));
+        END LOOP;
+    END LOOP;
+    SELECT string_agg(format('%s.%s', c.relname, a.attname), ', ')
+      INTO missing
+      FROM pg_class c
+      JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+     WHERE c.relnamespace = model_schema::regnamespace
+       AND c.relkind IN ('r', 'p', 'v', 'm') AND NOT c.relispartition
+       AND col_description(c.oid, a.attnum) IS NULL;
+    SELECT coalesce(missing || ', ', '') || string_agg(c.relname, ', ')
+      INTO missing
+      FROM pg_class c
+     WHERE c.relnamespace = model_schema::regnamespace
+       AND c.relkind IN ('r', 'p', 'v', 'm', 'S') AND NOT c.relispartition
+       AND obj_description(c.oid, 'pg_class') IS NULL
+    HAVING count(*) > 0 OR missing IS NOT NULL;
+    IF missing IS NOT NULL THEN
+        RAISE EXCEPTION 'sales model objects without a comment: %', missing
+            USING ERRCODE = 'internal_error';
+    END IF;
+
+    -- the reader role sees the KPI views, and only them
+    EXECUTE format('GRANT USAGE ON SCHEMA %s TO sales_kafka_reader', s);
+    FOR o IN SELECT c.relname FROM pg_class c
+              WHERE c.relnamespace = model_schema::regnamespace
+                AND c.relkind = 'v' AND c.relname LIKE 'kpi\_%'
+    LOOP
+        EXECUTE format('GRANT SELECT ON %s.%I TO sales_kafka_reader', s, o.relname);
+    END LOOP;
+END
+$$;
 
 CREATE FUNCTION sales_kafka._create_sales_pipelines(
     model_schema name,

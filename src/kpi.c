@@ -39,6 +39,7 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_namespace.h"
+#include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "nodes/value.h"
@@ -203,9 +204,10 @@ call_as_model_owner(FunctionCallInfo fcinfo, const char *internal)
 }
 
 /*
- * sales_kafka.create_sales_model(model_schema, partitioned, time_zone): in
- * an existing schema as its owner, for roles with the owner's privileges;
- * else as the caller, who makes the schema and then owns it.
+ * sales_kafka.create_sales_model(model_schema, partitioned, time_zone): a
+ * schema that does not exist yet is made first, as the caller, who then
+ * owns it (if another role makes one of that name meanwhile, CREATE SCHEMA
+ * fails); an existing one only for roles with its owner's privileges.
  */
 Datum
 sales_kafka_create_sales_model(PG_FUNCTION_ARGS)
@@ -213,31 +215,20 @@ sales_kafka_create_sales_model(PG_FUNCTION_ARGS)
 	char	   *schema = model_schema_arg(fcinfo);
 	Oid			nsp = get_namespace_oid(schema, true);
 	Oid			owner;
-	Datum		result;
 
-	if (OidIsValid(nsp))
-		owner = schema_owner_checked(fcinfo, schema, nsp);
-	else
-		owner = GetUserId();
-	result = call_as_owner(fcinfo, "_create_sales_model", owner,
-						   AS_OWNER_RESTRICTED, &fcinfo->isnull);
-
-	/*
-	 * A schema of that name that another role made meanwhile (and
-	 * committed) was used instead of a new one: undo it all.
-	 */
 	if (!OidIsValid(nsp))
 	{
-		Oid			made_by = schema_owner(get_namespace_oid(schema, false));
-
-		if (made_by != owner)
-			ereport(ERROR,
-					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-					 errmsg("schema \"%s\" was created by role \"%s\" while sales_kafka.create_sales_model ran",
-							schema, GetUserNameFromId(made_by, false)),
-					 errhint("Call the function again, to make the model as that role, or choose another schema.")));
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		if (SPI_execute(psprintf("CREATE SCHEMA %s", quote_identifier(schema)),
+						false, 0) != SPI_OK_UTILITY)
+			elog(ERROR, "could not create schema \"%s\"", schema);
+		SPI_finish();
+		nsp = get_namespace_oid(schema, false);
 	}
-	return result;
+	owner = schema_owner_checked(fcinfo, schema, nsp);
+	return call_as_owner(fcinfo, "_create_sales_model", owner,
+						 AS_OWNER_RESTRICTED, &fcinfo->isnull);
 }
 
 /* sales_kafka.create_sales_partitions(model_schema, from_day, to_day) */

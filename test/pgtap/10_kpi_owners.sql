@@ -8,7 +8,7 @@
 -- owner may.  One transaction, rolled back; no broker.
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pgtap;
-DROP SCHEMA IF EXISTS kpi_mallory, kpi_mallory_part, kpi_mallory_pre CASCADE;
+DROP SCHEMA IF EXISTS kpi_mallory, kpi_mallory_part, kpi_mallory_pre, kpi_stranger CASCADE;
 DROP EXTENSION IF EXISTS sales_kafka CASCADE;
 DROP ROLE IF EXISTS regress_sales_kafka_member;
 DROP ROLE IF EXISTS regress_sales_kafka_stranger;
@@ -17,7 +17,7 @@ RESET client_min_messages;
 
 BEGIN;
 CREATE EXTENSION sales_kafka;
-SELECT plan(26);
+SELECT plan(28);
 
 CREATE ROLE regress_sales_kafka_mallory;
 CREATE ROLE regress_sales_kafka_member IN ROLE regress_sales_kafka_mallory;
@@ -111,13 +111,17 @@ SELECT is(sales_kafka.create_sales_partitions('kpi_mallory_part', '2001-01-01', 
 SELECT is((SELECT array_agg(DISTINCT relowner::regrole::text) FROM pg_class
             WHERE relnamespace = 'kpi_mallory_part'::regnamespace AND relname LIKE 'order\_lines\_2001\_%'),
           ARRAY['regress_sales_kafka_mallory'], 'the partitions belong to the model''s owner');
-SET client_min_messages = warning;
 SELECT lives_ok($$SELECT sales_kafka.create_sales_model('kpi_mallory_pre')$$,
                 'a superuser makes a model in another role''s schema');
-RESET client_min_messages;
 SELECT is((SELECT count(*) FROM pg_class WHERE relnamespace = 'kpi_mallory_pre'::regnamespace
              AND relowner <> 'regress_sales_kafka_mallory'::regrole), 0::bigint,
           'every object of that model belongs to the schema''s owner');
+CREATE SCHEMA kpi_stranger AUTHORIZATION regress_sales_kafka_stranger;
+SELECT lives_ok($$SELECT sales_kafka.create_sales_model('kpi_stranger')$$,
+                'and in the schema of a role that may not create schemas');
+SELECT is((SELECT count(*) FROM pg_class WHERE relnamespace = 'kpi_stranger'::regnamespace
+             AND relowner <> 'regress_sales_kafka_stranger'::regrole), 0::bigint,
+          'every object of that one belongs to that role');
 SELECT set_eq($$SELECT sales_kafka.create_sales_pipelines('kpi_mallory', 'sale_events', 'kpi_owners_kafka',
                                                            'kpi_owners', start => false)$$,
               $$VALUES ('kpi_mallory_order_lines')$$,
