@@ -10,16 +10,17 @@
  * model's tables are written.  So the functions that write them
  * (create_sales_model, create_sales_partitions, refresh_rollups,
  * rebuild_rollups, refresh_kpis, create_sales_pipelines) are C wrappers
- * that run their plpgsql body (the same name with a leading underscore) as
- * REFRESH MATERIALIZED VIEW runs a view's query: as the schema's owner,
- * with SECURITY_RESTRICTED_OPERATION, search_path = pg_catalog, pg_temp,
- * and every setting changed inside undone afterwards.  The caller must
- * have the privileges of that owner (superusers have them), as REFRESH
- * MATERIALIZED VIEW asks for ownership.  A superuser, or a pg_cron job of
- * one, can then refresh any model without lending it superuser rights.
- * On an error, transaction (or subtransaction) abort restores the user,
- * the security context and the settings, as for PostgreSQL's own
- * switches; nothing here catches errors.
+ * that run their plpgsql body (the same name with a leading underscore;
+ * refresh_kpis has three steps) as REFRESH MATERIALIZED VIEW runs a view's
+ * query: as the schema's owner, with SECURITY_RESTRICTED_OPERATION,
+ * search_path = pg_catalog, pg_temp, and every setting changed inside
+ * undone afterwards.  The caller must have the privileges of that owner
+ * (superusers have them), as REFRESH MATERIALIZED VIEW asks for ownership.
+ * A superuser, or a pg_cron job of one, can then refresh any model without
+ * lending it superuser rights.  On an error, transaction (or
+ * subtransaction) abort restores the user, the security context and the
+ * settings, as for PostgreSQL's own switches; nothing here catches errors.
+ * Never runs anything of the model's as the caller.
  *
  * Waiting for writers.  The rollups (refresh_rollups) read the fact rows
  * whose ingest_id lies between the last one rolled up and the sequence's
