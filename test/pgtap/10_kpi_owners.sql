@@ -17,7 +17,7 @@ RESET client_min_messages;
 
 BEGIN;
 CREATE EXTENSION sales_kafka;
-SELECT plan(28);
+SELECT plan(32);
 
 CREATE ROLE regress_sales_kafka_mallory;
 CREATE ROLE regress_sales_kafka_member IN ROLE regress_sales_kafka_mallory;
@@ -102,6 +102,16 @@ SELECT set_eq($$SELECT event, run_as, restricted FROM kpi_mallory.seen$$,
               'rebuild_rollups ran the TRUNCATE and UPDATE triggers as the owner, restricted');
 SELECT is((SELECT rolsuper FROM pg_roles WHERE rolname = 'regress_sales_kafka_mallory'), false,
           'rebuild_rollups: the owner is no superuser');
+
+-- an error inside, as the owner, caught by the caller: abort restores the
+-- caller's identity, security context and settings
+SELECT throws_ok($$SELECT sales_kafka.create_sales_model('kpi_mallory')$$, '42710',
+                 'schema "kpi_mallory" already has a sales model',
+                 'an error raised as the owner reaches the caller');
+SELECT is(current_user, session_user, 'after it, the caller is itself again');
+SELECT lives_ok($$CREATE TEMP TABLE kpi_owners_probe ()$$,
+                'and no longer in a security-restricted operation');
+SELECT is(current_setting('search_path'), :'search_path_before', 'and has its own search_path');
 
 -------------------------------------------------------------------------------
 -- What a superuser creates in another role's model belongs to that role
