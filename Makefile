@@ -20,7 +20,7 @@ OBJS = $(patsubst %.c,%.o,$(wildcard src/*.c))
 
 DATA = $(wildcard $(EXTENSION)--*.sql)
 
-REGRESS = fdw_options kafka_functions decode fdw_explain insert_select upgrade
+REGRESS = fdw_options kafka_functions decode fdw_explain insert_select upgrade extension_schema
 REGRESS_OPTS = --inputdir=.
 TAP_TESTS = 1
 

@@ -1,10 +1,28 @@
 /*-------------------------------------------------------------------------
  *
  * kpi.c
- *		What the KPI layer's rollups need from C: waiting until every
- *		transaction that is writing into a fact table has ended.
+ *		What the KPI layer needs from C: running its functions as the owner
+ *		of the model's schema, and waiting until every transaction that is
+ *		writing into a fact table has ended.
  *
- * The rollups (sales_kafka.refresh_rollups, in SQL) read the fact rows
+ * As the model's owner.  A sales model lives in a schema its owner
+ * controls: its triggers, rules, defaults and policies run whenever the
+ * model's tables are written.  So the functions that write them
+ * (create_sales_model, create_sales_partitions, refresh_rollups,
+ * rebuild_rollups, refresh_kpis, create_sales_pipelines) are C wrappers
+ * that run their plpgsql body (the same name with a leading underscore;
+ * refresh_kpis has three steps) as REFRESH MATERIALIZED VIEW runs a view's
+ * query: as the schema's owner, with SECURITY_RESTRICTED_OPERATION,
+ * search_path = pg_catalog, pg_temp, and every setting changed inside
+ * undone afterwards.  The caller must have the privileges of that owner
+ * (superusers have them), as REFRESH MATERIALIZED VIEW asks for ownership.
+ * A superuser, or a pg_cron job of one, can then refresh any model without
+ * lending it superuser rights.  On an error, transaction (or
+ * subtransaction) abort restores the user, the security context and the
+ * settings, as for PostgreSQL's own switches; nothing here catches errors.
+ * Never runs anything of the model's as the caller.
+ *
+ * Waiting for writers.  The rollups (refresh_rollups) read the fact rows
  * whose ingest_id lies between the last one rolled up and the sequence's
  * last value.  Sequence values are handed out before the rows commit, and
  * not in commit order, so a row with a smaller ingest_id may still be
@@ -18,16 +36,257 @@
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_inherits.h"
+#include "catalog/pg_namespace.h"
+#include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "nodes/value.h"
+#include "parser/parse_func.h"
 #include "storage/lmgr.h"
 #include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
+#include "utils/syscache.h"
 
 #include "sales_kafka.h"
 
+PG_FUNCTION_INFO_V1(sales_kafka_create_sales_model);
+PG_FUNCTION_INFO_V1(sales_kafka_create_sales_partitions);
+PG_FUNCTION_INFO_V1(sales_kafka_refresh_rollups);
+PG_FUNCTION_INFO_V1(sales_kafka_rebuild_rollups);
+PG_FUNCTION_INFO_V1(sales_kafka_refresh_kpis);
+PG_FUNCTION_INFO_V1(sales_kafka_create_sales_pipelines);
 PG_FUNCTION_INFO_V1(sk_wait_for_writers);
+
+/* How an internal function runs as the model's owner */
+typedef enum OwnerMode
+{
+	/* the owner's code may run: as REFRESH MATERIALIZED VIEW runs it */
+	AS_OWNER_RESTRICTED,
+	/* only our statements run (and PostgreSQL's, which restrict themselves) */
+	AS_OWNER
+} OwnerMode;
+
+/*
+ * The name of the model schema, the called function's first argument.
+ * Throws ERRCODE_NULL_VALUE_NOT_ALLOWED if it is null.
+ */
+static char *
+model_schema_arg(FunctionCallInfo fcinfo)
+{
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("the model schema given to sales_kafka.%s must not be null",
+						get_func_name(fcinfo->flinfo->fn_oid))));
+	return NameStr(*PG_GETARG_NAME(0));
+}
+
+/* The owner of a schema that exists. */
+static Oid
+schema_owner(Oid nsp)
+{
+	HeapTuple	tup = SearchSysCache1(NAMESPACEOID, ObjectIdGetDatum(nsp));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for namespace %u", nsp);
+	owner = ((Form_pg_namespace) GETSTRUCT(tup))->nspowner;
+	ReleaseSysCache(tup);
+	return owner;
+}
+
+/*
+ * The owner of schema nsp (named schema), once it is clear that the current
+ * user has its privileges; throws ERRCODE_INSUFFICIENT_PRIVILEGE if not.
+ */
+static Oid
+schema_owner_checked(FunctionCallInfo fcinfo, const char *schema, Oid nsp)
+{
+	Oid			owner = schema_owner(nsp);
+
+	if (!has_privs_of_role(GetUserId(), owner))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for sales model schema \"%s\"", schema),
+				 errdetail("Only roles with the privileges of its owner, role \"%s\", may call sales_kafka.%s on it: the function runs as that role.",
+						   GetUserNameFromId(owner, false),
+						   get_func_name(fcinfo->flinfo->fn_oid))));
+	return owner;
+}
+
+/*
+ * The owner of the model schema named by the first argument, once it is
+ * clear that the current user has its privileges.  Throws
+ * ERRCODE_UNDEFINED_OBJECT if there is no such schema.
+ */
+static Oid
+model_owner(FunctionCallInfo fcinfo)
+{
+	char	   *schema = model_schema_arg(fcinfo);
+	Oid			nsp = get_namespace_oid(schema, true);
+
+	if (!OidIsValid(nsp))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("schema \"%s\" has no sales model", schema),
+				 errhint("Create one with sales_kafka.create_sales_model().")));
+	return schema_owner_checked(fcinfo, schema, nsp);
+}
+
+/*
+ * Call the extension's function "internal", which takes the same
+ * arguments as the called function (and lives in the same schema), with
+ * the caller's arguments, as role owner; see the banner.  A set-returning
+ * internal function fills the caller's ReturnSetInfo.  Returns its result,
+ * and whether it is null in *isnull.  Can throw anything the internal
+ * function throws.
+ */
+static Datum
+call_as_owner(FunctionCallInfo fcinfo, const char *internal, Oid owner,
+			  OwnerMode mode, bool *isnull)
+{
+	Oid			self = fcinfo->flinfo->fn_oid;
+	char	   *schema = get_namespace_name(get_func_namespace(self));
+	Oid		   *argtypes;
+	int			nargs;
+	Oid			fn;
+	FmgrInfo	flinfo;
+	FunctionCallInfo inner;
+	Oid			save_user;
+	int			save_context;
+	int			context;
+	int			guc_level;
+	Datum		result;
+	int			i;
+
+	(void) get_func_signature(self, &argtypes, &nargs);
+	fn = LookupFuncName(list_make2(makeString(schema),
+								   makeString(pstrdup(internal))),
+						nargs, argtypes, false);
+	fmgr_info(fn, &flinfo);
+	inner = palloc0(SizeForFunctionCallInfo(nargs));
+	InitFunctionCallInfoData(*inner, &flinfo, nargs, fcinfo->fncollation,
+							 NULL, fcinfo->resultinfo);
+	for (i = 0; i < nargs; i++)
+		inner->args[i] = fcinfo->args[i];
+
+	GetUserIdAndSecContext(&save_user, &save_context);
+	context = save_context | SECURITY_LOCAL_USERID_CHANGE;
+	if (mode == AS_OWNER_RESTRICTED)
+		context |= SECURITY_RESTRICTED_OPERATION;
+	SetUserIdAndSecContext(owner, context);
+	guc_level = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp",
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+							 true, 0, false);
+
+	result = FunctionCallInvoke(inner);
+
+	/* undo every setting changed inside, also by the owner's code */
+	AtEOXact_GUC(false, guc_level);
+	SetUserIdAndSecContext(save_user, save_context);
+	*isnull = inner->isnull;
+	return result;
+}
+
+/* Call "internal" as the model's owner, restricted, and return its result. */
+static Datum
+call_as_model_owner(FunctionCallInfo fcinfo, const char *internal)
+{
+	Oid			owner = model_owner(fcinfo);
+
+	return call_as_owner(fcinfo, internal, owner, AS_OWNER_RESTRICTED,
+						 &fcinfo->isnull);
+}
+
+/*
+ * sales_kafka.create_sales_model(model_schema, partitioned, time_zone): a
+ * schema that does not exist yet is made first, as the caller, who then
+ * owns it (if another role makes one of that name meanwhile, CREATE SCHEMA
+ * fails); an existing one only for roles with its owner's privileges.
+ */
+Datum
+sales_kafka_create_sales_model(PG_FUNCTION_ARGS)
+{
+	char	   *schema = model_schema_arg(fcinfo);
+	Oid			nsp = get_namespace_oid(schema, true);
+	Oid			owner;
+
+	if (!OidIsValid(nsp))
+	{
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		if (SPI_execute(psprintf("CREATE SCHEMA %s", quote_identifier(schema)),
+						false, 0) != SPI_OK_UTILITY)
+			elog(ERROR, "could not create schema \"%s\"", schema);
+		SPI_finish();
+		nsp = get_namespace_oid(schema, false);
+	}
+	owner = schema_owner_checked(fcinfo, schema, nsp);
+	return call_as_owner(fcinfo, "_create_sales_model", owner,
+						 AS_OWNER_RESTRICTED, &fcinfo->isnull);
+}
+
+/* sales_kafka.create_sales_partitions(model_schema, from_day, to_day) */
+Datum
+sales_kafka_create_sales_partitions(PG_FUNCTION_ARGS)
+{
+	return call_as_model_owner(fcinfo, "_create_sales_partitions");
+}
+
+/* sales_kafka.refresh_rollups(model_schema) */
+Datum
+sales_kafka_refresh_rollups(PG_FUNCTION_ARGS)
+{
+	return call_as_model_owner(fcinfo, "_refresh_rollups");
+}
+
+/* sales_kafka.rebuild_rollups(model_schema) */
+Datum
+sales_kafka_rebuild_rollups(PG_FUNCTION_ARGS)
+{
+	return call_as_model_owner(fcinfo, "_rebuild_rollups");
+}
+
+/*
+ * sales_kafka.refresh_kpis(model_schema): the rollups, then the
+ * materialized views, then the time of it in kpi_state.  REFRESH
+ * MATERIALIZED VIEW CONCURRENTLY makes a temporary table, which a
+ * security-restricted operation may not: it runs as the owner without the
+ * restriction, and restricts itself while the view's query runs.
+ */
+Datum
+sales_kafka_refresh_kpis(PG_FUNCTION_ARGS)
+{
+	Oid			owner = model_owner(fcinfo);
+	Datum		rows;
+	bool		rows_null;
+	bool		isnull;
+
+	rows = call_as_owner(fcinfo, "_refresh_rollups", owner,
+						 AS_OWNER_RESTRICTED, &rows_null);
+	(void) call_as_owner(fcinfo, "_refresh_views", owner, AS_OWNER, &isnull);
+	(void) call_as_owner(fcinfo, "_note_views_refreshed", owner,
+						 AS_OWNER_RESTRICTED, &isnull);
+	fcinfo->isnull = rows_null;
+	return rows;
+}
+
+/*
+ * sales_kafka.create_sales_pipelines(model_schema, shape, server, topic,
+ * start): the foreign tables and the pipelines belong to the model's
+ * owner, whose rights the pipelines' workers use.
+ */
+Datum
+sales_kafka_create_sales_pipelines(PG_FUNCTION_ARGS)
+{
+	return call_as_model_owner(fcinfo, "_create_sales_pipelines");
+}
 
 /*
  * sales_kafka._wait_for_writers(regclass): returns once every transaction

@@ -57,11 +57,14 @@ static void forget_pending_start(int64 id);
  * Run as the bootstrap superuser until sk_catalog_end(): the catalog tables
  * grant nothing to anyone else.  The search path is pg_catalog alone, so
  * that no function or operator of the caller's schemas can run as
- * superuser in our statements.
+ * superuser in our statements.  Throws first if the schema our statements
+ * name, sales_kafka, is not the extension's or not a superuser's (see
+ * extension_schema.c).
  */
 void
 sk_catalog_begin(SkCatalogScope *scope)
 {
+	sk_extension_schema_check();
 	GetUserIdAndSecContext(&scope->user, &scope->context);
 	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID,
 						   scope->context | SECURITY_LOCAL_USERID_CHANGE);

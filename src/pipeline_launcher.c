@@ -250,8 +250,11 @@ sk_starter_main(Datum arg)
 		OidIsValid(RangeVarGetRelid(makeRangeVar("sales_kafka", "pipeline", -1),
 									AccessShareLock, true)))
 	{
+		SkCatalogScope scope;
 		uint64		i;
 
+		/* refuses a schema sales_kafka that is not the extension's */
+		sk_catalog_begin(&scope);
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
 		if (SPI_execute("SELECT id, name, parallelism FROM sales_kafka.pipeline"
@@ -276,6 +279,7 @@ sk_starter_main(Datum arg)
 						(errmsg("sales_kafka: starting pipeline \"%s\"", name)));
 		}
 		SPI_finish();
+		sk_catalog_end(&scope);
 	}
 	PopActiveSnapshot();
 	CommitTransactionCommand();

@@ -340,6 +340,9 @@ extern Oid	sk_server_oid(const char *servername);
 /* in subxact.c */
 extern ErrorData *sk_try_subtransaction(void (*work) (void *arg), void *arg);
 
+/* in extension_schema.c */
+extern void sk_extension_schema_check(void);
+
 /* in pipeline_api.c */
 
 /* A row of sales_kafka.pipeline */
