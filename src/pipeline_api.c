@@ -285,7 +285,7 @@ require_workers(void)
 
 /*
  * Check a foreign table and a target as a pipeline would use them, with
- * the owner's privileges.
+ * the owner's privileges: those first, before anything locks either table.
  */
 static SkMapping *
 check_source_and_target(const char *name, Oid source, Oid target, bool upsert,
@@ -294,6 +294,7 @@ check_source_and_target(const char *name, Oid source, Oid target, bool upsert,
 	SkMapping  *map;
 	SkSink	   *sink;
 
+	sk_sink_check_privileges(source, target, upsert, owner, name);
 	if (get_rel_relkind(source) != RELKIND_FOREIGN_TABLE ||
 		!sk_is_kafka_server(GetForeignServer(GetForeignTable(source)->serverid)))
 		ereport(ERROR,

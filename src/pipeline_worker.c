@@ -507,6 +507,7 @@ write_batch(Worker *w)
 	SetUserIdAndSecContext(p->owner, saved_context |
 						   SECURITY_LOCAL_USERID_CHANGE |
 						   SECURITY_RESTRICTED_OPERATION);
+	sk_sink_check_privileges(p->source, p->target, p->upsert, p->owner, p->name);
 	map = sk_mapping_load(p->source);
 	if (strcmp(map->topic, w->topic) != 0)
 		ereport(ERROR,
@@ -717,6 +718,9 @@ run(Worker *w)
 	}
 	sk_slot_set_owner(slot, w->pipeline->owner);
 	become_owner(w->pipeline);
+	sk_sink_check_privileges(w->pipeline->source, w->pipeline->target,
+							 w->pipeline->upsert, w->pipeline->owner,
+							 w->pipeline->name);
 	map = sk_mapping_load(w->pipeline->source);
 	w->topic = pstrdup(map->topic);
 	w->serverid = map->serverid;

@@ -399,6 +399,8 @@ extern void sk_insert_select_init(void);
 /* How a pipeline's rows reach its target table; see pipeline_sink.c */
 typedef struct SkSink SkSink;
 
+extern void sk_sink_check_privileges(Oid source, Oid target, bool upsert,
+									 Oid owner, const char *pipeline);
 extern SkSink *sk_sink_open(SkMapping *map, Oid target, bool upsert,
 							Oid owner, const char *pipeline,
 							int64 pipeline_id);
