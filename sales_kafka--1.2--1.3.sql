@@ -164,3 +164,35 @@ COMMENT ON FUNCTION sales_kafka.create_pipeline(text, regclass, regclass, text, 
 'defines a pipeline owned by the current user (names are unique per owner) that reads a topic through a sales_kafka foreign table into a table, checking the column mapping and privileges now; start it with start_pipeline';
 COMMENT ON FUNCTION sales_kafka.reset_pipeline(text, text) IS
 'makes a pipeline read its topic again from ''earliest'', ''latest'', a time, or the partition offsets of a JSON object such as ''{"0": 42}'' (restarting its workers if it runs)';
+
+-------------------------------------------------------------------------------
+-- Pipelines of other roles (security review, pipeline side).
+--
+-- A flush interval has one length: the workers wait for it in milliseconds
+-- that C computes as create_pipeline() checks them, from an interval
+-- without months or days (comparing intervals counts a month as 30 days,
+-- extract(epoch) a year as 365.25, so '60 mons -1800 days' was "0" to the
+-- check but 26 days to the workers, and overflowed their milliseconds in
+-- every lookup of its name).  Intervals stored with months or days become
+-- the time that the check counted.
+-------------------------------------------------------------------------------
+
+UPDATE sales_kafka.pipeline p
+   SET flush_interval = make_interval(secs => (
+           extract(epoch FROM p.flush_interval - make_interval(months => m.months, days => m.days))
+           + (m.months::numeric * 30 + m.days) * 86400)::double precision)
+  FROM (SELECT id,
+               (extract(year FROM flush_interval) * 12
+                + extract(month FROM flush_interval))::integer AS months,
+               extract(day FROM flush_interval)::integer AS days
+          FROM sales_kafka.pipeline) m
+ WHERE m.id = p.id AND (m.months <> 0 OR m.days <> 0);
+
+ALTER TABLE sales_kafka.pipeline DROP CONSTRAINT pipeline_flush_interval_check;
+ALTER TABLE sales_kafka.pipeline ADD CONSTRAINT pipeline_flush_interval_check
+  CHECK (flush_interval BETWEEN '0' AND '1 hour'
+         AND extract(year FROM flush_interval) = 0
+         AND extract(month FROM flush_interval) = 0
+         AND extract(day FROM flush_interval) = 0);
+
+COMMENT ON COLUMN sales_kafka.pipeline.flush_interval IS 'longest time a message waits for its batch to fill: 0 to 1 hour, without days, months or years';

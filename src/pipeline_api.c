@@ -92,6 +92,24 @@ catalog_exec(const char *sql, int nargs, Oid *types, Datum *values,
 }
 
 /*
+ * The length of a flush interval in microseconds, as create_pipeline()
+ * checks it, the catalog's CHECK constraint enforces it and the workers
+ * wait for it: the time of an interval between 0 and 1 hour that has no
+ * months or days; -1 for any other interval.  An interval with months or
+ * days has no one length (comparing intervals counts a month as 30 days,
+ * extract(epoch) a year as 365.25), so it is refused rather than read in
+ * one of those ways.  Never throws.
+ */
+static int64
+flush_interval_us(const Interval *flush)
+{
+	if (flush->month != 0 || flush->day != 0 ||
+		flush->time < 0 || flush->time > USECS_PER_HOUR)
+		return -1;
+	return flush->time;
+}
+
+/*
  * Read the pipeline rows that "cond" selects ($1 of type argtype is arg),
  * with "lock" appended (a locking clause, or ""), as a list of SkPipeline
  * in CurrentMemoryContext.
@@ -107,8 +125,9 @@ pipeline_rows(const char *cond, Oid argtype, Datum arg, const char *lock)
 	sk_catalog_begin(&scope);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	/* nothing here may throw: see flush_interval_us() */
 	catalog_exec(psprintf("SELECT id, name, source::oid, target::oid, mode = 'upsert', batch_size,"
-						  " (extract(epoch FROM flush_interval) * 1000)::integer, start_at,"
+						  " flush_interval, start_at,"
 						  " parallelism, owner::oid, enabled, failure IS NOT NULL"
 						  " FROM sales_kafka.pipeline WHERE %s ORDER BY id%s",
 						  cond, lock),
@@ -120,6 +139,7 @@ pipeline_rows(const char *cond, Oid argtype, Datum arg, const char *lock)
 		bool		isnull;
 		MemoryContext old = MemoryContextSwitchTo(cxt);
 		SkPipeline *p = palloc0(sizeof(SkPipeline));
+		int64		flush_us;
 
 		p->id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
 		p->name = SPI_getvalue(tup, desc, 2);
@@ -127,7 +147,12 @@ pipeline_rows(const char *cond, Oid argtype, Datum arg, const char *lock)
 		p->target = DatumGetObjectId(SPI_getbinval(tup, desc, 4, &isnull));
 		p->upsert = DatumGetBool(SPI_getbinval(tup, desc, 5, &isnull));
 		p->batch_size = DatumGetInt32(SPI_getbinval(tup, desc, 6, &isnull));
-		p->flush_ms = DatumGetInt32(SPI_getbinval(tup, desc, 7, &isnull));
+		flush_us = flush_interval_us(DatumGetIntervalP(SPI_getbinval(tup, desc, 7,
+																	 &isnull)));
+		if (flush_us < 0)
+			elog(ERROR, "pipeline " INT64_FORMAT " has an invalid flush_interval",
+				 p->id);
+		p->flush_ms = (int) ((flush_us + 500) / 1000);
 		p->start_at = SPI_getvalue(tup, desc, 8);
 		p->parallelism = DatumGetInt32(SPI_getbinval(tup, desc, 9, &isnull));
 		p->owner = DatumGetObjectId(SPI_getbinval(tup, desc, 10, &isnull));
@@ -226,51 +251,90 @@ pipeline_exec(const char *sql, SkPipeline *p, int nargs, Oid *types,
 /*
  * The pipeline a name means to the current user, who must have the rights
  * of its owner: names are unique per owner, so the one the user owns, or
- * else the only one among those of roles whose rights the user has.
+ * else the only one among those of roles whose rights the user has.  Of
+ * the pipelines of that name it reads only ids and owners, and then the
+ * one it chose, so that nothing in a row of a role the user cannot act for
+ * can make the lookup fail.
  */
 static SkPipeline *
 pipeline_for_owner(text *name_text)
 {
+	MemoryContext cxt = CurrentMemoryContext;
 	char	   *name = text_to_cstring(name_text);
-	List	   *rows = pipeline_rows("name = $1", TEXTOID,
-									 PointerGetDatum(name_text), "");
-	List	   *mine = NIL;
-	ListCell   *lc;
+	Oid			user = GetUserId();
+	Oid			argtype = TEXTOID;
+	Datum		arg = PointerGetDatum(name_text);
+	SkCatalogScope scope;
+	int64	   *ids;
+	Oid		   *owners;
+	int			nrows;
+	int			nmine = 0;
+	int			chosen = -1;
+	int			i;
+	SkPipeline *p;
 
-	foreach(lc, rows)
+	sk_catalog_begin(&scope);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	nrows = (int) catalog_exec("SELECT id, owner::oid FROM sales_kafka.pipeline"
+							   " WHERE name = $1 ORDER BY id",
+							   1, &argtype, &arg, NULL, SPI_OK_SELECT);
+	ids = MemoryContextAlloc(cxt, sizeof(int64) * Max(nrows, 1));
+	owners = MemoryContextAlloc(cxt, sizeof(Oid) * Max(nrows, 1));
+	for (i = 0; i < nrows; i++)
 	{
-		SkPipeline *p = lfirst(lc);
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		bool		isnull;
 
-		if (p->owner == GetUserId())
-			return p;
-		if (has_privs_of_role(GetUserId(), p->owner))
-			mine = lappend(mine, p);
+		ids[i] = DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull));
+		owners[i] = DatumGetObjectId(SPI_getbinval(tup, SPI_tuptable->tupdesc, 2,
+												   &isnull));
 	}
-	if (rows == NIL)
+	SPI_finish();
+	sk_catalog_end(&scope);
+
+	/* its own first, else the only one of the roles whose rights it has */
+	for (i = 0; i < nrows && chosen < 0; i++)
+		if (owners[i] == user)
+			chosen = i;
+	if (chosen < 0)
+		for (i = 0; i < nrows; i++)
+			if (has_privs_of_role(user, owners[i]))
+			{
+				if (nmine == 0)
+					chosen = i;
+				nmine++;
+			}
+	if (nrows == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("pipeline \"%s\" does not exist", name)));
-	if (mine == NIL)
+	if (chosen < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("must be owner of pipeline \"%s\"", name)));
-	if (list_length(mine) > 1)
+	if (nmine > 1)
 	{
-		StringInfoData owners;
+		StringInfoData list;
 
-		initStringInfo(&owners);
-		foreach(lc, mine)
-			appendStringInfo(&owners, "%s\"%s\"", owners.len > 0 ? ", " : "",
-							 GetUserNameFromId(((SkPipeline *) lfirst(lc))->owner,
-											   true));
+		initStringInfo(&list);
+		for (i = 0; i < nrows; i++)
+			if (has_privs_of_role(user, owners[i]))
+				appendStringInfo(&list, "%s\"%s\"", list.len > 0 ? ", " : "",
+								 GetUserNameFromId(owners[i], true));
 		ereport(ERROR,
 				(errcode(ERRCODE_AMBIGUOUS_PARAMETER),
 				 errmsg("pipeline name \"%s\" is ambiguous", name),
 				 errdetail("Roles whose rights you have own pipelines of that name: %s.",
-						   owners.data),
+						   list.data),
 				 errhint("SET ROLE to the owner of the pipeline you mean, then call the function again.")));
 	}
-	return linitial(mine);
+	p = sk_pipeline_load(ids[chosen]);
+	if (p == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("pipeline \"%s\" does not exist", name)));
+	return p;
 }
 
 static void
@@ -422,7 +486,6 @@ sales_kafka_create_pipeline(PG_FUNCTION_ARGS)
 	Interval   *flush = PG_GETARG_INTERVAL_P(5);
 	char	   *start_at;
 	int32		parallelism = PG_GETARG_INT32(7);
-	int64		flush_us;
 	Oid			types[8] = {TEXTOID, OIDOID, OIDOID, TEXTOID, INT4OID,
 	INTERVALOID, TEXTOID, INT4OID};
 	Datum		values[8];
@@ -451,12 +514,12 @@ sales_kafka_create_pipeline(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("batch_size must be between 1 and 1000000")));
-	flush_us = flush->time + (int64) flush->day * USECS_PER_DAY +
-		(int64) flush->month * DAYS_PER_MONTH * USECS_PER_DAY;
-	if (flush_us < 0 || flush_us > USECS_PER_HOUR)
+	if (flush_interval_us(flush) < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("flush_interval must be between 0 and 1 hour")));
+				 errmsg("flush_interval must be between 0 and 1 hour"),
+				 flush->month != 0 || flush->day != 0 ?
+				 errdetail("An interval with days, months or years has no fixed length: give hours, minutes and seconds.") : 0));
 	if (parallelism < 1 || parallelism > sk_max_pipeline_workers)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

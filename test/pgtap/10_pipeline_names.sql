@@ -1,0 +1,89 @@
+-- What one role's pipeline of the same name as another's can do to it, as
+-- the security review tried it with two roles that are not superusers: a
+-- flush interval whose months and days the check counted as 0 (refused now,
+-- by create_pipeline and by the catalog, and never read from another
+-- role's row when a name is looked up).
+-- Pipelines commit in their own transactions, so this file commits and
+-- cleans up after itself.
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS pgtap;
+DROP SCHEMA IF EXISTS pipe_names CASCADE;
+DROP EXTENSION IF EXISTS sales_kafka CASCADE;
+DROP ROLE IF EXISTS regress_sales_kafka_victim;
+DROP ROLE IF EXISTS regress_sales_kafka_attacker;
+RESET client_min_messages;
+CREATE SCHEMA pipe_names;
+SET search_path = pipe_names, public;
+CREATE EXTENSION sales_kafka;
+CREATE SERVER names_kafka FOREIGN DATA WRAPPER sales_kafka;
+
+\ir wait_for.psql
+
+CREATE FUNCTION topic(name text) RETURNS text LANGUAGE sql
+AS $$SELECT current_setting('sk_test.topic_prefix') || name$$;
+
+CREATE ROLE regress_sales_kafka_victim;
+CREATE ROLE regress_sales_kafka_attacker;
+GRANT USAGE ON SCHEMA pipe_names TO regress_sales_kafka_victim, regress_sales_kafka_attacker;
+SELECT format($$CREATE FOREIGN TABLE names_src (customer_id text OPTIONS (kafka 'key'), name text)
+                SERVER names_kafka OPTIONS (topic %L)$$, topic('pipe_names')) \gexec
+SELECT format($$CREATE FOREIGN TABLE names_raw (customer_id text OPTIONS (kafka 'key'), v text)
+                SERVER names_kafka OPTIONS (topic %L, format 'text')$$, topic('pipe_names')) \gexec
+CREATE TABLE victim_customers (customer_id text, name text);
+CREATE TABLE attacker_customers (customer_id text, name text);
+GRANT SELECT ON names_src TO regress_sales_kafka_victim, regress_sales_kafka_attacker;
+GRANT INSERT ON victim_customers TO regress_sales_kafka_victim;
+GRANT INSERT ON attacker_customers TO regress_sales_kafka_attacker;
+
+SELECT plan(7);
+
+-------------------------------------------------------------------------------
+-- A flush interval has one length: months and days are refused
+-------------------------------------------------------------------------------
+SET ROLE regress_sales_kafka_victim;
+SELECT sales_kafka.create_pipeline('etl', 'names_src', 'victim_customers', flush_interval => '0');
+RESET ROLE;
+SET ROLE regress_sales_kafka_attacker;
+SELECT throws_ok($$SELECT sales_kafka.create_pipeline('etl', 'names_src', 'attacker_customers',
+                                                      flush_interval => '60 mons -1800 days')$$,
+                 '22023', 'flush_interval must be between 0 and 1 hour',
+                 'create_pipeline refuses ''60 mons -1800 days'', 0 to a 30-day month, 26 days to extract(epoch)');
+SELECT throws_ok($$SELECT sales_kafka.create_pipeline('etl', 'names_src', 'attacker_customers',
+                                                      flush_interval => '57 mons -1710 days')$$,
+                 '22023', 'flush_interval must be between 0 and 1 hour',
+                 'create_pipeline refuses ''57 mons -1710 days'', which workers would wait 21 days for');
+SELECT throws_ok($$SELECT sales_kafka.create_pipeline('etl', 'names_src', 'attacker_customers',
+                                                      flush_interval => '1 day -23 hours')$$,
+                 '22023', 'flush_interval must be between 0 and 1 hour',
+                 'create_pipeline refuses an interval with days even if it comes to an hour');
+SELECT lives_ok($$SELECT sales_kafka.create_pipeline('etl', 'names_src', 'attacker_customers',
+                                                     flush_interval => '1 hour')$$,
+                'but takes 1 hour of time, the longest flush interval');
+RESET ROLE;
+SET ROLE regress_sales_kafka_victim;
+SELECT lives_ok($$SELECT sales_kafka.stop_pipeline('etl')$$,
+                'with another role''s pipeline "etl" there, its victim still stops its own "etl"');
+SELECT lives_ok($$SELECT sales_kafka.reset_pipeline('etl', 'earliest')$$, 'resets it');
+RESET ROLE;
+SELECT throws_ok($$INSERT INTO sales_kafka.pipeline (name, source, target, owner, flush_interval)
+                   VALUES ('poison', 'names_src', 'attacker_customers', 'regress_sales_kafka_attacker',
+                           '60 mons -1800 days')$$,
+                 '23514', NULL, 'the catalog refuses months and days in a flush interval too');
+SET ROLE regress_sales_kafka_attacker;
+SELECT sales_kafka.drop_pipeline('etl');
+RESET ROLE;
+
+SELECT * FROM finish();
+SET client_min_messages = warning;
+SET ROLE regress_sales_kafka_attacker;
+SELECT sales_kafka.drop_pipeline(pipeline) FROM sales_kafka.pipeline_status WHERE owner = current_user::regrole;
+RESET ROLE;
+SET ROLE regress_sales_kafka_victim;
+SELECT sales_kafka.drop_pipeline(pipeline) FROM sales_kafka.pipeline_status WHERE owner = current_user::regrole;
+RESET ROLE;
+SELECT sales_kafka.drop_pipeline(pipeline) FROM sales_kafka.pipeline_status WHERE owner = current_user::regrole;
+DROP SCHEMA pipe_names CASCADE;
+DROP EXTENSION sales_kafka CASCADE;
+DROP OWNED BY regress_sales_kafka_victim, regress_sales_kafka_attacker;
+DROP ROLE regress_sales_kafka_victim;
+DROP ROLE regress_sales_kafka_attacker;
