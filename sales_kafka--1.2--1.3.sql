@@ -196,3 +196,8 @@ ALTER TABLE sales_kafka.pipeline ADD CONSTRAINT pipeline_flush_interval_check
          AND extract(day FROM flush_interval) = 0);
 
 COMMENT ON COLUMN sales_kafka.pipeline.flush_interval IS 'longest time a message waits for its batch to fill: 0 to 1 hour, without days, months or years';
+
+-- _pipeline_slots() itself hides the counts and errors of other roles'
+-- pipelines, so that no path shows them.
+COMMENT ON FUNCTION sales_kafka._pipeline_slots() IS
+'internal: the pipeline workers of this database as shared memory shows them (dead_letters and last_error only to roles with the rights of the pipeline''s owner)';

@@ -403,8 +403,9 @@ sk_pipeline_forget(Oid dboid, int64 pipeline_id)
 
 /*
  * sales_kafka._pipeline_slots(): the slots of this database, one row per
- * worker, for the pipeline_status view.  The last error (which can show a
- * message's values) only to roles with the rights of the pipeline's owner.
+ * worker, for the pipeline_status view.  The counts of dead letters and the
+ * last error (which can show a message's values) only to roles with the
+ * rights of the pipeline's owner, NULL to others.
  */
 PG_FUNCTION_INFO_V1(sales_kafka_pipeline_slots);
 Datum
@@ -437,6 +438,7 @@ sales_kafka_pipeline_slots(PG_FUNCTION_ARGS)
 	for (i = 0; i < n; i++)
 	{
 		SkWorkerSlot *slot = &copies[i];
+		bool		privileged = has_privs_of_role(GetUserId(), slot->owner);
 		Datum		values[13];
 		bool		nulls[13];
 		int64		rate_messages = 0;
@@ -467,13 +469,13 @@ sales_kafka_pipeline_slots(PG_FUNCTION_ARGS)
 		values[5] = Int64GetDatum(slot->messages);
 		values[6] = Int64GetDatum(slot->rows);
 		values[7] = Int64GetDatum(slot->dead);
+		nulls[7] = !privileged;
 		values[8] = Float8GetDatum((double) rate_messages / span);
 		values[9] = Float8GetDatum((double) rate_rows / span);
 		values[10] = TimestampTzGetDatum(slot->last_commit_at);
 		nulls[10] = slot->last_commit_at == 0;
 		values[11] = CStringGetTextDatum(slot->last_error);
-		nulls[11] = slot->last_error[0] == '\0' ||
-			!has_privs_of_role(GetUserId(), slot->owner);
+		nulls[11] = slot->last_error[0] == '\0' || !privileged;
 		values[12] = TimestampTzGetDatum(slot->last_error_at);
 		nulls[12] = slot->last_error_at == 0;
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);

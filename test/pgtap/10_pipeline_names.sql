@@ -2,9 +2,11 @@
 -- the security review tried it with two roles that are not superusers: a
 -- flush interval whose months and days the check counted as 0 (refused now,
 -- by create_pipeline and by the catalog, and never read from another
--- role's row when a name is looked up).
+-- role's row when a name is looked up); the dead-letter counts of
+-- _pipeline_slots(), which only the owner's roles read.
 -- Pipelines commit in their own transactions, so this file commits and
--- cleans up after itself.
+-- cleans up after itself, and waits for the workers by polling with a
+-- bounded timeout.
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 DROP SCHEMA IF EXISTS pipe_names CASCADE;
@@ -35,7 +37,7 @@ GRANT SELECT ON names_src TO regress_sales_kafka_victim, regress_sales_kafka_att
 GRANT INSERT ON victim_customers TO regress_sales_kafka_victim;
 GRANT INSERT ON attacker_customers TO regress_sales_kafka_attacker;
 
-SELECT plan(7);
+SELECT plan(10);
 
 -------------------------------------------------------------------------------
 -- A flush interval has one length: months and days are refused
@@ -70,6 +72,34 @@ SELECT throws_ok($$INSERT INTO sales_kafka.pipeline (name, source, target, owner
                            '60 mons -1800 days')$$,
                  '23514', NULL, 'the catalog refuses months and days in a flush interval too');
 SET ROLE regress_sales_kafka_attacker;
+SELECT sales_kafka.drop_pipeline('etl');
+RESET ROLE;
+
+-------------------------------------------------------------------------------
+-- _pipeline_slots(), behind pipeline_status, counts dead letters for the
+-- owner's roles only
+-------------------------------------------------------------------------------
+SELECT id AS etl_id FROM sales_kafka.pipeline WHERE name = 'etl' \gset
+SET ROLE regress_sales_kafka_victim;
+SELECT sales_kafka.start_pipeline('etl');
+RESET ROLE;
+INSERT INTO names_src VALUES ('c1', 'Ann');
+INSERT INTO names_raw VALUES ('bad', 'not json');
+SELECT ok(wait_for($$SELECT (SELECT count(*) FROM victim_customers) = 1
+                        AND (SELECT dead_letters = 1 FROM sales_kafka._pipeline_slots()
+                              WHERE pipeline_id = $$ || :etl_id || $$)$$),
+          'the victim''s worker wrote one row and one dead letter');
+SET ROLE regress_sales_kafka_victim;
+SELECT is((SELECT dead_letters FROM sales_kafka._pipeline_slots() WHERE pipeline_id = :etl_id),
+          1::bigint, '_pipeline_slots() shows the owner its worker''s dead letters');
+RESET ROLE;
+SET ROLE regress_sales_kafka_attacker;
+SELECT results_eq($$SELECT dead_letters, last_error FROM sales_kafka._pipeline_slots()
+                     WHERE pipeline_id = $$ || :etl_id,
+                  $$VALUES (NULL::bigint, NULL::text)$$,
+                  '_pipeline_slots() shows another role neither the dead letters nor the last error of the victim''s worker');
+RESET ROLE;
+SET ROLE regress_sales_kafka_victim;
 SELECT sales_kafka.drop_pipeline('etl');
 RESET ROLE;
 
