@@ -17,7 +17,10 @@
  * Workers are told to start and stop through shared memory; the catalog's
  * "enabled" flag is what makes a pipeline come back after a restart.
  * start_pipeline() registers the workers when its transaction commits, so
- * they see what it decided.  Each function changes (and so locks) the
+ * they see what it decided; before it changes anything, it refuses a
+ * pipeline whose workers would not find enough free slots, or would give
+ * their owner more than sales_kafka.max_workers_per_owner (superusers are
+ * exempt).  Each function changes (and so locks) the
  * pipeline's row before it stops the workers: a worker that has not read
  * the row yet (one the launcher is restarting) then reads what the
  * transaction commits, and no worker waits for the lock while the
@@ -396,6 +399,8 @@ typedef struct SkPendingStart
 	int64		id;
 	char		name[NAMEDATALEN];
 	int			parallelism;
+	Oid			owner;
+	bool		owner_exempt;	/* a superuser */
 } SkPendingStart;
 
 static List *pending_starts = NIL;
@@ -440,7 +445,8 @@ pipeline_xact_callback(XactEvent event, void *arg)
 		/* workers that failed before start afresh, without backoff */
 		sk_pipeline_forget(MyDatabaseId, ps->id);
 		if (!sk_pipeline_start_workers(MyDatabaseId, ps->id, ps->name,
-									   ps->parallelism))
+									   ps->parallelism, ps->owner,
+									   ps->owner_exempt))
 			ereport(WARNING,
 					(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
 					 errmsg("could not start the workers of pipeline \"%s\"", ps->name),
@@ -466,8 +472,58 @@ start_workers(SkPipeline *p)
 	ps->id = p->id;
 	strlcpy(ps->name, p->name, NAMEDATALEN);
 	ps->parallelism = p->parallelism;
+	ps->owner = p->owner;
+	ps->owner_exempt = superuser_arg(p->owner);
 	pending_starts = lappend(pending_starts, ps);
 	MemoryContextSwitchTo(old);
+}
+
+/*
+ * Throws unless the workers of a pipeline can start: unless its owner is a
+ * superuser, the owner's workers in every database stay within
+ * sales_kafka.max_workers_per_owner, and as many slots as it has workers
+ * are free.  Its own workers, which start_pipeline() replaces, count as
+ * stopped, and those of pipelines started earlier in the transaction as
+ * running.  Two transactions may both see the last slots free: the
+ * workers that then find none wait for one (see pipeline_shmem.c).
+ */
+static void
+check_worker_room(SkPipeline *p)
+{
+	int			free_slots;
+	int			owner_workers;
+	ListCell   *lc;
+
+	sk_slots_room(MyDatabaseId, p->id, p->owner, &free_slots, &owner_workers);
+	foreach(lc, pending_starts)
+	{
+		SkPendingStart *ps = lfirst(lc);
+
+		if (ps->id == p->id)
+			continue;
+		free_slots -= ps->parallelism;
+		if (ps->owner == p->owner)
+			owner_workers += ps->parallelism;
+	}
+	if (!superuser_arg(p->owner) &&
+		owner_workers + p->parallelism > sk_max_workers_per_owner)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("too many pipeline workers for role \"%s\"",
+						GetUserNameFromId(p->owner, false)),
+				 errdetail("Pipeline \"%s\" needs %d workers and the role's pipelines run %d; sales_kafka.max_workers_per_owner allows %d.",
+						   p->name, p->parallelism, owner_workers,
+						   sk_max_workers_per_owner),
+				 errhint("Stop another pipeline of the role, or ask a superuser to raise sales_kafka.max_workers_per_owner.")));
+	if (free_slots < p->parallelism)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("not enough free pipeline worker slots for pipeline \"%s\"",
+						p->name),
+				 errdetail("The pipeline needs %d workers, and %d of the %d slots of sales_kafka.max_workers are free.",
+						   p->parallelism, Max(free_slots, 0),
+						   sk_max_pipeline_workers),
+				 errhint("Stop another pipeline, or raise sales_kafka.max_workers (which takes a server restart).")));
 }
 
 /*
@@ -583,6 +639,8 @@ sales_kafka_start_pipeline(PG_FUNCTION_ARGS)
 	sk_pipeline_check_owner(p);
 	/* a failed pipeline may have been fixed: check again before starting */
 	check_source_and_target(p->name, p->source, p->target, p->upsert, p->owner);
+	/* before anything changes: the workers stop at once, whatever follows */
+	check_worker_room(p);
 	pipeline_exec("UPDATE sales_kafka.pipeline SET (enabled, failure, failed_at) ="
 				  " (true, NULL, NULL) WHERE id = $1",
 				  p, 0, NULL, NULL, SPI_OK_UPDATE);
