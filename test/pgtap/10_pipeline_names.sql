@@ -3,13 +3,15 @@
 -- flush interval whose months and days the check counted as 0 (refused now,
 -- by create_pipeline and by the catalog, and never read from another
 -- role's row when a name is looked up); the dead-letter counts of
--- _pipeline_slots(), which only the owner's roles read.
+-- _pipeline_slots(), which only the owner's roles read; and the Kafka
+-- offsets a sales model's KPIs cover, which follow the pipelines into its
+-- order lines by id, not by name.
 -- Pipelines commit in their own transactions, so this file commits and
 -- cleans up after itself, and waits for the workers by polling with a
 -- bounded timeout.
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pgtap;
-DROP SCHEMA IF EXISTS pipe_names CASCADE;
+DROP SCHEMA IF EXISTS pipe_names, names_model CASCADE;
 DROP EXTENSION IF EXISTS sales_kafka CASCADE;
 DROP ROLE IF EXISTS regress_sales_kafka_victim;
 DROP ROLE IF EXISTS regress_sales_kafka_attacker;
@@ -37,7 +39,7 @@ GRANT SELECT ON names_src TO regress_sales_kafka_victim, regress_sales_kafka_att
 GRANT INSERT ON victim_customers TO regress_sales_kafka_victim;
 GRANT INSERT ON attacker_customers TO regress_sales_kafka_attacker;
 
-SELECT plan(10);
+SELECT plan(15);
 
 -------------------------------------------------------------------------------
 -- A flush interval has one length: months and days are refused
@@ -103,6 +105,42 @@ SET ROLE regress_sales_kafka_victim;
 SELECT sales_kafka.drop_pipeline('etl');
 RESET ROLE;
 
+-------------------------------------------------------------------------------
+-- The Kafka offsets a sales model's KPIs cover: those of the pipelines into
+-- its order lines, not of another role's pipeline of the same name
+-------------------------------------------------------------------------------
+SELECT sales_kafka.create_sales_model('names_model', time_zone => 'UTC');
+SELECT sales_kafka.create_sales_pipelines('names_model', 'sale_events', 'names_kafka',
+                                          topic('pipe_names_sales'));
+SELECT id AS lines_id FROM sales_kafka.pipeline WHERE name = 'names_model_order_lines' \gset
+INSERT INTO names_model.src_sale_events (product_id, quantity, unit_price, sold_at) VALUES
+    ('Coffee', 2, 3.50, '2024-05-01 08:00+00'), ('Tea', 1, 2.00, '2024-05-01 08:01+00'),
+    ('Coffee', 1, 3.50, '2024-05-01 09:30+00');
+SELECT ok(wait_for($$SELECT count(*) = 3 FROM names_model.order_lines$$), 'the sale events are ingested');
+
+-- the attacker reads the same topic into a table of its own, under the same name
+GRANT USAGE ON SCHEMA names_model TO regress_sales_kafka_attacker;
+GRANT SELECT ON names_model.src_sale_events TO regress_sales_kafka_attacker;
+CREATE TABLE attacker_lines (LIKE names_model.src_sale_events);
+GRANT INSERT ON attacker_lines TO regress_sales_kafka_attacker;
+SET ROLE regress_sales_kafka_attacker;
+SELECT sales_kafka.create_pipeline('names_model_order_lines', 'names_model.src_sale_events',
+                                   'pipe_names.attacker_lines', flush_interval => '0');
+SELECT sales_kafka.start_pipeline('names_model_order_lines');
+RESET ROLE;
+SELECT ok(wait_for($$SELECT count(*) = 3 FROM attacker_lines$$), 'the attacker''s pipeline of that name runs');
+SELECT is(sales_kafka.refresh_rollups('names_model'), 3::bigint, 'the rollups take the three lines');
+SELECT is((SELECT array_agg(DISTINCT (e ->> 'pipeline_id')::bigint)
+             FROM names_model.kpi_state, jsonb_array_elements(covered_offsets) e),
+          ARRAY[:lines_id::bigint],
+          'refresh_rollups records the offsets of the pipeline into the order lines only, by its id');
+SELECT results_eq($$SELECT pipeline, "partition", covered_offset, committed_offset
+                      FROM names_model.kpi_as_of_partitions$$,
+                  $$SELECT pipeline, "partition", committed_offset, committed_offset
+                      FROM sales_kafka.pipeline_partitions
+                     WHERE pipeline_id = $$ || :lines_id || $$ ORDER BY "partition"$$,
+                  'kpi_as_of_partitions shows that pipeline''s partitions, once each');
+
 SELECT * FROM finish();
 SET client_min_messages = warning;
 SET ROLE regress_sales_kafka_attacker;
@@ -112,7 +150,7 @@ SET ROLE regress_sales_kafka_victim;
 SELECT sales_kafka.drop_pipeline(pipeline) FROM sales_kafka.pipeline_status WHERE owner = current_user::regrole;
 RESET ROLE;
 SELECT sales_kafka.drop_pipeline(pipeline) FROM sales_kafka.pipeline_status WHERE owner = current_user::regrole;
-DROP SCHEMA pipe_names CASCADE;
+DROP SCHEMA pipe_names, names_model CASCADE;
 DROP EXTENSION sales_kafka CASCADE;
 DROP OWNED BY regress_sales_kafka_victim, regress_sales_kafka_attacker;
 DROP ROLE regress_sales_kafka_victim;
