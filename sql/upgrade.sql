@@ -26,15 +26,16 @@ SELECT to_regprocedure('sales_kafka.create_sales_model(name, boolean, text)') IS
 ALTER EXTENSION sales_kafka UPDATE TO '1.2';
 SELECT extversion FROM pg_extension WHERE extname = 'sales_kafka';
 
--- catalog rows as 1.2 kept them: two pipelines of two owners, offsets and
--- dead letters by pipeline name, also of a pipeline dropped since
+-- catalog rows as 1.2 kept them: two pipelines of two owners (one with a
+-- flush interval in months and days, which 1.2 took), offsets and dead
+-- letters by pipeline name, also of a pipeline dropped since
 CREATE ROLE regress_sales_kafka_owner;
 CREATE ROLE regress_sales_kafka_member IN ROLE regress_sales_kafka_owner;
 CREATE ROLE regress_sales_kafka_other;
 CREATE TABLE upgrade_t (n int);
-INSERT INTO sales_kafka.pipeline (name, source, target, owner, enabled) VALUES
-  ('orders', 'upgrade_t', 'upgrade_t', 'regress_sales_kafka_owner', true),
-  ('lines', 'upgrade_t', 'upgrade_t', 'regress_sales_kafka_other', false);
+INSERT INTO sales_kafka.pipeline (name, source, target, owner, enabled, flush_interval) VALUES
+  ('orders', 'upgrade_t', 'upgrade_t', 'regress_sales_kafka_owner', true, '1 mon -30 days 5 ms'),
+  ('lines', 'upgrade_t', 'upgrade_t', 'regress_sales_kafka_other', false, '-5 mons 150 days 00:20:00');
 INSERT INTO sales_kafka.pipeline_offset (pipeline, topic, partition, next_offset, high_watermark) VALUES
   ('orders', 't_orders', 0, 5, 7), ('orders', 't_orders', 1, 2, 2), ('lines', 't_lines', 0, 1, 4),
   ('dropped', 't_old', 0, 3, 3);
@@ -45,6 +46,11 @@ INSERT INTO sales_kafka.dead_letter (pipeline, topic, partition, "offset", error
 ALTER EXTENSION sales_kafka UPDATE TO '1.3';
 SELECT extversion FROM pg_extension WHERE extname = 'sales_kafka';
 SELECT name, owner, id IS NOT NULL AS has_id FROM sales_kafka.pipeline ORDER BY name;
+-- a flush interval is time: months and days become what 1.2's check counted
+SELECT name, flush_interval FROM sales_kafka.pipeline ORDER BY name;
+\set VERBOSITY terse
+UPDATE sales_kafka.pipeline SET flush_interval = '60 mons -1800 days' WHERE name = 'lines'; -- ERROR: months and days
+\set VERBOSITY default
 -- offsets follow their pipeline's id; those of no pipeline are gone
 SELECT pipeline, owner, topic, partition, committed_offset, lag
   FROM sales_kafka.pipeline_partitions ORDER BY pipeline, partition;

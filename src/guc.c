@@ -80,6 +80,19 @@ sk_guc_init(void)
 							0,
 							NULL, NULL, NULL);
 
+	/*
+	 * Read by start_pipeline(), by each worker as it takes its slot and by
+	 * the launcher: only a superuser's configuration file sets it.
+	 */
+	DefineCustomIntVariable("sales_kafka.max_workers_per_owner",
+							"Most pipeline workers the pipelines of one role can run at once.",
+							"Counted in all databases; pipelines owned by superusers are exempt.",
+							&sk_max_workers_per_owner,
+							8, 0, 1024,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
 	DefineCustomBoolVariable("sales_kafka.bulk_insert",
 							 "Writes INSERT ... SELECT from a Kafka foreign table in batches, as COPY does.",
 							 "Into an ordinary table without triggers or row security, and without ON CONFLICT or RETURNING; other inserts run row by row.",

@@ -17,7 +17,10 @@
  * Workers are told to start and stop through shared memory; the catalog's
  * "enabled" flag is what makes a pipeline come back after a restart.
  * start_pipeline() registers the workers when its transaction commits, so
- * they see what it decided.  Each function changes (and so locks) the
+ * they see what it decided; before it changes anything, it refuses a
+ * pipeline whose workers would not find enough free slots, or would give
+ * their owner more than sales_kafka.max_workers_per_owner (superusers are
+ * exempt).  Each function changes (and so locks) the
  * pipeline's row before it stops the workers: a worker that has not read
  * the row yet (one the launcher is restarting) then reads what the
  * transaction commits, and no worker waits for the lock while the
@@ -95,6 +98,24 @@ catalog_exec(const char *sql, int nargs, Oid *types, Datum *values,
 }
 
 /*
+ * The length of a flush interval in microseconds, as create_pipeline()
+ * checks it, the catalog's CHECK constraint enforces it and the workers
+ * wait for it: the time of an interval between 0 and 1 hour that has no
+ * months or days; -1 for any other interval.  An interval with months or
+ * days has no one length (comparing intervals counts a month as 30 days,
+ * extract(epoch) a year as 365.25), so it is refused rather than read in
+ * one of those ways.  Never throws.
+ */
+static int64
+flush_interval_us(const Interval *flush)
+{
+	if (flush->month != 0 || flush->day != 0 ||
+		flush->time < 0 || flush->time > USECS_PER_HOUR)
+		return -1;
+	return flush->time;
+}
+
+/*
  * Read the pipeline rows that "cond" selects ($1 of type argtype is arg),
  * with "lock" appended (a locking clause, or ""), as a list of SkPipeline
  * in CurrentMemoryContext.
@@ -110,8 +131,9 @@ pipeline_rows(const char *cond, Oid argtype, Datum arg, const char *lock)
 	sk_catalog_begin(&scope);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	/* nothing here may throw: see flush_interval_us() */
 	catalog_exec(psprintf("SELECT id, name, source::oid, target::oid, mode = 'upsert', batch_size,"
-						  " (extract(epoch FROM flush_interval) * 1000)::integer, start_at,"
+						  " flush_interval, start_at,"
 						  " parallelism, owner::oid, enabled, failure IS NOT NULL"
 						  " FROM sales_kafka.pipeline WHERE %s ORDER BY id%s",
 						  cond, lock),
@@ -123,6 +145,7 @@ pipeline_rows(const char *cond, Oid argtype, Datum arg, const char *lock)
 		bool		isnull;
 		MemoryContext old = MemoryContextSwitchTo(cxt);
 		SkPipeline *p = palloc0(sizeof(SkPipeline));
+		int64		flush_us;
 
 		p->id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
 		p->name = SPI_getvalue(tup, desc, 2);
@@ -130,7 +153,12 @@ pipeline_rows(const char *cond, Oid argtype, Datum arg, const char *lock)
 		p->target = DatumGetObjectId(SPI_getbinval(tup, desc, 4, &isnull));
 		p->upsert = DatumGetBool(SPI_getbinval(tup, desc, 5, &isnull));
 		p->batch_size = DatumGetInt32(SPI_getbinval(tup, desc, 6, &isnull));
-		p->flush_ms = DatumGetInt32(SPI_getbinval(tup, desc, 7, &isnull));
+		flush_us = flush_interval_us(DatumGetIntervalP(SPI_getbinval(tup, desc, 7,
+																	 &isnull)));
+		if (flush_us < 0)
+			elog(ERROR, "pipeline " INT64_FORMAT " has an invalid flush_interval",
+				 p->id);
+		p->flush_ms = (int) ((flush_us + 500) / 1000);
 		p->start_at = SPI_getvalue(tup, desc, 8);
 		p->parallelism = DatumGetInt32(SPI_getbinval(tup, desc, 9, &isnull));
 		p->owner = DatumGetObjectId(SPI_getbinval(tup, desc, 10, &isnull));
@@ -229,51 +257,90 @@ pipeline_exec(const char *sql, SkPipeline *p, int nargs, Oid *types,
 /*
  * The pipeline a name means to the current user, who must have the rights
  * of its owner: names are unique per owner, so the one the user owns, or
- * else the only one among those of roles whose rights the user has.
+ * else the only one among those of roles whose rights the user has.  Of
+ * the pipelines of that name it reads only ids and owners, and then the
+ * one it chose, so that nothing in a row of a role the user cannot act for
+ * can make the lookup fail.
  */
 static SkPipeline *
 pipeline_for_owner(text *name_text)
 {
+	MemoryContext cxt = CurrentMemoryContext;
 	char	   *name = text_to_cstring(name_text);
-	List	   *rows = pipeline_rows("name = $1", TEXTOID,
-									 PointerGetDatum(name_text), "");
-	List	   *mine = NIL;
-	ListCell   *lc;
+	Oid			user = GetUserId();
+	Oid			argtype = TEXTOID;
+	Datum		arg = PointerGetDatum(name_text);
+	SkCatalogScope scope;
+	int64	   *ids;
+	Oid		   *owners;
+	int			nrows;
+	int			nmine = 0;
+	int			chosen = -1;
+	int			i;
+	SkPipeline *p;
 
-	foreach(lc, rows)
+	sk_catalog_begin(&scope);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	nrows = (int) catalog_exec("SELECT id, owner::oid FROM sales_kafka.pipeline"
+							   " WHERE name = $1 ORDER BY id",
+							   1, &argtype, &arg, NULL, SPI_OK_SELECT);
+	ids = MemoryContextAlloc(cxt, sizeof(int64) * Max(nrows, 1));
+	owners = MemoryContextAlloc(cxt, sizeof(Oid) * Max(nrows, 1));
+	for (i = 0; i < nrows; i++)
 	{
-		SkPipeline *p = lfirst(lc);
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		bool		isnull;
 
-		if (p->owner == GetUserId())
-			return p;
-		if (has_privs_of_role(GetUserId(), p->owner))
-			mine = lappend(mine, p);
+		ids[i] = DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull));
+		owners[i] = DatumGetObjectId(SPI_getbinval(tup, SPI_tuptable->tupdesc, 2,
+												   &isnull));
 	}
-	if (rows == NIL)
+	SPI_finish();
+	sk_catalog_end(&scope);
+
+	/* its own first, else the only one of the roles whose rights it has */
+	for (i = 0; i < nrows && chosen < 0; i++)
+		if (owners[i] == user)
+			chosen = i;
+	if (chosen < 0)
+		for (i = 0; i < nrows; i++)
+			if (has_privs_of_role(user, owners[i]))
+			{
+				if (nmine == 0)
+					chosen = i;
+				nmine++;
+			}
+	if (nrows == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("pipeline \"%s\" does not exist", name)));
-	if (mine == NIL)
+	if (chosen < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("must be owner of pipeline \"%s\"", name)));
-	if (list_length(mine) > 1)
+	if (nmine > 1)
 	{
-		StringInfoData owners;
+		StringInfoData list;
 
-		initStringInfo(&owners);
-		foreach(lc, mine)
-			appendStringInfo(&owners, "%s\"%s\"", owners.len > 0 ? ", " : "",
-							 GetUserNameFromId(((SkPipeline *) lfirst(lc))->owner,
-											   true));
+		initStringInfo(&list);
+		for (i = 0; i < nrows; i++)
+			if (has_privs_of_role(user, owners[i]))
+				appendStringInfo(&list, "%s\"%s\"", list.len > 0 ? ", " : "",
+								 GetUserNameFromId(owners[i], true));
 		ereport(ERROR,
 				(errcode(ERRCODE_AMBIGUOUS_PARAMETER),
 				 errmsg("pipeline name \"%s\" is ambiguous", name),
 				 errdetail("Roles whose rights you have own pipelines of that name: %s.",
-						   owners.data),
+						   list.data),
 				 errhint("SET ROLE to the owner of the pipeline you mean, then call the function again.")));
 	}
-	return linitial(mine);
+	p = sk_pipeline_load(ids[chosen]);
+	if (p == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("pipeline \"%s\" does not exist", name)));
+	return p;
 }
 
 static void
@@ -288,7 +355,7 @@ require_workers(void)
 
 /*
  * Check a foreign table and a target as a pipeline would use them, with
- * the owner's privileges.
+ * the owner's privileges: those first, before anything locks either table.
  */
 static SkMapping *
 check_source_and_target(const char *name, Oid source, Oid target, bool upsert,
@@ -297,6 +364,7 @@ check_source_and_target(const char *name, Oid source, Oid target, bool upsert,
 	SkMapping  *map;
 	SkSink	   *sink;
 
+	sk_sink_check_privileges(source, target, upsert, owner, name);
 	if (get_rel_relkind(source) != RELKIND_FOREIGN_TABLE ||
 		!sk_is_kafka_server(GetForeignServer(GetForeignTable(source)->serverid)))
 		ereport(ERROR,
@@ -334,6 +402,8 @@ typedef struct SkPendingStart
 	int64		id;
 	char		name[NAMEDATALEN];
 	int			parallelism;
+	Oid			owner;
+	bool		owner_exempt;	/* a superuser */
 } SkPendingStart;
 
 static List *pending_starts = NIL;
@@ -378,7 +448,8 @@ pipeline_xact_callback(XactEvent event, void *arg)
 		/* workers that failed before start afresh, without backoff */
 		sk_pipeline_forget(MyDatabaseId, ps->id);
 		if (!sk_pipeline_start_workers(MyDatabaseId, ps->id, ps->name,
-									   ps->parallelism))
+									   ps->parallelism, ps->owner,
+									   ps->owner_exempt))
 			ereport(WARNING,
 					(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
 					 errmsg("could not start the workers of pipeline \"%s\"", ps->name),
@@ -404,8 +475,58 @@ start_workers(SkPipeline *p)
 	ps->id = p->id;
 	strlcpy(ps->name, p->name, NAMEDATALEN);
 	ps->parallelism = p->parallelism;
+	ps->owner = p->owner;
+	ps->owner_exempt = superuser_arg(p->owner);
 	pending_starts = lappend(pending_starts, ps);
 	MemoryContextSwitchTo(old);
+}
+
+/*
+ * Throws unless the workers of a pipeline can start: unless its owner is a
+ * superuser, the owner's workers in every database stay within
+ * sales_kafka.max_workers_per_owner, and as many slots as it has workers
+ * are free.  Its own workers, which start_pipeline() replaces, count as
+ * stopped, and those of pipelines started earlier in the transaction as
+ * running.  Two transactions may both see the last slots free: the
+ * workers that then find none wait for one (see pipeline_shmem.c).
+ */
+static void
+check_worker_room(SkPipeline *p)
+{
+	int			free_slots;
+	int			owner_workers;
+	ListCell   *lc;
+
+	sk_slots_room(MyDatabaseId, p->id, p->owner, &free_slots, &owner_workers);
+	foreach(lc, pending_starts)
+	{
+		SkPendingStart *ps = lfirst(lc);
+
+		if (ps->id == p->id)
+			continue;
+		free_slots -= ps->parallelism;
+		if (ps->owner == p->owner)
+			owner_workers += ps->parallelism;
+	}
+	if (!superuser_arg(p->owner) &&
+		owner_workers + p->parallelism > sk_max_workers_per_owner)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("too many pipeline workers for role \"%s\"",
+						GetUserNameFromId(p->owner, false)),
+				 errdetail("Pipeline \"%s\" needs %d workers and the role's pipelines run %d; sales_kafka.max_workers_per_owner allows %d.",
+						   p->name, p->parallelism, owner_workers,
+						   sk_max_workers_per_owner),
+				 errhint("Stop another pipeline of the role, or ask a superuser to raise sales_kafka.max_workers_per_owner.")));
+	if (free_slots < p->parallelism)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("not enough free pipeline worker slots for pipeline \"%s\"",
+						p->name),
+				 errdetail("The pipeline needs %d workers, and %d of the %d slots of sales_kafka.max_workers are free.",
+						   p->parallelism, Max(free_slots, 0),
+						   sk_max_pipeline_workers),
+				 errhint("Stop another pipeline, or raise sales_kafka.max_workers (which takes a server restart).")));
 }
 
 /*
@@ -424,7 +545,6 @@ sales_kafka_create_pipeline(PG_FUNCTION_ARGS)
 	Interval   *flush = PG_GETARG_INTERVAL_P(5);
 	char	   *start_at;
 	int32		parallelism = PG_GETARG_INT32(7);
-	int64		flush_us;
 	Oid			types[8] = {TEXTOID, OIDOID, OIDOID, TEXTOID, INT4OID,
 	INTERVALOID, TEXTOID, INT4OID};
 	Datum		values[8];
@@ -453,12 +573,12 @@ sales_kafka_create_pipeline(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("batch_size must be between 1 and 1000000")));
-	flush_us = flush->time + (int64) flush->day * USECS_PER_DAY +
-		(int64) flush->month * DAYS_PER_MONTH * USECS_PER_DAY;
-	if (flush_us < 0 || flush_us > USECS_PER_HOUR)
+	if (flush_interval_us(flush) < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("flush_interval must be between 0 and 1 hour")));
+				 errmsg("flush_interval must be between 0 and 1 hour"),
+				 flush->month != 0 || flush->day != 0 ?
+				 errdetail("An interval with days, months or years has no fixed length: give hours, minutes and seconds.") : 0));
 	if (parallelism < 1 || parallelism > sk_max_pipeline_workers)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -522,6 +642,8 @@ sales_kafka_start_pipeline(PG_FUNCTION_ARGS)
 	sk_pipeline_check_owner(p);
 	/* a failed pipeline may have been fixed: check again before starting */
 	check_source_and_target(p->name, p->source, p->target, p->upsert, p->owner);
+	/* before anything changes: the workers stop at once, whatever follows */
+	check_worker_room(p);
 	pipeline_exec("UPDATE sales_kafka.pipeline SET (enabled, failure, failed_at) ="
 				  " (true, NULL, NULL) WHERE id = $1",
 				  p, 0, NULL, NULL, SPI_OK_UPDATE);

@@ -11,9 +11,10 @@
  *
  * Consumer workers are dynamic workers that the postmaster never restarts:
  * the launcher does, checking once a second for failed workers whose delay
- * has passed (see pipeline_shmem.c), unless their database was dropped.  A
- * worker that stops because it was told to, or because its pipeline is
- * gone, frees its slot and is not restarted.
+ * has passed and for waiting workers that a slot is now free for (see
+ * pipeline_shmem.c), unless their database was dropped.  A worker that
+ * stops because it was told to, or because its pipeline is gone, frees its
+ * slot and is not restarted.
  *
  *-------------------------------------------------------------------------
  */
@@ -96,10 +97,14 @@ sk_pipeline_start_worker(Oid dboid, const SkWorkerArgs *args)
 	return RegisterDynamicBackgroundWorker(&bgw, NULL);
 }
 
-/* Register every consumer worker of a pipeline; false if one did not fit. */
+/*
+ * Register every consumer worker of a pipeline; false if one did not fit.
+ * owner_exempt: the owner is a superuser, whom
+ * sales_kafka.max_workers_per_owner does not limit.
+ */
 bool
 sk_pipeline_start_workers(Oid dboid, int64 pipeline_id, const char *pipeline,
-						  int parallelism)
+						  int parallelism, Oid owner, bool owner_exempt)
 {
 	SkWorkerArgs args;
 	int			i;
@@ -107,6 +112,8 @@ sk_pipeline_start_workers(Oid dboid, int64 pipeline_id, const char *pipeline,
 	memset(&args, 0, sizeof(args));
 	args.parallelism = parallelism;
 	args.pipeline_id = pipeline_id;
+	args.owner = owner;
+	args.owner_exempt = owner_exempt;
 	strlcpy(args.pipeline, pipeline, NAMEDATALEN);
 	for (i = 0; i < parallelism; i++)
 	{
@@ -257,8 +264,10 @@ sk_starter_main(Datum arg)
 		sk_catalog_begin(&scope);
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
-		if (SPI_execute("SELECT id, name, parallelism FROM sales_kafka.pipeline"
-						" WHERE enabled ORDER BY id", true, 0) != SPI_OK_SELECT)
+		/* (a failed pipeline waits for start_pipeline()) */
+		if (SPI_execute("SELECT id, name, parallelism, owner::oid FROM sales_kafka.pipeline"
+						" WHERE enabled AND failure IS NULL ORDER BY id",
+						true, 0) != SPI_OK_SELECT)
 			elog(ERROR, "could not read sales_kafka.pipeline");
 		for (i = 0; i < SPI_processed; i++)
 		{
@@ -269,8 +278,11 @@ sk_starter_main(Datum arg)
 			char	   *name = SPI_getvalue(tup, SPI_tuptable->tupdesc, 2);
 			int			parallelism =
 				DatumGetInt32(SPI_getbinval(tup, SPI_tuptable->tupdesc, 3, &isnull));
+			Oid			owner =
+				DatumGetObjectId(SPI_getbinval(tup, SPI_tuptable->tupdesc, 4, &isnull));
 
-			if (!sk_pipeline_start_workers(dboid, id, name, parallelism))
+			if (!sk_pipeline_start_workers(dboid, id, name, parallelism, owner,
+										   superuser_arg(owner)))
 				ereport(WARNING,
 						(errmsg("could not start the workers of pipeline \"%s\"", name),
 						 errhint("Raise max_worker_processes.")));

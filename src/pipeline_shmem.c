@@ -12,6 +12,17 @@
  * Everything durable (offsets, failures that stop a pipeline) lives in the
  * catalog tables; these counters are since the slot was filled.
  *
+ * There are sales_kafka.max_workers slots, and a role that is not a
+ * superuser holds at most sales_kafka.max_workers_per_owner of them (in all
+ * databases: roles are the cluster's).  A worker that finds no slot it may
+ * take (at server start with more enabled pipelines than slots, or when
+ * two start_pipeline() calls race for the last ones) does not vanish: it
+ * says so in the log and leaves an entry in the waiting list, which
+ * pipeline_status shows as "waiting", and the launcher starts it again as
+ * soon as a slot is free for it, oldest first.  The list has room for
+ * SK_WAITING_PER_SLOT entries per slot; a worker that finds it full stops
+ * its pipeline as failed instead, with the reason.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -39,13 +50,17 @@
 /* messages/s and rows/s are averaged over this many seconds */
 #define SK_RATE_SECONDS 60
 
+/* entries of the waiting list per slot */
+#define SK_WAITING_PER_SLOT 4
+
 struct SkWorkerSlot
 {
 	bool		in_use;
 	Oid			dboid;
 	int64		pipeline_id;
 	char		pipeline[NAMEDATALEN];	/* its name, for messages */
-	Oid			owner;			/* InvalidOid until the worker read it */
+	Oid			owner;			/* the pipeline's owner */
+	bool		owner_exempt;	/* see SkWorkerArgs */
 	int			index;			/* 0 .. parallelism - 1 */
 	int			parallelism;
 	pid_t		pid;			/* 0 while no worker runs */
@@ -67,14 +82,27 @@ struct SkWorkerSlot
 	int64		rate_rows[SK_RATE_SECONDS];
 };
 
+/* A worker that found no slot, in the waiting list */
+typedef struct SkWaiting
+{
+	bool		in_use;
+	Oid			dboid;
+	SkWorkerArgs args;
+	SkClaim		reason;			/* SK_CLAIM_NO_SLOT or SK_CLAIM_OWNER_LIMIT */
+	TimestampTz since;			/* when it first found none */
+	TimestampTz retry_at;		/* not before: the launcher started it */
+} SkWaiting;
+
 typedef struct SkShared
 {
 	LWLock	   *lock;
 	int			nslots;
+	int			nwaiting;		/* entries of the waiting list, after the slots */
 	SkWorkerSlot slots[FLEXIBLE_ARRAY_MEMBER];
 } SkShared;
 
 int			sk_max_pipeline_workers = 16;
+int			sk_max_workers_per_owner = 8;
 
 static SkShared *shared = NULL;
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
@@ -87,8 +115,10 @@ static const char *const state_names[] = {
 static Size
 shared_size(void)
 {
-	return add_size(offsetof(SkShared, slots),
-					mul_size(sk_max_pipeline_workers, sizeof(SkWorkerSlot)));
+	return add_size(add_size(offsetof(SkShared, slots),
+							 mul_size(sk_max_pipeline_workers, sizeof(SkWorkerSlot))),
+					mul_size(mul_size(sk_max_pipeline_workers, SK_WAITING_PER_SLOT),
+							 sizeof(SkWaiting)));
 }
 
 static void
@@ -115,6 +145,7 @@ sk_shmem_startup(void)
 		memset(shared, 0, shared_size());
 		shared->lock = &(GetNamedLWLockTranche("sales_kafka"))->lock;
 		shared->nslots = sk_max_pipeline_workers;
+		shared->nwaiting = sk_max_pipeline_workers * SK_WAITING_PER_SLOT;
 	}
 	LWLockRelease(AddinShmemInitLock);
 }
@@ -139,6 +170,13 @@ sk_shmem_ready(void)
 	return shared != NULL;
 }
 
+/* The waiting list, which follows the slots */
+static SkWaiting *
+waiting_list(void)
+{
+	return (SkWaiting *) &shared->slots[shared->nslots];
+}
+
 static bool
 slot_is(SkWorkerSlot *slot, Oid dboid, int64 pipeline_id)
 {
@@ -154,18 +192,85 @@ slot_running(SkWorkerSlot *slot)
 }
 
 /*
- * Take the slot of the worker that args describe for this process.  NULL
- * if another live process holds it (a duplicate start), if the pipeline's
- * workers are being stopped (a successor the launcher registered before),
- * or if no slot is free.
+ * Slots held by the workers of an owner, in every database, but for those
+ * of one pipeline (pipeline_id 0: none); the caller holds the lock.
+ */
+static int
+owner_slots(Oid owner, Oid dboid, int64 pipeline_id)
+{
+	int			n = 0;
+	int			i;
+
+	for (i = 0; i < shared->nslots; i++)
+		if (shared->slots[i].in_use && shared->slots[i].owner == owner &&
+			!slot_is(&shared->slots[i], dboid, pipeline_id))
+			n++;
+	return n;
+}
+
+/* The worker's entry in the waiting list, or NULL; the caller holds the lock. */
+static SkWaiting *
+waiting_entry(Oid dboid, int64 pipeline_id, int index)
+{
+	SkWaiting  *list = waiting_list();
+	int			i;
+
+	for (i = 0; i < shared->nwaiting; i++)
+		if (list[i].in_use && list[i].dboid == dboid &&
+			list[i].args.pipeline_id == pipeline_id && list[i].args.index == index)
+			return &list[i];
+	return NULL;
+}
+
+/*
+ * Put the worker that args describe in the waiting list, or update its
+ * entry; false if the list is full.  The caller holds the lock.
+ */
+static bool
+wait_for_slot(Oid dboid, const SkWorkerArgs *args, SkClaim reason)
+{
+	SkWaiting  *entry = waiting_entry(dboid, args->pipeline_id, args->index);
+	SkWaiting  *list = waiting_list();
+	int			i;
+
+	for (i = 0; entry == NULL && i < shared->nwaiting; i++)
+		if (!list[i].in_use)
+		{
+			entry = &list[i];
+			memset(entry, 0, sizeof(SkWaiting));
+			entry->in_use = true;
+			entry->dboid = dboid;
+			entry->since = GetCurrentTimestamp();
+		}
+	if (entry == NULL)
+		return false;
+	entry->args = *args;
+	entry->reason = reason;
+	entry->retry_at = 0;
+	return true;
+}
+
+/*
+ * Take the slot of the worker that args describe for this process, and
+ * set *claim to SK_CLAIM_OK.  NULL if another live process holds it (a
+ * duplicate start) or the pipeline's workers are being stopped (a
+ * successor the launcher registered before): SK_CLAIM_TWIN.  NULL too if
+ * no slot is free, or if the owner, unless exempt, holds as many as
+ * sales_kafka.max_workers_per_owner allows (a slot this worker's
+ * predecessor left is then freed): the worker is put in the waiting list,
+ * or, if that is full, *waiting is set to false.
  */
 SkWorkerSlot *
-sk_slot_claim(Oid dboid, const SkWorkerArgs *args)
+sk_slot_claim(Oid dboid, const SkWorkerArgs *args, SkClaim *claim,
+			  bool *waiting)
 {
 	SkWorkerSlot *mine = NULL;
 	SkWorkerSlot *free_slot = NULL;
+	SkWaiting  *entry;
 	int			i;
 
+	*claim = SK_CLAIM_OK;
+	*waiting = false;
 	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
 	for (i = 0; i < shared->nslots; i++)
 	{
@@ -178,8 +283,29 @@ sk_slot_claim(Oid dboid, const SkWorkerArgs *args)
 	}
 	if (mine != NULL &&
 		((slot_running(mine) && mine->pid != MyProcPid) || mine->stop_requested))
-		mine = NULL;
-	else if (mine == NULL && free_slot != NULL)
+	{
+		LWLockRelease(shared->lock);
+		*claim = SK_CLAIM_TWIN;
+		return NULL;
+	}
+
+	/* the owner's other workers, this one's own slot aside */
+	if (!args->owner_exempt &&
+		owner_slots(args->owner, InvalidOid, 0) - (mine != NULL ? 1 : 0) >=
+		sk_max_workers_per_owner)
+		*claim = SK_CLAIM_OWNER_LIMIT;
+	else if (mine == NULL && free_slot == NULL)
+		*claim = SK_CLAIM_NO_SLOT;
+	if (*claim != SK_CLAIM_OK)
+	{
+		if (mine != NULL)
+			mine->in_use = false;
+		*waiting = wait_for_slot(dboid, args, *claim);
+		LWLockRelease(shared->lock);
+		return NULL;
+	}
+
+	if (mine == NULL)
 	{
 		mine = free_slot;
 		memset(mine, 0, sizeof(SkWorkerSlot));
@@ -189,17 +315,53 @@ sk_slot_claim(Oid dboid, const SkWorkerArgs *args)
 		strlcpy(mine->pipeline, args->pipeline, NAMEDATALEN);
 		mine->index = args->index;
 	}
-	if (mine != NULL)
-	{
-		mine->parallelism = args->parallelism;
-		mine->pid = MyProcPid;
-		mine->latch = MyLatch;
-		mine->restarting = false;
-		mine->state = SK_WORKER_STARTING;
-		mine->started_at = GetCurrentTimestamp();
-	}
+	mine->owner = args->owner;
+	mine->owner_exempt = args->owner_exempt;
+	mine->parallelism = args->parallelism;
+	mine->pid = MyProcPid;
+	mine->latch = MyLatch;
+	mine->restarting = false;
+	mine->state = SK_WORKER_STARTING;
+	mine->started_at = GetCurrentTimestamp();
+	entry = waiting_entry(dboid, args->pipeline_id, args->index);
+	if (entry != NULL)
+		entry->in_use = false;
 	LWLockRelease(shared->lock);
 	return mine;
+}
+
+/*
+ * Why a worker has no slot, as the log and pipeline_status say it, in
+ * CurrentMemoryContext.
+ */
+char *
+sk_claim_message(SkClaim claim, const char *pipeline)
+{
+	if (claim == SK_CLAIM_OWNER_LIMIT)
+		return psprintf("too many pipeline workers for the owner of pipeline \"%s\"",
+						pipeline);
+	return psprintf("no free pipeline worker slot for pipeline \"%s\"", pipeline);
+}
+
+/*
+ * For start_pipeline(): the free slots, and those the workers of an owner
+ * hold in every database; the slots of the pipeline of this id in database
+ * dboid count as free, since it starts its workers anew.
+ */
+void
+sk_slots_room(Oid dboid, int64 pipeline_id, Oid owner, int *free_slots,
+			  int *owner_workers)
+{
+	int			i;
+
+	*free_slots = 0;
+	LWLockAcquire(shared->lock, LW_SHARED);
+	for (i = 0; i < shared->nslots; i++)
+		if (!shared->slots[i].in_use ||
+			slot_is(&shared->slots[i], dboid, pipeline_id))
+			(*free_slots)++;
+	*owner_workers = owner_slots(owner, dboid, pipeline_id);
+	LWLockRelease(shared->lock);
 }
 
 /*
@@ -237,15 +399,6 @@ sk_slot_stop_requested(SkWorkerSlot *slot)
 	stop = slot->stop_requested;
 	LWLockRelease(shared->lock);
 	return stop;
-}
-
-/* The role whose rights the worker uses, for the view's privacy */
-void
-sk_slot_set_owner(SkWorkerSlot *slot, Oid owner)
-{
-	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
-	slot->owner = owner;
-	LWLockRelease(shared->lock);
 }
 
 void
@@ -340,15 +493,19 @@ sk_pipeline_stop(Oid dboid, int64 pipeline_id, int timeout_ms)
 }
 
 /*
- * For the launcher: the failed workers whose delay has passed, at most max,
- * marked as being restarted (for a minute: if no worker claims the slot by
- * then, it is tried again).
+ * For the launcher: the failed workers whose delay has passed, then the
+ * waiting workers that a slot is free for (the longest waiting first), at
+ * most max, marked as being started (for a minute: if no worker claims a
+ * slot by then, it is tried again).
  */
 int
 sk_slots_due(SkWorkerArgs *due, Oid *dbs, int max)
 {
 	TimestampTz now = GetCurrentTimestamp();
+	SkWaiting  *list = waiting_list();
 	int			n = 0;
+	int			nfree = 0;
+	int			first_waiting;
 	int			i;
 
 	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
@@ -364,19 +521,59 @@ sk_slots_due(SkWorkerArgs *due, Oid *dbs, int max)
 		due[n].index = slot->index;
 		due[n].parallelism = slot->parallelism;
 		due[n].pipeline_id = slot->pipeline_id;
+		due[n].owner = slot->owner;
+		due[n].owner_exempt = slot->owner_exempt;
 		strlcpy(due[n].pipeline, slot->pipeline, NAMEDATALEN);
 		n++;
 		slot->restarting = true;
 		slot->restart_at = TimestampTzPlusMilliseconds(now, SK_MAX_BACKOFF_MS);
 	}
+
+	for (i = 0; i < shared->nslots; i++)
+		if (!shared->slots[i].in_use)
+			nfree++;
+	first_waiting = n;
+	while (n < max && nfree > 0)
+	{
+		SkWaiting  *oldest = NULL;
+
+		for (i = 0; i < shared->nwaiting; i++)
+		{
+			SkWaiting  *entry = &list[i];
+			int			owned;
+			int			j;
+
+			if (!entry->in_use || entry->retry_at > now ||
+				(oldest != NULL && oldest->since <= entry->since))
+				continue;
+			if (!entry->args.owner_exempt)
+			{
+				/* the slots the owner holds, and those it is about to */
+				owned = owner_slots(entry->args.owner, InvalidOid, 0);
+				for (j = first_waiting; j < n; j++)
+					if (due[j].owner == entry->args.owner)
+						owned++;
+				if (owned >= sk_max_workers_per_owner)
+					continue;
+			}
+			oldest = entry;
+		}
+		if (oldest == NULL)
+			break;
+		dbs[n] = oldest->dboid;
+		due[n++] = oldest->args;
+		oldest->retry_at = TimestampTzPlusMilliseconds(now, SK_MAX_BACKOFF_MS);
+		nfree--;
+	}
 	LWLockRelease(shared->lock);
 	return n;
 }
 
-/* Free the slots of a database that was dropped. */
+/* Forget the workers of a database that was dropped. */
 void
 sk_slots_forget_database(Oid dboid)
 {
+	SkWaiting  *list = waiting_list();
 	int			i;
 
 	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
@@ -384,13 +581,20 @@ sk_slots_forget_database(Oid dboid)
 		if (shared->slots[i].in_use && shared->slots[i].dboid == dboid &&
 			!slot_running(&shared->slots[i]))
 			shared->slots[i].in_use = false;
+	for (i = 0; i < shared->nwaiting; i++)
+		if (list[i].in_use && list[i].dboid == dboid)
+			list[i].in_use = false;
 	LWLockRelease(shared->lock);
 }
 
-/* Free the slots of a pipeline whose workers are gone. */
+/*
+ * Forget the workers of a pipeline that are gone: free their slots, and
+ * take them off the waiting list.
+ */
 void
 sk_pipeline_forget(Oid dboid, int64 pipeline_id)
 {
+	SkWaiting  *list = waiting_list();
 	int			i;
 
 	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
@@ -398,13 +602,19 @@ sk_pipeline_forget(Oid dboid, int64 pipeline_id)
 		if (slot_is(&shared->slots[i], dboid, pipeline_id) &&
 			!slot_running(&shared->slots[i]))
 			shared->slots[i].in_use = false;
+	for (i = 0; i < shared->nwaiting; i++)
+		if (list[i].in_use && list[i].dboid == dboid &&
+			list[i].args.pipeline_id == pipeline_id)
+			list[i].in_use = false;
 	LWLockRelease(shared->lock);
 }
 
 /*
  * sales_kafka._pipeline_slots(): the slots of this database, one row per
- * worker, for the pipeline_status view.  The last error (which can show a
- * message's values) only to roles with the rights of the pipeline's owner.
+ * worker, and the workers waiting for one ("waiting", without a pid), for
+ * the pipeline_status view.  The counts of dead letters and the last error
+ * (which can show a message's values) only to roles with the rights of the
+ * pipeline's owner, NULL to others.
  */
 PG_FUNCTION_INFO_V1(sales_kafka_pipeline_slots);
 Datum
@@ -414,7 +624,9 @@ sales_kafka_pipeline_slots(PG_FUNCTION_ARGS)
 	int64		now_second = GetCurrentTimestamp() / USECS_PER_SEC;
 	SkWorkerSlot *copies;
 	bool	   *running;
+	SkWaiting  *waiting;
 	int			n = 0;
+	int			nwaiting = 0;
 	int			i;
 
 	SetSingleFuncCall(fcinfo, 0);
@@ -424,6 +636,7 @@ sales_kafka_pipeline_slots(PG_FUNCTION_ARGS)
 	/* a copy: checking privileges may read catalogs, not under our lock */
 	copies = palloc(sizeof(SkWorkerSlot) * shared->nslots);
 	running = palloc(sizeof(bool) * shared->nslots);
+	waiting = palloc(sizeof(SkWaiting) * shared->nwaiting);
 	LWLockAcquire(shared->lock, LW_SHARED);
 	for (i = 0; i < shared->nslots; i++)
 	{
@@ -432,11 +645,15 @@ sales_kafka_pipeline_slots(PG_FUNCTION_ARGS)
 		running[n] = slot_running(&shared->slots[i]);
 		copies[n++] = shared->slots[i];
 	}
+	for (i = 0; i < shared->nwaiting; i++)
+		if (waiting_list()[i].in_use && waiting_list()[i].dboid == MyDatabaseId)
+			waiting[nwaiting++] = waiting_list()[i];
 	LWLockRelease(shared->lock);
 
 	for (i = 0; i < n; i++)
 	{
 		SkWorkerSlot *slot = &copies[i];
+		bool		privileged = has_privs_of_role(GetUserId(), slot->owner);
 		Datum		values[13];
 		bool		nulls[13];
 		int64		rate_messages = 0;
@@ -467,15 +684,39 @@ sales_kafka_pipeline_slots(PG_FUNCTION_ARGS)
 		values[5] = Int64GetDatum(slot->messages);
 		values[6] = Int64GetDatum(slot->rows);
 		values[7] = Int64GetDatum(slot->dead);
+		nulls[7] = !privileged;
 		values[8] = Float8GetDatum((double) rate_messages / span);
 		values[9] = Float8GetDatum((double) rate_rows / span);
 		values[10] = TimestampTzGetDatum(slot->last_commit_at);
 		nulls[10] = slot->last_commit_at == 0;
 		values[11] = CStringGetTextDatum(slot->last_error);
-		nulls[11] = slot->last_error[0] == '\0' ||
-			!has_privs_of_role(GetUserId(), slot->owner);
+		nulls[11] = slot->last_error[0] == '\0' || !privileged;
 		values[12] = TimestampTzGetDatum(slot->last_error_at);
 		nulls[12] = slot->last_error_at == 0;
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+
+	/* why a waiting worker waits is its last error */
+	for (i = 0; i < nwaiting; i++)
+	{
+		SkWaiting  *entry = &waiting[i];
+		Datum		values[13];
+		bool		nulls[13];
+
+		memset(nulls, true, sizeof(nulls));
+		values[0] = Int64GetDatum(entry->args.pipeline_id);
+		values[1] = Int32GetDatum(entry->args.index);
+		values[3] = CStringGetTextDatum("waiting");
+		values[5] = Int64GetDatum(0);
+		values[6] = Int64GetDatum(0);
+		values[8] = Float8GetDatum(0);
+		values[9] = Float8GetDatum(0);
+		values[11] = CStringGetTextDatum(sk_claim_message(entry->reason,
+														  entry->args.pipeline));
+		values[12] = TimestampTzGetDatum(entry->since);
+		nulls[0] = nulls[1] = nulls[3] = nulls[5] = nulls[6] = false;
+		nulls[8] = nulls[9] = nulls[12] = false;
+		nulls[11] = !has_privs_of_role(GetUserId(), entry->args.owner);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	PG_RETURN_VOID();

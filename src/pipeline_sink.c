@@ -125,13 +125,14 @@ static int	rows_lo;
 static int	rows_hi;
 
 /*
- * The owner must hold each privilege of modes on the table (one at a time:
- * pg_class_aclcheck() is satisfied by any one bit of a mask).  "needs" says
- * what the pipeline needs, for the message.
+ * The owner must hold each privilege of modes on the relation (one at a
+ * time: pg_class_aclcheck() is satisfied by any one bit of a mask).  "needs"
+ * says what the pipeline needs, for the message.  Reads the catalog caches
+ * only: takes no lock.
  */
 static void
-check_privileges(Relation rel, Oid owner, AclMode modes, const char *needs,
-				 const char *pipeline)
+check_privileges(Oid relid, const char *relname, Oid owner, AclMode modes,
+				 const char *needs, const char *pipeline)
 {
 	static const AclMode each[] = {ACL_INSERT, ACL_UPDATE, ACL_DELETE, ACL_SELECT};
 	static const char *const names[] = {"INSERT", "UPDATE", "DELETE", "SELECT"};
@@ -139,14 +140,50 @@ check_privileges(Relation rel, Oid owner, AclMode modes, const char *needs,
 
 	for (i = 0; i < lengthof(each); i++)
 		if ((modes & each[i]) != 0 &&
-			pg_class_aclcheck(RelationGetRelid(rel), owner, each[i]) != ACLCHECK_OK)
+			pg_class_aclcheck(relid, owner, each[i]) != ACLCHECK_OK)
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-					 errmsg("permission denied for table %s",
-							RelationGetRelationName(rel)),
+					 errmsg("permission denied for table %s", relname),
 					 errdetail("Pipeline \"%s\" runs as role \"%s\", which needs %s on it and lacks %s.",
 							   pipeline, GetUserNameFromId(owner, false), needs,
 							   names[i])));
+}
+
+/* What a pipeline needs on its target, and the same as text */
+#define SK_UPSERT_MODES (ACL_INSERT | ACL_UPDATE | ACL_DELETE | ACL_SELECT)
+#define SK_UPSERT_NEEDS "INSERT, UPDATE, DELETE and SELECT"
+
+/*
+ * Check the owner's privileges on a pipeline's foreign table and target
+ * before anything locks them: by OID, in the catalog caches, so that a role
+ * without privileges on a table cannot make a pipeline queue behind (or
+ * ahead of) another session's lock on it.  sk_sink_open() checks again
+ * once it holds the locks.  Throws if either relation is gone.
+ */
+void
+sk_sink_check_privileges(Oid source, Oid target, bool upsert, Oid owner,
+						 const char *pipeline)
+{
+	char	   *source_name = get_rel_name(source);
+	char	   *target_name = get_rel_name(target);
+
+	if (source_name == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("the foreign table of pipeline \"%s\" does not exist",
+						pipeline)));
+	if (target_name == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("the target table of pipeline \"%s\" does not exist",
+						pipeline)));
+	check_privileges(source, source_name, owner, ACL_SELECT, "SELECT", pipeline);
+	if (upsert)
+		check_privileges(target, target_name, owner, SK_UPSERT_MODES,
+						 SK_UPSERT_NEEDS, pipeline);
+	else
+		check_privileges(target, target_name, owner, ACL_INSERT, "INSERT",
+						 pipeline);
 }
 
 /* The foreign table's column with this name, or 0 */
@@ -391,8 +428,10 @@ build_sql(SkSink *sink)
 
 /*
  * Open a pipeline's target for a batch (or, at create time, to check it):
- * lock it, check the owner's privileges and the column mapping.  The sink
- * lives in CurrentMemoryContext; the map's typmods are set to the target's.
+ * lock it, check the owner's privileges (again: the caller checked them
+ * with sk_sink_check_privileges() before it locked anything) and the
+ * column mapping.  The sink lives in CurrentMemoryContext; the map's
+ * typmods are set to the target's.
  */
 SkSink *
 sk_sink_open(SkMapping *map, Oid target, bool upsert, Oid owner,
@@ -431,14 +470,15 @@ sk_sink_open(SkMapping *map, Oid target, bool upsert, Oid owner,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("the foreign table of pipeline \"%s\" does not exist",
 						pipeline)));
-	check_privileges(source, owner, ACL_SELECT, "SELECT", pipeline);
+	check_privileges(map->relid, RelationGetRelationName(source), owner,
+					 ACL_SELECT, "SELECT", pipeline);
 	relation_close(source, NoLock);
 	if (upsert)
-		check_privileges(rel, owner,
-						 ACL_INSERT | ACL_UPDATE | ACL_DELETE | ACL_SELECT,
-						 "INSERT, UPDATE, DELETE and SELECT", pipeline);
+		check_privileges(target, RelationGetRelationName(rel), owner,
+						 SK_UPSERT_MODES, SK_UPSERT_NEEDS, pipeline);
 	else
-		check_privileges(rel, owner, ACL_INSERT, "INSERT", pipeline);
+		check_privileges(target, RelationGetRelationName(rel), owner,
+						 ACL_INSERT, "INSERT", pipeline);
 
 	map_columns(sink);
 	for (i = 0; i < sink->ndefaults; i++)

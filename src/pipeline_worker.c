@@ -174,7 +174,7 @@ lock_pipeline(int64 id, bool for_update)
 		if (edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE)
 			ReThrowError(edata);
 		FreeErrorData(edata);
-		if (sk_slot_stop_requested(slot))
+		if (slot != NULL && sk_slot_stop_requested(slot))
 			stop_worker();
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 50, PG_WAIT_EXTENSION);
@@ -507,6 +507,7 @@ write_batch(Worker *w)
 	SetUserIdAndSecContext(p->owner, saved_context |
 						   SECURITY_LOCAL_USERID_CHANGE |
 						   SECURITY_RESTRICTED_OPERATION);
+	sk_sink_check_privileges(p->source, p->target, p->upsert, p->owner, p->name);
 	map = sk_mapping_load(p->source);
 	if (strcmp(map->topic, w->topic) != 0)
 		ereport(ERROR,
@@ -661,26 +662,63 @@ is_permanent_error(int sqlstate)
 /*
  * Record why the pipeline stopped, in a transaction of its own (which
  * leaves the worker, as a clean stop, if a stop is requested while another
- * transaction holds the pipeline's row).
+ * transaction holds the pipeline's row).  Only if it is enabled and has
+ * not failed already: when if_running.
  */
 static void
-mark_failed(int64 pipeline_id, const char *reason)
+mark_failed(int64 pipeline_id, const char *reason, bool if_running)
 {
 	Oid			types[2] = {INT8OID, TEXTOID};
 	Datum		values[2];
+	SkPipeline *p;
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	debug_query_string = "sales_kafka: recording why the pipeline stopped";
 	pgstat_report_activity(STATE_RUNNING, debug_query_string);
-	(void) lock_pipeline(pipeline_id, true);
+	p = lock_pipeline(pipeline_id, true);
 	values[0] = Int64GetDatum(pipeline_id);
 	values[1] = CStringGetTextDatum(reason);
-	sk_catalog_exec("UPDATE sales_kafka.pipeline SET failure = $2, failed_at = now()"
-				 " WHERE id = $1", 2, types, values, NULL, SPI_OK_UPDATE);
+	if (!if_running || (p != NULL && p->enabled && !p->failed))
+		sk_catalog_exec("UPDATE sales_kafka.pipeline SET failure = $2, failed_at = now()"
+						" WHERE id = $1", 2, types, values, NULL, SPI_OK_UPDATE);
 	PopActiveSnapshot();
 	CommitTransactionCommand();
+}
+
+/*
+ * A worker that got no slot: a twin's leaves quietly; one that found none
+ * free, or whose owner runs as many workers as allowed, says so and waits
+ * in the list (the launcher starts it again once a slot is free for it),
+ * or, when the list is full, stops its pipeline as failed with the reason.
+ * Never returns.
+ */
+static void pg_attribute_noreturn()
+no_slot(Oid dboid, Worker *w, SkClaim claim, bool waiting)
+{
+	char	   *why;
+
+	if (claim == SK_CLAIM_TWIN)
+		proc_exit(0);
+	why = sk_claim_message(claim, w->args.pipeline);
+	ereport(WARNING,
+			(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+			 errmsg("%s", why),
+			 claim == SK_CLAIM_OWNER_LIMIT ?
+			 errdetail("Its owner runs as many pipeline workers as sales_kafka.max_workers_per_owner allows (%d).",
+					   sk_max_workers_per_owner) :
+			 errdetail("All %d slots of sales_kafka.max_workers are taken.",
+					   sk_max_pipeline_workers),
+			 waiting ?
+			 errhint("The worker waits, and starts once a slot is free for it.") :
+			 errhint("Too many workers wait for a slot already: the pipeline stops as failed. Start it again once a slot is free.")));
+	if (waiting)
+		proc_exit(0);
+
+	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
+	mark_failed(w->args.pipeline_id, why, true);
+	proc_exit(0);
 }
 
 /*
@@ -716,8 +754,10 @@ run(Worker *w)
 		commit_transaction(w);
 		stop_worker();
 	}
-	sk_slot_set_owner(slot, w->pipeline->owner);
 	become_owner(w->pipeline);
+	sk_sink_check_privileges(w->pipeline->source, w->pipeline->target,
+							 w->pipeline->upsert, w->pipeline->owner,
+							 w->pipeline->name);
 	map = sk_mapping_load(w->pipeline->source);
 	w->topic = pstrdup(map->topic);
 	w->serverid = map->serverid;
@@ -759,6 +799,8 @@ sk_pipeline_worker_main(Datum arg)
 {
 	Oid			dboid = DatumGetObjectId(arg);
 	Worker	   *w;
+	SkClaim		claim;
+	bool		waiting;
 
 	pqsignal(SIGTERM, die);
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
@@ -779,9 +821,9 @@ sk_pipeline_worker_main(Datum arg)
 										ALLOCSET_DEFAULT_SIZES);
 
 	/* the slot first: if connecting fails, the launcher sees it */
-	slot = sk_slot_claim(dboid, &w->args);
+	slot = sk_slot_claim(dboid, &w->args, &claim, &waiting);
 	if (slot == NULL)
-		proc_exit(0);			/* a twin runs already, or no room */
+		no_slot(dboid, w, claim, waiting);
 	before_shmem_exit(worker_exit, 0);
 	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
 	pgstat_report_appname(w->args.pipeline);
@@ -810,7 +852,7 @@ sk_pipeline_worker_main(Datum arg)
 		/* the catalog itself may be gone (DROP EXTENSION): stop anyway */
 		PG_TRY();
 		{
-			mark_failed(w->args.pipeline_id, edata->message);
+			mark_failed(w->args.pipeline_id, edata->message, false);
 		}
 		PG_CATCH();
 		{

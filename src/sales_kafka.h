@@ -405,6 +405,8 @@ extern void sk_insert_select_init(void);
 /* How a pipeline's rows reach its target table; see pipeline_sink.c */
 typedef struct SkSink SkSink;
 
+extern void sk_sink_check_privileges(Oid source, Oid target, bool upsert,
+									 Oid owner, const char *pipeline);
 extern SkSink *sk_sink_open(SkMapping *map, Oid target, bool upsert,
 							Oid owner, const char *pipeline,
 							int64 pipeline_id);
@@ -426,8 +428,21 @@ typedef struct SkWorkerArgs
 	int32		index;			/* 0 .. parallelism - 1 */
 	int32		parallelism;
 	int64		pipeline_id;
+	Oid			owner;			/* the pipeline's owner */
+	bool		owner_exempt;	/* a superuser when the worker was started:
+								 * no sales_kafka.max_workers_per_owner */
 	char		pipeline[NAMEDATALEN];	/* its name, for messages */
 } SkWorkerArgs;
+
+/* Whether a worker got its slot, and why not */
+typedef enum SkClaim
+{
+	SK_CLAIM_OK,
+	SK_CLAIM_TWIN,				/* another process is this worker, or its
+								 * pipeline's workers are being stopped */
+	SK_CLAIM_NO_SLOT,			/* every slot is taken */
+	SK_CLAIM_OWNER_LIMIT		/* its owner runs max_workers_per_owner */
+} SkClaim;
 
 
 /* What a pipeline worker is doing, as pipeline_status shows it */
@@ -441,13 +456,17 @@ typedef enum SkWorkerState
 typedef struct SkWorkerSlot SkWorkerSlot;
 
 extern int	sk_max_pipeline_workers;
+extern int	sk_max_workers_per_owner;
 
 extern void sk_shmem_init(void);
 extern bool sk_shmem_ready(void);
-extern SkWorkerSlot *sk_slot_claim(Oid dboid, const SkWorkerArgs *args);
+extern SkWorkerSlot *sk_slot_claim(Oid dboid, const SkWorkerArgs *args,
+								   SkClaim *claim, bool *waiting);
+extern char *sk_claim_message(SkClaim claim, const char *pipeline);
+extern void sk_slots_room(Oid dboid, int64 pipeline_id, Oid owner,
+						  int *free_slots, int *owner_workers);
 extern void sk_slot_release(SkWorkerSlot *slot, bool keep_failures);
 extern bool sk_slot_stop_requested(SkWorkerSlot *slot);
-extern void sk_slot_set_owner(SkWorkerSlot *slot, Oid owner);
 extern void sk_slot_set_state(SkWorkerSlot *slot, SkWorkerState state);
 extern void sk_slot_report_batch(SkWorkerSlot *slot, int64 messages,
 								 int64 rows, int64 dead);
@@ -458,12 +477,11 @@ extern int	sk_slots_due(SkWorkerArgs *due, Oid *dbs, int max);
 extern void sk_slots_forget_database(Oid dboid);
 
 /* in pipeline_launcher.c */
-
-
 extern void sk_launcher_register(void);
 extern bool sk_pipeline_start_worker(Oid dboid, const SkWorkerArgs *args);
 extern bool sk_pipeline_start_workers(Oid dboid, int64 pipeline_id,
-									  const char *pipeline, int parallelism);
+									  const char *pipeline, int parallelism,
+									  Oid owner, bool owner_exempt);
 
 /* in pipeline_worker.c */
 extern PGDLLEXPORT void sk_pipeline_worker_main(Datum arg);
