@@ -112,7 +112,12 @@ GRANT SELECT, DELETE ON sales_kafka.dead_letter TO PUBLIC;
 -- What the workers hold in shared memory now comes by pipeline id.  An
 -- error text can show a message's values: pipeline_status shows it, and
 -- counts the dead letters, only to roles with the rights of the pipeline's
--- owner, as pg_stat_activity shows queries.
+-- owner, as pg_stat_activity shows queries (_pipeline_slots() itself
+-- hides them, so that no path shows them).  Workers that find no free slot
+-- (or whose owner runs as many as sales_kafka.max_workers_per_owner allows)
+-- wait in a list that the launcher serves: pipeline_status shows them
+-- "waiting", with the reason.  Offsets name their pipeline by id, which
+-- kpi_as_of_partitions joins on: names are unique per owner only.
 -------------------------------------------------------------------------------
 
 CREATE FUNCTION sales_kafka._pipeline_slots(
@@ -126,7 +131,7 @@ AS 'MODULE_PATHNAME', 'sales_kafka_pipeline_slots'
 LANGUAGE C STRICT VOLATILE;
 
 COMMENT ON FUNCTION sales_kafka._pipeline_slots() IS
-'internal: the pipeline workers of this database as shared memory shows them (last_error only to roles with the rights of the pipeline''s owner)';
+'internal: the pipeline workers of this database as shared memory shows them, and those waiting for a slot (dead_letters and last_error only to roles with the rights of the pipeline''s owner)';
 
 CREATE OR REPLACE VIEW sales_kafka.pipeline_partitions AS
 SELECT p.name AS pipeline,
@@ -136,11 +141,13 @@ SELECT p.name AS pipeline,
        o.high_watermark,
        GREATEST(o.high_watermark - o.next_offset, 0) AS lag,
        o.updated_at,
-       p.owner
+       p.owner,
+       o.pipeline_id
   FROM sales_kafka.pipeline_offset o
   JOIN sales_kafka.pipeline p ON p.id = o.pipeline_id;
 
 COMMENT ON COLUMN sales_kafka.pipeline_partitions.owner IS 'owner of the pipeline';
+COMMENT ON COLUMN sales_kafka.pipeline_partitions.pipeline_id IS 'id of the pipeline (pipeline names are unique per owner only)';
 
 CREATE OR REPLACE VIEW sales_kafka.pipeline_status AS
 SELECT p.name AS pipeline,
@@ -151,6 +158,7 @@ SELECT p.name AS pipeline,
             WHEN NOT p.enabled THEN 'stopped'
             WHEN w.states IS NULL THEN 'starting'
             WHEN 'running' = ALL (w.states) THEN 'running'
+            WHEN 'waiting' = ANY (w.states) THEN 'waiting'
             WHEN 'backoff' = ANY (w.states) THEN 'backoff'
             ELSE w.states[1] END AS state,
        w.pids AS worker_pids,
@@ -192,6 +200,7 @@ SELECT p.name AS pipeline,
 COMMENT ON COLUMN sales_kafka.pipeline_status.dead_letters IS 'messages in sales_kafka.dead_letter for this pipeline; NULL unless you have the rights of its owner';
 COMMENT ON COLUMN sales_kafka.pipeline_status.last_error IS 'why the pipeline failed, or the last error its workers met; <insufficient privilege> unless you have the rights of its owner';
 COMMENT ON COLUMN sales_kafka.pipeline_status.owner IS 'owner of the pipeline, whose rights its workers use';
+COMMENT ON COLUMN sales_kafka.pipeline_status.state IS 'running, starting, waiting (for a free worker slot), backoff (restarting after a failure), stopping, stopped or failed';
 
 DROP FUNCTION sales_kafka._pipeline_workers();
 
@@ -569,81 +578,6 @@ ALTER TABLE sales_kafka.pipeline ADD CONSTRAINT pipeline_flush_interval_check
          AND extract(day FROM flush_interval) = 0);
 
 COMMENT ON COLUMN sales_kafka.pipeline.flush_interval IS 'longest time a message waits for its batch to fill: 0 to 1 hour, without days, months or years';
-
--- The workers that find no free slot (or whose owner runs as many as
--- sales_kafka.max_workers_per_owner allows) wait in a list that the
--- launcher serves: pipeline_status shows them "waiting", with the reason.
--- _pipeline_slots() itself hides the counts and errors of other roles'
--- pipelines, so that no path shows them.
-CREATE OR REPLACE VIEW sales_kafka.pipeline_status AS
-SELECT p.name AS pipeline,
-       p.source,
-       p.target,
-       p.mode,
-       CASE WHEN p.failure IS NOT NULL THEN 'failed'
-            WHEN NOT p.enabled THEN 'stopped'
-            WHEN w.states IS NULL THEN 'starting'
-            WHEN 'running' = ALL (w.states) THEN 'running'
-            WHEN 'waiting' = ANY (w.states) THEN 'waiting'
-            WHEN 'backoff' = ANY (w.states) THEN 'backoff'
-            ELSE w.states[1] END AS state,
-       w.pids AS worker_pids,
-       o.partitions,
-       o.lag,
-       coalesce(w.messages_per_second, 0) AS messages_per_second,
-       coalesce(w.rows_per_second, 0) AS rows_per_second,
-       coalesce(w.rows_written, 0) AS rows_written,
-       CASE WHEN pg_catalog.pg_has_role(p.owner, 'USAGE')
-            THEN (SELECT count(*) FROM sales_kafka.dead_letter d
-                   WHERE d.pipeline_id = p.id) END AS dead_letters,
-       CASE WHEN pg_catalog.pg_has_role(p.owner, 'USAGE')
-            THEN coalesce(p.failure, w.last_error)
-            WHEN p.failure IS NOT NULL OR w.last_error_at IS NOT NULL
-            THEN '<insufficient privilege>' END AS last_error,
-       CASE WHEN p.failure IS NOT NULL THEN p.failed_at
-            ELSE w.last_error_at END AS last_error_at,
-       coalesce(w.last_commit_at, o.updated_at) AS last_commit_at,
-       p.owner
-  FROM sales_kafka.pipeline p
-  LEFT JOIN (SELECT pipeline_id,
-                    array_agg(state ORDER BY worker) AS states,
-                    array_agg(pid ORDER BY worker) FILTER (WHERE pid IS NOT NULL) AS pids,
-                    sum(messages_per_second) AS messages_per_second,
-                    sum(rows_per_second) AS rows_per_second,
-                    sum(rows_written) AS rows_written,
-                    (array_agg(last_error ORDER BY last_error_at DESC NULLS LAST))[1] AS last_error,
-                    max(last_error_at) AS last_error_at,
-                    max(last_commit_at) AS last_commit_at
-               FROM sales_kafka._pipeline_slots()
-              GROUP BY pipeline_id) w ON w.pipeline_id = p.id
-  LEFT JOIN (SELECT pipeline_id,
-                    count(*) AS partitions,
-                    sum(GREATEST(high_watermark - next_offset, 0)) AS lag,
-                    max(updated_at) AS updated_at
-               FROM sales_kafka.pipeline_offset
-              GROUP BY pipeline_id) o ON o.pipeline_id = p.id;
-
-COMMENT ON COLUMN sales_kafka.pipeline_status.state IS 'running, starting, waiting (for a free worker slot), backoff (restarting after a failure), stopping, stopped or failed';
-
-COMMENT ON FUNCTION sales_kafka._pipeline_slots() IS
-'internal: the pipeline workers of this database as shared memory shows them, and those waiting for a slot (dead_letters and last_error only to roles with the rights of the pipeline''s owner)';
-
--- Offsets name their pipeline by id, which kpi_as_of_partitions joins on:
--- names are unique per owner only.
-CREATE OR REPLACE VIEW sales_kafka.pipeline_partitions AS
-SELECT p.name AS pipeline,
-       o.topic,
-       o.partition,
-       o.next_offset AS committed_offset,
-       o.high_watermark,
-       GREATEST(o.high_watermark - o.next_offset, 0) AS lag,
-       o.updated_at,
-       p.owner,
-       o.pipeline_id
-  FROM sales_kafka.pipeline_offset o
-  JOIN sales_kafka.pipeline p ON p.id = o.pipeline_id;
-
-COMMENT ON COLUMN sales_kafka.pipeline_partitions.pipeline_id IS 'id of the pipeline (pipeline names are unique per owner only)';
 
 -------------------------------------------------------------------------------
 -- KPI freshness (security review): the offsets a model's KPIs cover are

@@ -62,8 +62,8 @@ extension_namespace(void)
 }
 
 /* The owner of a schema that exists. */
-static Oid
-namespace_owner(Oid nsp)
+Oid
+sk_schema_owner(Oid nsp)
 {
 	HeapTuple	tup = SearchSysCache1(NAMESPACEOID, ObjectIdGetDatum(nsp));
 	Oid			owner;
@@ -103,7 +103,7 @@ sk_extension_schema_check(void)
 					 errmsg("schema \"sales_kafka\" is not the schema of extension \"sales_kafka\""),
 					 errdetail("The extension's schema was renamed to \"%s\"; role \"%s\" owns the schema now named \"sales_kafka\".",
 							   extname,
-							   GetUserNameFromId(namespace_owner(named), false)),
+							   GetUserNameFromId(sk_schema_owner(named), false)),
 					 errhint("As a superuser, rename or drop the other schema, then rename schema \"%s\" back to \"sales_kafka\".",
 							 extname)));
 		ereport(ERROR,
@@ -113,7 +113,7 @@ sk_extension_schema_check(void)
 				 errhint("As a superuser, rename schema \"%s\" back to \"sales_kafka\".",
 						 extname)));
 	}
-	owner = namespace_owner(extnsp);
+	owner = sk_schema_owner(extnsp);
 	if (!superuser_arg(owner))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),

@@ -39,7 +39,6 @@
 #include "access/htup_details.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_inherits.h"
-#include "catalog/pg_namespace.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
@@ -50,7 +49,6 @@
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
-#include "utils/syscache.h"
 
 #include "sales_kafka.h"
 
@@ -86,20 +84,6 @@ model_schema_arg(FunctionCallInfo fcinfo)
 	return NameStr(*PG_GETARG_NAME(0));
 }
 
-/* The owner of a schema that exists. */
-static Oid
-schema_owner(Oid nsp)
-{
-	HeapTuple	tup = SearchSysCache1(NAMESPACEOID, ObjectIdGetDatum(nsp));
-	Oid			owner;
-
-	if (!HeapTupleIsValid(tup))
-		elog(ERROR, "cache lookup failed for namespace %u", nsp);
-	owner = ((Form_pg_namespace) GETSTRUCT(tup))->nspowner;
-	ReleaseSysCache(tup);
-	return owner;
-}
-
 /*
  * The owner of schema nsp (named schema), once it is clear that the current
  * user has its privileges; throws ERRCODE_INSUFFICIENT_PRIVILEGE if not.
@@ -107,7 +91,7 @@ schema_owner(Oid nsp)
 static Oid
 schema_owner_checked(FunctionCallInfo fcinfo, const char *schema, Oid nsp)
 {
-	Oid			owner = schema_owner(nsp);
+	Oid			owner = sk_schema_owner(nsp);
 
 	if (!has_privs_of_role(GetUserId(), owner))
 		ereport(ERROR,

@@ -342,6 +342,7 @@ extern ErrorData *sk_try_subtransaction(void (*work) (void *arg), void *arg);
 
 /* in extension_schema.c */
 extern void sk_extension_schema_check(void);
+extern Oid	sk_schema_owner(Oid nsp);
 
 /* in pipeline_api.c */
 

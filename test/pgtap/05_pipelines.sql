@@ -16,10 +16,7 @@ SET search_path = pipe_test, public;
 CREATE EXTENSION sales_kafka;
 CREATE SERVER pipe_kafka FOREIGN DATA WRAPPER sales_kafka;
 
-\ir wait_for.psql
-
-CREATE FUNCTION topic(name text) RETURNS text LANGUAGE sql
-AS $$SELECT current_setting('sk_test.topic_prefix') || name$$;
+\ir helpers.psql
 
 SELECT format($$CREATE FOREIGN TABLE sales_src (
                   sale_id bigint, product text, quantity int, price numeric,

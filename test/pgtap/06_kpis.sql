@@ -301,7 +301,7 @@ DROP ROLE kpi_owner;
 -------------------------------------------------------------------------------
 -- The data shapes, through the broker
 -------------------------------------------------------------------------------
-\ir wait_for.psql
+\ir helpers.psql
 CREATE SERVER kpi_kafka FOREIGN DATA WRAPPER sales_kafka;
 SELECT sales_kafka.create_sales_model(m, time_zone => 'UTC')
   FROM unnest('{kpi_events,kpi_store,kpi_shop,kpi_metrics}'::name[]) m;

@@ -21,10 +21,7 @@ SET search_path = pipe_owners, public;
 CREATE EXTENSION sales_kafka;
 CREATE SERVER owners_kafka FOREIGN DATA WRAPPER sales_kafka;
 
-\ir wait_for.psql
-
-CREATE FUNCTION topic(name text) RETURNS text LANGUAGE sql
-AS $$SELECT current_setting('sk_test.topic_prefix') || name$$;
+\ir helpers.psql
 
 -- three roles that cannot log in: alice and bob run pipelines, carol none
 CREATE ROLE regress_sales_kafka_alice;

@@ -18,10 +18,7 @@ SET search_path = pipe_errors, public;
 CREATE EXTENSION sales_kafka;
 CREATE SERVER err_kafka FOREIGN DATA WRAPPER sales_kafka;
 
-\ir wait_for.psql
-
-CREATE FUNCTION topic(name text) RETURNS text LANGUAGE sql
-AS $$SELECT current_setting('sk_test.topic_prefix') || name$$;
+\ir helpers.psql
 
 SELECT plan(43);
 
