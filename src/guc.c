@@ -11,6 +11,7 @@
  */
 #include "postgres.h"
 
+#include "miscadmin.h"
 #include "utils/guc.h"
 
 #include "sales_kafka.h"
@@ -71,14 +72,21 @@ sk_guc_init(void)
 							GUC_UNIT_MS,
 							NULL, NULL, NULL);
 
-	DefineCustomIntVariable("sales_kafka.max_workers",
-							"Most pipeline workers that can run at once.",
-							"Each also needs a slot of max_worker_processes.",
-							&sk_max_pipeline_workers,
-							16, 1, 1024,
-							PGC_POSTMASTER,
-							0,
-							NULL, NULL, NULL);
+	/*
+	 * It sizes the shared memory that only a preloaded library has; a
+	 * library loaded on demand may not define a postmaster setting (FATAL)
+	 * and keeps the default, which then bounds only create_pipeline's
+	 * parallelism.
+	 */
+	if (process_shared_preload_libraries_in_progress)
+		DefineCustomIntVariable("sales_kafka.max_workers",
+								"Most pipeline workers that can run at once.",
+								"Each also needs a slot of max_worker_processes.",
+								&sk_max_pipeline_workers,
+								16, 1, 1024,
+								PGC_POSTMASTER,
+								0,
+								NULL, NULL, NULL);
 
 	/*
 	 * Read by start_pipeline(), by each worker as it takes its slot and by

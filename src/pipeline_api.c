@@ -636,9 +636,11 @@ PG_FUNCTION_INFO_V1(sales_kafka_start_pipeline);
 Datum
 sales_kafka_start_pipeline(PG_FUNCTION_ARGS)
 {
-	SkPipeline *p = pipeline_for_owner(PG_GETARG_TEXT_PP(0));
+	SkPipeline *p;
 
+	/* first: without the preload, nothing else matters */
 	require_workers();
+	p = pipeline_for_owner(PG_GETARG_TEXT_PP(0));
 	sk_pipeline_check_owner(p);
 	/* a failed pipeline may have been fixed: check again before starting */
 	check_source_and_target(p->name, p->source, p->target, p->upsert, p->owner);

@@ -235,7 +235,15 @@ sk_launcher_main(Datum arg)
 		}
 		list_free(dbs_now);
 	}
-	proc_exit(0);
+
+	/*
+	 * Exit code 1, as worker_spi's: the postmaster starts the launcher again
+	 * after its restart time unless the server is shutting down, so that
+	 * pg_terminate_backend() of it does not stop the restarts of failed
+	 * workers until the next server start (exit code 0 would unregister
+	 * it).  The starters it runs again find running workers in their slots.
+	 */
+	proc_exit(1);
 }
 
 /*
