@@ -156,6 +156,7 @@ SELECT p.name AS pipeline,
        p.mode,
        CASE WHEN p.failure IS NOT NULL THEN 'failed'
             WHEN NOT p.enabled THEN 'stopped'
+            WHEN pg_catalog.pg_is_in_recovery() THEN 'standby'
             WHEN w.states IS NULL THEN 'starting'
             WHEN 'running' = ALL (w.states) THEN 'running'
             WHEN 'waiting' = ANY (w.states) THEN 'waiting'
@@ -200,7 +201,7 @@ SELECT p.name AS pipeline,
 COMMENT ON COLUMN sales_kafka.pipeline_status.dead_letters IS 'messages in sales_kafka.dead_letter for this pipeline; NULL unless you have the rights of its owner';
 COMMENT ON COLUMN sales_kafka.pipeline_status.last_error IS 'why the pipeline failed, or the last error its workers met; <insufficient privilege> unless you have the rights of its owner';
 COMMENT ON COLUMN sales_kafka.pipeline_status.owner IS 'owner of the pipeline, whose rights its workers use';
-COMMENT ON COLUMN sales_kafka.pipeline_status.state IS 'running, starting, waiting (for a free worker slot), backoff (restarting after a failure), stopping, stopped or failed';
+COMMENT ON COLUMN sales_kafka.pipeline_status.state IS 'running, starting, waiting (for a free worker slot), backoff (restarting after a failure), stopping, stopped, failed, or standby (an enabled pipeline on a hot standby, where no worker runs: it starts on promotion)';
 
 DROP FUNCTION sales_kafka._pipeline_workers();
 
