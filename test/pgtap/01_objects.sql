@@ -7,7 +7,7 @@ CREATE EXTENSION IF NOT EXISTS pgtap;
 RESET client_min_messages;
 CREATE EXTENSION sales_kafka;
 
-SELECT plan(30);
+SELECT plan(31);
 
 SELECT has_schema('sales_kafka', 'schema sales_kafka exists');
 SELECT is((SELECT extrelocatable FROM pg_extension WHERE extname = 'sales_kafka'),
@@ -79,8 +79,11 @@ SELECT results_eq($$SELECT c.oid::regclass::text, (SELECT array_agg(a.privilege_
                   $$VALUES ('sales_kafka.dead_letter', '{DELETE,SELECT}'::text[]),
                            ('sales_kafka.dead_letter_id_seq', NULL), ('sales_kafka.pipeline', NULL),
                            ('sales_kafka.pipeline_id_seq', NULL), ('sales_kafka.pipeline_offset', NULL),
-                           ('sales_kafka.pipeline_partitions', '{SELECT}'), ('sales_kafka.pipeline_status', '{SELECT}')$$,
-                  'PUBLIC may read the views and read and delete dead letters, and nothing else');
+                           ('sales_kafka.pipeline_partitions', '{SELECT}'), ('sales_kafka.pipeline_status', '{SELECT}'),
+                           ('sales_kafka.replay_progress', '{DELETE,INSERT,SELECT,UPDATE}')$$,
+                  'PUBLIC may read the views, read and delete dead letters and keep replay progress (each under row security), and nothing else');
+SELECT is((SELECT relrowsecurity FROM pg_class WHERE oid = 'sales_kafka.replay_progress'::regclass), true,
+          'row level security guards the replay progress');
 
 SELECT is(current_setting('sales_kafka.connect_timeout'), '10s',
           'sales_kafka.connect_timeout defaults to 10s');
