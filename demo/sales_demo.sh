@@ -28,9 +28,9 @@
 # runs; the command line is printed):
 #   demo_products   34 products in Furniture / Office Supplies / Technology
 #   demo_customers  250 customers in 4 regions and 3 segments
-#   generate_sales(n)  n random Superstore order lines (popular products
+#   generate_sales(n)  n random Superstore order lines in orders of 1-14 lines (popular products
 #                   sell more, cheap ones in larger quantities, some
-#                   discounted), one order each
+#                   discounted)
 #   schema shop     sales_kafka.create_sales_model('shop'): the sales model
 #                   and its KPI views (shop.kpi_*)
 #   shop.src_superstore  foreign table over topic <prefix>demo_sales (JSON),
@@ -198,8 +198,11 @@ SELECT 'C-' || lpad(i::text, 3, '0'),
 
 CREATE SEQUENCE order_seq;
 
--- n random Superstore order lines, sold now, one order each: the columns
--- of shop.src_superstore, in its order
+-- n random Superstore order lines, sold now, in orders of 1 to 14 lines
+-- (as in the Superstore data: most orders have one to four): the columns of
+-- shop.src_superstore, in its order.  An order's lines share its customer,
+-- ship mode and priority; each line has its own product, quantity and
+-- discount.
 CREATE FUNCTION generate_sales(n integer)
 RETURNS TABLE (order_id text, line int, sold_at timestamptz, ship_date date, ship_mode text,
                customer_id text, customer_name text, segment text, country text, city text,
@@ -207,28 +210,32 @@ RETURNS TABLE (order_id text, line int, sold_at timestamptz, ship_date date, shi
                category text, sub_category text, stated_revenue numeric(14,2), quantity int,
                discount numeric(5,4), profit numeric(14,2), order_priority text)
 LANGUAGE sql VOLATILE AS $$
-SELECT 'D-' || e.id, 1, now(), (now() + interval '3 days')::date,
-       (ARRAY['Standard Class','Second Class','First Class','Same Day'])[1 + floor(e.rs * e.rs * 4)::int],
+SELECT 'D-' || o.id, l.line, now(), (now() + interval '3 days')::date,
+       (ARRAY['Standard Class','Second Class','First Class','Same Day'])[1 + floor(o.rs * o.rs * 4)::int],
        c.customer_id, c.name, c.segment, 'United States', c.city, c.state, NULL, c.region,
        p.product_id, p.name, p.category, p.sub_category,
        round(q.quantity * p.unit_price * (1 - d.discount), 2), q.quantity, d.discount,
        round(q.quantity * p.unit_price * (0.25 - d.discount), 2),
-       (ARRAY['Low','Medium','Medium','High','Critical'])[1 + floor(e.rs * 5)::int]
+       (ARRAY['Low','Medium','Medium','High','Critical'])[1 + floor(o.rs * 5)::int]
   FROM (SELECT nextval('order_seq') AS id,
-               random() AS rp, random() AS rc, random() AS rq, random() AS rd, random() AS rs
-          FROM generate_series(1, n) OFFSET 0) e
+               1 + floor(random() ^ 3 * 14)::int AS lines,
+               random() AS rc, random() AS rs
+          FROM generate_series(1, n) OFFSET 0) o
+ CROSS JOIN LATERAL (SELECT g AS line, random() AS rp, random() AS rq, random() AS rd
+                       FROM generate_series(1, o.lines) AS g) l
  CROSS JOIN LATERAL (SELECT * FROM demo_products p
-                      WHERE p.cum_weight > floor(e.rp * (SELECT sum(weight) FROM demo_products))
+                      WHERE p.cum_weight > floor(l.rp * (SELECT sum(weight) FROM demo_products))
                       ORDER BY p.cum_weight LIMIT 1) p
-  JOIN demo_customers c ON c.customer_id = 'C-' || lpad((1 + floor(e.rc * e.rc * 250))::text, 3, '0')
- CROSS JOIN LATERAL (SELECT (CASE WHEN p.unit_price < 20 THEN 1 + floor(e.rq * 10)
-                                  WHEN p.unit_price < 200 THEN 1 + floor(e.rq * 4)
-                                  ELSE 1 + floor(e.rq * e.rq * 3) END)::int AS quantity) q
- CROSS JOIN LATERAL (SELECT (CASE WHEN e.rd < 0.65 THEN 0
-                                  WHEN e.rd < 0.80 THEN 0.05
-                                  WHEN e.rd < 0.90 THEN 0.10
-                                  WHEN e.rd < 0.97 THEN 0.15
+  JOIN demo_customers c ON c.customer_id = 'C-' || lpad((1 + floor(o.rc * o.rc * 250))::text, 3, '0')
+ CROSS JOIN LATERAL (SELECT (CASE WHEN p.unit_price < 20 THEN 1 + floor(l.rq * 10)
+                                  WHEN p.unit_price < 200 THEN 1 + floor(l.rq * 4)
+                                  ELSE 1 + floor(l.rq * l.rq * 3) END)::int AS quantity) q
+ CROSS JOIN LATERAL (SELECT (CASE WHEN l.rd < 0.65 THEN 0
+                                  WHEN l.rd < 0.80 THEN 0.05
+                                  WHEN l.rd < 0.90 THEN 0.10
+                                  WHEN l.rd < 0.97 THEN 0.15
                                   ELSE 0.20 END)::numeric(5,4) AS discount) d
+ LIMIT n
 $$;
 
 -- the sales model, fed from the topic by four pipelines
@@ -445,14 +452,15 @@ SELECT * FROM (SELECT * FROM shop.kpi_sales_per_minute ORDER BY period_start DES
 SELECT rolled_up_at, views_refreshed_at, rolled_up_rows, rows_waiting, last_sale_at FROM shop.kpi_as_of;
 SQL
 IFS='|' read -r rows distinct kpi_rows customers products orders dead <<<"$(query "
-SELECT (SELECT count(*) FROM shop.order_lines), (SELECT count(DISTINCT order_id) FROM shop.order_lines),
+SELECT (SELECT count(*) FROM shop.order_lines), (SELECT count(DISTINCT (order_id, line)) FROM shop.order_lines),
        (SELECT sales_count FROM shop.kpi_totals),
        (SELECT count(*) FROM shop.customers), (SELECT count(*) FROM shop.products),
        (SELECT count(*) FROM shop.orders), (SELECT count(*) FROM sales_kafka.dead_letter)")"
-echo "== exactly once: $(group "$produced") events produced, $(group "$rows") order lines ingested ($(group "$distinct") distinct orders), $(group "$kpi_rows") in the KPIs, $(group "$dead") dead letters"
+echo "== exactly once: $(group "$produced") order lines produced, $(group "$rows") ingested ($(group "$distinct") distinct), $(group "$kpi_rows") in the KPIs, $(group "$dead") dead letters"
 echo "   normalised into $(group "$customers") customers, $(group "$products") products and $(group "$orders") orders"
+orders_of_lines=$(query "SELECT count(DISTINCT order_id) FROM shop.order_lines")
 if [ "$rows" = "$produced" ] && [ "$distinct" = "$rows" ] && [ "$kpi_rows" = "$rows" ] &&
-	[ "$orders" = "$rows" ] && [ "$dead" = 0 ]; then
+	[ "$orders" = "$orders_of_lines" ] && [ "$dead" = 0 ]; then
 	echo "   every event arrived exactly once, in the tables and in the KPIs"
 else
 	echo "   MISMATCH: the pipelines did not write every event exactly once" >&2
