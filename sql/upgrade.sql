@@ -1,9 +1,10 @@
 --
--- The upgrade path from 1.0 (the foreign data wrapper) to 1.1 (pipelines)
--- to 1.2 (the sales model and its KPIs) to 1.3 (pipelines of several
--- roles), which is also how CREATE EXTENSION installs 1.3; what 1.3 makes
--- of the pipelines, offsets and dead letters of 1.2; and every object users
--- see has a comment.
+-- Upgrades.  The extension: the update path from 1.0 (the foreign data
+-- wrapper) to 1.1 (pipelines) to 1.2 (the sales model and its KPIs) to 1.3
+-- (pipelines of several roles, KPI functions as the model's owner) makes
+-- the objects that the install script of 1.3 makes, object by object and
+-- definition by definition; what 1.3 makes of the pipelines, offsets and
+-- dead letters of 1.2; every object users see has a comment.
 SET client_min_messages = warning;
 DROP EXTENSION IF EXISTS sales_kafka CASCADE;
 DROP ROLE IF EXISTS regress_sales_kafka_owner;
@@ -11,15 +12,161 @@ DROP ROLE IF EXISTS regress_sales_kafka_member;
 DROP ROLE IF EXISTS regress_sales_kafka_other;
 RESET client_min_messages;
 
+-- What makes an object what it is, as (object, property, value) rows:
+-- definitions as PostgreSQL prints them, columns in order with types,
+-- defaults and constraints, indexes, triggers, policies, row security,
+-- sequences, owners, privileges (also those pg_dump restores as the
+-- extension's initial ones) and comments.
+CREATE FUNCTION pg_temp.describe(classid regclass, objid oid)
+RETURNS TABLE (object text, property text, value text)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+WITH o AS (SELECT pg_describe_object(classid, objid, 0) AS label),
+rel AS (SELECT c.* FROM pg_class c WHERE classid = 'pg_class'::regclass AND c.oid = objid),
+col AS (SELECT a.*, row_number() OVER (ORDER BY a.attnum) AS position
+          FROM pg_attribute a, rel
+         WHERE a.attrelid = rel.oid AND a.attnum > 0 AND NOT a.attisdropped AND rel.relkind <> 'S')
+SELECT o.label, 'exists', '' FROM o
+UNION ALL
+SELECT o.label, p.property, p.value
+  FROM o, rel,
+       LATERAL (VALUES ('kind', rel.relkind::text),
+                       ('persistence', rel.relpersistence::text),
+                       ('owner', rel.relowner::regrole::text),
+                       ('privileges', array(SELECT x::text FROM unnest(rel.relacl) x ORDER BY 1)::text),
+                       ('options', rel.reloptions::text),
+                       ('row security', rel.relrowsecurity || ' ' || rel.relforcerowsecurity),
+                       ('replica identity', rel.relreplident::text),
+                       ('partition key', CASE WHEN rel.relkind = 'p' THEN pg_get_partkeydef(rel.oid) END),
+                       ('partition of', (SELECT inhparent::regclass::text FROM pg_inherits WHERE inhrelid = rel.oid)),
+                       ('partition bound', pg_get_expr(rel.relpartbound, rel.oid)),
+                       ('definition', CASE WHEN rel.relkind IN ('v', 'm') THEN pg_get_viewdef(rel.oid) END),
+                       ('populated', rel.relispopulated::text),
+                       ('comment', obj_description(rel.oid, 'pg_class'))) AS p(property, value)
+UNION ALL
+SELECT o.label || ' column ' || col.attname, p.property, p.value
+  FROM o, col,
+       LATERAL (VALUES ('position', col.position::text),
+                       ('type', format_type(col.atttypid, col.atttypmod)),
+                       ('not null', col.attnotnull::text),
+                       ('default', (SELECT pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef d
+                                     WHERE d.adrelid = col.attrelid AND d.adnum = col.attnum)),
+                       ('generated', nullif(col.attgenerated, '')::text),
+                       ('identity', nullif(col.attidentity, '')::text),
+                       ('collation', (SELECT collname FROM pg_collation WHERE oid = col.attcollation)),
+                       ('statistics target', col.attstattarget::text),
+                       ('privileges', array(SELECT x::text FROM unnest(col.attacl) x ORDER BY 1)::text),
+                       ('comment', col_description(col.attrelid, col.attnum))) AS p(property, value)
+UNION ALL
+SELECT o.label || ' constraint ' || con.conname, p.property, p.value
+  FROM o, rel, pg_constraint con,
+       LATERAL (VALUES ('definition', pg_get_constraintdef(con.oid)),
+                       ('validated', con.convalidated::text),
+                       ('comment', obj_description(con.oid, 'pg_constraint'))) AS p(property, value)
+ WHERE con.conrelid = rel.oid
+UNION ALL
+SELECT o.label || ' index ' || i.relname, p.property, p.value
+  FROM o, rel, pg_index x JOIN pg_class i ON i.oid = x.indexrelid,
+       LATERAL (VALUES ('definition', pg_get_indexdef(x.indexrelid)),
+                       ('clustered', x.indisclustered::text),
+                       ('comment', obj_description(i.oid, 'pg_class'))) AS p(property, value)
+ WHERE x.indrelid = rel.oid
+UNION ALL
+SELECT o.label || ' trigger ' || t.tgname, p.property, p.value
+  FROM o, rel, pg_trigger t,
+       LATERAL (VALUES ('definition', pg_get_triggerdef(t.oid)),
+                       ('enabled', t.tgenabled::text),
+                       ('comment', obj_description(t.oid, 'pg_trigger'))) AS p(property, value)
+ WHERE t.tgrelid = rel.oid AND NOT t.tgisinternal
+UNION ALL
+SELECT o.label || ' policy ' || pol.polname, p.property, p.value
+  FROM o, rel, pg_policy pol,
+       LATERAL (VALUES ('command', pol.polcmd::text),
+                       ('permissive', pol.polpermissive::text),
+                       ('roles', array(SELECT CASE r WHEN 0 THEN 'public' ELSE r::regrole::text END
+                                         FROM unnest(pol.polroles) r ORDER BY 1)::text),
+                       ('using', pg_get_expr(pol.polqual, pol.polrelid)),
+                       ('with check', pg_get_expr(pol.polwithcheck, pol.polrelid)),
+                       ('comment', obj_description(pol.oid, 'pg_policy'))) AS p(property, value)
+ WHERE pol.polrelid = rel.oid
+UNION ALL
+SELECT o.label || ' rule ' || r.rulename, 'definition', pg_get_ruledef(r.oid)
+  FROM o, rel, pg_rewrite r
+ WHERE r.ev_class = rel.oid AND r.rulename <> '_RETURN'
+UNION ALL
+SELECT o.label, p.property, p.value
+  FROM o, rel, pg_sequence s,
+       LATERAL (VALUES ('sequence', format('%s start %s increment %s min %s max %s cache %s cycle %s',
+                                           s.seqtypid::regtype, s.seqstart, s.seqincrement, s.seqmin,
+                                           s.seqmax, s.seqcache, s.seqcycle)),
+                       ('owned by', (SELECT pg_describe_object(d.refclassid, d.refobjid, d.refobjsubid)
+                                       FROM pg_depend d
+                                      WHERE d.classid = 'pg_class'::regclass AND d.objid = rel.oid
+                                        AND d.deptype IN ('a', 'i') AND d.refobjsubid > 0))) AS p(property, value)
+ WHERE s.seqrelid = rel.oid
+UNION ALL
+SELECT o.label, p.property, p.value
+  FROM o, pg_proc f,
+       LATERAL (VALUES ('definition', pg_get_functiondef(f.oid)),
+                       ('owner', f.proowner::regrole::text),
+                       ('privileges', array(SELECT x::text FROM unnest(f.proacl) x ORDER BY 1)::text),
+                       ('comment', obj_description(f.oid, 'pg_proc'))) AS p(property, value)
+ WHERE classid = 'pg_proc'::regclass AND f.oid = objid
+UNION ALL
+SELECT o.label, p.property, p.value
+  FROM o, pg_foreign_data_wrapper w,
+       LATERAL (VALUES ('handler', w.fdwhandler::regproc::text),
+                       ('validator', w.fdwvalidator::regproc::text),
+                       ('options', w.fdwoptions::text),
+                       ('owner', w.fdwowner::regrole::text),
+                       ('privileges', array(SELECT x::text FROM unnest(w.fdwacl) x ORDER BY 1)::text),
+                       ('comment', obj_description(w.oid, 'pg_foreign_data_wrapper'))) AS p(property, value)
+ WHERE classid = 'pg_foreign_data_wrapper'::regclass AND w.oid = objid
+UNION ALL
+SELECT o.label, p.property, p.value
+  FROM o, pg_namespace n,
+       LATERAL (VALUES ('owner', n.nspowner::regrole::text),
+                       ('privileges', array(SELECT x::text FROM unnest(n.nspacl) x ORDER BY 1)::text),
+                       ('comment', obj_description(n.oid, 'pg_namespace'))) AS p(property, value)
+ WHERE classid = 'pg_namespace'::regclass AND n.oid = objid
+UNION ALL
+SELECT o.label || coalesce(' column ' || (SELECT attname FROM pg_attribute
+                                            WHERE attrelid = objid AND attnum = i.objsubid AND i.objsubid > 0), ''),
+       'initial privileges ' || i.privtype::text,
+       array(SELECT x::text FROM unnest(i.initprivs) x ORDER BY 1)::text
+  FROM o, pg_init_privs i
+ WHERE i.classoid = classid AND i.objoid = objid;
+END;
+
+-- the extension's objects, its configuration tables (pg_dump) and its schema
+CREATE FUNCTION pg_temp.describe_extension()
+RETURNS TABLE (object text, property text, value text)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+SELECT d.*
+  FROM pg_depend e, pg_temp.describe(e.classid, e.objid) d
+ WHERE e.refclassid = 'pg_extension'::regclass AND e.deptype = 'e'
+   AND e.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'sales_kafka')
+   AND d.value IS NOT NULL
+UNION ALL
+SELECT 'extension sales_kafka', 'dumps table', c::regclass::text || ' ' || w
+  FROM pg_extension x, unnest(x.extconfig, x.extcondition) AS u(c, w)
+ WHERE x.extname = 'sales_kafka'
+UNION ALL
+SELECT d.*
+  FROM pg_namespace n, pg_temp.describe('pg_namespace', n.oid) d
+ WHERE n.nspname = 'sales_kafka' AND d.value IS NOT NULL;
+END;
+
+-------------------------------------------------------------------------------
+-- The extension: 1.0 to 1.3 step by step
+-------------------------------------------------------------------------------
+
 CREATE EXTENSION sales_kafka VERSION '1.0';
 SELECT extversion FROM pg_extension WHERE extname = 'sales_kafka';
 SELECT to_regclass('sales_kafka.pipeline') IS NULL AS no_pipelines_in_1_0;
-CREATE TEMP TABLE upgraded AS
-  SELECT pg_describe_object(classid, objid, objsubid) AS object
-    FROM pg_depend
-   WHERE refclassid = 'pg_extension'::regclass AND deptype = 'e'
-     AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'sales_kafka')
-     AND false;
 ALTER EXTENSION sales_kafka UPDATE TO '1.1';
 SELECT extversion FROM pg_extension WHERE extname = 'sales_kafka';
 SELECT to_regprocedure('sales_kafka.create_sales_model(name, boolean, text)') IS NULL AS no_models_in_1_1;
@@ -80,29 +227,23 @@ DELETE FROM sales_kafka.dead_letter;
 DELETE FROM sales_kafka.pipeline_offset;
 DELETE FROM sales_kafka.pipeline;
 
-INSERT INTO upgraded
-  SELECT pg_describe_object(classid, objid, objsubid)
-    FROM pg_depend
-   WHERE refclassid = 'pg_extension'::regclass AND deptype = 'e'
-     AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'sales_kafka');
-DROP EXTENSION sales_kafka;
+-------------------------------------------------------------------------------
+-- The extension: the update path and the install script of 1.3 make the
+-- same objects
+-------------------------------------------------------------------------------
 
+CREATE TEMP TABLE updated AS SELECT * FROM pg_temp.describe_extension();
+DROP EXTENSION sales_kafka;
 CREATE EXTENSION sales_kafka;
 SELECT extversion FROM pg_extension WHERE extname = 'sales_kafka';
--- objects that only one of the two installs has
-(SELECT object FROM upgraded
- EXCEPT
- SELECT pg_describe_object(classid, objid, objsubid)
-   FROM pg_depend
-  WHERE refclassid = 'pg_extension'::regclass AND deptype = 'e'
-    AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'sales_kafka'))
+-- what only one of the two has
+SELECT 'updated' AS made_by, * FROM (TABLE updated EXCEPT SELECT * FROM pg_temp.describe_extension()) u
 UNION ALL
-(SELECT pg_describe_object(classid, objid, objsubid)
-   FROM pg_depend
-  WHERE refclassid = 'pg_extension'::regclass AND deptype = 'e'
-    AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'sales_kafka')
- EXCEPT
- SELECT object FROM upgraded);
+SELECT 'installed', * FROM (SELECT * FROM pg_temp.describe_extension() EXCEPT TABLE updated) i
+ ORDER BY object, property, made_by;
+-- (and this compares what both have: functions, views, tables, sequences,
+-- the wrapper, the schema, privileges, comments)
+SELECT DISTINCT split_part(object, ' ', 1) AS kind FROM updated ORDER BY 1;
 -- every object users see has a comment
 SELECT pg_describe_object(classid, objid, objsubid) AS uncommented
   FROM pg_depend d
@@ -122,6 +263,7 @@ SELECT a.attrelid::regclass AS relation, a.attname AS uncommented_column
    AND col_description(c.oid, a.attnum) IS NULL
  ORDER BY 1, 2;
 DROP EXTENSION sales_kafka;
+
 DROP TABLE upgrade_t;
 DROP ROLE regress_sales_kafka_member;
 DROP ROLE regress_sales_kafka_owner;
