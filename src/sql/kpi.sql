@@ -473,6 +473,14 @@ LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION sales_kafka.create_sales_pipelines(name, text, name, text, boolean) IS
 'creates the foreign tables and pipelines that feed a sales model from topics of one data shape (sale_events, superstore, shop, metrics), owned by the owner of the model''s schema; topic is the topic, or for shop the prefix of its four topics; returns the pipelines';
 
+CREATE FUNCTION sales_kafka.upgrade_sales_model(model_schema name)
+RETURNS text
+AS 'MODULE_PATHNAME', 'sales_kafka_upgrade_sales_model'
+LANGUAGE C VOLATILE;
+
+COMMENT ON FUNCTION sales_kafka.upgrade_sales_model(name) IS
+'brings a sales model made by an earlier version of sales_kafka to the installed one (new columns, new and changed views), as the owner of the model''s schema; returns the version the model had';
+
 -------------------------------------------------------------------------------
 -- Scheduling
 -------------------------------------------------------------------------------

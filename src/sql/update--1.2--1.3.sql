@@ -210,11 +210,13 @@ ALTER TABLE sales_kafka.pipeline ADD CONSTRAINT pipeline_flush_interval_check
 COMMENT ON COLUMN sales_kafka.pipeline.flush_interval IS 'longest time a message waits for its batch to fill: 0 to 1 hour, without days, months or years';
 
 -------------------------------------------------------------------------------
--- The KPI layer: its functions run as the owner of the model's schema, and
--- the model's DDL is static SQL in functions.  The functions of 1.2 are
--- dropped here; src/sql/kpi.sql and src/sql/model/, next in this script,
--- make those of 1.3 (privileges granted or revoked on the 1.2 functions
--- are not carried over).  Models are not changed.
+-- The KPI layer: its functions run as the owner of the model's schema, the
+-- model's DDL is static SQL in functions, models record their version and
+-- upgrade_sales_model brings those of 1.2 to 1.3.  The functions of 1.2
+-- are dropped here; src/sql/kpi.sql and src/sql/model/, next in this
+-- script, make those of 1.3 (privileges granted or revoked on the 1.2
+-- functions are not carried over).  Models are not changed: see
+-- upgrade_sales_model.
 -------------------------------------------------------------------------------
 
 DROP FUNCTION sales_kafka._model_ddl();

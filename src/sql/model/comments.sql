@@ -63,6 +63,7 @@ SELECT * FROM (VALUES
     (NULL, 'rolled_up_at', 'when the rollups were last brought up to date'),
     (NULL, 'covered_offsets', 'per pipeline into order_lines, topic and partition: every message before this offset is in the rollups'),
     (NULL, 'views_refreshed_at', 'when the materialized KPIs were last refreshed'),
+    (NULL, 'model_version', 'version of sales_kafka whose model this is (sales_kafka.upgrade_sales_model brings it to the installed one)'),
     (NULL, 'customer_id', 'customer identifier'),
     (NULL, 'customer_name', 'customer''s name'),
     (NULL, 'segment', 'customer segment (e.g. Consumer, Corporate, Home Office)'),
@@ -204,4 +205,4 @@ END
 $$;
 
 COMMENT ON FUNCTION sales_kafka._comment_model(name) IS
-'internal: comments every object and column of a sales model, for create_sales_model';
+'internal: comments every object and column of a sales model, for create_sales_model and upgrade_sales_model';

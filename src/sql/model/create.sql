@@ -14,6 +14,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     s text := quote_ident(model_schema);
+    taken text;
 BEGIN
     IF model_schema IS NULL OR time_zone IS NULL OR partitioned IS NULL THEN
         RAISE EXCEPTION 'the arguments of sales_kafka.create_sales_model must not be null'
@@ -23,6 +24,16 @@ BEGIN
     IF to_regclass(s || '.kpi_state') IS NOT NULL THEN
         RAISE EXCEPTION 'schema "%" already has a sales model', model_schema
             USING ERRCODE = 'duplicate_object';
+    END IF;
+    -- the views are made with CREATE OR REPLACE (src/sql/model/views.sql):
+    -- none may replace one of the schema's
+    SELECT min(c.relname) INTO taken
+      FROM sales_kafka._model_comments() m
+      JOIN pg_class c ON c.relname = m.object
+     WHERE c.relnamespace = model_schema::regnamespace;
+    IF taken IS NOT NULL THEN
+        RAISE EXCEPTION 'relation "%" already exists', taken
+            USING ERRCODE = 'duplicate_table';
     END IF;
 
     PERFORM sales_kafka._create_model_tables(model_schema, time_zone, partitioned);

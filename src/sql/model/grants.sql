@@ -27,4 +27,4 @@ END
 $$;
 
 COMMENT ON FUNCTION sales_kafka._grant_model(name) IS
-'internal: grants the KPI views of a sales model to sales_kafka_reader, for create_sales_model';
+'internal: grants the KPI views of a sales model to sales_kafka_reader, for create_sales_model and upgrade_sales_model';

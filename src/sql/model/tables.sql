@@ -20,9 +20,9 @@
 -- order_lines, partitioned or not, and the indexes on the metrics' time
 -- buckets, whose origin is a literal of the model's time zone.
 --
--- They run as their caller: the body of create_sales_model
--- (src/sql/model/create.sql), which the C function runs as the owner of
--- the model's schema, calls them.  So that no
+-- They run as their caller: the bodies of create_sales_model and
+-- upgrade_sales_model (src/sql/model/create.sql, upgrade.sql), which the C
+-- functions run as the owner of the model's schema, call them.  So that no
 -- role's code can run with another role's rights through them, each works
 -- only on a schema the current user owns (a superuser's call on another
 -- role's schema included).
@@ -46,7 +46,7 @@ BEGIN
         RAISE EXCEPTION 'permission denied for sales model schema "%"', model_schema
             USING ERRCODE = 'insufficient_privilege',
                   DETAIL = 'The internal functions that make a sales model work only on a schema the current user owns.',
-                  HINT = 'Call sales_kafka.create_sales_model, which runs as the owner of the schema.';
+                  HINT = 'Call sales_kafka.create_sales_model or sales_kafka.upgrade_sales_model, which run as the owner of the schema.';
     END IF;
     PERFORM pg_catalog.set_config('search_path',
                                   pg_catalog.quote_ident(model_schema) OPERATOR(pg_catalog.||) ', pg_temp',
@@ -77,9 +77,11 @@ BEGIN
         rolled_up_rows bigint NOT NULL DEFAULT 0,
         rolled_up_at timestamptz,
         covered_offsets jsonb NOT NULL DEFAULT '[]',
-        views_refreshed_at timestamptz
+        views_refreshed_at timestamptz,
+        model_version text NOT NULL
     );
-    INSERT INTO kpi_state (time_zone) VALUES (_create_model_tables.time_zone);
+    INSERT INTO kpi_state (time_zone, model_version)
+    VALUES (_create_model_tables.time_zone, sales_kafka._model_version());
     -- one row: without statistics the planner assumes ~650, which makes
     -- every view that joins it plan badly (and JIT-compile)
     ANALYZE kpi_state;

@@ -4,6 +4,13 @@
 --
 -- The heavier KPIs are materialized views, each with a unique index so
 -- that refresh_kpis refreshes them CONCURRENTLY; the kpi_* views read them.
+-- The views are made with CREATE OR REPLACE VIEW: upgrade_sales_model
+-- calls _create_model_views again to bring every view of a model made by
+-- an earlier version to this version's definition, keeping the grants and
+-- the views that depend on them (a view's columns may only be added at the
+-- end so; a version that changes them otherwise drops the view in its step
+-- of upgrade_sales_model first), and _create_sales_model refuses a schema
+-- that already has a relation of a model object's name.
 -------------------------------------------------------------------------------
 
 CREATE FUNCTION sales_kafka._create_model_materialized_views(model_schema name)
@@ -72,7 +79,7 @@ BEGIN
 
     -- The star schema
 
-    CREATE VIEW time_dim AS
+    CREATE OR REPLACE VIEW time_dim AS
     SELECT d::date AS date_key,
            extract(year FROM d)::integer AS year,
            extract(quarter FROM d)::integer AS quarter,
@@ -87,13 +94,13 @@ BEGIN
                            date_trunc('day', (SELECT max(sold_at) FROM order_lines) AT TIME ZONE s.time_zone),
                            interval '1 day') AS g(d);
 
-    CREATE VIEW customers_dim AS
+    CREATE OR REPLACE VIEW customers_dim AS
     SELECT customer_id, customer_name, segment, country, city, state, postal_code, region
       FROM customers;
 
     -- products seen in order lines but not (yet) in products are listed
     -- without attributes, so that joins keep their lines
-    CREATE VIEW products_dim AS
+    CREATE OR REPLACE VIEW products_dim AS
     SELECT product_id, product_name, category, sub_category
       FROM products
     UNION ALL
@@ -102,7 +109,7 @@ BEGIN
      WHERE r.grain = 'all'
        AND NOT EXISTS (SELECT FROM products p WHERE p.product_id = r.product_id);
 
-    CREATE VIEW sales_facts AS
+    CREATE OR REPLACE VIEW sales_facts AS
     SELECT l.order_id,
            l.line,
            (l.sold_at AT TIME ZONE s.time_zone)::date AS date_key,
@@ -123,7 +130,7 @@ BEGIN
 
     -- KPIs kept current by the rollups
 
-    CREATE VIEW kpi_totals AS
+    CREATE OR REPLACE VIEW kpi_totals AS
     SELECT coalesce(t.revenue, 0) AS revenue,
            t.profit,
            coalesce(t.sales_count, 0) AS sales_count,
@@ -133,7 +140,7 @@ BEGIN
       FROM (SELECT) AS one
       LEFT JOIN rollup_total t ON t.grain = 'all';
 
-    CREATE VIEW kpi_today AS
+    CREATE OR REPLACE VIEW kpi_today AS
     SELECT (now() AT TIME ZONE s.time_zone)::date AS day,
            coalesce(t.revenue, 0) AS revenue,
            t.profit,
@@ -146,19 +153,19 @@ BEGIN
              ON t.grain = 'day' AND t.bucket = date_trunc('day', now(), s.time_zone);
 
     -- revenue over time, per minute, hour, day and month
-    CREATE VIEW kpi_sales_per_minute AS
+    CREATE OR REPLACE VIEW kpi_sales_per_minute AS
     SELECT bucket AS period_start, revenue, profit, sales_count, order_count, quantity,
            round(revenue / nullif(order_count, 0), 2) AS average_order_value
       FROM rollup_total WHERE grain = 'minute' ORDER BY bucket;
-    CREATE VIEW kpi_sales_per_hour AS
+    CREATE OR REPLACE VIEW kpi_sales_per_hour AS
     SELECT bucket AS period_start, revenue, profit, sales_count, order_count, quantity,
            round(revenue / nullif(order_count, 0), 2) AS average_order_value
       FROM rollup_total WHERE grain = 'hour' ORDER BY bucket;
-    CREATE VIEW kpi_sales_per_day AS
+    CREATE OR REPLACE VIEW kpi_sales_per_day AS
     SELECT bucket AS period_start, revenue, profit, sales_count, order_count, quantity,
            round(revenue / nullif(order_count, 0), 2) AS average_order_value
       FROM rollup_total WHERE grain = 'day' ORDER BY bucket;
-    CREATE VIEW kpi_sales_per_month AS
+    CREATE OR REPLACE VIEW kpi_sales_per_month AS
     SELECT bucket AS period_start, revenue, profit, sales_count, order_count, quantity,
            round(revenue / nullif(order_count, 0), 2) AS average_order_value
       FROM rollup_total WHERE grain = 'month' ORDER BY bucket;
@@ -171,7 +178,7 @@ BEGIN
     --
     -- Products' attributes are looked up when read: a product that arrives
     -- after its sales, or changes category, counts where it is now.
-    CREATE VIEW kpi_product_sales AS
+    CREATE OR REPLACE VIEW kpi_product_sales AS
     SELECT r.grain, r.bucket AS period_start, r.product_id,
            coalesce(p.product_name, r.product_id) AS product_name,
            p.category, p.sub_category,
@@ -181,7 +188,7 @@ BEGIN
      WHERE r.grain <> 'all';
 
     -- (a group whose customers all moved away keeps a row of zeros)
-    CREATE VIEW kpi_customer_sales AS
+    CREATE OR REPLACE VIEW kpi_customer_sales AS
     SELECT r.grain, r.bucket AS period_start,
            r.segment, r.region, r.country, r.state, r.city,
            r.revenue, r.profit, r.sales_count, r.order_count, r.quantity
@@ -190,7 +197,7 @@ BEGIN
 
     -- revenue by product and customer attribute, all time (an order's lines
     -- share their customer, not their product)
-    CREATE VIEW kpi_sales_by_category AS
+    CREATE OR REPLACE VIEW kpi_sales_by_category AS
     SELECT d.category,
            sum(r.revenue) AS revenue, sum(r.profit) AS profit,
            sum(r.sales_count)::bigint AS sales_count,
@@ -201,7 +208,7 @@ BEGIN
      WHERE r.grain = 'all'
      GROUP BY d.category
      ORDER BY revenue DESC, d.category;
-    CREATE VIEW kpi_sales_by_city AS
+    CREATE OR REPLACE VIEW kpi_sales_by_city AS
     SELECT d.country, d.state, d.city,
            sum(r.revenue) AS revenue, sum(r.profit) AS profit,
            sum(r.sales_count)::bigint AS sales_count, sum(r.order_count)::bigint AS order_count,
@@ -212,7 +219,7 @@ BEGIN
      WHERE r.grain = 'all'
      GROUP BY d.country, d.state, d.city
      ORDER BY revenue DESC, d.country, d.state, d.city;
-    CREATE VIEW kpi_sales_by_region AS
+    CREATE OR REPLACE VIEW kpi_sales_by_region AS
     SELECT d.region,
            sum(r.revenue) AS revenue, sum(r.profit) AS profit,
            sum(r.sales_count)::bigint AS sales_count, sum(r.order_count)::bigint AS order_count,
@@ -223,7 +230,7 @@ BEGIN
      WHERE r.grain = 'all'
      GROUP BY d.region
      ORDER BY revenue DESC, d.region;
-    CREATE VIEW kpi_sales_by_segment AS
+    CREATE OR REPLACE VIEW kpi_sales_by_segment AS
     SELECT d.segment,
            sum(r.revenue) AS revenue, sum(r.profit) AS profit,
            sum(r.sales_count)::bigint AS sales_count, sum(r.order_count)::bigint AS order_count,
@@ -234,7 +241,7 @@ BEGIN
      WHERE r.grain = 'all'
      GROUP BY d.segment
      ORDER BY revenue DESC, d.segment;
-    CREATE VIEW kpi_sales_by_state AS
+    CREATE OR REPLACE VIEW kpi_sales_by_state AS
     SELECT d.country, d.state,
            sum(r.revenue) AS revenue, sum(r.profit) AS profit,
            sum(r.sales_count)::bigint AS sales_count, sum(r.order_count)::bigint AS order_count,
@@ -245,7 +252,7 @@ BEGIN
      WHERE r.grain = 'all'
      GROUP BY d.country, d.state
      ORDER BY revenue DESC, d.country, d.state;
-    CREATE VIEW kpi_sales_by_sub_category AS
+    CREATE OR REPLACE VIEW kpi_sales_by_sub_category AS
     SELECT d.category, d.sub_category,
            sum(r.revenue) AS revenue, sum(r.profit) AS profit,
            sum(r.sales_count)::bigint AS sales_count,
@@ -257,7 +264,7 @@ BEGIN
      GROUP BY d.category, d.sub_category
      ORDER BY revenue DESC, d.category, d.sub_category;
 
-    CREATE VIEW kpi_today_top_products AS
+    CREATE OR REPLACE VIEW kpi_today_top_products AS
     SELECT rank() OVER (ORDER BY r.revenue DESC) AS rank,
            r.product_id,
            coalesce(p.product_name, r.product_id) AS product_name,
@@ -270,7 +277,7 @@ BEGIN
      ORDER BY r.revenue DESC, r.product_id
      LIMIT 5;
 
-    CREATE VIEW kpi_today_by_category AS
+    CREATE OR REPLACE VIEW kpi_today_by_category AS
     SELECT p.category,
            sum(r.revenue) AS revenue, sum(r.sales_count)::bigint AS sales_count,
            sum(r.quantity)::bigint AS quantity,
@@ -288,7 +295,7 @@ BEGIN
     FOREACH minutes IN ARRAY '{10,20}'::integer[]
     LOOP
         EXECUTE format($v$
-CREATE VIEW kpi_metrics_%1$smin AS
+CREATE OR REPLACE VIEW kpi_metrics_%1$smin AS
 SELECT metric_id,
        date_bin('%1$s minutes', measured_at, (timestamp '2000-01-01' AT TIME ZONE %2$L)) AS period_start,
        date_bin('%1$s minutes', measured_at, (timestamp '2000-01-01' AT TIME ZONE %2$L)) + interval '%1$s minutes' AS period_end,
@@ -305,16 +312,16 @@ SELECT metric_id,
                        minutes, time_zone);
     END LOOP;
 
-    CREATE VIEW kpi_top_products AS
+    CREATE OR REPLACE VIEW kpi_top_products AS
     SELECT * FROM mv_top_products ORDER BY revenue_rank, product_id;
-    CREATE VIEW kpi_price_distribution AS
+    CREATE OR REPLACE VIEW kpi_price_distribution AS
     SELECT * FROM mv_price_distribution ORDER BY price_from;
-    CREATE VIEW kpi_growth_yoy AS
+    CREATE OR REPLACE VIEW kpi_growth_yoy AS
     SELECT * FROM mv_growth_yoy ORDER BY month;
 
     -- As of: when the KPIs were last brought up to date, and what they cover
 
-    CREATE VIEW kpi_as_of AS
+    CREATE OR REPLACE VIEW kpi_as_of AS
     SELECT s.rolled_up_at,
            s.views_refreshed_at,
            s.rolled_up_rows,
@@ -326,7 +333,7 @@ SELECT metric_id,
            s.covered_offsets
       FROM kpi_state s;
 
-    CREATE VIEW kpi_as_of_partitions AS
+    CREATE OR REPLACE VIEW kpi_as_of_partitions AS
     SELECT c.pipeline, c.topic, c.partition,
            c."offset" AS covered_offset,
            p.committed_offset,
@@ -342,4 +349,4 @@ END
 $$;
 
 COMMENT ON FUNCTION sales_kafka._create_model_views(name, text) IS
-'internal: creates the views of a new sales model (star schema and KPIs), for create_sales_model';
+'internal: creates or replaces the views of a sales model (star schema and KPIs), for create_sales_model and upgrade_sales_model';
