@@ -26,8 +26,15 @@
 -------------------------------------------------------------------------------
 
 -- The role BI tools log in as (or are granted): it may read the KPI views of
--- every model, and nothing else of it.  Roles are global: another database
--- of the cluster may have made it already.
+-- every model, and nothing else of it (src/sql/model/grants.sql).  A role
+-- belongs to the cluster, not to a database: the extension of every
+-- database, and every model, grants to the same one, made here when the
+-- cluster has none (another database's extension may have made it) and
+-- left as it is when it exists.  DROP EXTENSION does not drop it: other
+-- databases may use it, the models DROP EXTENSION keeps still grant to it,
+-- and logins are its members.  Once no database uses the extension, a
+-- superuser removes it with DROP OWNED BY sales_kafka_reader in each
+-- database, then DROP ROLE (sql/reader_role.sql).
 DO $$
 BEGIN
     IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles
