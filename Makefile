@@ -18,9 +18,31 @@ EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" $(EXTENSION).co
 MODULE_big = sales_kafka
 OBJS = $(patsubst %.c,%.o,$(wildcard src/*.c))
 
-DATA = $(wildcard $(EXTENSION)--*.sql)
+# The scripts.  A released version's are files here, never edited
+# (sales_kafka--1.0.sql, then sales_kafka--1.0--1.1.sql, ...).  Those of
+# the version under development, its complete install script and the
+# update from the version before, are built from src/sql, one concern per
+# file: each object has one home there, which both scripts that make it
+# include (the KPI functions and the sales model's DDL are re-created by
+# the update as the install script creates them); the rest of the install
+# script restates what the released scripts and the update built up, in
+# the shape it now has (sql/upgrade.sql checks that both ways make the
+# same objects).  When the version is released, its two built scripts are
+# committed here as they are, and src/sql goes on to the next one.
+UPDATE_FROM = 1.2
+# (tables.sql first: it turns check_function_bodies on for the model's DDL)
+MODEL_SQL = $(addprefix src/sql/model/,tables.sql rollups.sql views.sql \
+	comments.sql grants.sql create.sql upgrade.sql)
+INSTALL_SQL = src/sql/extension_schema.sql src/sql/fdw.sql \
+	src/sql/pipeline.sql src/sql/replay.sql src/sql/kpi.sql $(MODEL_SQL)
+UPDATE_SQL = src/sql/extension_schema.sql \
+	src/sql/update--$(UPDATE_FROM)--$(EXTVERSION).sql \
+	src/sql/replay.sql src/sql/kpi.sql $(MODEL_SQL)
+DATA_built = $(EXTENSION)--$(EXTVERSION).sql \
+	$(EXTENSION)--$(UPDATE_FROM)--$(EXTVERSION).sql
+DATA = $(filter-out $(DATA_built),$(wildcard $(EXTENSION)--*.sql))
 
-REGRESS = fdw_options kafka_functions decode fdw_explain insert_select upgrade extension_schema
+REGRESS = fdw_options kafka_functions decode fdw_explain insert_select upgrade extension_schema reader_role
 REGRESS_OPTS = --inputdir=.
 TAP_TESTS = 1
 
@@ -40,6 +62,22 @@ all: $(TEST_BROKER)
 
 # PGXS tracks no header dependencies: every module includes the shared header
 $(OBJS): src/sales_kafka.h src/compat.h
+
+# $(call sql_script,command): the script $@, made of the files $^ after a
+# line that refuses to run in psql and names the command that runs it
+define sql_script
+	{ printf '%s\n' '/* $@: built by make from the files of src/sql whose banners follow */' \
+		'' '-- complain if script is sourced in psql, rather than via $(1)' \
+		'\echo Use "$(1)" to load this file. \quit'; \
+	  for f in $^; do echo; cat "$$f"; done; } > $@.tmp
+	mv $@.tmp $@
+endef
+
+$(EXTENSION)--$(EXTVERSION).sql: $(INSTALL_SQL)
+	$(call sql_script,CREATE EXTENSION $(EXTENSION))
+
+$(EXTENSION)--$(UPDATE_FROM)--$(EXTVERSION).sql: $(UPDATE_SQL)
+	$(call sql_script,ALTER EXTENSION $(EXTENSION) UPDATE TO '\''$(EXTVERSION)'\'')
 
 $(TEST_BROKER): test/kafka/sk_test_broker.c
 	$(CC) -O2 -g -Wall -Wextra -Werror -o $@ $< -lrdkafka -lpthread

@@ -69,8 +69,9 @@
 #   BENCH_SQL           a file of SQL run in the database after CREATE
 #                       EXTENSION, before the model is made: to measure a
 #                       change to the KPI layer without installing it (e.g.
-#                       CREATE OR REPLACE FUNCTION sales_kafka._model_ddl() or
-#                       sales_kafka.refresh_rollups(name) as changed); the
+#                       CREATE OR REPLACE FUNCTION
+#                       sales_kafka._create_model_views(name, text) or
+#                       sales_kafka._refresh_rollups(name) as changed); the
 #                       server's user must be able to read it
 # A query whose p95 misses the target at a size has its plan printed (EXPLAIN
 # (ANALYZE, BUFFERS), one more run).

@@ -1,25 +1,234 @@
 --
--- The upgrade path from 1.0 (the foreign data wrapper) to 1.1 (pipelines)
--- to 1.2 (the sales model and its KPIs) to 1.3 (pipelines of several
--- roles), which is also how CREATE EXTENSION installs 1.3; what 1.3 makes
--- of the pipelines, offsets and dead letters of 1.2; and every object users
--- see has a comment.
+-- Upgrades.  The extension: the update path from 1.0 (the foreign data
+-- wrapper) to 1.1 (pipelines) to 1.2 (the sales model and its KPIs) to 1.3
+-- (pipelines of several roles, KPI functions as the model's owner) makes
+-- the objects that the install script of 1.3 makes, object by object and
+-- definition by definition; what 1.3 makes of the pipelines, offsets and
+-- dead letters of 1.2; every object users see has a comment.  The sales
+-- models: a model made by 1.2, with data in it, still works once the
+-- extension is 1.3, and upgrade_sales_model (as the model's owner) makes
+-- of it the model 1.3 makes, keeping its data and rollups, which go on as
+-- those of a model made by 1.3.
 SET client_min_messages = warning;
 DROP EXTENSION IF EXISTS sales_kafka CASCADE;
+DROP SCHEMA IF EXISTS regress_old_plain, regress_old_part, regress_new_plain, regress_new_part CASCADE;
 DROP ROLE IF EXISTS regress_sales_kafka_owner;
 DROP ROLE IF EXISTS regress_sales_kafka_member;
 DROP ROLE IF EXISTS regress_sales_kafka_other;
 RESET client_min_messages;
 
+-- What makes an object what it is, as (object, property, value) rows:
+-- definitions as PostgreSQL prints them, columns in order with types,
+-- defaults and constraints, indexes, triggers, policies, row security,
+-- sequences, owners, privileges (also those pg_dump restores as the
+-- extension's initial ones) and comments.
+CREATE FUNCTION pg_temp.describe(classid regclass, objid oid)
+RETURNS TABLE (object text, property text, value text)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+WITH o AS (SELECT pg_describe_object(classid, objid, 0) AS label),
+rel AS (SELECT c.* FROM pg_class c WHERE classid = 'pg_class'::regclass AND c.oid = objid),
+col AS (SELECT a.*, row_number() OVER (ORDER BY a.attnum) AS position
+          FROM pg_attribute a, rel
+         WHERE a.attrelid = rel.oid AND a.attnum > 0 AND NOT a.attisdropped AND rel.relkind <> 'S')
+SELECT o.label, 'exists', '' FROM o
+UNION ALL
+SELECT o.label, p.property, p.value
+  FROM o, rel,
+       LATERAL (VALUES ('kind', rel.relkind::text),
+                       ('persistence', rel.relpersistence::text),
+                       ('owner', rel.relowner::regrole::text),
+                       ('privileges', array(SELECT x::text FROM unnest(rel.relacl) x ORDER BY 1)::text),
+                       ('options', rel.reloptions::text),
+                       ('row security', rel.relrowsecurity || ' ' || rel.relforcerowsecurity),
+                       ('replica identity', rel.relreplident::text),
+                       ('partition key', CASE WHEN rel.relkind = 'p' THEN pg_get_partkeydef(rel.oid) END),
+                       ('partition of', (SELECT inhparent::regclass::text FROM pg_inherits WHERE inhrelid = rel.oid)),
+                       ('partition bound', pg_get_expr(rel.relpartbound, rel.oid)),
+                       ('definition', CASE WHEN rel.relkind IN ('v', 'm') THEN pg_get_viewdef(rel.oid) END),
+                       ('populated', rel.relispopulated::text),
+                       ('comment', obj_description(rel.oid, 'pg_class'))) AS p(property, value)
+UNION ALL
+SELECT o.label || ' column ' || col.attname, p.property, p.value
+  FROM o, col,
+       LATERAL (VALUES ('position', col.position::text),
+                       ('type', format_type(col.atttypid, col.atttypmod)),
+                       ('not null', col.attnotnull::text),
+                       ('default', (SELECT pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef d
+                                     WHERE d.adrelid = col.attrelid AND d.adnum = col.attnum)),
+                       ('generated', nullif(col.attgenerated, '')::text),
+                       ('identity', nullif(col.attidentity, '')::text),
+                       ('collation', (SELECT collname FROM pg_collation WHERE oid = col.attcollation)),
+                       ('statistics target', col.attstattarget::text),
+                       ('privileges', array(SELECT x::text FROM unnest(col.attacl) x ORDER BY 1)::text),
+                       ('comment', col_description(col.attrelid, col.attnum))) AS p(property, value)
+UNION ALL
+SELECT o.label || ' constraint ' || con.conname, p.property, p.value
+  FROM o, rel, pg_constraint con,
+       LATERAL (VALUES ('definition', pg_get_constraintdef(con.oid)),
+                       ('validated', con.convalidated::text),
+                       ('comment', obj_description(con.oid, 'pg_constraint'))) AS p(property, value)
+ WHERE con.conrelid = rel.oid
+UNION ALL
+SELECT o.label || ' index ' || i.relname, p.property, p.value
+  FROM o, rel, pg_index x JOIN pg_class i ON i.oid = x.indexrelid,
+       LATERAL (VALUES ('definition', pg_get_indexdef(x.indexrelid)),
+                       ('clustered', x.indisclustered::text),
+                       ('comment', obj_description(i.oid, 'pg_class'))) AS p(property, value)
+ WHERE x.indrelid = rel.oid
+UNION ALL
+SELECT o.label || ' trigger ' || t.tgname, p.property, p.value
+  FROM o, rel, pg_trigger t,
+       LATERAL (VALUES ('definition', pg_get_triggerdef(t.oid)),
+                       ('enabled', t.tgenabled::text),
+                       ('comment', obj_description(t.oid, 'pg_trigger'))) AS p(property, value)
+ WHERE t.tgrelid = rel.oid AND NOT t.tgisinternal
+UNION ALL
+SELECT o.label || ' policy ' || pol.polname, p.property, p.value
+  FROM o, rel, pg_policy pol,
+       LATERAL (VALUES ('command', pol.polcmd::text),
+                       ('permissive', pol.polpermissive::text),
+                       ('roles', array(SELECT CASE r WHEN 0 THEN 'public' ELSE r::regrole::text END
+                                         FROM unnest(pol.polroles) r ORDER BY 1)::text),
+                       ('using', pg_get_expr(pol.polqual, pol.polrelid)),
+                       ('with check', pg_get_expr(pol.polwithcheck, pol.polrelid)),
+                       ('comment', obj_description(pol.oid, 'pg_policy'))) AS p(property, value)
+ WHERE pol.polrelid = rel.oid
+UNION ALL
+SELECT o.label || ' rule ' || r.rulename, 'definition', pg_get_ruledef(r.oid)
+  FROM o, rel, pg_rewrite r
+ WHERE r.ev_class = rel.oid AND r.rulename <> '_RETURN'
+UNION ALL
+SELECT o.label, p.property, p.value
+  FROM o, rel, pg_sequence s,
+       LATERAL (VALUES ('sequence', format('%s start %s increment %s min %s max %s cache %s cycle %s',
+                                           s.seqtypid::regtype, s.seqstart, s.seqincrement, s.seqmin,
+                                           s.seqmax, s.seqcache, s.seqcycle)),
+                       ('owned by', (SELECT pg_describe_object(d.refclassid, d.refobjid, d.refobjsubid)
+                                       FROM pg_depend d
+                                      WHERE d.classid = 'pg_class'::regclass AND d.objid = rel.oid
+                                        AND d.deptype IN ('a', 'i') AND d.refobjsubid > 0))) AS p(property, value)
+ WHERE s.seqrelid = rel.oid
+UNION ALL
+SELECT o.label, p.property, p.value
+  FROM o, pg_proc f,
+       LATERAL (VALUES ('definition', pg_get_functiondef(f.oid)),
+                       ('owner', f.proowner::regrole::text),
+                       ('privileges', array(SELECT x::text FROM unnest(f.proacl) x ORDER BY 1)::text),
+                       ('comment', obj_description(f.oid, 'pg_proc'))) AS p(property, value)
+ WHERE classid = 'pg_proc'::regclass AND f.oid = objid
+UNION ALL
+SELECT o.label, p.property, p.value
+  FROM o, pg_foreign_data_wrapper w,
+       LATERAL (VALUES ('handler', w.fdwhandler::regproc::text),
+                       ('validator', w.fdwvalidator::regproc::text),
+                       ('options', w.fdwoptions::text),
+                       ('owner', w.fdwowner::regrole::text),
+                       ('privileges', array(SELECT x::text FROM unnest(w.fdwacl) x ORDER BY 1)::text),
+                       ('comment', obj_description(w.oid, 'pg_foreign_data_wrapper'))) AS p(property, value)
+ WHERE classid = 'pg_foreign_data_wrapper'::regclass AND w.oid = objid
+UNION ALL
+SELECT o.label, p.property, p.value
+  FROM o, pg_namespace n,
+       LATERAL (VALUES ('owner', n.nspowner::regrole::text),
+                       ('privileges', array(SELECT x::text FROM unnest(n.nspacl) x ORDER BY 1)::text),
+                       ('comment', obj_description(n.oid, 'pg_namespace'))) AS p(property, value)
+ WHERE classid = 'pg_namespace'::regclass AND n.oid = objid
+UNION ALL
+SELECT o.label || coalesce(' column ' || (SELECT attname FROM pg_attribute
+                                            WHERE attrelid = objid AND attnum = i.objsubid AND i.objsubid > 0), ''),
+       'initial privileges ' || i.privtype::text,
+       array(SELECT x::text FROM unnest(i.initprivs) x ORDER BY 1)::text
+  FROM o, pg_init_privs i
+ WHERE i.classoid = classid AND i.objoid = objid;
+END;
+
+-- the extension's objects, its configuration tables (pg_dump) and its schema
+CREATE FUNCTION pg_temp.describe_extension()
+RETURNS TABLE (object text, property text, value text)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+SELECT d.*
+  FROM pg_depend e, pg_temp.describe(e.classid, e.objid) d
+ WHERE e.refclassid = 'pg_extension'::regclass AND e.deptype = 'e'
+   AND e.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'sales_kafka')
+   AND d.value IS NOT NULL
+UNION ALL
+SELECT 'extension sales_kafka', 'dumps table', c::regclass::text || ' ' || w
+  FROM pg_extension x, unnest(x.extconfig, x.extcondition) AS u(c, w)
+ WHERE x.extname = 'sales_kafka'
+UNION ALL
+SELECT d.*
+  FROM pg_namespace n, pg_temp.describe('pg_namespace', n.oid) d
+ WHERE n.nspname = 'sales_kafka' AND d.value IS NOT NULL;
+END;
+
+-- a sales model's objects, with its schema's name as <model>
+CREATE FUNCTION pg_temp.describe_model(model name)
+RETURNS TABLE (object text, property text, value text)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+SELECT replace(d.object, model, '<model>'), d.property, replace(d.value, model, '<model>')
+  FROM (SELECT 'pg_class'::regclass, c.oid FROM pg_class c
+         WHERE c.relnamespace = model::regnamespace AND c.relkind NOT IN ('i', 'I')
+        UNION ALL
+        SELECT 'pg_proc'::regclass, f.oid FROM pg_proc f WHERE f.pronamespace = model::regnamespace
+        UNION ALL
+        SELECT 'pg_namespace'::regclass, model::regnamespace::oid) AS m(classid, objid),
+       pg_temp.describe(m.classid, m.objid) d
+ WHERE d.value IS NOT NULL;
+END;
+
+-- a sales model's data: its tables' rows and its KPIs' (but those of today,
+-- the times of refreshes and the offsets covered), as (relation, 'row',
+-- row) rows
+CREATE FUNCTION pg_temp.model_data(model name)
+RETURNS TABLE (relation text, property text, row_text text)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r name;
+BEGIN
+    FOR r IN SELECT c.relname FROM pg_class c
+              WHERE c.relnamespace = model::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm')
+                AND NOT c.relispartition
+                AND c.relname NOT IN ('kpi_state', 'kpi_as_of', 'kpi_as_of_partitions',
+                                      'kpi_today', 'kpi_today_top_products', 'kpi_today_by_category')
+    LOOP
+        RETURN QUERY EXECUTE format('SELECT %L, %L, t::text FROM %I.%I t', r, 'row', model, r);
+    END LOOP;
+    RETURN QUERY EXECUTE format('SELECT %L, %L, row(time_zone, rolled_up_through, rolled_up_rows)::text FROM %I.kpi_state',
+                                'kpi_state', 'row', model);
+END
+$$;
+
+-- what only one of two models has, as describe_model or model_data shows
+-- them
+CREATE FUNCTION pg_temp.differences(describer name, a name, b name)
+RETURNS TABLE (model name, object text, property text, value text)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RETURN QUERY EXECUTE format(
+        'SELECT $1, * FROM (SELECT * FROM pg_temp.%1$I($1) EXCEPT SELECT * FROM pg_temp.%1$I($2)) x
+         UNION ALL
+         SELECT $2, * FROM (SELECT * FROM pg_temp.%1$I($2) EXCEPT SELECT * FROM pg_temp.%1$I($1)) y',
+        describer) USING a, b;
+END
+$$;
+
+-------------------------------------------------------------------------------
+-- The extension: 1.0 to 1.3 step by step
+-------------------------------------------------------------------------------
+
 CREATE EXTENSION sales_kafka VERSION '1.0';
 SELECT extversion FROM pg_extension WHERE extname = 'sales_kafka';
 SELECT to_regclass('sales_kafka.pipeline') IS NULL AS no_pipelines_in_1_0;
-CREATE TEMP TABLE upgraded AS
-  SELECT pg_describe_object(classid, objid, objsubid) AS object
-    FROM pg_depend
-   WHERE refclassid = 'pg_extension'::regclass AND deptype = 'e'
-     AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'sales_kafka')
-     AND false;
 ALTER EXTENSION sales_kafka UPDATE TO '1.1';
 SELECT extversion FROM pg_extension WHERE extname = 'sales_kafka';
 SELECT to_regprocedure('sales_kafka.create_sales_model(name, boolean, text)') IS NULL AS no_models_in_1_1;
@@ -80,29 +289,23 @@ DELETE FROM sales_kafka.dead_letter;
 DELETE FROM sales_kafka.pipeline_offset;
 DELETE FROM sales_kafka.pipeline;
 
-INSERT INTO upgraded
-  SELECT pg_describe_object(classid, objid, objsubid)
-    FROM pg_depend
-   WHERE refclassid = 'pg_extension'::regclass AND deptype = 'e'
-     AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'sales_kafka');
-DROP EXTENSION sales_kafka;
+-------------------------------------------------------------------------------
+-- The extension: the update path and the install script of 1.3 make the
+-- same objects
+-------------------------------------------------------------------------------
 
+CREATE TEMP TABLE updated AS SELECT * FROM pg_temp.describe_extension();
+DROP EXTENSION sales_kafka;
 CREATE EXTENSION sales_kafka;
 SELECT extversion FROM pg_extension WHERE extname = 'sales_kafka';
--- objects that only one of the two installs has
-(SELECT object FROM upgraded
- EXCEPT
- SELECT pg_describe_object(classid, objid, objsubid)
-   FROM pg_depend
-  WHERE refclassid = 'pg_extension'::regclass AND deptype = 'e'
-    AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'sales_kafka'))
+-- what only one of the two has
+SELECT 'updated' AS made_by, * FROM (TABLE updated EXCEPT SELECT * FROM pg_temp.describe_extension()) u
 UNION ALL
-(SELECT pg_describe_object(classid, objid, objsubid)
-   FROM pg_depend
-  WHERE refclassid = 'pg_extension'::regclass AND deptype = 'e'
-    AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'sales_kafka')
- EXCEPT
- SELECT object FROM upgraded);
+SELECT 'installed', * FROM (SELECT * FROM pg_temp.describe_extension() EXCEPT TABLE updated) i
+ ORDER BY object, property, made_by;
+-- (and this compares what both have: functions, views, tables, sequences,
+-- the wrapper, the schema, privileges, comments)
+SELECT DISTINCT split_part(object, ' ', 1) AS kind FROM updated ORDER BY 1;
 -- every object users see has a comment
 SELECT pg_describe_object(classid, objid, objsubid) AS uncommented
   FROM pg_depend d
@@ -122,7 +325,193 @@ SELECT a.attrelid::regclass AS relation, a.attname AS uncommented_column
    AND col_description(c.oid, a.attnum) IS NULL
  ORDER BY 1, 2;
 DROP EXTENSION sales_kafka;
+
+-------------------------------------------------------------------------------
+-- Sales models made by 1.2, with data, upgraded to 1.3.  One transaction,
+-- so that the models of 1.2 and those of 1.3 get the same monthly
+-- partitions (made around now()).
+-------------------------------------------------------------------------------
+
+-- (1.2's create_sales_model needs CREATE on the database)
+DO $$BEGIN EXECUTE format('GRANT CREATE ON DATABASE %I TO regress_sales_kafka_owner', current_database()); END$$;
+BEGIN;
+CREATE EXTENSION sales_kafka VERSION '1.2';
+SET ROLE regress_sales_kafka_owner;
+SELECT sales_kafka.create_sales_model('regress_old_plain', time_zone => 'America/New_York');
+SELECT sales_kafka.create_sales_model('regress_old_part', partitioned => true, time_zone => 'Europe/Berlin');
+RESET ROLE;
+-- a pipeline of 1.2 into the order lines, whose offsets the KPIs cover
+INSERT INTO sales_kafka.pipeline (name, source, target, owner) VALUES
+  ('regress_old_plain_order_lines', 'upgrade_t', 'regress_old_plain.order_lines', 'regress_sales_kafka_owner');
+INSERT INTO sales_kafka.pipeline_offset (pipeline, topic, partition, next_offset, high_watermark) VALUES
+  ('regress_old_plain_order_lines', 't_lines', 0, 7, 9);
+
+-- the same data into each model: the new ones get theirs after 1.3 made them
+CREATE TEMP TABLE fixture (step integer, statement text);
+INSERT INTO fixture VALUES
+  (1, $$INSERT INTO %1$I.products VALUES
+        ('P1', 'Chair', 'Furniture', 'Chairs'), ('P2', 'Pen', 'Office Supplies', 'Art')$$),
+  (1, $$INSERT INTO %1$I.customers VALUES
+        ('C1', 'Ann', 'Consumer', 'US', 'New York City', 'New York', '10001', 'East'),
+        ('C2', 'Bob', 'Corporate', 'US', 'Boston', 'Massachusetts', '02108', 'East')$$),
+  (1, $$INSERT INTO %1$I.orders VALUES
+        ('O1', 'C1', '2024-03-01 10:00+00', '2024-03-03', 'First Class', 'High'),
+        ('O2', 'C2', '2024-03-02 15:30+00', NULL, NULL, NULL)$$),
+  (1, $$INSERT INTO %1$I.order_lines (order_id, line, sold_at, product_id, quantity, unit_price, discount) VALUES
+        ('O1', 1, '2024-03-01 10:00+00', 'P1', 2, 100.00, 0.1),
+        ('O1', 2, '2024-03-01 10:00+00', 'P2', 5, 2.00, 0),
+        ('O2', 1, '2024-03-02 15:30+00', 'P1', 1, 100.00, 0),
+        ('O0', 1, '2023-03-05 12:00+00', 'P2', 10, 1.50, 0)$$),
+  (1, $$INSERT INTO %1$I.metrics VALUES
+        ('m1', '2024-03-01 10:05+00', 10.5, 1.0), ('m1', '2024-03-01 10:12+00', 11.0, 2.0),
+        ('m1', '2024-03-01 10:25+00', 10.0, 1.5)$$),
+  -- after the upgrade: new lines, an unknown product, a customer who moves
+  (2, $$INSERT INTO %1$I.order_lines (order_id, line, sold_at, product_id, quantity, unit_price) VALUES
+        ('O3', 1, '2024-04-10 09:00+00', 'P3', 1, 700.00),
+        ('O2', 2, '2024-03-02 15:30+00', 'P2', 3, 2.00)$$),
+  (2, $$UPDATE %1$I.customers SET region = 'West' WHERE customer_id = 'C2'$$),
+  (2, $$INSERT INTO %1$I.metrics VALUES ('m1', '2024-03-01 10:31+00', 12.0, 1.0)$$);
+CREATE FUNCTION pg_temp.load(model name, fixture_step integer) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    f text;
+BEGIN
+    FOR f IN SELECT statement FROM fixture WHERE step = fixture_step LOOP
+        EXECUTE format(f, model);
+    END LOOP;
+END
+$$;
+
+SELECT pg_temp.load('regress_old_plain', 1), pg_temp.load('regress_old_part', 1);
+SELECT sales_kafka.refresh_kpis('regress_old_plain'), sales_kafka.refresh_kpis('regress_old_part');
+SET ROLE regress_sales_kafka_owner;
+-- the owner's code in the model: a trigger that notes as whom it runs, and
+-- whether in a security-restricted operation (which refuses temporary
+-- tables)
+CREATE TABLE regress_old_plain.seen (event text, run_as name, restricted boolean);
+CREATE FUNCTION regress_old_plain.note() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    restricted boolean := false;
+BEGIN
+    BEGIN
+        CREATE TEMP TABLE note_probe ();
+        DROP TABLE note_probe;
+    EXCEPTION WHEN insufficient_privilege THEN
+        restricted := true;
+    END;
+    INSERT INTO regress_old_plain.seen VALUES (TG_TABLE_NAME || ' ' || TG_OP, current_user, restricted);
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER note BEFORE UPDATE ON regress_old_plain.kpi_state
+    FOR EACH ROW EXECUTE FUNCTION regress_old_plain.note();
+RESET ROLE;
+CREATE TEMP TABLE data_1_2 AS
+  SELECT 'plain' AS model, relation, row_text FROM pg_temp.model_data('regress_old_plain')
+  UNION ALL SELECT 'part', relation, row_text FROM pg_temp.model_data('regress_old_part');
+SELECT count(*) > 0 AS has_data FROM data_1_2;
+-- the committed offset has moved on since the KPIs were refreshed
+UPDATE sales_kafka.pipeline_offset SET next_offset = 8 WHERE pipeline = 'regress_old_plain_order_lines';
+SELECT pipeline, topic, partition, covered_offset, committed_offset, high_watermark
+  FROM regress_old_plain.kpi_as_of_partitions;
+
+ALTER EXTENSION sales_kafka UPDATE TO '1.3';
+-- the models of 1.2 still work, and are not changed
+SELECT sales_kafka.refresh_rollups('regress_old_part');
+SELECT * FROM regress_old_plain.kpi_totals;
+SELECT pipeline, topic, partition, covered_offset, committed_offset, high_watermark
+  FROM regress_old_plain.kpi_as_of_partitions;
+SELECT to_regclass('regress_old_plain.kpi_state') IS NOT NULL AS has_model,
+       (SELECT count(*) FROM pg_attribute
+         WHERE attrelid = 'regress_old_plain.kpi_state'::regclass AND attname = 'model_version') AS version_columns;
+
+-- upgrade_sales_model: run as the owner, security-restricted, by whoever
+-- has the owner's privileges; returns the version the model had
+DELETE FROM regress_old_plain.seen;
+SELECT sales_kafka.upgrade_sales_model('regress_old_plain');
+SELECT DISTINCT event, run_as, restricted FROM regress_old_plain.seen;
+SET ROLE regress_sales_kafka_member;
+SELECT sales_kafka.upgrade_sales_model('regress_old_part');
+RESET ROLE;
+SELECT model_version FROM regress_old_plain.kpi_state;
+-- again: nothing to change
+SELECT sales_kafka.upgrade_sales_model('regress_old_plain');
+-- the covered offsets name their pipeline's id, as those of 1.3 do
+SELECT pipeline, topic, partition, covered_offset, committed_offset, high_watermark
+  FROM regress_old_plain.kpi_as_of_partitions;
+SELECT jsonb_path_query(covered_offsets, '$[*].pipeline_id') = to_jsonb(p.id) AS same_id
+  FROM regress_old_plain.kpi_state, sales_kafka.pipeline p
+ WHERE p.name = 'regress_old_plain_order_lines';
+-- what the owner added to the schema is the owner's still
+SELECT relname FROM pg_class WHERE relname = 'seen' AND relnamespace = 'regress_old_plain'::regnamespace;
+SELECT obj_description('regress_old_plain.seen'::regclass, 'pg_class') AS seen_comment,
+       has_table_privilege('sales_kafka_reader', 'regress_old_plain.seen', 'SELECT') AS reader_sees_it;
+DROP TABLE regress_old_plain.seen;
+DROP FUNCTION regress_old_plain.note() CASCADE;
+
+-- 1.3 makes its models
+SET ROLE regress_sales_kafka_owner;
+SELECT sales_kafka.create_sales_model('regress_new_plain', time_zone => 'America/New_York');
+SELECT sales_kafka.create_sales_model('regress_new_part', partitioned => true, time_zone => 'Europe/Berlin');
+RESET ROLE;
+SELECT pg_temp.load('regress_new_plain', 1), pg_temp.load('regress_new_part', 1);
+SELECT sales_kafka.refresh_kpis('regress_new_plain'), sales_kafka.refresh_kpis('regress_new_part');
+-- an upgraded model is the model 1.3 makes: what only one of them has
+SELECT * FROM pg_temp.differences('describe_model', 'regress_old_plain', 'regress_new_plain')
+UNION ALL
+SELECT * FROM pg_temp.differences('describe_model', 'regress_old_part', 'regress_new_part')
+ ORDER BY model, object, property;
+-- (with this many objects, columns and partitions)
+SELECT count(DISTINCT object) AS objects, count(*) AS properties FROM pg_temp.describe_model('regress_old_part');
+COMMIT;
+
+-- the data and rollups of 1.2 are there, and are those of 1.3
+SELECT model, relation, row_text FROM data_1_2
+EXCEPT
+(SELECT 'plain', relation, row_text FROM pg_temp.model_data('regress_old_plain')
+ UNION ALL SELECT 'part', relation, row_text FROM pg_temp.model_data('regress_old_part'))
+ORDER BY 1, 2, 3;
+-- and go on as those of a model of 1.3
+SELECT m, pg_temp.load(m, 2), sales_kafka.refresh_kpis(m)
+  FROM unnest('{regress_old_plain,regress_new_plain,regress_old_part,regress_new_part}'::name[]) AS m;
+SELECT * FROM pg_temp.differences('model_data', 'regress_old_plain', 'regress_new_plain')
+UNION ALL
+SELECT * FROM pg_temp.differences('model_data', 'regress_old_part', 'regress_new_part')
+ ORDER BY 1, 2, 4;
+SELECT * FROM regress_old_plain.kpi_totals;
+SELECT region, revenue, sales_count FROM regress_old_plain.kpi_sales_by_region;
+
+-- DROP EXTENSION ... CASCADE keeps a model but its kpi_as_of_partitions,
+-- which reads the extension's pipeline_partitions: upgrade_sales_model
+-- makes it again, with its comment and grant
+SET client_min_messages = warning;
+DROP EXTENSION sales_kafka CASCADE;
+RESET client_min_messages;
+CREATE EXTENSION sales_kafka;
+SELECT to_regclass('regress_old_plain.kpi_as_of_partitions') IS NULL AS dropped;
+SELECT sales_kafka.upgrade_sales_model('regress_old_plain');
+SELECT obj_description('regress_old_plain.kpi_as_of_partitions'::regclass, 'pg_class') IS NOT NULL AS commented,
+       has_table_privilege('sales_kafka_reader', 'regress_old_plain.kpi_as_of_partitions', 'SELECT') AS granted;
+
+-- invalid
+\set VERBOSITY terse
+SELECT sales_kafka.upgrade_sales_model('regress_no_model');       -- ERROR: no model
+SELECT sales_kafka.upgrade_sales_model(NULL);                     -- ERROR: null
+SET ROLE regress_sales_kafka_other;
+SELECT sales_kafka.upgrade_sales_model('regress_old_plain');      -- ERROR: not the owner's privileges
+RESET ROLE;
+UPDATE regress_old_plain.kpi_state SET model_version = '1.9';
+SELECT sales_kafka.upgrade_sales_model('regress_old_plain');      -- ERROR: newer than the extension
+UPDATE regress_old_plain.kpi_state SET model_version = 'one';
+SELECT sales_kafka.upgrade_sales_model('regress_old_plain');      -- ERROR: not a version
+\set VERBOSITY default
+
+SET client_min_messages = warning;
+DROP SCHEMA regress_old_plain, regress_old_part, regress_new_plain, regress_new_part CASCADE;
+RESET client_min_messages;
+DROP EXTENSION sales_kafka;
 DROP TABLE upgrade_t;
+DO $$BEGIN EXECUTE format('REVOKE CREATE ON DATABASE %I FROM regress_sales_kafka_owner', current_database()); END$$;
 DROP ROLE regress_sales_kafka_member;
 DROP ROLE regress_sales_kafka_owner;
 DROP ROLE regress_sales_kafka_other;

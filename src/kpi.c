@@ -9,18 +9,19 @@
  * controls: its triggers, rules, defaults and policies run whenever the
  * model's tables are written.  So the functions that write them
  * (create_sales_model, create_sales_partitions, refresh_rollups,
- * rebuild_rollups, refresh_kpis, create_sales_pipelines) are C wrappers
- * that run their plpgsql body (the same name with a leading underscore;
- * refresh_kpis has three steps) as REFRESH MATERIALIZED VIEW runs a view's
- * query: as the schema's owner, with SECURITY_RESTRICTED_OPERATION,
- * search_path = pg_catalog, pg_temp, and every setting changed inside
- * undone afterwards.  The caller must have the privileges of that owner
- * (superusers have them), as REFRESH MATERIALIZED VIEW asks for ownership.
- * A superuser, or a pg_cron job of one, can then refresh any model without
- * lending it superuser rights.  On an error, transaction (or
- * subtransaction) abort restores the user, the security context and the
- * settings, as for PostgreSQL's own switches; nothing here catches errors.
- * Never runs anything of the model's as the caller.
+ * rebuild_rollups, refresh_kpis, create_sales_pipelines and
+ * upgrade_sales_model) are C wrappers that run their plpgsql body (the
+ * same name with a leading underscore; refresh_kpis has three steps) as
+ * REFRESH MATERIALIZED VIEW runs a view's query: as the schema's owner,
+ * with SECURITY_RESTRICTED_OPERATION, search_path = pg_catalog, pg_temp,
+ * and every setting changed inside undone afterwards.  The caller must
+ * have the privileges of that owner (superusers have them), as REFRESH
+ * MATERIALIZED VIEW asks for ownership.  A superuser, or a pg_cron job of
+ * one, can then refresh any model without lending it superuser rights.
+ * On an error, transaction (or subtransaction) abort restores the user,
+ * the security context and the settings, as for PostgreSQL's own
+ * switches; nothing here catches errors.  Never runs anything of the
+ * model's as the caller.
  *
  * Waiting for writers.  The rollups (refresh_rollups) read the fact rows
  * whose ingest_id lies between the last one rolled up and the sequence's
@@ -58,6 +59,7 @@ PG_FUNCTION_INFO_V1(sales_kafka_refresh_rollups);
 PG_FUNCTION_INFO_V1(sales_kafka_rebuild_rollups);
 PG_FUNCTION_INFO_V1(sales_kafka_refresh_kpis);
 PG_FUNCTION_INFO_V1(sales_kafka_create_sales_pipelines);
+PG_FUNCTION_INFO_V1(sales_kafka_upgrade_sales_model);
 PG_FUNCTION_INFO_V1(sk_wait_for_writers);
 
 /* How an internal function runs as the model's owner */
@@ -270,6 +272,16 @@ Datum
 sales_kafka_create_sales_pipelines(PG_FUNCTION_ARGS)
 {
 	return call_as_model_owner(fcinfo, "_create_sales_pipelines");
+}
+
+/*
+ * sales_kafka.upgrade_sales_model(model_schema): what it adds to the model
+ * belongs to the owner, as what create_sales_model makes does.
+ */
+Datum
+sales_kafka_upgrade_sales_model(PG_FUNCTION_ARGS)
+{
+	return call_as_model_owner(fcinfo, "_upgrade_sales_model");
 }
 
 /*

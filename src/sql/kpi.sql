@@ -1,0 +1,571 @@
+-------------------------------------------------------------------------------
+-- src/sql/kpi.sql: the functions of the KPI layer (both scripts of 1.3: the
+-- update from 1.2 drops those of 1.2 first).
+--
+-- A sales model lives in a schema its user names and owns: its tables,
+-- rollups, star schema and KPI views (src/sql/model/) are not members of
+-- the extension, so DROP EXTENSION never drops sales data.
+--
+-- The KPI functions run as the owner of the model's schema.  A model's
+-- schema, and what is in it, is its owner's: its triggers, rules, defaults
+-- and policies run whenever the model's tables are written.  So each
+-- function users call is a C wrapper (src/kpi.c) that checks that the
+-- caller has the privileges of the schema's owner (superusers have them)
+-- and runs the plpgsql body, named with a leading underscore, as that
+-- owner, as REFRESH MATERIALIZED VIEW runs a view's query: with
+-- SECURITY_RESTRICTED_OPERATION and search_path = pg_catalog, pg_temp.  The
+-- bodies are not for calling directly (they run as their caller): PUBLIC
+-- may not execute them.  create_sales_model makes a schema that does not
+-- exist yet as the caller (who then owns it) and refuses an existing one
+-- whose owner's privileges the caller lacks; the objects of a model belong
+-- to its schema's owner.  create_sales_pipelines creates foreign tables and
+-- pipelines that belong to that owner too, so the workers write with its
+-- rights.  schedule_kpi_refresh's pg_cron jobs run as the role that
+-- scheduled them, and the functions they call switch to the model's owner
+-- themselves.
+-------------------------------------------------------------------------------
+
+-- The role BI tools log in as (or are granted): it may read the KPI views of
+-- every model, and nothing else of it (src/sql/model/grants.sql).  A role
+-- belongs to the cluster, not to a database: the extension of every
+-- database, and every model, grants to the same one, made here when the
+-- cluster has none (another database's extension may have made it) and
+-- left as it is when it exists.  DROP EXTENSION does not drop it: other
+-- databases may use it, the models DROP EXTENSION keeps still grant to it,
+-- and logins are its members.  Once no database uses the extension, a
+-- superuser removes it with DROP OWNED BY sales_kafka_reader in each
+-- database, then DROP ROLE (sql/reader_role.sql).
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles
+                    WHERE rolname = 'sales_kafka_reader') THEN
+        CREATE ROLE sales_kafka_reader NOLOGIN;
+        COMMENT ON ROLE sales_kafka_reader IS
+        'may read the KPI views of every sales_kafka sales model, and nothing else of them';
+    END IF;
+END
+$$;
+
+-------------------------------------------------------------------------------
+-- Keeping the KPIs fresh
+-------------------------------------------------------------------------------
+
+-- Called by the rollups: see src/kpi.c
+CREATE FUNCTION sales_kafka._wait_for_writers(fact_table regclass)
+RETURNS void
+AS 'MODULE_PATHNAME', 'sk_wait_for_writers'
+LANGUAGE C STRICT VOLATILE;
+
+COMMENT ON FUNCTION sales_kafka._wait_for_writers(regclass) IS
+'internal: waits until every transaction writing into the table (or its partitions) when called has ended';
+
+-- How an upsert into a rollup adds the sums of new lines to a bucket's
+-- (a NULL profit is no profit, not an unknown one that hides the others).
+CREATE FUNCTION sales_kafka._add_sums()
+RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN 'sales_count = r.sales_count + excluded.sales_count,
+           order_count = r.order_count + excluded.order_count,
+           quantity = r.quantity + excluded.quantity,
+           revenue = r.revenue + excluded.revenue,
+           profit = coalesce(r.profit + excluded.profit, r.profit, excluded.profit)';
+
+COMMENT ON FUNCTION sales_kafka._add_sums() IS
+'internal: the SET list with which a rollup upsert adds new sums to a bucket';
+
+CREATE FUNCTION sales_kafka._model_state(model_schema name)
+RETURNS text
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF to_regclass(quote_ident(model_schema) || '.kpi_state') IS NULL THEN
+        RAISE EXCEPTION 'schema "%" has no sales model', model_schema
+            USING ERRCODE = 'undefined_object',
+                  HINT = 'Create one with sales_kafka.create_sales_model().';
+    END IF;
+    RETURN quote_ident(model_schema);
+END
+$$;
+
+COMMENT ON FUNCTION sales_kafka._model_state(name) IS
+'internal: the quoted schema of a sales model, or an error if it has none';
+
+CREATE FUNCTION sales_kafka._covered_offsets(order_lines regclass)
+RETURNS jsonb
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+SELECT coalesce(jsonb_agg(jsonb_build_object('pipeline_id', o.pipeline_id, 'pipeline', o.pipeline,
+                                             'topic', o.topic, 'partition', o.partition,
+                                             'offset', o.committed_offset)
+                          ORDER BY o.pipeline, o.pipeline_id, o.topic, o.partition), '[]')
+  FROM sales_kafka.pipeline_status p
+  -- (owner, name) is a pipeline's identity, as its id is
+  JOIN sales_kafka.pipeline_partitions o ON o.pipeline = p.pipeline AND o.owner = p.owner
+ WHERE p.target = order_lines;
+END;
+
+COMMENT ON FUNCTION sales_kafka._covered_offsets(regclass) IS
+'internal: the committed offsets of every partition of the pipelines into an order_lines table, by pipeline id, for kpi_state.covered_offsets';
+
+CREATE FUNCTION sales_kafka._refresh_rollups(model_schema name)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    s text := sales_kafka._model_state(model_schema);
+    st record;
+    covered jsonb;
+    upto bigint;
+    n bigint;
+BEGIN
+    -- A snapshot taken at the start would hide rows committed while we
+    -- wait below, and they would never be rolled up.
+    IF current_setting('transaction_isolation') <> 'read committed' THEN
+        RAISE EXCEPTION 'sales_kafka.refresh_rollups must run at isolation level READ COMMITTED'
+            USING ERRCODE = 'active_sql_transaction';
+    END IF;
+
+    -- one refresh at a time
+    EXECUTE format('SELECT * FROM %s.kpi_state FOR UPDATE', s) INTO st;
+
+    -- Offsets first: each batch committed by now has all its rows below the
+    -- sequence value read next, so these offsets are covered.
+    covered := sales_kafka._covered_offsets((s || '.order_lines')::regclass);
+
+    -- Every line up to this value is final once the writers that might
+    -- still hold a smaller one have ended.
+    upto := coalesce(pg_sequence_last_value((s || '.order_lines_ingest_id_seq')::regclass), 0);
+    PERFORM sales_kafka._wait_for_writers((s || '.order_lines')::regclass);
+
+    IF upto > st.rolled_up_through THEN
+        EXECUTE replace(replace($roll$
+WITH new_lines AS MATERIALIZED (
+    SELECT date_trunc('minute', l.sold_at, $3) AS minute,
+           l.product_id,
+           coalesce(l.customer_id, o.customer_id) AS customer_id,
+           l.quantity, l.revenue, l.profit,
+           CASE WHEN l.quantity > 0
+                THEN width_bucket(l.revenue / l.quantity, '{5,10,20,50,100,200,500,1000}'::numeric[]) END AS price_band,
+           NOT EXISTS (SELECT FROM @s.order_lines e
+                        WHERE e.order_id = l.order_id AND e.ingest_id < l.ingest_id) AS opens_order
+      FROM @s.order_lines l
+      LEFT JOIN @s.orders o ON o.order_id = l.order_id
+     WHERE l.ingest_id > $1 AND l.ingest_id <= $2),
+by_minute AS MATERIALIZED (
+    SELECT minute, product_id, customer_id,
+           count(*) AS sales_count, count(*) FILTER (WHERE opens_order) AS order_count,
+           sum(quantity) AS quantity, sum(revenue) AS revenue, sum(profit) AS profit
+      FROM new_lines
+     GROUP BY minute, product_id, customer_id),
+by_grain AS MATERIALIZED (
+    SELECT g.grain,
+           CASE g.grain WHEN 'minute' THEN m.minute
+                        WHEN 'all' THEN timestamptz '-infinity'
+                        ELSE date_trunc(g.grain, m.minute, $3) END AS bucket,
+           m.product_id, m.customer_id, m.sales_count, m.order_count,
+           m.quantity, m.revenue, m.profit
+      FROM by_minute m
+     CROSS JOIN (VALUES ('minute'), ('hour'), ('day'), ('month'), ('all')) AS g(grain)),
+-- the buckets into each rollup table
+@upserts@,
+price_band AS (
+    INSERT INTO @s.rollup_price_band AS r
+    SELECT price_band, count(*), sum(quantity), sum(revenue)
+      FROM new_lines WHERE price_band IS NOT NULL GROUP BY price_band
+    ON CONFLICT (band) DO UPDATE
+       SET sales_count = r.sales_count + excluded.sales_count,
+           quantity = r.quantity + excluded.quantity,
+           revenue = r.revenue + excluded.revenue)
+SELECT coalesce(sum(sales_count), 0) FROM by_minute
+$roll$, '@upserts@',
+            (SELECT string_agg(format($u$
+%1$s AS (
+    INSERT INTO @s.rollup_%1$s AS r
+    SELECT grain, bucket, sum(sales_count), sum(order_count), sum(quantity), sum(revenue), sum(profit)%2$s
+      FROM %4$s GROUP BY grain, bucket%2$s
+     -- in key order: a bucket's rows end up together in the table (see
+     -- bench/kpi_dashboard.sh), not spread over it in hash order
+     ORDER BY grain, bucket%2$s
+    ON CONFLICT (grain, bucket%3$s) DO UPDATE
+       SET %5$s)$u$,
+                                      rollup, key_expr, key_cols, source, sales_kafka._add_sums()), ',')
+               FROM (VALUES ('total', '', '', 'by_grain'),
+                            ('product', ', product_id', ', product_id', 'by_grain'),
+                            -- per customer and minute would be nearly a copy of the lines
+                            ('customer', ', customer_id', ', customer_id', 'by_grain WHERE grain <> ''minute'''),
+                            ('customer_group', ', c.segment, c.region, c.country, c.state, c.city',
+                             ', segment, region, country, state, city',
+                             'by_grain LEFT JOIN @s.customers c USING (customer_id) WHERE grain <> ''minute'''))
+                    AS t(rollup, key_expr, key_cols, source))),
+            '@s', s)
+        INTO n
+        USING st.rolled_up_through, upto, st.time_zone;
+    ELSE
+        n := 0;
+        upto := st.rolled_up_through;
+    END IF;
+
+    EXECUTE format('UPDATE %s.kpi_state SET rolled_up_through = $1, rolled_up_rows = rolled_up_rows + $2,
+                           rolled_up_at = clock_timestamp(), covered_offsets = $3', s)
+      USING upto, n, covered;
+    RETURN n;
+END
+$$;
+
+CREATE FUNCTION sales_kafka._rebuild_rollups(model_schema name)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    s text := sales_kafka._model_state(model_schema);
+    rollups text := format('%1$s.rollup_total, %1$s.rollup_product, %1$s.rollup_customer, %1$s.rollup_customer_group, %1$s.rollup_price_band', s);
+    n bigint;
+BEGIN
+    EXECUTE format('SELECT FROM %s.kpi_state FOR UPDATE', s);
+    EXECUTE 'TRUNCATE ' || rollups;
+    EXECUTE format('UPDATE %s.kpi_state SET rolled_up_through = 0, rolled_up_rows = 0', s);
+    n := sales_kafka.refresh_rollups(model_schema);
+    -- the rollups were emptied and refilled: without fresh statistics the
+    -- dashboards' plans go by what autovacuum saw half way (a sort of
+    -- thousands of rows instead of an ordered index scan)
+    EXECUTE 'ANALYZE ' || rollups;
+    RETURN n;
+END
+$$;
+
+-- refresh_kpis in three steps: REFRESH MATERIALIZED VIEW CONCURRENTLY makes
+-- a temporary table, which a security-restricted operation may not, so
+-- the views are refreshed as the owner without that restriction (the
+-- REFRESH restricts itself while the view's query runs); kpi_state, whose
+-- triggers are the owner's, is written with it.
+CREATE FUNCTION sales_kafka._refresh_views(model_schema name)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    s text := sales_kafka._model_state(model_schema);
+BEGIN
+    EXECUTE format('REFRESH MATERIALIZED VIEW CONCURRENTLY %s.mv_top_products', s);
+    EXECUTE format('REFRESH MATERIALIZED VIEW CONCURRENTLY %s.mv_price_distribution', s);
+    EXECUTE format('REFRESH MATERIALIZED VIEW CONCURRENTLY %s.mv_growth_yoy', s);
+END
+$$;
+
+CREATE FUNCTION sales_kafka._note_views_refreshed(model_schema name)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    EXECUTE format('UPDATE %s.kpi_state SET views_refreshed_at = clock_timestamp()',
+                   sales_kafka._model_state(model_schema));
+END
+$$;
+
+-------------------------------------------------------------------------------
+-- Partitions and pipelines
+-------------------------------------------------------------------------------
+
+CREATE FUNCTION sales_kafka._create_sales_partitions(
+    model_schema name,
+    from_day date,
+    to_day date)
+RETURNS integer
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    s text := quote_ident(model_schema);
+    tz text;
+    m date;
+    made integer := 0;
+BEGIN
+    EXECUTE format('SELECT time_zone FROM %s.kpi_state', s) INTO tz;
+    IF (SELECT relkind FROM pg_class WHERE oid = (s || '.order_lines')::regclass) <> 'p' THEN
+        RAISE EXCEPTION 'the order lines of sales model "%" are not partitioned', model_schema
+            USING ERRCODE = 'wrong_object_type';
+    END IF;
+    FOR m IN SELECT generate_series(date_trunc('month', from_day), to_day, interval '1 month')::date
+    LOOP
+        IF to_regclass(format('%s.%I', s, 'order_lines_' || to_char(m, 'YYYY_MM'))) IS NULL THEN
+            EXECUTE format('CREATE TABLE %1$s.%2$I PARTITION OF %1$s.order_lines FOR VALUES FROM (%3$L) TO (%4$L)',
+                           s, 'order_lines_' || to_char(m, 'YYYY_MM'),
+                           (m::timestamp AT TIME ZONE tz),
+                           ((m + interval '1 month')::timestamp AT TIME ZONE tz));
+            made := made + 1;
+        END IF;
+    END LOOP;
+    RETURN made;
+END
+$$;
+
+CREATE FUNCTION sales_kafka._create_sales_pipelines(
+    model_schema name,
+    shape text,
+    server name,
+    topic text,
+    start boolean DEFAULT true)
+RETURNS SETOF text
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    s text := sales_kafka._model_state(model_schema);
+    src record;
+    pipeline text;
+BEGIN
+    IF shape IS NULL OR shape NOT IN ('sale_events', 'superstore', 'shop', 'metrics') THEN
+        RAISE EXCEPTION 'unknown sales data shape "%"', shape
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'The shapes are sale_events, superstore, shop and metrics.';
+    END IF;
+
+    FOR src IN
+        SELECT * FROM (VALUES
+            ('sale_events', 'src_sale_events', '',
+             $c$product_id text OPTIONS (field 'product_name'), quantity integer,
+                unit_price numeric(12,2) OPTIONS (field 'price'),
+                sold_at timestamptz OPTIONS (field 'timestamp')$c$),
+            ('superstore', 'src_superstore', '',
+             $c$order_id text, line integer OPTIONS (field 'row_id'),
+                sold_at timestamptz OPTIONS (field 'order_date'), ship_date date, ship_mode text,
+                customer_id text, customer_name text, segment text, country text, city text,
+                state text, postal_code text, region text, product_id text, product_name text,
+                category text, sub_category text,
+                stated_revenue numeric(14,2) OPTIONS (field 'sales'), quantity integer,
+                discount numeric(5,4), profit numeric(14,2), order_priority text$c$),
+            ('shop', 'src_shop_customers', 'customers',
+             $c$customer_id text OPTIONS (kafka 'key'), customer_name text, segment text,
+                country text, city text, state text, postal_code text, region text$c$),
+            ('shop', 'src_shop_products', 'products',
+             $c$product_id text OPTIONS (kafka 'key'), product_name text, category text,
+                sub_category text$c$),
+            ('shop', 'src_shop_orders', 'orders',
+             $c$order_id text OPTIONS (kafka 'key'), customer_id text,
+                sold_at timestamptz OPTIONS (field 'order_date'), ship_date date, ship_mode text,
+                order_priority text$c$),
+            ('shop', 'src_shop_order_items', 'order_items',
+             $c$order_id text, line integer, product_id text, quantity integer,
+                unit_price numeric(12,2) OPTIONS (field 'price'), discount numeric(5,4),
+                sold_at timestamptz OPTIONS (kafka 'timestamp')$c$),
+            ('metrics', 'src_metrics', '',
+             $c$metric_id text OPTIONS (field 'id'),
+                measured_at timestamptz OPTIONS (field 'timestamp'),
+                stock_price numeric(14,4), sales_trend numeric$c$)
+        ) AS m(shape, ftable, topic_suffix, columns)
+        WHERE m.shape = _create_sales_pipelines.shape
+    LOOP
+        -- the foreign tables: one mapping per topic
+        EXECUTE format('CREATE FOREIGN TABLE %s.%I (%s) SERVER %I OPTIONS (topic %L)',
+                       s, src.ftable, src.columns, server, topic || src.topic_suffix);
+        EXECUTE format('COMMENT ON FOREIGN TABLE %s.%I IS %L', s, src.ftable,
+                       format('the %s topic %s, as the sales model reads it', shape, topic || src.topic_suffix));
+    END LOOP;
+
+    -- one Superstore topic feeds the dimensions, the orders and the lines
+    FOR src IN
+        SELECT * FROM (VALUES
+            ('sale_events', 'src_sale_events', 'order_lines', 'append'),
+            ('superstore', 'src_superstore', 'customers', 'upsert'),
+            ('superstore', 'src_superstore', 'products', 'upsert'),
+            ('superstore', 'src_superstore', 'orders', 'upsert'),
+            ('superstore', 'src_superstore', 'order_lines', 'append'),
+            ('shop', 'src_shop_customers', 'customers', 'upsert'),
+            ('shop', 'src_shop_products', 'products', 'upsert'),
+            ('shop', 'src_shop_orders', 'orders', 'upsert'),
+            ('shop', 'src_shop_order_items', 'order_lines', 'append'),
+            ('metrics', 'src_metrics', 'metrics', 'upsert')
+        ) AS m(shape, ftable, target, mode)
+        WHERE m.shape = _create_sales_pipelines.shape
+    LOOP
+        pipeline := model_schema || '_' || src.target;
+        PERFORM sales_kafka.create_pipeline(pipeline, (s || '.' || src.ftable)::regclass,
+                                            (s || '.' || src.target)::regclass, src.mode);
+        IF start THEN
+            PERFORM sales_kafka.start_pipeline(pipeline);
+        END IF;
+        RETURN NEXT pipeline;
+    END LOOP;
+END
+$$;
+
+REVOKE EXECUTE ON FUNCTION
+    sales_kafka._create_sales_partitions(name, date, date),
+    sales_kafka._refresh_rollups(name),
+    sales_kafka._rebuild_rollups(name),
+    sales_kafka._create_sales_pipelines(name, text, name, text, boolean),
+    sales_kafka._refresh_views(name),
+    sales_kafka._note_views_refreshed(name)
+FROM PUBLIC;
+
+COMMENT ON FUNCTION sales_kafka._create_sales_partitions(name, date, date) IS
+'internal: the body of create_sales_partitions, run as the owner of the model''s schema';
+COMMENT ON FUNCTION sales_kafka._refresh_rollups(name) IS
+'internal: the body of refresh_rollups, run as the owner of the model''s schema';
+COMMENT ON FUNCTION sales_kafka._rebuild_rollups(name) IS
+'internal: the body of rebuild_rollups, run as the owner of the model''s schema';
+COMMENT ON FUNCTION sales_kafka._create_sales_pipelines(name, text, name, text, boolean) IS
+'internal: the body of create_sales_pipelines, run as the owner of the model''s schema';
+COMMENT ON FUNCTION sales_kafka._refresh_views(name) IS
+'internal: refresh_kpis refreshes the materialized views of a sales model with it, as the owner of the model''s schema';
+COMMENT ON FUNCTION sales_kafka._note_views_refreshed(name) IS
+'internal: refresh_kpis notes in kpi_state when it refreshed the materialized views, as the owner of the model''s schema';
+
+-------------------------------------------------------------------------------
+-- What users call: the bodies above, and those of src/sql/model/, as the
+-- owner of the model's schema (src/kpi.c)
+-------------------------------------------------------------------------------
+
+CREATE FUNCTION sales_kafka.create_sales_model(
+    model_schema name,
+    partitioned boolean DEFAULT false,
+    time_zone text DEFAULT current_setting('TimeZone'))
+RETURNS void
+AS 'MODULE_PATHNAME', 'sales_kafka_create_sales_model'
+LANGUAGE C VOLATILE;
+
+COMMENT ON FUNCTION sales_kafka.create_sales_model(name, boolean, text) IS
+'creates a sales model (dimensions, order lines, metrics, rollups, star schema and KPI views) in a new schema owned by the caller, or in an existing one as its owner (the caller needs its privileges)';
+
+CREATE FUNCTION sales_kafka.create_sales_partitions(
+    model_schema name,
+    from_day date,
+    to_day date)
+RETURNS integer
+AS 'MODULE_PATHNAME', 'sales_kafka_create_sales_partitions'
+LANGUAGE C VOLATILE;
+
+COMMENT ON FUNCTION sales_kafka.create_sales_partitions(name, date, date) IS
+'creates the missing monthly partitions of a partitioned sales model''s order lines from one day''s month to another''s, as the owner of the model''s schema; returns how many';
+
+CREATE FUNCTION sales_kafka.refresh_rollups(model_schema name)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'sales_kafka_refresh_rollups'
+LANGUAGE C VOLATILE;
+
+COMMENT ON FUNCTION sales_kafka.refresh_rollups(name) IS
+'adds the order lines written since the last call to a sales model''s rollups, in the same transaction as its progress, as the owner of the model''s schema; returns how many';
+
+CREATE FUNCTION sales_kafka.rebuild_rollups(model_schema name)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'sales_kafka_rebuild_rollups'
+LANGUAGE C VOLATILE;
+
+COMMENT ON FUNCTION sales_kafka.rebuild_rollups(name) IS
+'recomputes a sales model''s rollups from all its order lines (after order lines were updated or deleted), as the owner of the model''s schema; returns how many lines';
+
+CREATE FUNCTION sales_kafka.refresh_kpis(model_schema name)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'sales_kafka_refresh_kpis'
+LANGUAGE C VOLATILE;
+
+COMMENT ON FUNCTION sales_kafka.refresh_kpis(name) IS
+'brings every KPI of a sales model up to date, as the owner of the model''s schema: the rollups, then the materialized views (CONCURRENTLY); returns how many new order lines';
+
+CREATE FUNCTION sales_kafka.create_sales_pipelines(
+    model_schema name,
+    shape text,
+    server name,
+    topic text,
+    start boolean DEFAULT true)
+RETURNS SETOF text
+AS 'MODULE_PATHNAME', 'sales_kafka_create_sales_pipelines'
+LANGUAGE C VOLATILE;
+
+COMMENT ON FUNCTION sales_kafka.create_sales_pipelines(name, text, name, text, boolean) IS
+'creates the foreign tables and pipelines that feed a sales model from topics of one data shape (sale_events, superstore, shop, metrics), owned by the owner of the model''s schema; topic is the topic, or for shop the prefix of its four topics; returns the pipelines';
+
+CREATE FUNCTION sales_kafka.upgrade_sales_model(model_schema name)
+RETURNS text
+AS 'MODULE_PATHNAME', 'sales_kafka_upgrade_sales_model'
+LANGUAGE C VOLATILE;
+
+COMMENT ON FUNCTION sales_kafka.upgrade_sales_model(name) IS
+'brings a sales model made by an earlier version of sales_kafka to the installed one (new columns, new and changed views), as the owner of the model''s schema; returns the version the model had';
+
+-------------------------------------------------------------------------------
+-- Scheduling
+-------------------------------------------------------------------------------
+
+-- pg_cron (1.4) runs jobs at minute granularity at best.  The rollups run
+-- every minute; the materialized views at the interval given.
+CREATE FUNCTION sales_kafka.schedule_kpi_refresh(
+    model_schema name,
+    refresh_every interval DEFAULT '5 minutes',
+    database name DEFAULT current_database())
+RETURNS TABLE (jobid bigint, jobname text, schedule text, command text)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    cron_expr text;
+    mins integer := extract(epoch FROM refresh_every)::integer / 60;
+BEGIN
+    IF to_regproc('cron.schedule_in_database') IS NULL THEN
+        RAISE EXCEPTION 'pg_cron is not installed in database "%"', current_database()
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = format('Call sales_kafka.schedule_kpi_refresh in the database named by cron.database_name (%s), with database => %L.',
+                                coalesce(current_setting('cron.database_name', true), 'postgres'),
+                                current_database());
+    END IF;
+    IF database = current_database() THEN
+        PERFORM sales_kafka._model_state(model_schema);
+    END IF;
+    cron_expr := CASE
+        WHEN extract(epoch FROM refresh_every) <> mins * 60 OR mins < 1 THEN NULL
+        WHEN mins < 60 AND 60 % mins = 0 THEN format('*/%s * * * *', mins)
+        WHEN mins % 60 = 0 AND mins < 1440 AND 24 % (mins / 60) = 0 THEN format('0 */%s * * *', mins / 60)
+        WHEN mins = 1440 THEN '0 0 * * *'
+    END;
+    IF cron_expr IS NULL THEN
+        RAISE EXCEPTION 'pg_cron cannot run a job every %', refresh_every
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'pg_cron 1.4 schedules whole minutes: the interval must be 1 day, or a number of minutes or hours that divides an hour or a day.';
+    END IF;
+
+    PERFORM sales_kafka.unschedule_kpi_refresh(model_schema, database);
+    RETURN QUERY
+    SELECT cron.schedule_in_database(j.name, j.sched, j.cmd, database), j.name, j.sched, j.cmd
+      FROM (VALUES (format('sales_kafka rollups %s.%s', database, model_schema), '* * * * *',
+                    format('SELECT sales_kafka.refresh_rollups(%L)', model_schema)),
+                   (format('sales_kafka views %s.%s', database, model_schema), cron_expr,
+                    format('SELECT sales_kafka.refresh_kpis(%L)', model_schema))) AS j(name, sched, cmd);
+END
+$$;
+
+COMMENT ON FUNCTION sales_kafka.schedule_kpi_refresh(name, interval, name) IS
+'schedules pg_cron jobs that keep a sales model''s KPIs fresh: the rollups every minute, the materialized views at the interval given; run it where pg_cron is installed';
+
+CREATE FUNCTION sales_kafka.unschedule_kpi_refresh(
+    model_schema name,
+    database name DEFAULT current_database())
+RETURNS integer
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    n integer := 0;
+    j bigint;
+BEGIN
+    IF to_regprocedure('cron.unschedule(bigint)') IS NULL THEN
+        RAISE EXCEPTION 'pg_cron is not installed in database "%"', current_database()
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    FOR j IN EXECUTE 'SELECT jobid FROM cron.job WHERE jobname = ANY ($1)'
+        USING ARRAY[format('sales_kafka rollups %s.%s', database, model_schema),
+                    format('sales_kafka views %s.%s', database, model_schema)]
+    LOOP
+        PERFORM cron.unschedule(j);
+        n := n + 1;
+    END LOOP;
+    RETURN n;
+END
+$$;
+
+COMMENT ON FUNCTION sales_kafka.unschedule_kpi_refresh(name, name) IS
+'removes the pg_cron jobs of schedule_kpi_refresh for a sales model; returns how many';

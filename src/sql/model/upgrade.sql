@@ -1,0 +1,109 @@
+-------------------------------------------------------------------------------
+-- src/sql/model/upgrade.sql: a model records the version of sales_kafka
+-- that made it (kpi_state.model_version), and upgrade_sales_model brings a
+-- model made by an earlier version to the installed one.  Models are their
+-- owners' data, outside the extension: ALTER EXTENSION UPDATE leaves them
+-- as they are (the KPI functions of each version work on the models of
+-- the earlier ones), and upgrade_sales_model, which the C function
+-- (src/kpi.c) runs as the owner of the model's schema, changes them.
+--
+-- Each version that changes the model adds a step below, which changes the
+-- tables (new columns, new tables) and their data; then, from whatever
+-- version (the installed one too), the views are made again as
+-- src/sql/model/views.sql defines them now, and the comments and grants of
+-- the model's objects set again, so that an upgraded model is the model
+-- create_sales_model makes (sql/upgrade.sql compares them object by
+-- object), and a model whose kpi_as_of_partitions DROP EXTENSION ...
+-- CASCADE dropped gets it back.  How the DDL gets its schema:
+-- src/sql/model/tables.sql.
+-------------------------------------------------------------------------------
+
+-- The version a model made now records: the extension's.
+CREATE FUNCTION sales_kafka._model_version()
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+SELECT extversion FROM pg_extension WHERE extname = 'sales_kafka';
+END;
+
+COMMENT ON FUNCTION sales_kafka._model_version() IS
+'internal: the version of sales_kafka installed, which a sales model made now records in kpi_state.model_version';
+
+CREATE FUNCTION sales_kafka._upgrade_sales_model(model_schema name)
+RETURNS text
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    s text := sales_kafka._model_state(model_schema);
+    lines regclass := (s || '.order_lines')::regclass;
+    installed text := sales_kafka._model_version();
+    st record;
+    was text;
+BEGIN
+    -- one at a time with refresh_rollups, which holds this row while it
+    -- adds lines
+    EXECUTE format('SELECT * FROM %s.kpi_state FOR UPDATE', s) INTO st;
+    IF EXISTS (SELECT FROM pg_attribute
+                WHERE attrelid = (s || '.kpi_state')::regclass
+                  AND attname = 'model_version' AND NOT attisdropped) THEN
+        was := st.model_version;
+    ELSE
+        -- 1.2 made the first models, and recorded no version
+        was := '1.2';
+    END IF;
+    IF was !~ '^\d+\.\d+$' THEN
+        RAISE EXCEPTION 'sales model "%" has an unrecognized version "%"', model_schema, was
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'kpi_state.model_version is the version of sales_kafka that made the model, such as 1.2.';
+    END IF;
+    IF string_to_array(was, '.')::integer[] > string_to_array(installed, '.')::integer[] THEN
+        RAISE EXCEPTION 'sales model "%" is of version %, newer than the installed sales_kafka %',
+                        model_schema, was, installed
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'Update the extension first: ALTER EXTENSION sales_kafka UPDATE.';
+    END IF;
+
+    PERFORM sales_kafka._use_model_schema(model_schema);
+
+    -- 1.3: kpi_state records the model's version.  kpi_as_of_partitions
+    -- joins the covered offsets to sales_kafka.pipeline_partitions on
+    -- pipeline_id, not on the pipeline's name (names are unique per owner
+    -- only): each covered offset of 1.2 gets the id of the one pipeline of
+    -- its name into the model's order lines, as _covered_offsets would
+    -- have recorded it (the next refresh_rollups records them all anew).
+    IF string_to_array(was, '.')::integer[] < '{1,3}' THEN
+        ALTER TABLE kpi_state ADD COLUMN model_version text;
+        UPDATE kpi_state SET model_version = '1.3';
+        ALTER TABLE kpi_state ALTER COLUMN model_version SET NOT NULL;
+
+        UPDATE kpi_state k
+           SET covered_offsets = (
+               SELECT coalesce(jsonb_agg(CASE WHEN p.id IS NULL THEN e.c
+                                              ELSE e.c || jsonb_build_object('pipeline_id', p.id) END
+                                         ORDER BY e.n), '[]')
+                 FROM jsonb_array_elements(k.covered_offsets) WITH ORDINALITY AS e(c, n)
+                 LEFT JOIN LATERAL (
+                     SELECT min(o.pipeline_id) AS id
+                       FROM sales_kafka.pipeline_status ps
+                       JOIN sales_kafka.pipeline_partitions o
+                         ON o.pipeline = ps.pipeline AND o.owner = ps.owner
+                      WHERE ps.target = lines AND ps.pipeline = e.c->>'pipeline'
+                        AND o.topic = e.c->>'topic' AND o.partition = (e.c->>'partition')::integer
+                     HAVING count(DISTINCT o.pipeline_id) = 1) p ON NOT e.c ? 'pipeline_id');
+    END IF;
+
+    -- every version: the views, comments and grants of the installed one
+    PERFORM sales_kafka._create_model_views(model_schema, st.time_zone);
+    PERFORM sales_kafka._comment_model(model_schema);
+    PERFORM sales_kafka._grant_model(model_schema);
+    UPDATE kpi_state SET model_version = installed;
+    RETURN was;
+END
+$$;
+
+COMMENT ON FUNCTION sales_kafka._upgrade_sales_model(name) IS
+'internal: the body of upgrade_sales_model, run as the owner of the model''s schema';
+
+REVOKE EXECUTE ON FUNCTION sales_kafka._upgrade_sales_model(name) FROM PUBLIC;

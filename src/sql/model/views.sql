@@ -1,0 +1,352 @@
+-------------------------------------------------------------------------------
+-- src/sql/model/views.sql: a sales model's views: the star schema and the
+-- KPIs.  How the DDL gets its schema: src/sql/model/tables.sql.
+--
+-- The heavier KPIs are materialized views, each with a unique index so
+-- that refresh_kpis refreshes them CONCURRENTLY; the kpi_* views read them.
+-- The views are made with CREATE OR REPLACE VIEW: upgrade_sales_model
+-- calls _create_model_views again to bring every view of a model made by
+-- an earlier version to this version's definition, keeping the grants and
+-- the views that depend on them (a view's columns may only be added at the
+-- end so; a version that changes them otherwise drops the view in its step
+-- of upgrade_sales_model first), and _create_sales_model refuses a schema
+-- that already has a relation of a model object's name.
+-------------------------------------------------------------------------------
+
+CREATE FUNCTION sales_kafka._create_model_materialized_views(model_schema name)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM sales_kafka._use_model_schema(model_schema);
+
+    CREATE MATERIALIZED VIEW mv_top_products AS
+    SELECT r.product_id,
+           coalesce(p.product_name, r.product_id) AS product_name,
+           p.category, p.sub_category,
+           r.revenue, r.profit, r.sales_count, r.quantity,
+           rank() OVER (ORDER BY r.revenue DESC) AS revenue_rank,
+           rank() OVER (ORDER BY r.quantity DESC) AS quantity_rank
+      FROM rollup_product r
+      LEFT JOIN products p ON p.product_id = r.product_id
+     WHERE r.grain = 'all';
+    CREATE UNIQUE INDEX ON mv_top_products (product_id);
+
+    -- price paid per unit (after discount), in fixed bands
+    CREATE MATERIALIZED VIEW mv_price_distribution AS
+    SELECT b.price_from, b.price_to,
+           CASE WHEN b.price_to IS NULL THEN b.price_from || ' and more'
+                ELSE b.price_from || ' to ' || b.price_to END AS price_band,
+           coalesce(l.sales_count, 0) AS sales_count,
+           coalesce(l.quantity, 0) AS quantity,
+           coalesce(l.revenue, 0) AS revenue,
+           round(100.0 * coalesce(l.sales_count, 0) / nullif(sum(l.sales_count) OVER (), 0), 2) AS sales_share_pct
+      FROM (VALUES (0, 0::numeric, 5::numeric), (1, 5, 10), (2, 10, 20), (3, 20, 50), (4, 50, 100),
+                   (5, 100, 200), (6, 200, 500), (7, 500, 1000), (8, 1000, NULL)) AS b(band, price_from, price_to)
+      LEFT JOIN rollup_price_band AS l ON l.band = b.band;
+    CREATE UNIQUE INDEX ON mv_price_distribution (price_from);
+
+    CREATE MATERIALIZED VIEW mv_growth_yoy AS
+    SELECT (m.bucket AT TIME ZONE s.time_zone)::date AS month,
+           m.revenue,
+           y.revenue AS revenue_year_before,
+           round(100 * (m.revenue - y.revenue) / nullif(y.revenue, 0), 2) AS revenue_growth_pct,
+           m.order_count,
+           y.order_count AS order_count_year_before,
+           round(100.0 * (m.order_count - y.order_count) / nullif(y.order_count, 0), 2) AS order_growth_pct
+      FROM kpi_state s
+      JOIN rollup_total m ON m.grain = 'month'
+      LEFT JOIN rollup_total y
+             ON y.grain = 'month'
+            AND y.bucket = (((m.bucket AT TIME ZONE s.time_zone) - interval '1 year') AT TIME ZONE s.time_zone);
+    CREATE UNIQUE INDEX ON mv_growth_yoy (month);
+END
+$$;
+
+COMMENT ON FUNCTION sales_kafka._create_model_materialized_views(name) IS
+'internal: creates the materialized views of a new sales model, for create_sales_model';
+
+CREATE FUNCTION sales_kafka._create_model_views(model_schema name, time_zone text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    minutes integer;
+BEGIN
+    PERFORM sales_kafka._use_model_schema(model_schema);
+
+    -- The star schema
+
+    CREATE OR REPLACE VIEW time_dim AS
+    SELECT d::date AS date_key,
+           extract(year FROM d)::integer AS year,
+           extract(quarter FROM d)::integer AS quarter,
+           extract(month FROM d)::integer AS month,
+           trim(to_char(d, 'Month')) AS month_name,
+           extract(week FROM d)::integer AS iso_week,
+           extract(isodow FROM d)::integer AS iso_day_of_week,
+           trim(to_char(d, 'Day')) AS day_name,
+           extract(isodow FROM d) >= 6 AS weekend
+      FROM kpi_state s,
+           generate_series(date_trunc('day', (SELECT min(sold_at) FROM order_lines) AT TIME ZONE s.time_zone),
+                           date_trunc('day', (SELECT max(sold_at) FROM order_lines) AT TIME ZONE s.time_zone),
+                           interval '1 day') AS g(d);
+
+    CREATE OR REPLACE VIEW customers_dim AS
+    SELECT customer_id, customer_name, segment, country, city, state, postal_code, region
+      FROM customers;
+
+    -- products seen in order lines but not (yet) in products are listed
+    -- without attributes, so that joins keep their lines
+    CREATE OR REPLACE VIEW products_dim AS
+    SELECT product_id, product_name, category, sub_category
+      FROM products
+    UNION ALL
+    SELECT r.product_id, NULL, NULL, NULL
+      FROM rollup_product r
+     WHERE r.grain = 'all'
+       AND NOT EXISTS (SELECT FROM products p WHERE p.product_id = r.product_id);
+
+    CREATE OR REPLACE VIEW sales_facts AS
+    SELECT l.order_id,
+           l.line,
+           (l.sold_at AT TIME ZONE s.time_zone)::date AS date_key,
+           l.sold_at,
+           coalesce(l.customer_id, o.customer_id) AS customer_id,
+           l.product_id,
+           l.quantity,
+           l.unit_price,
+           l.discount,
+           l.revenue,
+           l.profit,
+           coalesce(l.ship_date, o.ship_date) AS ship_date,
+           coalesce(l.ship_mode, o.ship_mode) AS ship_mode,
+           coalesce(l.order_priority, o.order_priority) AS order_priority
+      FROM order_lines l
+      CROSS JOIN kpi_state s
+      LEFT JOIN orders o ON o.order_id = l.order_id;
+
+    -- KPIs kept current by the rollups
+
+    CREATE OR REPLACE VIEW kpi_totals AS
+    SELECT coalesce(t.revenue, 0) AS revenue,
+           t.profit,
+           coalesce(t.sales_count, 0) AS sales_count,
+           coalesce(t.order_count, 0) AS order_count,
+           coalesce(t.quantity, 0) AS quantity,
+           round(t.revenue / nullif(t.order_count, 0), 2) AS average_order_value
+      FROM (SELECT) AS one
+      LEFT JOIN rollup_total t ON t.grain = 'all';
+
+    CREATE OR REPLACE VIEW kpi_today AS
+    SELECT (now() AT TIME ZONE s.time_zone)::date AS day,
+           coalesce(t.revenue, 0) AS revenue,
+           t.profit,
+           coalesce(t.sales_count, 0) AS sales_count,
+           coalesce(t.order_count, 0) AS order_count,
+           coalesce(t.quantity, 0) AS quantity,
+           round(t.revenue / nullif(t.order_count, 0), 2) AS average_order_value
+      FROM kpi_state s
+      LEFT JOIN rollup_total t
+             ON t.grain = 'day' AND t.bucket = date_trunc('day', now(), s.time_zone);
+
+    -- revenue over time, per minute, hour, day and month
+    CREATE OR REPLACE VIEW kpi_sales_per_minute AS
+    SELECT bucket AS period_start, revenue, profit, sales_count, order_count, quantity,
+           round(revenue / nullif(order_count, 0), 2) AS average_order_value
+      FROM rollup_total WHERE grain = 'minute' ORDER BY bucket;
+    CREATE OR REPLACE VIEW kpi_sales_per_hour AS
+    SELECT bucket AS period_start, revenue, profit, sales_count, order_count, quantity,
+           round(revenue / nullif(order_count, 0), 2) AS average_order_value
+      FROM rollup_total WHERE grain = 'hour' ORDER BY bucket;
+    CREATE OR REPLACE VIEW kpi_sales_per_day AS
+    SELECT bucket AS period_start, revenue, profit, sales_count, order_count, quantity,
+           round(revenue / nullif(order_count, 0), 2) AS average_order_value
+      FROM rollup_total WHERE grain = 'day' ORDER BY bucket;
+    CREATE OR REPLACE VIEW kpi_sales_per_month AS
+    SELECT bucket AS period_start, revenue, profit, sales_count, order_count, quantity,
+           round(revenue / nullif(order_count, 0), 2) AS average_order_value
+      FROM rollup_total WHERE grain = 'month' ORDER BY bucket;
+
+    -- kpi_product_sales and kpi_customer_sales are cubes: tens of thousands of
+    -- rows a month, which a reader filters, groups and orders itself.  They
+    -- have no ORDER BY of their own, which every query wrapping them would pay
+    -- for: sorting 18,000 rows of kpi_customer_sales by its six keys took 17 ms
+    -- of a 20 ms dashboard query.
+    --
+    -- Products' attributes are looked up when read: a product that arrives
+    -- after its sales, or changes category, counts where it is now.
+    CREATE OR REPLACE VIEW kpi_product_sales AS
+    SELECT r.grain, r.bucket AS period_start, r.product_id,
+           coalesce(p.product_name, r.product_id) AS product_name,
+           p.category, p.sub_category,
+           r.revenue, r.profit, r.sales_count, r.quantity
+      FROM rollup_product r
+      LEFT JOIN products p ON p.product_id = r.product_id
+     WHERE r.grain <> 'all';
+
+    -- (a group whose customers all moved away keeps a row of zeros)
+    CREATE OR REPLACE VIEW kpi_customer_sales AS
+    SELECT r.grain, r.bucket AS period_start,
+           r.segment, r.region, r.country, r.state, r.city,
+           r.revenue, r.profit, r.sales_count, r.order_count, r.quantity
+      FROM rollup_customer_group r
+     WHERE r.grain <> 'all' AND r.sales_count > 0;
+
+    -- revenue by product and customer attribute, all time (an order's lines
+    -- share their customer, not their product)
+    CREATE OR REPLACE VIEW kpi_sales_by_category AS
+    SELECT d.category,
+           sum(r.revenue) AS revenue, sum(r.profit) AS profit,
+           sum(r.sales_count)::bigint AS sales_count,
+           sum(r.quantity)::bigint AS quantity,
+           round(100 * sum(r.revenue) / nullif(sum(sum(r.revenue)) OVER (), 0), 2) AS revenue_share_pct
+      FROM rollup_product r
+      LEFT JOIN products d ON d.product_id = r.product_id
+     WHERE r.grain = 'all'
+     GROUP BY d.category
+     ORDER BY revenue DESC, d.category;
+    CREATE OR REPLACE VIEW kpi_sales_by_city AS
+    SELECT d.country, d.state, d.city,
+           sum(r.revenue) AS revenue, sum(r.profit) AS profit,
+           sum(r.sales_count)::bigint AS sales_count, sum(r.order_count)::bigint AS order_count,
+           sum(r.quantity)::bigint AS quantity,
+           round(100 * sum(r.revenue) / nullif(sum(sum(r.revenue)) OVER (), 0), 2) AS revenue_share_pct
+      FROM rollup_customer r
+      LEFT JOIN customers d ON d.customer_id = r.customer_id
+     WHERE r.grain = 'all'
+     GROUP BY d.country, d.state, d.city
+     ORDER BY revenue DESC, d.country, d.state, d.city;
+    CREATE OR REPLACE VIEW kpi_sales_by_region AS
+    SELECT d.region,
+           sum(r.revenue) AS revenue, sum(r.profit) AS profit,
+           sum(r.sales_count)::bigint AS sales_count, sum(r.order_count)::bigint AS order_count,
+           sum(r.quantity)::bigint AS quantity,
+           round(100 * sum(r.revenue) / nullif(sum(sum(r.revenue)) OVER (), 0), 2) AS revenue_share_pct
+      FROM rollup_customer r
+      LEFT JOIN customers d ON d.customer_id = r.customer_id
+     WHERE r.grain = 'all'
+     GROUP BY d.region
+     ORDER BY revenue DESC, d.region;
+    CREATE OR REPLACE VIEW kpi_sales_by_segment AS
+    SELECT d.segment,
+           sum(r.revenue) AS revenue, sum(r.profit) AS profit,
+           sum(r.sales_count)::bigint AS sales_count, sum(r.order_count)::bigint AS order_count,
+           sum(r.quantity)::bigint AS quantity,
+           round(100 * sum(r.revenue) / nullif(sum(sum(r.revenue)) OVER (), 0), 2) AS revenue_share_pct
+      FROM rollup_customer r
+      LEFT JOIN customers d ON d.customer_id = r.customer_id
+     WHERE r.grain = 'all'
+     GROUP BY d.segment
+     ORDER BY revenue DESC, d.segment;
+    CREATE OR REPLACE VIEW kpi_sales_by_state AS
+    SELECT d.country, d.state,
+           sum(r.revenue) AS revenue, sum(r.profit) AS profit,
+           sum(r.sales_count)::bigint AS sales_count, sum(r.order_count)::bigint AS order_count,
+           sum(r.quantity)::bigint AS quantity,
+           round(100 * sum(r.revenue) / nullif(sum(sum(r.revenue)) OVER (), 0), 2) AS revenue_share_pct
+      FROM rollup_customer r
+      LEFT JOIN customers d ON d.customer_id = r.customer_id
+     WHERE r.grain = 'all'
+     GROUP BY d.country, d.state
+     ORDER BY revenue DESC, d.country, d.state;
+    CREATE OR REPLACE VIEW kpi_sales_by_sub_category AS
+    SELECT d.category, d.sub_category,
+           sum(r.revenue) AS revenue, sum(r.profit) AS profit,
+           sum(r.sales_count)::bigint AS sales_count,
+           sum(r.quantity)::bigint AS quantity,
+           round(100 * sum(r.revenue) / nullif(sum(sum(r.revenue)) OVER (), 0), 2) AS revenue_share_pct
+      FROM rollup_product r
+      LEFT JOIN products d ON d.product_id = r.product_id
+     WHERE r.grain = 'all'
+     GROUP BY d.category, d.sub_category
+     ORDER BY revenue DESC, d.category, d.sub_category;
+
+    CREATE OR REPLACE VIEW kpi_today_top_products AS
+    SELECT rank() OVER (ORDER BY r.revenue DESC) AS rank,
+           r.product_id,
+           coalesce(p.product_name, r.product_id) AS product_name,
+           p.category,
+           r.revenue, r.sales_count, r.quantity
+      FROM kpi_state s
+      JOIN rollup_product r
+        ON r.grain = 'day' AND r.bucket = date_trunc('day', now(), s.time_zone)
+      LEFT JOIN products p ON p.product_id = r.product_id
+     ORDER BY r.revenue DESC, r.product_id
+     LIMIT 5;
+
+    CREATE OR REPLACE VIEW kpi_today_by_category AS
+    SELECT p.category,
+           sum(r.revenue) AS revenue, sum(r.sales_count)::bigint AS sales_count,
+           sum(r.quantity)::bigint AS quantity,
+           round(100 * sum(r.revenue) / nullif(sum(sum(r.revenue)) OVER (), 0), 2) AS revenue_share_pct
+      FROM kpi_state s
+      JOIN rollup_product r
+        ON r.grain = 'day' AND r.bucket = date_trunc('day', now(), s.time_zone)
+      LEFT JOIN products p ON p.product_id = r.product_id
+     GROUP BY p.category
+     ORDER BY revenue DESC, p.category;
+
+    -- fixed-interval summaries of the minute-level metric streams, in
+    -- buckets that start at midnight in the model's time zone (their origin
+    -- is a literal of it, as in the indexes of src/sql/model/tables.sql)
+    FOREACH minutes IN ARRAY '{10,20}'::integer[]
+    LOOP
+        EXECUTE format($v$
+CREATE OR REPLACE VIEW kpi_metrics_%1$smin AS
+SELECT metric_id,
+       date_bin('%1$s minutes', measured_at, (timestamp '2000-01-01' AT TIME ZONE %2$L)) AS period_start,
+       date_bin('%1$s minutes', measured_at, (timestamp '2000-01-01' AT TIME ZONE %2$L)) + interval '%1$s minutes' AS period_end,
+       count(*) AS samples,
+       (array_agg(stock_price ORDER BY measured_at))[1] AS stock_price_open,
+       (array_agg(stock_price ORDER BY measured_at DESC))[1] AS stock_price_close,
+       min(stock_price) AS stock_price_low,
+       max(stock_price) AS stock_price_high,
+       round(avg(stock_price), 4) AS stock_price_average,
+       avg(sales_trend) AS sales_trend_average
+  FROM metrics
+ GROUP BY 1, 2
+ ORDER BY 1, 2$v$,
+                       minutes, time_zone);
+    END LOOP;
+
+    CREATE OR REPLACE VIEW kpi_top_products AS
+    SELECT * FROM mv_top_products ORDER BY revenue_rank, product_id;
+    CREATE OR REPLACE VIEW kpi_price_distribution AS
+    SELECT * FROM mv_price_distribution ORDER BY price_from;
+    CREATE OR REPLACE VIEW kpi_growth_yoy AS
+    SELECT * FROM mv_growth_yoy ORDER BY month;
+
+    -- As of: when the KPIs were last brought up to date, and what they cover
+
+    CREATE OR REPLACE VIEW kpi_as_of AS
+    SELECT s.rolled_up_at,
+           s.views_refreshed_at,
+           s.rolled_up_rows,
+           (SELECT count(*) FROM order_lines l
+             WHERE l.ingest_id > s.rolled_up_through
+               AND l.ingest_id <= (SELECT max(ingest_id) FROM order_lines)) AS rows_waiting,
+           (SELECT max(sold_at) FROM order_lines) AS last_sale_at,
+           s.time_zone,
+           s.covered_offsets
+      FROM kpi_state s;
+
+    CREATE OR REPLACE VIEW kpi_as_of_partitions AS
+    SELECT c.pipeline, c.topic, c.partition,
+           c."offset" AS covered_offset,
+           p.committed_offset,
+           p.high_watermark,
+           p.updated_at AS committed_at
+      FROM kpi_state s,
+           jsonb_to_recordset(s.covered_offsets)
+               AS c(pipeline_id bigint, pipeline text, topic text, partition integer, "offset" bigint)
+      LEFT JOIN sales_kafka.pipeline_partitions p
+             ON p.pipeline_id = c.pipeline_id AND p.topic = c.topic AND p.partition = c.partition
+     ORDER BY c.pipeline, c.pipeline_id, c.topic, c.partition;
+END
+$$;
+
+COMMENT ON FUNCTION sales_kafka._create_model_views(name, text) IS
+'internal: creates or replaces the views of a sales model (star schema and KPIs), for create_sales_model and upgrade_sales_model';
