@@ -43,12 +43,6 @@
 
 #include "sales_kafka.h"
 
-const char *const sk_format_names[] = {"json", "csv", "text", "bytea", NULL};
-const char *const sk_kafka_column_names[] = {
-	"partition", "offset", "timestamp", "key", "headers", "topic",
-	"payload", "error", NULL
-};
-
 /* ---------------------------------------------------------------------
  * Loading a mapping
  * ---------------------------------------------------------------------
@@ -152,7 +146,7 @@ sk_mapping_load(Oid relid)
 		if (strcmp(def->defname, "topic") == 0)
 			map->topic = pstrdup(value);
 		else if (strcmp(def->defname, "format") == 0)
-			map->format = (SkFormat) sk_option_lookup(sk_format_names, value);
+			map->format = (SkFormat) sk_options_lookup(sk_format_names, value);
 		else if (strcmp(def->defname, "strict") == 0)
 			map->strict = parse_bool_option(def);
 		else if (strcmp(def->defname, "delimiter") == 0)
@@ -205,7 +199,7 @@ sk_mapping_load(Oid relid)
 			const char *value = defGetString(def);
 
 			if (strcmp(def->defname, "kafka") == 0)
-				col->kind = (SkColumnKind) sk_option_lookup(sk_kafka_column_names,
+				col->kind = (SkColumnKind) sk_options_lookup(sk_kafka_column_names,
 															value);
 			else if (strcmp(def->defname, "field") == 0)
 				col->field = pstrdup(value);

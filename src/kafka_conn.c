@@ -337,7 +337,7 @@ sk_kafka_conf_set(rd_kafka_conf_t *conf, const char *name, const char *value)
 
 		for (i = 0; i < cnt / 2; i++)
 			names[i] = dump[2 * i];
-		best = sk_closest_match(name, names, cnt / 2);
+		best = sk_options_closest_match(name, names, cnt / 2);
 		best = best ? pstrdup(best) : NULL;
 		rd_kafka_conf_dump_free(dump, cnt);
 		rd_kafka_conf_destroy(defaults);
@@ -350,12 +350,12 @@ sk_kafka_conf_set(rd_kafka_conf_t *conf, const char *name, const char *value)
 	}
 
 	rd_kafka_conf_destroy(conf);
-	if (wrapped && !sk_option_is_secret(name))
+	if (wrapped && !sk_options_is_secret(name))
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
 				 errmsg("invalid value for option \"%s\": \"%s\"", name, value),
 				 errdetail("The value is out of range: librdkafka's numeric properties are 32-bit integers.")));
-	if (sk_option_is_secret(name))
+	if (sk_options_is_secret(name))
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
 				 errmsg("invalid value for option \"%s\"", name),
@@ -410,8 +410,8 @@ build_conf(SkKafka *kc, ForeignServer *server, Oid userid,
 	ListCell   *lc;
 
 	/* a server keeps only what its owner may set (before librdkafka sees it) */
-	sk_check_property_rights(server->options, server->owner,
-							 server->servername);
+	sk_options_check_rights(server->options, server->owner,
+							server->servername);
 	conf = rd_kafka_conf_new();
 	foreach(lc, server->options)
 	{
@@ -449,7 +449,7 @@ build_conf(SkKafka *kc, ForeignServer *server, Oid userid,
 	{
 		DefElem    *def = lfirst_node(DefElem, lc);
 
-		if (sk_option_is_kafka_property(def->defname))
+		if (sk_options_is_kafka_property(def->defname))
 			sk_kafka_conf_set(conf, def->defname, defGetString(def));
 	}
 	foreach(lc, user_mapping_options(userid, server->serverid))

@@ -26,6 +26,58 @@ extern int	sk_produce_timeout;
 
 extern void sk_guc_init(void);
 
+/* in options.c */
+
+/* One of our own options and the catalog it stands on */
+typedef struct SkOption
+{
+	const char *name;
+	Oid			context;		/* ForeignServerRelationId, ... */
+} SkOption;
+
+/* the longest name of a Kafka topic */
+#define SK_TOPIC_MAX_LEN 249
+
+/* Payload formats, in the order of sk_format_names */
+typedef enum SkFormat
+{
+	SK_FORMAT_JSON,
+	SK_FORMAT_CSV,
+	SK_FORMAT_TEXT,
+	SK_FORMAT_BYTEA
+} SkFormat;
+
+/* What a column holds; the first eight in the order of sk_kafka_column_names */
+typedef enum SkColumnKind
+{
+	SK_COL_PARTITION,
+	SK_COL_OFFSET,
+	SK_COL_TIMESTAMP,
+	SK_COL_KEY,
+	SK_COL_HEADERS,
+	SK_COL_TOPIC,
+	SK_COL_PAYLOAD,
+	SK_COL_ERROR,
+	SK_COL_FIELD,				/* a field of the payload */
+	SK_COL_DROPPED				/* a dropped attribute */
+} SkColumnKind;
+
+extern const SkOption sk_options[];
+extern const char *const sk_format_names[];
+extern const char *const sk_kafka_column_names[];
+extern const char *const sk_secret_properties[];
+
+extern bool sk_options_is_secret(const char *name);
+extern bool sk_options_is_kafka_property(const char *name);
+extern const char *sk_options_managed_hint(const char *name);
+extern int	sk_options_lookup(const char *const *names, const char *value);
+extern const char *sk_options_closest_match(const char *name,
+											const char *const *candidates,
+											int ncandidates);
+extern char *sk_options_check_brokers(const char *list);
+extern void sk_options_check_rights(List *options, Oid role,
+									const char *server);
+
 /* in kafka_conn.c */
 
 struct SkOutMessage;			/* in encode.c */
@@ -79,33 +131,6 @@ extern void sk_kafka_report(SkKafka *kc, rd_kafka_resp_err_t err,
 extern const char *sk_kafka_redact(SkKafka *kc, const char *text);
 
 /* in decode.c */
-
-/* the longest name of a Kafka topic */
-#define SK_TOPIC_MAX_LEN 249
-
-/* Payload formats; the order matches sk_format_names */
-typedef enum SkFormat
-{
-	SK_FORMAT_JSON,
-	SK_FORMAT_CSV,
-	SK_FORMAT_TEXT,
-	SK_FORMAT_BYTEA
-} SkFormat;
-
-/* What a column holds; the first eight match sk_kafka_column_names */
-typedef enum SkColumnKind
-{
-	SK_COL_PARTITION,
-	SK_COL_OFFSET,
-	SK_COL_TIMESTAMP,
-	SK_COL_KEY,
-	SK_COL_HEADERS,
-	SK_COL_TOPIC,
-	SK_COL_PAYLOAD,
-	SK_COL_ERROR,
-	SK_COL_FIELD,				/* a field of the payload */
-	SK_COL_DROPPED				/* a dropped attribute */
-} SkColumnKind;
 
 /* How a CSV table's first line is treated */
 typedef enum SkCsvHeader
@@ -198,9 +223,6 @@ typedef struct SkRawValue
 								 * NUL-terminated */
 	int			json_len;
 } SkRawValue;
-
-extern const char *const sk_format_names[];
-extern const char *const sk_kafka_column_names[];
 
 extern SkMapping *sk_mapping_load(Oid relid);
 extern bool sk_decode_message(SkMapping *map, const SkMessage *msg,
@@ -297,17 +319,6 @@ extern bool sk_pushdown_join_clause(SkMapping *map, Index relid,
 extern bool sk_pushdown_bounds(List *quals, Datum *values, bool *isnull,
 							   SkBounds *bounds);
 extern char *sk_pushdown_explain(List *quals, SkQualField field);
-
-/* in fdw_options.c */
-extern char *sk_brokers_check(const char *list);
-extern void sk_check_property_rights(List *options, Oid role,
-									 const char *server);
-extern bool sk_option_is_secret(const char *name);
-extern bool sk_option_is_kafka_property(const char *name);
-extern int	sk_option_lookup(const char *const *names, const char *value);
-extern const char *sk_closest_match(const char *name,
-									const char *const *candidates,
-									int ncandidates);
 
 /* in decode_json.c */
 
