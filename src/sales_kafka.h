@@ -78,12 +78,16 @@ extern char *sk_options_check_brokers(const char *list);
 extern void sk_options_check_rights(List *options, Oid role,
 									const char *server);
 
-/* in kafka_conn.c */
+/* in kafka_conf.c */
+extern void sk_kafka_conf_set(rd_kafka_conf_t *conf, const char *name,
+							  const char *value);
+extern rd_kafka_conf_t *sk_kafka_conf_build(ForeignServer *server, Oid userid,
+											rd_kafka_type_t type,
+											List *defaults, List *overrides,
+											List **secrets);
+extern const char *sk_kafka_conf_redact(List *secrets, const char *text);
 
-struct SkOutMessage;			/* in encode.c */
-
-/* A librdkafka handle owned by a memory context; see kafka_conn.c. */
-typedef struct SkKafka SkKafka;
+/* in kafka_call.c */
 
 /* A topic and its partition count. */
 typedef struct SkTopic
@@ -100,8 +104,44 @@ typedef struct SkWatermark
 	int64		high;
 } SkWatermark;
 
-extern void sk_kafka_conf_set(rd_kafka_conf_t *conf, const char *name,
-							  const char *value);
+/* A request running on a helper thread; see kafka_call.c */
+typedef struct SkCall SkCall;
+
+/* A handle's side of its requests on helper threads */
+typedef struct SkCallOwner
+{
+	rd_kafka_t *rk;
+	SkCall	   *inflight;		/* a request the backend waits for, or NULL */
+	void		(*serve) (void *arg);	/* serves the handle's callbacks */
+	void	   *serve_arg;
+} SkCallOwner;
+
+extern int64 sk_kafka_now_ms(void);
+extern rd_kafka_resp_err_t sk_kafka_call_topics(SkCallOwner *owner,
+												int timeout_ms,
+												SkTopic **topics,
+												int *ntopics);
+extern rd_kafka_resp_err_t sk_kafka_call_watermarks(SkCallOwner *owner,
+													const char *topic,
+													int timeout_ms,
+													SkWatermark **marks,
+													int *nmarks);
+extern rd_kafka_resp_err_t sk_kafka_call_offsets_for_time(SkCallOwner *owner,
+														  const char *topic,
+														  int npartitions,
+														  const int32 *partitions,
+														  int64 timestamp_ms,
+														  int timeout_ms,
+														  int64 **offsets);
+extern void sk_kafka_call_stop(SkCallOwner *owner);
+
+/* in kafka_conn.c */
+
+struct SkOutMessage;			/* in encode.c */
+
+/* A librdkafka handle owned by a memory context; see kafka_conn.c. */
+typedef struct SkKafka SkKafka;
+
 extern SkKafka *sk_kafka_connect(Oid serverid, Oid userid,
 								 rd_kafka_type_t type, List *defaults,
 								 List *overrides);
@@ -121,7 +161,6 @@ extern rd_kafka_message_t *sk_kafka_next_message(SkKafka *kc, int timeout_ms);
 extern rd_kafka_message_t *sk_kafka_take_message(SkKafka *kc);
 extern int64 sk_kafka_cached_high(SkKafka *kc, const char *topic,
 								  int32 partition);
-extern int64 sk_kafka_now_ms(void);
 extern void sk_kafka_produce(SkKafka *kc, const char *topic,
 							 struct SkOutMessage *m);
 extern int64 sk_kafka_flush(SkKafka *kc, int timeout_ms, int64 *failed,
