@@ -169,7 +169,7 @@ extern void sk_kafka_report(SkKafka *kc, rd_kafka_resp_err_t err,
 							const char *topic) pg_attribute_noreturn();
 extern const char *sk_kafka_redact(SkKafka *kc, const char *text);
 
-/* in decode.c */
+/* in mapping.c */
 
 /* How a CSV table's first line is treated */
 typedef enum SkCsvHeader
@@ -226,6 +226,10 @@ typedef struct SkMapping
 	void	   *json_plan;		/* decode_json.c's prepared paths */
 } SkMapping;
 
+extern SkMapping *sk_mapping_load(Oid relid);
+
+/* in decode.c */
+
 /* A Kafka message as the decoder sees it */
 typedef struct SkMessage
 {
@@ -263,7 +267,6 @@ typedef struct SkRawValue
 	int			json_len;
 } SkRawValue;
 
-extern SkMapping *sk_mapping_load(Oid relid);
 extern bool sk_decode_message(SkMapping *map, const SkMessage *msg,
 							  const bool *wanted, Datum *values, bool *nulls,
 							  bool capture, SkDecodeError *error);
@@ -359,7 +362,7 @@ extern bool sk_pushdown_bounds(List *quals, Datum *values, bool *isnull,
 							   SkBounds *bounds);
 extern char *sk_pushdown_explain(List *quals, SkQualField field);
 
-/* in decode_json.c */
+/* in json_path.c */
 
 /* One step of a json_path: a field name, or an array index when key is NULL */
 typedef struct SkPathStep
@@ -371,6 +374,8 @@ typedef struct SkPathStep
 
 extern List *sk_json_path_parse(const char *path, const char **error);
 extern List *sk_json_path_check(const char *path);
+
+/* in decode_json.c */
 extern void sk_json_map_path(SkMapping *map, SkColumn *col, const char *path);
 extern void sk_json_map_field(SkMapping *map, SkColumn *col);
 extern void sk_json_extract(SkMapping *map, const char *payload, size_t len,
