@@ -611,3 +611,56 @@ sk_kafka_flush(SkKafka *kc, int timeout_ms, int64 *failed, const char **error)
 	*error = kc->failed > 0 ? sk_kafka_redact(kc, kc->delivery_error) : NULL;
 	return rd_kafka_outq_len(kc->rk);
 }
+
+/* ---------------------------------------------------------------------
+ * Keeping a handle between queries
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * Make a handle that served a query fit to wait for the next one
+ * (kafka_cache.c): a consumer drops its assignment and every message
+ * fetched for it, so that it fetches nothing while idle; the delivery
+ * counts and the last error are forgotten.  Returns false when the handle
+ * must not be kept: a request the backend gave up on, messages not yet
+ * delivered or that failed, or an assignment librdkafka would not drop.
+ * Does not throw (librdkafka's log lines go out at DEBUG levels).
+ */
+bool
+sk_kafka_park(SkKafka *kc)
+{
+	char		drain[64];
+
+	if (kc->rk == NULL || kc->calls.inflight != NULL)
+		return false;
+	kafka_serve(kc);
+	if (rd_kafka_type(kc->rk) == RD_KAFKA_PRODUCER)
+	{
+		if (kc->failed > 0 || rd_kafka_outq_len(kc->rk) > 0)
+			return false;
+	}
+	else if (kc->queue != NULL)
+	{
+		int			n;
+
+		drop_fetched(kc);
+		if (rd_kafka_assign(kc->rk, NULL) != RD_KAFKA_RESP_ERR_NO_ERROR)
+			return false;
+		/* what was fetched for the old assignment, until the queue is empty */
+		while ((n = rd_kafka_consume_batch_queue(kc->queue, 0, kc->batch,
+												 SK_CONSUME_BATCH)) > 0)
+		{
+			while (n > 0)
+				rd_kafka_message_destroy(kc->batch[--n]);
+		}
+		if (n < 0)
+			return false;
+		while (read(kc->queue_wake[0], drain, sizeof(drain)) > 0)
+			;
+	}
+	kc->delivered = 0;
+	kc->failed = 0;
+	kc->delivery_error[0] = '\0';
+	kc->last_error[0] = '\0';
+	return true;
+}

@@ -168,6 +168,24 @@ extern int64 sk_kafka_flush(SkKafka *kc, int timeout_ms, int64 *failed,
 extern void sk_kafka_report(SkKafka *kc, rd_kafka_resp_err_t err,
 							const char *topic) pg_attribute_noreturn();
 extern const char *sk_kafka_redact(SkKafka *kc, const char *text);
+extern bool sk_kafka_park(SkKafka *kc);
+
+/* in kafka_cache.c */
+
+/* The kinds of handle kept; see kafka_cache.c */
+typedef enum SkClientKind
+{
+	SK_CLIENT_CONSUMER,			/* scans, topics() and watermarks() */
+	SK_CLIENT_PRODUCER			/* INSERT into a foreign table */
+} SkClientKind;
+
+extern SkKafka *sk_kafka_cache_get(Oid serverid, Oid userid,
+								   SkClientKind kind);
+extern void sk_kafka_cache_release(SkKafka *kc);
+extern SkWatermark *sk_kafka_cache_watermarks(SkKafka *kc, Oid serverid,
+											  Oid userid, const char *topic,
+											  MemoryContext scope,
+											  int *nmarks);
 
 /* in mapping.c */
 
