@@ -372,6 +372,7 @@ sk_kafka_cache_get(Oid serverid, Oid userid, SkClientKind kind)
 		sk_options_check_rights(server->options, server->owner,
 								server->servername);
 		entry->unchecked = false;
+		sk_kafka_resume(entry->kc);
 		elog(DEBUG3, "Kafka %s of server \"%s\" for role \"%s\" reused",
 			 kind_names[kind], entry->server_name, entry->role_name);
 	}

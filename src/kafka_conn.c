@@ -618,6 +618,30 @@ sk_kafka_flush(SkKafka *kc, int timeout_ms, int64 *failed, const char **error)
  */
 
 /*
+ * Destroy every message and event waiting in a consumer's queue, and empty
+ * its wake-up pipe.  False if librdkafka fails to hand them over.
+ */
+static bool
+drain_queue(SkKafka *kc)
+{
+	char		drain[64];
+	ssize_t		n;
+
+	drop_fetched(kc);
+	if (kc->queue == NULL)
+		return true;
+	while ((n = rd_kafka_consume_batch_queue(kc->queue, 0, kc->batch,
+											 SK_CONSUME_BATCH)) > 0)
+	{
+		while (n > 0)
+			rd_kafka_message_destroy(kc->batch[--n]);
+	}
+	while (read(kc->queue_wake[0], drain, sizeof(drain)) > 0)
+		;
+	return n == 0;
+}
+
+/*
  * Make a handle that served a query fit to wait for the next one
  * (kafka_cache.c): a consumer drops its assignment and every message
  * fetched for it, so that it fetches nothing while idle; the delivery
@@ -629,8 +653,6 @@ sk_kafka_flush(SkKafka *kc, int timeout_ms, int64 *failed, const char **error)
 bool
 sk_kafka_park(SkKafka *kc)
 {
-	char		drain[64];
-
 	if (kc->rk == NULL || kc->calls.inflight != NULL)
 		return false;
 	kafka_serve(kc);
@@ -641,26 +663,32 @@ sk_kafka_park(SkKafka *kc)
 	}
 	else if (kc->queue != NULL)
 	{
-		int			n;
-
 		drop_fetched(kc);
 		if (rd_kafka_assign(kc->rk, NULL) != RD_KAFKA_RESP_ERR_NO_ERROR)
 			return false;
-		/* what was fetched for the old assignment, until the queue is empty */
-		while ((n = rd_kafka_consume_batch_queue(kc->queue, 0, kc->batch,
-												 SK_CONSUME_BATCH)) > 0)
-		{
-			while (n > 0)
-				rd_kafka_message_destroy(kc->batch[--n]);
-		}
-		if (n < 0)
+		/* what was fetched for the old assignment */
+		if (!drain_queue(kc))
 			return false;
-		while (read(kc->queue_wake[0], drain, sizeof(drain)) > 0)
-			;
 	}
 	kc->delivered = 0;
 	kc->failed = 0;
 	kc->delivery_error[0] = '\0';
 	kc->last_error[0] = '\0';
 	return true;
+}
+
+/*
+ * Take a parked handle up again for a new query: report what librdkafka
+ * logged while it waited, and drop what reached a consumer's queue
+ * meanwhile (errors of the consumer group's coordinator, say), which
+ * belongs to no scan of this query.  An error librdkafka reported
+ * meanwhile stays the handle's last error: the detail of a request that
+ * fails for the same cause, as librdkafka does not repeat it.  Does not
+ * throw.
+ */
+void
+sk_kafka_resume(SkKafka *kc)
+{
+	kafka_serve(kc);
+	(void) drain_queue(kc);
 }

@@ -169,6 +169,7 @@ extern void sk_kafka_report(SkKafka *kc, rd_kafka_resp_err_t err,
 							const char *topic) pg_attribute_noreturn();
 extern const char *sk_kafka_redact(SkKafka *kc, const char *text);
 extern bool sk_kafka_park(SkKafka *kc);
+extern void sk_kafka_resume(SkKafka *kc);
 
 /* in kafka_cache.c */
 
