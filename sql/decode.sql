@@ -284,6 +284,14 @@ CREATE FOREIGN TABLE bad_bytea (a text) SERVER kafka OPTIONS (topic 'x', format 
 SELECT * FROM sales_kafka.decode(NULL::bad_bytea, 'x');                -- ERROR: bytea needs bytea
 CREATE FOREIGN TABLE bad_path (a text OPTIONS (json_path '$.a')) SERVER kafka OPTIONS (topic 'x', format 'csv');
 SELECT * FROM sales_kafka.decode(NULL::bad_path, 'x');                 -- ERROR: json_path needs json
+-- a json_path that does not parse, stored past the validator (a definition
+-- from an earlier version): loading the mapping refuses it, where the
+-- column once silently read the whole payload
+CREATE FOREIGN TABLE stale_path (a text OPTIONS (json_path '$.a')) SERVER kafka OPTIONS (topic 'x');
+UPDATE pg_attribute SET attfdwoptions = '{json_path=$.a[x]}'
+ WHERE attrelid = 'stale_path'::regclass AND attname = 'a';
+SELECT * FROM sales_kafka.decode(NULL::stale_path, '{"a": "x"}');     -- ERROR: path does not parse
+DROP FOREIGN TABLE stale_path;
 CREATE TABLE not_foreign (a int);
 SELECT * FROM sales_kafka.decode(NULL::not_foreign, '{}');             -- ERROR: not a foreign table
 SELECT sales_kafka.decode(1, '{}');                                    -- ERROR: not a row type

@@ -1,14 +1,13 @@
 /*-------------------------------------------------------------------------
  *
  * decode.c
- *		A foreign table's definition as a mapping, and a Kafka message
- *		turned into a row through it: metadata columns, dispatch by payload
- *		format, type conversion.
+ *		A Kafka message turned into a row through a foreign table's mapping:
+ *		metadata columns, dispatch by payload format, type conversion.
  *
  * This is the only place where a message becomes a row.  The FDW scan,
  * sales_kafka.decode() and the ingest workers all call
- * sk_decode_message() on a mapping loaded by sk_mapping_load(), so what
- * SELECT shows is exactly what a pipeline writes.  The formats' own
+ * sk_decode_message() on a mapping loaded by sk_mapping_load()
+ * (mapping.c), so what SELECT shows is exactly what a pipeline writes.  The formats' own
  * parsers (decode_json.c, decode_csv.c) only pull raw field text out of a
  * payload; every conversion to a column type happens here, with the
  * column type's input function.
@@ -24,250 +23,18 @@
  */
 #include "postgres.h"
 
-#include "access/table.h"
-#include "access/xact.h"
 #include "catalog/pg_type.h"
-#include "commands/defrem.h"
 #include "datatype/timestamp.h"
 #include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
 #include "utils/datetime.h"
 #include "utils/json.h"
-#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/numeric.h"
-#include "utils/rel.h"
-#include "utils/resowner.h"
 #include "utils/timestamp.h"
 
 #include "sales_kafka.h"
-
-const char *const sk_format_names[] = {"json", "csv", "text", "bytea", NULL};
-const char *const sk_kafka_column_names[] = {
-	"partition", "offset", "timestamp", "key", "headers", "topic",
-	"payload", "error", NULL
-};
-
-/* ---------------------------------------------------------------------
- * Loading a mapping
- * ---------------------------------------------------------------------
- */
-
-static void
-mapping_error(SkMapping *map, SkColumn *col, const char *need)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
-			 errmsg("column \"%s\" of foreign table \"%s\" has type %s, but %s",
-					col->name, map->relname,
-					format_type_with_typemod(col->typid, col->typmod), need)));
-}
-
-/*
- * The type of a Kafka metadata column must hold every value Kafka can give
- * it: the decoder fills these columns also for a message whose payload
- * failed (a dead letter, or a row with an "error" column), where nothing
- * may fail any more.  A smallint partition column is accepted; a partition
- * beyond its range is a data error of the message (see decode_all()).
- */
-static void
-check_column_type(SkMapping *map, SkColumn *col)
-{
-	switch (col->kind)
-	{
-		case SK_COL_PARTITION:
-			if (col->typid != INT2OID && col->typid != INT4OID &&
-				col->typid != INT8OID)
-				mapping_error(map, col, "a Kafka partition needs type smallint, integer or bigint");
-			break;
-		case SK_COL_OFFSET:
-			if (col->typid != INT8OID)
-				mapping_error(map, col, "a Kafka offset needs type bigint");
-			break;
-		case SK_COL_TIMESTAMP:
-			if (col->typid != TIMESTAMPTZOID && col->typid != TIMESTAMPOID)
-				mapping_error(map, col, "a Kafka timestamp needs type timestamp with time zone or timestamp");
-			break;
-		case SK_COL_HEADERS:
-			if (col->typid != JSONBOID && col->typid != JSONOID)
-				mapping_error(map, col, "Kafka headers need type jsonb or json");
-			break;
-		case SK_COL_TOPIC:
-			if (col->typid != TEXTOID &&
-				(col->typid != VARCHAROID ||
-				 (col->typmod >= 0 && col->typmod - VARHDRSZ < SK_TOPIC_MAX_LEN)))
-				mapping_error(map, col, "a Kafka topic needs type text, or varchar without a length or of at least 249 characters");
-			break;
-		case SK_COL_ERROR:
-			if (col->typid != TEXTOID &&
-				(col->typid != VARCHAROID || col->typmod >= 0))
-				mapping_error(map, col, "a decoding error needs type text, or varchar without a length");
-			break;
-		default:
-			break;
-	}
-}
-
-static bool
-parse_bool_option(DefElem *def)
-{
-	bool		result = false;
-
-	(void) parse_bool(defGetString(def), &result);
-	return result;
-}
-
-/*
- * Load the mapping of a sales_kafka foreign table, checking what the
- * validator cannot see on its own (column types, per-format rules).  The
- * result lives in CurrentMemoryContext; throws on an inconsistent
- * definition.  Needs a transaction (catalog access).
- */
-SkMapping *
-sk_mapping_load(Oid relid)
-{
-	ForeignTable *ft = GetForeignTable(relid);
-	SkMapping  *map = palloc0(sizeof(SkMapping));
-	Relation	rel;
-	TupleDesc	tupdesc;
-	ListCell   *lc;
-	int			npayload = 0;
-	int			i;
-
-	map->relid = relid;
-	map->serverid = ft->serverid;
-	map->format = SK_FORMAT_JSON;
-	map->strict = true;
-	map->csv_delimiter = ',';
-	map->csv_quote = '"';
-	map->csv_null = "";
-	map->csv_header = SK_HEADER_NONE;
-
-	foreach(lc, ft->options)
-	{
-		DefElem    *def = lfirst_node(DefElem, lc);
-		const char *value = defGetString(def);
-
-		if (strcmp(def->defname, "topic") == 0)
-			map->topic = pstrdup(value);
-		else if (strcmp(def->defname, "format") == 0)
-			map->format = (SkFormat) sk_option_lookup(sk_format_names, value);
-		else if (strcmp(def->defname, "strict") == 0)
-			map->strict = parse_bool_option(def);
-		else if (strcmp(def->defname, "delimiter") == 0)
-			map->csv_delimiter = value[0];
-		else if (strcmp(def->defname, "quote") == 0)
-			map->csv_quote = value[0];
-		else if (strcmp(def->defname, "null") == 0)
-			map->csv_null = pstrdup(value);
-		else if (strcmp(def->defname, "header") == 0)
-			map->csv_header = pg_strcasecmp(value, "match") == 0 ?
-				SK_HEADER_MATCH :
-				parse_bool_option(def) ? SK_HEADER_SKIP : SK_HEADER_NONE;
-	}
-
-	rel = table_open(relid, AccessShareLock);
-	map->relname = pstrdup(RelationGetRelationName(rel));
-	tupdesc = RelationGetDescr(rel);
-	map->natts = tupdesc->natts;
-	map->columns = palloc0(sizeof(SkColumn) * Max(tupdesc->natts, 1));
-
-	for (i = 0; i < tupdesc->natts; i++)
-	{
-		Form_pg_attribute attr = TupleDescAttr(tupdesc, i);
-		SkColumn   *col = &map->columns[i];
-		Oid			infunc;
-		Oid			outfunc;
-		bool		isvarlena;
-
-		if (attr->attisdropped)
-		{
-			col->kind = SK_COL_DROPPED;
-			continue;
-		}
-		col->name = pstrdup(NameStr(attr->attname));
-		col->typid = attr->atttypid;
-		col->typmod = attr->atttypmod;
-		col->basetypmod = attr->atttypmod;
-		col->basetypid = getBaseTypeAndTypmod(col->typid, &col->basetypmod);
-		col->kind = SK_COL_FIELD;
-		col->field = col->name;
-		col->csv_field = npayload;
-		getTypeInputInfo(col->typid, &infunc, &col->typioparam);
-		fmgr_info(infunc, &col->infunc);
-		getTypeOutputInfo(col->typid, &outfunc, &isvarlena);
-		fmgr_info(outfunc, &col->outfunc);
-
-		foreach(lc, GetForeignColumnOptions(relid, attr->attnum))
-		{
-			DefElem    *def = lfirst_node(DefElem, lc);
-			const char *value = defGetString(def);
-
-			if (strcmp(def->defname, "kafka") == 0)
-				col->kind = (SkColumnKind) sk_option_lookup(sk_kafka_column_names,
-															value);
-			else if (strcmp(def->defname, "field") == 0)
-				col->field = pstrdup(value);
-			else if (strcmp(def->defname, "json_path") == 0)
-			{
-				if (map->format != SK_FORMAT_JSON)
-					ereport(ERROR,
-							(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
-							 errmsg("option \"json_path\" of column \"%s\" requires format \"json\"",
-									col->name)));
-				sk_json_map_path(map, col, value);
-			}
-		}
-
-		check_column_type(map, col);
-		switch (col->kind)
-		{
-			case SK_COL_PARTITION:
-				map->partition_attno = attr->attnum;
-				break;
-			case SK_COL_OFFSET:
-				map->offset_attno = attr->attnum;
-				break;
-			case SK_COL_TIMESTAMP:
-				map->timestamp_attno = attr->attnum;
-				break;
-			case SK_COL_KEY:
-				map->key_attno = attr->attnum;
-				break;
-			case SK_COL_HEADERS:
-				map->headers_attno = attr->attnum;
-				break;
-			case SK_COL_ERROR:
-				map->error_attno = attr->attnum;
-				break;
-			case SK_COL_FIELD:
-				npayload++;
-				if (map->format == SK_FORMAT_JSON)
-					sk_json_map_field(map, col);
-				else if (map->format == SK_FORMAT_CSV)
-					sk_csv_map_field(map, col);
-				break;
-			default:
-				break;
-		}
-	}
-	table_close(rel, AccessShareLock);
-
-	if ((map->format == SK_FORMAT_TEXT || map->format == SK_FORMAT_BYTEA) &&
-		npayload > 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_FDW_INCONSISTENT_DESCRIPTOR_INFORMATION),
-				 errmsg("foreign table \"%s\" with format \"%s\" can have only one payload column",
-						map->relname, sk_format_names[map->format]),
-				 errhint("Mark the other columns with the option \"kafka\".")));
-	for (i = 0; i < map->natts && map->format == SK_FORMAT_BYTEA; i++)
-		if (map->columns[i].kind == SK_COL_FIELD &&
-			map->columns[i].typid != BYTEAOID)
-			mapping_error(map, &map->columns[i],
-						  "format \"bytea\" needs a payload column of type bytea");
-	return map;
-}
 
 /* ---------------------------------------------------------------------
  * Conversions

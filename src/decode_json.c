@@ -1,8 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * decode_json.c
- *		The JSON payload format: JSON paths of column options, and the
- *		extraction of mapped fields from a message.
+ *		The JSON payload format: how a payload column maps to a JSON path,
+ *		and the extraction of mapped fields from a message.
  *
  * Extraction is one strict pass over the payload (RFC 8259: structure,
  * strings and their escapes, numbers, literals) that allocates nothing
@@ -25,25 +25,6 @@
 #include "utils/memutils.h"
 
 #include "sales_kafka.h"
-
-/*
- * A json_path option's steps, as sk_json_path_parse() returns them, or
- * the validator's ERROR for a path that does not parse.
- */
-List *
-sk_json_path_check(const char *path)
-{
-	const char *error;
-	List	   *steps = sk_json_path_parse(path, &error);
-
-	if (steps == NIL && error != NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
-				 errmsg("invalid value for option \"json_path\": \"%s\"", path),
-				 errdetail("%s", error),
-				 errhint("Write a path such as '$.customer.region', '$.lines[0].sku' or '$[\"odd key\"]'.")));
-	return steps;
-}
 
 /*
  * A JSON payload column reads the value at a json_path option (throws if
@@ -77,92 +58,6 @@ sk_json_map_field(SkMapping *map, SkColumn *col)
 	step->keylen = strlen(col->field);
 	col->path = list_make1(step);
 	map->max_path_depth = Max(map->max_path_depth, 1);
-}
-
-/*
- * Parse a json_path column option: "$" followed by steps ".name",
- * "[index]", ["name"] or ['name'].  Returns the steps (SkPathStep, palloc'd
- * in CurrentMemoryContext), or NIL with *error set to what is wrong; "$"
- * alone (the whole payload) is NIL with *error NULL.  Never throws for bad
- * input.
- */
-List *
-sk_json_path_parse(const char *path, const char **error)
-{
-	const char *p = path;
-	List	   *steps = NIL;
-
-	*error = NULL;
-	if (*p != '$')
-	{
-		*error = "A JSON path starts with \"$\".";
-		return NIL;
-	}
-	p++;
-	while (*p != '\0')
-	{
-		SkPathStep *step = palloc0(sizeof(SkPathStep));
-
-		if (*p == '.')
-		{
-			const char *start = ++p;
-
-			while (*p != '\0' && *p != '.' && *p != '[')
-				p++;
-			if (p == start)
-			{
-				*error = "A \".\" in a JSON path must be followed by a field name.";
-				return NIL;
-			}
-			step->key = pnstrdup(start, p - start);
-			step->keylen = p - start;
-		}
-		else if (p[0] == '[' && (p[1] == '"' || p[1] == '\''))
-		{
-			char		q = p[1];
-			StringInfoData key;
-
-			initStringInfo(&key);
-			for (p += 2; *p != '\0' && *p != q; p++)
-			{
-				if (*p == '\\' && p[1] != '\0')
-					p++;
-				appendStringInfoChar(&key, *p);
-			}
-			if (p[0] != q || p[1] != ']')
-			{
-				*error = "A quoted field name in a JSON path must end with a matching quote and \"]\".";
-				return NIL;
-			}
-			p += 2;
-			step->key = key.data;
-			step->keylen = key.len;
-		}
-		else if (*p == '[')
-		{
-			char	   *end;
-			long		index;
-
-			errno = 0;
-			index = strtol(p + 1, &end, 10);
-			if (end == p + 1 || *end != ']' || index < 0 || index > INT_MAX ||
-				errno != 0 || !isdigit((unsigned char) p[1]))
-			{
-				*error = "An array subscript in a JSON path must be a non-negative integer in brackets.";
-				return NIL;
-			}
-			step->key = NULL;
-			step->index = (int) index;
-			p = end + 1;
-		}
-		else
-		{
-			*error = "Each step of a JSON path is \".name\", \"[index]\" or [\"name\"].";
-			return NIL;
-		}
-		steps = lappend(steps, step);
-	}
-	return steps;
 }
 
 /* ---------------------------------------------------------------------

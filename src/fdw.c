@@ -12,11 +12,14 @@
  * read (fdw_pushdown.c).  Rows come from decode.c, on the foreign table's
  * mapping.
  *
- * The librdkafka handle belongs to the executor's query memory context, so
- * an ERROR, a LIMIT or a cursor closed early all release it.  It is opened
- * only when the scan starts, after the executor has checked privileges:
- * planning (and so EXPLAIN) never contacts Kafka; ANALYZE gives the planner
- * the topic's size and a sample of its newest messages.
+ * The librdkafka consumer is borrowed from the backend's cache
+ * (kafka_cache.c) when the scan starts, after the executor has checked
+ * privileges, and given back when the scan ends; a query that fails or is
+ * cancelled before then never gives it back, and its handle is destroyed
+ * with the executor's query memory context.  The scans of one query share
+ * the topic's watermarks.  Planning (and so EXPLAIN) never contacts Kafka;
+ * ANALYZE gives the planner the topic's size and a sample of its newest
+ * messages.
  *
  *-------------------------------------------------------------------------
  */
@@ -301,21 +304,19 @@ skBeginForeignScan(ForeignScanState *node, int eflags)
 }
 
 /*
- * Open the consumer and capture the watermarks that end every range, in
- * the executor's query context (which closes the handle on any exit).
+ * Borrow a consumer and capture the watermarks that end every range, those
+ * the query's other scans of the topic read up to too.  CurrentMemoryContext
+ * is the executor's query context (or ANALYZE's), which destroys the
+ * consumer if the scan does not give it back.
  */
 static void
 scan_connect(SkScanState *st)
 {
-	List	   *defaults = list_make2(makeDefElem("queued.min.messages", (Node *) makeString("1000000"), -1),
-									  makeDefElem("fetch.wait.max.ms", (Node *) makeString("100"), -1));
-	List	   *overrides = list_make3(makeDefElem("group.id", (Node *) makeString("sales_kafka_scan"), -1),
-									   makeDefElem("enable.partition.eof", (Node *) makeString("true"), -1),
-									   makeDefElem("auto.offset.reset", (Node *) makeString("earliest"), -1));
-
-	st->kc = sk_kafka_connect(st->map->serverid, st->userid,
-							  RD_KAFKA_CONSUMER, defaults, overrides);
-	st->marks = sk_kafka_watermarks(st->kc, st->map->topic, &st->nmarks);
+	st->kc = sk_kafka_cache_get(st->map->serverid, st->userid,
+								SK_CLIENT_CONSUMER);
+	st->marks = sk_kafka_cache_watermarks(st->kc, st->map->serverid,
+										  st->userid, st->map->topic,
+										  CurrentMemoryContext, &st->nmarks);
 	st->ranges = palloc0(sizeof(SkRange) * Max(st->nmarks, 1));
 	st->max_partition = st->nmarks > 0 ? st->marks[st->nmarks - 1].partition : 0;
 	st->range_of = palloc(sizeof(int) * (st->max_partition + 1));
@@ -573,7 +574,7 @@ skEndForeignScan(ForeignScanState *node)
 	SkScanState *st = (SkScanState *) node->fdw_state;
 
 	if (st != NULL && st->kc != NULL)
-		sk_kafka_close(st->kc);
+		sk_kafka_cache_release(st->kc);
 }
 
 static void
@@ -678,7 +679,7 @@ acquire_sample_rows(Relation relation, int elevel, HeapTuple *rows,
 			rows[nrows++] = heap_form_tuple(tupdesc, values, nulls);
 		MemoryContextReset(rowcxt);
 	}
-	sk_kafka_close(st->kc);
+	sk_kafka_cache_release(st->kc);
 	MemoryContextDelete(rowcxt);
 
 	ereport(elevel,

@@ -10,8 +10,9 @@
  * memory.  Rows inserted by a subtransaction that rolls back are marked
  * dead in the spool and never sent.
  *
- * At pre-commit, the live rows are produced (one librdkafka producer per
- * server and user), and the commit waits until Kafka has acknowledged
+ * At pre-commit, the live rows are produced (by the backend's producer of
+ * each server and user, kept from one transaction to the next; see
+ * kafka_cache.c), and the commit waits until Kafka has acknowledged
  * every message, or until sales_kafka.produce_timeout.  If any message was
  * not delivered, the commit fails with an ERROR naming how many, and the
  * transaction rolls back.
@@ -31,7 +32,6 @@
 #include "catalog/pg_type.h"
 #include "executor/executor.h"
 #include "miscadmin.h"
-#include "nodes/makefuncs.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -240,12 +240,17 @@ typedef struct SkProducer
 	SkKafka    *kc;
 } SkProducer;
 
+/*
+ * The producer of a target's server and user, borrowed from the backend's
+ * cache (kafka_cache.c) for the transaction: if the commit fails before
+ * spool_send() gives it back, it is destroyed with TopTransactionContext.
+ */
 static SkKafka *
 producer_for(List **producers, SkTarget *target)
 {
 	ListCell   *lc;
 	SkProducer *p;
-	List	   *defaults;
+	MemoryContext oldcxt;
 
 	foreach(lc, *producers)
 	{
@@ -253,17 +258,14 @@ producer_for(List **producers, SkTarget *target)
 		if (p->serverid == target->serverid && p->userid == target->userid)
 			return p->kc;
 	}
-	defaults = list_make3(makeDefElem("linger.ms", (Node *) makeString("5"), -1),
-						  makeDefElem("queue.buffering.max.kbytes",
-									  (Node *) makeString("65536"), -1),
-						  makeDefElem("message.timeout.ms",
-									  (Node *) makeString(psprintf("%d", sk_produce_timeout)), -1));
+	oldcxt = MemoryContextSwitchTo(TopTransactionContext);
 	p = palloc0(sizeof(SkProducer));
 	p->serverid = target->serverid;
 	p->userid = target->userid;
-	p->kc = sk_kafka_connect(target->serverid, target->userid,
-							 RD_KAFKA_PRODUCER, defaults, NIL);
+	p->kc = sk_kafka_cache_get(target->serverid, target->userid,
+							   SK_CLIENT_PRODUCER);
 	*producers = lappend(*producers, p);
+	MemoryContextSwitchTo(oldcxt);
 	return p->kc;
 }
 
@@ -344,7 +346,8 @@ spool_send(void)
 		failed += f;
 		if (first_error == NULL && e != NULL)
 			first_error = pstrdup(e);
-		sk_kafka_close(p->kc);
+		/* one that failed or still holds messages is not kept */
+		sk_kafka_cache_release(p->kc);
 	}
 
 	if (failed + undelivered > 0)

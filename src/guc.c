@@ -32,7 +32,7 @@ check_brokers(char **newval, void **extra, GucSource source)
 
 	if (*newval == NULL || (*newval)[0] == '\0')
 		return true;
-	why = sk_brokers_check(*newval);
+	why = sk_options_check_brokers(*newval);
 	if (why == NULL)
 		return true;
 	GUC_check_errdetail("%s", why);

@@ -26,12 +26,68 @@ extern int	sk_produce_timeout;
 
 extern void sk_guc_init(void);
 
-/* in kafka_conn.c */
+/* in options.c */
 
-struct SkOutMessage;			/* in encode.c */
+/* One of our own options and the catalog it stands on */
+typedef struct SkOption
+{
+	const char *name;
+	Oid			context;		/* ForeignServerRelationId, ... */
+} SkOption;
 
-/* A librdkafka handle owned by a memory context; see kafka_conn.c. */
-typedef struct SkKafka SkKafka;
+/* the longest name of a Kafka topic */
+#define SK_TOPIC_MAX_LEN 249
+
+/* Payload formats, in the order of sk_format_names */
+typedef enum SkFormat
+{
+	SK_FORMAT_JSON,
+	SK_FORMAT_CSV,
+	SK_FORMAT_TEXT,
+	SK_FORMAT_BYTEA
+} SkFormat;
+
+/* What a column holds; the first eight in the order of sk_kafka_column_names */
+typedef enum SkColumnKind
+{
+	SK_COL_PARTITION,
+	SK_COL_OFFSET,
+	SK_COL_TIMESTAMP,
+	SK_COL_KEY,
+	SK_COL_HEADERS,
+	SK_COL_TOPIC,
+	SK_COL_PAYLOAD,
+	SK_COL_ERROR,
+	SK_COL_FIELD,				/* a field of the payload */
+	SK_COL_DROPPED				/* a dropped attribute */
+} SkColumnKind;
+
+extern const SkOption sk_options[];
+extern const char *const sk_format_names[];
+extern const char *const sk_kafka_column_names[];
+extern const char *const sk_secret_properties[];
+
+extern bool sk_options_is_secret(const char *name);
+extern bool sk_options_is_kafka_property(const char *name);
+extern const char *sk_options_managed_hint(const char *name);
+extern int	sk_options_lookup(const char *const *names, const char *value);
+extern const char *sk_options_closest_match(const char *name,
+											const char *const *candidates,
+											int ncandidates);
+extern char *sk_options_check_brokers(const char *list);
+extern void sk_options_check_rights(List *options, Oid role,
+									const char *server);
+
+/* in kafka_conf.c */
+extern void sk_kafka_conf_set(rd_kafka_conf_t *conf, const char *name,
+							  const char *value);
+extern rd_kafka_conf_t *sk_kafka_conf_build(ForeignServer *server, Oid userid,
+											rd_kafka_type_t type,
+											List *defaults, List *overrides,
+											List **secrets);
+extern const char *sk_kafka_conf_redact(List *secrets, const char *text);
+
+/* in kafka_call.c */
 
 /* A topic and its partition count. */
 typedef struct SkTopic
@@ -48,8 +104,44 @@ typedef struct SkWatermark
 	int64		high;
 } SkWatermark;
 
-extern void sk_kafka_conf_set(rd_kafka_conf_t *conf, const char *name,
-							  const char *value);
+/* A request running on a helper thread; see kafka_call.c */
+typedef struct SkCall SkCall;
+
+/* A handle's side of its requests on helper threads */
+typedef struct SkCallOwner
+{
+	rd_kafka_t *rk;
+	SkCall	   *inflight;		/* a request the backend waits for, or NULL */
+	void		(*serve) (void *arg);	/* serves the handle's callbacks */
+	void	   *serve_arg;
+} SkCallOwner;
+
+extern int64 sk_kafka_now_ms(void);
+extern rd_kafka_resp_err_t sk_kafka_call_topics(SkCallOwner *owner,
+												int timeout_ms,
+												SkTopic **topics,
+												int *ntopics);
+extern rd_kafka_resp_err_t sk_kafka_call_watermarks(SkCallOwner *owner,
+													const char *topic,
+													int timeout_ms,
+													SkWatermark **marks,
+													int *nmarks);
+extern rd_kafka_resp_err_t sk_kafka_call_offsets_for_time(SkCallOwner *owner,
+														  const char *topic,
+														  int npartitions,
+														  const int32 *partitions,
+														  int64 timestamp_ms,
+														  int timeout_ms,
+														  int64 **offsets);
+extern void sk_kafka_call_stop(SkCallOwner *owner);
+
+/* in kafka_conn.c */
+
+struct SkOutMessage;			/* in encode.c */
+
+/* A librdkafka handle owned by a memory context; see kafka_conn.c. */
+typedef struct SkKafka SkKafka;
+
 extern SkKafka *sk_kafka_connect(Oid serverid, Oid userid,
 								 rd_kafka_type_t type, List *defaults,
 								 List *overrides);
@@ -69,7 +161,6 @@ extern rd_kafka_message_t *sk_kafka_next_message(SkKafka *kc, int timeout_ms);
 extern rd_kafka_message_t *sk_kafka_take_message(SkKafka *kc);
 extern int64 sk_kafka_cached_high(SkKafka *kc, const char *topic,
 								  int32 partition);
-extern int64 sk_kafka_now_ms(void);
 extern void sk_kafka_produce(SkKafka *kc, const char *topic,
 							 struct SkOutMessage *m);
 extern int64 sk_kafka_flush(SkKafka *kc, int timeout_ms, int64 *failed,
@@ -77,35 +168,27 @@ extern int64 sk_kafka_flush(SkKafka *kc, int timeout_ms, int64 *failed,
 extern void sk_kafka_report(SkKafka *kc, rd_kafka_resp_err_t err,
 							const char *topic) pg_attribute_noreturn();
 extern const char *sk_kafka_redact(SkKafka *kc, const char *text);
+extern bool sk_kafka_park(SkKafka *kc);
+extern void sk_kafka_resume(SkKafka *kc);
 
-/* in decode.c */
+/* in kafka_cache.c */
 
-/* the longest name of a Kafka topic */
-#define SK_TOPIC_MAX_LEN 249
-
-/* Payload formats; the order matches sk_format_names */
-typedef enum SkFormat
+/* The kinds of handle kept; see kafka_cache.c */
+typedef enum SkClientKind
 {
-	SK_FORMAT_JSON,
-	SK_FORMAT_CSV,
-	SK_FORMAT_TEXT,
-	SK_FORMAT_BYTEA
-} SkFormat;
+	SK_CLIENT_CONSUMER,			/* scans, topics() and watermarks() */
+	SK_CLIENT_PRODUCER			/* INSERT into a foreign table */
+} SkClientKind;
 
-/* What a column holds; the first eight match sk_kafka_column_names */
-typedef enum SkColumnKind
-{
-	SK_COL_PARTITION,
-	SK_COL_OFFSET,
-	SK_COL_TIMESTAMP,
-	SK_COL_KEY,
-	SK_COL_HEADERS,
-	SK_COL_TOPIC,
-	SK_COL_PAYLOAD,
-	SK_COL_ERROR,
-	SK_COL_FIELD,				/* a field of the payload */
-	SK_COL_DROPPED				/* a dropped attribute */
-} SkColumnKind;
+extern SkKafka *sk_kafka_cache_get(Oid serverid, Oid userid,
+								   SkClientKind kind);
+extern void sk_kafka_cache_release(SkKafka *kc);
+extern SkWatermark *sk_kafka_cache_watermarks(SkKafka *kc, Oid serverid,
+											  Oid userid, const char *topic,
+											  MemoryContext scope,
+											  int *nmarks);
+
+/* in mapping.c */
 
 /* How a CSV table's first line is treated */
 typedef enum SkCsvHeader
@@ -162,6 +245,10 @@ typedef struct SkMapping
 	void	   *json_plan;		/* decode_json.c's prepared paths */
 } SkMapping;
 
+extern SkMapping *sk_mapping_load(Oid relid);
+
+/* in decode.c */
+
 /* A Kafka message as the decoder sees it */
 typedef struct SkMessage
 {
@@ -199,10 +286,6 @@ typedef struct SkRawValue
 	int			json_len;
 } SkRawValue;
 
-extern const char *const sk_format_names[];
-extern const char *const sk_kafka_column_names[];
-
-extern SkMapping *sk_mapping_load(Oid relid);
 extern bool sk_decode_message(SkMapping *map, const SkMessage *msg,
 							  const bool *wanted, Datum *values, bool *nulls,
 							  bool capture, SkDecodeError *error);
@@ -298,18 +381,7 @@ extern bool sk_pushdown_bounds(List *quals, Datum *values, bool *isnull,
 							   SkBounds *bounds);
 extern char *sk_pushdown_explain(List *quals, SkQualField field);
 
-/* in fdw_options.c */
-extern char *sk_brokers_check(const char *list);
-extern void sk_check_property_rights(List *options, Oid role,
-									 const char *server);
-extern bool sk_option_is_secret(const char *name);
-extern bool sk_option_is_kafka_property(const char *name);
-extern int	sk_option_lookup(const char *const *names, const char *value);
-extern const char *sk_closest_match(const char *name,
-									const char *const *candidates,
-									int ncandidates);
-
-/* in decode_json.c */
+/* in json_path.c */
 
 /* One step of a json_path: a field name, or an array index when key is NULL */
 typedef struct SkPathStep
@@ -321,6 +393,8 @@ typedef struct SkPathStep
 
 extern List *sk_json_path_parse(const char *path, const char **error);
 extern List *sk_json_path_check(const char *path);
+
+/* in decode_json.c */
 extern void sk_json_map_path(SkMapping *map, SkColumn *col, const char *path);
 extern void sk_json_map_field(SkMapping *map, SkColumn *col);
 extern void sk_json_extract(SkMapping *map, const char *payload, size_t len,

@@ -4,9 +4,9 @@
  *		SQL-callable functions that talk to Kafka directly: topics() and
  *		watermarks().
  *
- * Each call opens its own librdkafka handle on the named server, for the
- * current user, and closes it before returning; an ERROR closes it through
- * the handle's memory context (see kafka_conn.c).
+ * Each call borrows the backend's consumer of the named server for the
+ * current user (kafka_cache.c) and gives it back before returning; an
+ * ERROR destroys it instead, with the call's memory context.
  *
  *-------------------------------------------------------------------------
  */
@@ -83,9 +83,9 @@ sales_kafka_topics(PG_FUNCTION_ARGS)
 	int			i;
 
 	InitMaterializedSRF(fcinfo, 0);
-	kc = sk_kafka_connect(serverid, GetUserId(), RD_KAFKA_CONSUMER, NIL, NIL);
+	kc = sk_kafka_cache_get(serverid, GetUserId(), SK_CLIENT_CONSUMER);
 	topics = sk_kafka_list_topics(kc, &ntopics);
-	sk_kafka_close(kc);
+	sk_kafka_cache_release(kc);
 
 	for (i = 0; i < ntopics; i++)
 	{
@@ -115,9 +115,9 @@ sales_kafka_watermarks(PG_FUNCTION_ARGS)
 	int			i;
 
 	InitMaterializedSRF(fcinfo, 0);
-	kc = sk_kafka_connect(serverid, GetUserId(), RD_KAFKA_CONSUMER, NIL, NIL);
+	kc = sk_kafka_cache_get(serverid, GetUserId(), SK_CLIENT_CONSUMER);
 	marks = sk_kafka_watermarks(kc, topic, &nmarks);
-	sk_kafka_close(kc);
+	sk_kafka_cache_release(kc);
 
 	for (i = 0; i < nmarks; i++)
 	{

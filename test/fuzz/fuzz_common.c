@@ -5,7 +5,7 @@
  *		targets.
  *
  * A mapping is built from column definitions as sk_mapping_load() builds
- * one from a foreign table's options (src/decode.c; that file needs the
+ * one from a foreign table's options (src/mapping.c; that file needs the
  * catalog, so its rules are repeated here and must be kept in step).
  *
  * sk_fuzz_check_json() runs sk_json_extract() and compares every outcome

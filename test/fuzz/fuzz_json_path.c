@@ -11,7 +11,7 @@
  *	- the parser never throws; it returns steps, or NIL with an error, or
  *	  NIL without one for "$" alone;
  *	- it agrees with a reference parser written here from the grammar in
- *	  decode_json.c: "$" then steps ".name" (a non-empty run without "."
+ *	  json_path.c: "$" then steps ".name" (a non-empty run without "."
  *	  or "["), "[digits]" (at most INT_MAX) or ["name"] / ['name'] (a
  *	  backslash takes the next character as it is);
  *	- a key's length is its strlen;
