@@ -22,6 +22,9 @@
  *   message per primary key; a tombstone (a message without payload)
  *   deletes its key.
  *
+ * Dead letters go in through one kept statement of the catalog
+ * (pipeline_catalog.c), as the extension's owner.
+ *
  * A batch is written in a subtransaction.  When writing fails, the error is
  * the rows' if the same statement without rows succeeds (a value, a
  * constraint, a row security policy, a row trigger): the batch is then
@@ -747,6 +750,15 @@ write_range(SkSink *sink, int lo, int hi)
 	write_range(sink, mid, hi);
 }
 
+static SkCatalogStatement insert_dead_letter = {
+	"INSERT INTO sales_kafka.dead_letter"
+	" (pipeline, topic, partition, \"offset\", key, headers, payload, error,"
+	" sqlstate, pipeline_id, owner)"
+	" VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10, $11::regrole)",
+	11, {TEXTOID, TEXTOID, INT4OID, INT8OID, BYTEAOID, TEXTOID, BYTEAOID,
+	TEXTOID, TEXTOID, INT8OID, OIDOID}, false, SPI_OK_INSERT
+};
+
 /*
  * Insert the batch's dead letters, as the extension's owner, with the
  * pipeline's id, name and owner (whose roles row security lets read them).
@@ -754,27 +766,25 @@ write_range(SkSink *sink, int lo, int hi)
 static void
 write_dead_letters(SkSink *sink)
 {
-	Oid			argtypes[11] = {TEXTOID, TEXTOID, INT4OID, INT8OID, BYTEAOID,
-	TEXTOID, BYTEAOID, TEXTOID, TEXTOID, INT8OID, OIDOID};
 	SkCatalogScope scope;
+	Datum		values[11];
+	char		nulls[11];
 	ListCell   *lc;
 
 	if (sink->dead == NIL)
 		return;
 	sk_catalog_begin(&scope);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	values[0] = CStringGetTextDatum(sink->pipeline);
+	values[1] = CStringGetTextDatum(sink->map->topic);
+	values[9] = Int64GetDatum(sink->pipeline_id);
+	values[10] = ObjectIdGetDatum(sink->owner);
 	foreach(lc, sink->dead)
 	{
 		SkDeadLetter *dl = lfirst(lc);
 		rd_kafka_message_t *msg = dl->msg;
 		rd_kafka_headers_t *headers;
-		Datum		values[11];
-		char		nulls[11];
 
 		memset(nulls, ' ', sizeof(nulls));
-		values[0] = CStringGetTextDatum(sink->pipeline);
-		values[1] = CStringGetTextDatum(sink->map->topic);
 		values[2] = Int32GetDatum(msg->partition);
 		values[3] = Int64GetDatum(msg->offset);
 		if (msg->key != NULL)
@@ -791,16 +801,8 @@ write_dead_letters(SkSink *sink)
 			nulls[6] = 'n';
 		values[7] = CStringGetTextDatum(dl->error);
 		values[8] = CStringGetTextDatum(unpack_sql_state(dl->sqlstate));
-		values[9] = Int64GetDatum(sink->pipeline_id);
-		values[10] = ObjectIdGetDatum(sink->owner);
-		if (SPI_execute_with_args("INSERT INTO sales_kafka.dead_letter "
-								  "(pipeline, topic, partition, \"offset\", key, headers, payload, error, sqlstate,"
-								  " pipeline_id, owner) "
-								  "VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10, $11::regrole)",
-								  11, argtypes, values, nulls, false, 0) != SPI_OK_INSERT)
-			elog(ERROR, "could not insert a dead letter");
+		(void) sk_catalog_run(&insert_dead_letter, values, nulls);
 	}
-	SPI_finish();
 	sk_catalog_end(&scope);
 }
 
