@@ -64,7 +64,6 @@ check_source_and_target(const char *name, Oid source, Oid target, bool upsert,
 						Oid owner)
 {
 	SkMapping  *map;
-	SkSink	   *sink;
 
 	sk_sink_check_privileges(source, target, upsert, owner, name);
 	if (get_rel_relkind(source) != RELKIND_FOREIGN_TABLE ||
@@ -75,8 +74,7 @@ check_source_and_target(const char *name, Oid source, Oid target, bool upsert,
 						get_rel_name(source)),
 				 errdetail("A pipeline reads a topic through a sales_kafka foreign table.")));
 	map = sk_mapping_load(source);
-	sink = sk_sink_open(map, target, upsert, owner, name, 0);
-	sk_sink_close(sink);
+	sk_sink_check(map, target, upsert, owner, name);
 	return map;
 }
 

@@ -59,7 +59,8 @@ typedef struct Worker
 	char	   *topic;
 	Oid			serverid;
 	SkKafka    *kc;
-	MemoryContext workcxt;		/* the worker's life: handle, offsets */
+	SkSinkPlans *plans;			/* the sink's statements, kept */
+	MemoryContext workcxt;		/* the worker's life: handle, offsets, plans */
 	MemoryContext batchcxt;		/* reset after every batch */
 
 	int			npartitions;
@@ -452,7 +453,7 @@ write_batch(Worker *w)
 				 errmsg("the topic of foreign table \"%s\" changed from \"%s\" to \"%s\"",
 						map->relname, w->topic, map->topic),
 				 errdetail("The worker starts again to read the new topic.")));
-	sink = sk_sink_open(map, p->target, p->upsert, p->owner, p->name, p->id);
+	sink = sk_sink_open(w->plans, map, p);
 	for (lo = 0; lo < w->nmsgs; lo += SK_WRITE_CHUNK)
 	{
 		decode_messages(w, map, sink, lo, Min(w->nmsgs, lo + SK_WRITE_CHUNK));
@@ -697,10 +698,10 @@ run(Worker *w)
 
 	/* nothing leaves the server before the owner's rights are checked */
 	MemoryContextSwitchTo(w->batchcxt);
-	sk_sink_close(sk_sink_open(map, w->pipeline->target, w->pipeline->upsert,
-							   w->pipeline->owner, w->pipeline->name,
-							   w->pipeline->id));
+	sk_sink_check(map, w->pipeline->target, w->pipeline->upsert,
+				  w->pipeline->owner, w->pipeline->name);
 	MemoryContextSwitchTo(w->workcxt);
+	w->plans = sk_sink_plans_create();
 
 	defaults = list_make2(makeDefElem("queued.min.messages", (Node *) makeString("1000000"), -1),
 						  makeDefElem("fetch.wait.max.ms", (Node *) makeString("50"), -1));

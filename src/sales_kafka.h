@@ -453,14 +453,19 @@ extern void sk_insert_select_init(void);
 
 /* in pipeline_sink.c */
 
-/* How a pipeline's rows reach its target table; see pipeline_sink.c */
+/* How a batch's rows reach its pipeline's target table; see pipeline_sink.c */
 typedef struct SkSink SkSink;
+
+/* The statements a pipeline's sink keeps from one batch to the next */
+typedef struct SkSinkPlans SkSinkPlans;
 
 extern void sk_sink_check_privileges(Oid source, Oid target, bool upsert,
 									 Oid owner, const char *pipeline);
-extern SkSink *sk_sink_open(SkMapping *map, Oid target, bool upsert,
-							Oid owner, const char *pipeline,
-							int64 pipeline_id);
+extern void sk_sink_check(SkMapping *map, Oid target, bool upsert, Oid owner,
+						  const char *pipeline);
+extern SkSinkPlans *sk_sink_plans_create(void);
+extern SkSink *sk_sink_open(SkSinkPlans *plans, SkMapping *map,
+							const SkPipeline *p);
 extern bool *sk_sink_wanted(SkSink *sink);
 extern void sk_sink_add(SkSink *sink, rd_kafka_message_t *msg,
 						Datum *values, bool *nulls);
