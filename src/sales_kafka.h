@@ -23,6 +23,8 @@
 extern char *sk_brokers;
 extern int	sk_connect_timeout;
 extern int	sk_produce_timeout;
+extern int	sk_max_pipeline_workers;
+extern int	sk_max_workers_per_owner;
 
 extern void sk_guc_init(void);
 
@@ -510,9 +512,6 @@ typedef enum SkWorkerState
 } SkWorkerState;
 
 typedef struct SkWorkerSlot SkWorkerSlot;
-
-extern int	sk_max_pipeline_workers;
-extern int	sk_max_workers_per_owner;
 
 extern void sk_shmem_init(void);
 extern bool sk_shmem_ready(void);
