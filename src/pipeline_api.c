@@ -314,7 +314,7 @@ sales_kafka_start_pipeline(PG_FUNCTION_ARGS)
 	check_source_and_target(p->name, p->source, p->target, p->upsert, p->owner);
 	/* before anything changes: the workers stop at once, whatever follows */
 	check_worker_room(p);
-	sk_catalog_enable_pipeline(p->id);
+	sk_catalog_set_enabled(p->id, true);
 	/* workers that are running or restarting stop; new ones start at commit */
 	stop_workers(p);
 	start_workers(p);
@@ -327,7 +327,7 @@ sales_kafka_stop_pipeline(PG_FUNCTION_ARGS)
 {
 	SkPipeline *p = sk_catalog_find_pipeline(PG_GETARG_TEXT_PP(0));
 
-	sk_catalog_disable_pipeline(p->id);
+	sk_catalog_set_enabled(p->id, false);
 	stop_workers(p);
 	PG_RETURN_VOID();
 }

@@ -107,6 +107,23 @@ sk_catalog_run(SkCatalogStatement *stmt, Datum *values, const char *nulls)
 }
 
 /*
+ * Run one catalog statement that returns no rows, in a scope of its own
+ * (sk_catalog_begin()); returns how many rows it processed.  Needs a
+ * transaction.
+ */
+uint64
+sk_catalog_exec(SkCatalogStatement *stmt, Datum *values, const char *nulls)
+{
+	SkCatalogScope scope;
+	uint64		processed;
+
+	sk_catalog_begin(&scope);
+	processed = sk_catalog_run(stmt, values, nulls);
+	sk_catalog_end(&scope);
+	return processed;
+}
+
+/*
  * The length of a flush interval in microseconds, as create_pipeline()
  * checks it, the catalog's CHECK constraint enforces it and the workers
  * wait for it: the time of an interval between 0 and 1 hour that has no
@@ -342,17 +359,6 @@ sk_catalog_find_pipeline(text *name_text)
 	return p;
 }
 
-/* Run a statement that changes one pipeline's row, in a scope of its own. */
-static void
-change_pipeline(SkCatalogStatement *stmt, Datum *values, const char *nulls)
-{
-	SkCatalogScope scope;
-
-	sk_catalog_begin(&scope);
-	(void) sk_catalog_run(stmt, values, nulls);
-	sk_catalog_end(&scope);
-}
-
 static SkCatalogStatement select_owned_name = {
 	"SELECT 1 FROM sales_kafka.pipeline WHERE name = $1 AND owner = $2",
 	2, {TEXTOID, REGROLEOID}, false, SPI_OK_SELECT
@@ -410,30 +416,22 @@ static SkCatalogStatement enable_pipeline = {
 	1, {INT8OID}, false, SPI_OK_UPDATE
 };
 
-/*
- * Mark a pipeline enabled and no longer failed: its workers run, also
- * after a restart.  Locks its row until the transaction ends.
- */
-void
-sk_catalog_enable_pipeline(int64 id)
-{
-	Datum		arg = Int64GetDatum(id);
-
-	change_pipeline(&enable_pipeline, &arg, NULL);
-}
-
 static SkCatalogStatement disable_pipeline = {
 	"UPDATE sales_kafka.pipeline SET enabled = false WHERE id = $1",
 	1, {INT8OID}, false, SPI_OK_UPDATE
 };
 
-/* Mark a pipeline disabled.  Locks its row until the transaction ends. */
+/*
+ * Mark a pipeline enabled (and so no longer failed: its workers run, also
+ * after a restart) or disabled.  Locks its row until the transaction ends.
+ */
 void
-sk_catalog_disable_pipeline(int64 id)
+sk_catalog_set_enabled(int64 id, bool enabled)
 {
 	Datum		arg = Int64GetDatum(id);
 
-	change_pipeline(&disable_pipeline, &arg, NULL);
+	(void) sk_catalog_exec(enabled ? &enable_pipeline : &disable_pipeline,
+						   &arg, NULL);
 }
 
 static SkCatalogStatement set_start_at = {
@@ -455,7 +453,7 @@ sk_catalog_set_start_at(int64 id, const char *start_at)
 
 	values[0] = Int64GetDatum(id);
 	values[1] = start_at != NULL ? CStringGetTextDatum(start_at) : (Datum) 0;
-	change_pipeline(&set_start_at, values, nulls);
+	(void) sk_catalog_exec(&set_start_at, values, nulls);
 }
 
 static SkCatalogStatement set_failure = {
@@ -472,7 +470,7 @@ sk_catalog_set_failure(int64 id, const char *reason)
 
 	values[0] = Int64GetDatum(id);
 	values[1] = CStringGetTextDatum(reason);
-	change_pipeline(&set_failure, values, NULL);
+	(void) sk_catalog_exec(&set_failure, values, NULL);
 }
 
 static SkCatalogStatement delete_pipeline = {
@@ -489,5 +487,5 @@ sk_catalog_delete_pipeline(int64 id)
 {
 	Datum		arg = Int64GetDatum(id);
 
-	change_pipeline(&delete_pipeline, &arg, NULL);
+	(void) sk_catalog_exec(&delete_pipeline, &arg, NULL);
 }

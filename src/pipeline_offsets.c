@@ -174,9 +174,6 @@ void
 sk_offsets_reset(int64 pipeline_id)
 {
 	Datum		arg = Int64GetDatum(pipeline_id);
-	SkCatalogScope scope;
 
-	sk_catalog_begin(&scope);
-	(void) sk_catalog_run(&delete_offsets, &arg, NULL);
-	sk_catalog_end(&scope);
+	(void) sk_catalog_exec(&delete_offsets, &arg, NULL);
 }

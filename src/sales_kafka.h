@@ -395,6 +395,8 @@ extern void sk_catalog_begin(SkCatalogScope *scope);
 extern void sk_catalog_end(SkCatalogScope *scope);
 extern uint64 sk_catalog_run(SkCatalogStatement *stmt, Datum *values,
 							 const char *nulls);
+extern uint64 sk_catalog_exec(SkCatalogStatement *stmt, Datum *values,
+							  const char *nulls);
 extern int64 sk_catalog_flush_interval_us(const Interval *flush);
 extern SkPipeline *sk_catalog_load_pipeline(int64 id);
 extern SkPipeline *sk_catalog_lock_pipeline(int64 id, bool for_update);
@@ -406,8 +408,7 @@ extern void sk_catalog_insert_pipeline(const char *name, Oid source,
 									   int32 batch_size, Interval *flush,
 									   const char *start_at,
 									   int32 parallelism, Oid owner);
-extern void sk_catalog_enable_pipeline(int64 id);
-extern void sk_catalog_disable_pipeline(int64 id);
+extern void sk_catalog_set_enabled(int64 id, bool enabled);
 extern void sk_catalog_set_start_at(int64 id, const char *start_at);
 extern void sk_catalog_set_failure(int64 id, const char *reason);
 extern void sk_catalog_delete_pipeline(int64 id);
