@@ -294,9 +294,9 @@ sales_kafka_create_pipeline(PG_FUNCTION_ARGS)
 	check_source_and_target(name, source, target, strcmp(mode, "upsert") == 0,
 							GetUserId());
 
-	sk_catalog_insert_pipeline(name, source, target, strcmp(mode, "upsert") == 0,
-							   batch_size, flush, start_at, parallelism,
-							   GetUserId());
+	sk_catalog_insert_pipeline(name, source, target,
+							   strcmp(mode, "upsert") == 0, batch_size, flush,
+							   start_at, parallelism, GetUserId());
 	PG_RETURN_VOID();
 }
 

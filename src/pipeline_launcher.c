@@ -272,8 +272,9 @@ sk_starter_main(Datum arg)
 		{
 			SkPipeline *p = lfirst(lc);
 
-			if (!sk_pipeline_start_workers(dboid, p->id, p->name, p->parallelism,
-										   p->owner, superuser_arg(p->owner)))
+			if (!sk_pipeline_start_workers(dboid, p->id, p->name,
+										   p->parallelism, p->owner,
+										   superuser_arg(p->owner)))
 				ereport(WARNING,
 						(errmsg("could not start the workers of pipeline \"%s\"", p->name),
 						 errhint("Raise max_worker_processes.")));

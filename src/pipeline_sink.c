@@ -28,8 +28,9 @@
  * renamed or retyped) prepares it again.  For all else that changes under
  * a running pipeline (defaults, triggers, constraints, indexes, row
  * security policies, the search_path) the plan cache plans the kept
- * statement again, as it does PL/pgSQL's.  Dead letters go in through one kept statement of
- * the catalog (pipeline_catalog.c), as the extension's owner.
+ * statement again, as it does PL/pgSQL's.  Dead letters go in through one
+ * kept catalog statement (SkCatalogStatement, see pipeline_catalog.c), as
+ * the extension's owner.
  *
  * A batch is written in a subtransaction.  When writing fails, the error is
  * the rows' if the same statement without rows succeeds (a value, a
@@ -130,7 +131,7 @@ struct SkSink
 
 	SkBulkInsert *writer;		/* bulk path: its slots, made once */
 
-	char	   *sql;			/* SQL path: the statement, as the target is now */
+	char	   *sql;			/* SQL path: the statement for the target now */
 
 	SkSinkRow  *rows;
 	int			nrows;

@@ -277,7 +277,8 @@ assign_partitions(Worker *w)
 	}
 	/* with the partitions' high watermarks: their lag shows at once */
 	if (!sk_offsets_store(p->id, w->topic, new_offsets, nnew))
-		elog(ERROR, "offsets of pipeline \"%s\" were stored meanwhile", p->name);
+		elog(ERROR, "offsets of pipeline \"%s\" were stored meanwhile",
+			 p->name);
 	commit_transaction(w);
 
 	sk_kafka_assign(w->kc, parts);
