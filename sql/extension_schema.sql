@@ -94,6 +94,23 @@ SELECT sales_kafka.create_pipeline('hijack', 'hijack_src', 'hijack_dst');
 SELECT pipeline, owner = current_user::regrole AS mine FROM sales_kafka.pipeline_status;
 SELECT sales_kafka.drop_pipeline('hijack');
 
+-- The catalog functions prepare their statements once in a session and
+-- keep them: kept statements follow the extension dropped and created
+-- again in the same session.
+SELECT sales_kafka.create_pipeline('kept', 'hijack_src', 'hijack_dst');
+SELECT sales_kafka.reset_pipeline('kept', 'latest');
+SET client_min_messages = warning;
+DROP EXTENSION sales_kafka CASCADE;
+RESET client_min_messages;
+CREATE EXTENSION sales_kafka;
+CREATE SERVER hijack_kafka FOREIGN DATA WRAPPER sales_kafka OPTIONS (brokers '127.0.0.1:9');
+CREATE FOREIGN TABLE hijack_src (id integer) SERVER hijack_kafka OPTIONS (topic 'hijack');
+SELECT sales_kafka.create_pipeline('kept', 'hijack_src', 'hijack_dst');
+SELECT sales_kafka.reset_pipeline('kept', 'latest');
+SELECT name, start_at, owner = current_user::regrole AS mine FROM sales_kafka.pipeline;
+SELECT sales_kafka.drop_pipeline('kept');
+SELECT count(*) AS pipelines FROM sales_kafka.pipeline;
+
 \c :regress_db
 DROP DATABASE regress_sales_kafka_hijack;
 DROP ROLE regress_sales_kafka_dbowner;

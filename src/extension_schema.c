@@ -4,9 +4,9 @@
  *		Making sure that the schema named "sales_kafka" is the extension's
  *		own, and a superuser's, before anything is done in it as superuser.
  *
- * The catalog statements (sk_catalog_begin() and the launcher's starter)
- * name sales_kafka.pipeline and its siblings and run as the bootstrap
- * superuser.  A schema of that name that another role owns would run that
+ * The catalog statements (between sk_catalog_begin() and sk_catalog_end(),
+ * pipeline_catalog.c) name sales_kafka.pipeline and its siblings and run as
+ * the bootstrap superuser.  A schema of that name that another role owns would run that
  * role's triggers, rules, defaults and views as superuser: one made before
  * CREATE EXTENSION (the extension then installs into it), one given away
  * by ALTER SCHEMA ... OWNER TO, or one put in the place of the extension's

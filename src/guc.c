@@ -19,6 +19,8 @@
 char	   *sk_brokers = NULL;
 int			sk_connect_timeout = 10000;
 int			sk_produce_timeout = 30000;
+int			sk_max_pipeline_workers = 16;
+int			sk_max_workers_per_owner = 8;
 
 /*
  * sales_kafka.brokers decides where servers without a "brokers" option send

@@ -1,18 +1,14 @@
 /*-------------------------------------------------------------------------
  *
  * pipeline_api.c
- *		The SQL functions that manage pipelines, and reading the catalog.
+ *		The SQL functions that manage pipelines.
  *
- * The catalog tables (sales_kafka.pipeline, pipeline_offset, dead_letter)
- * belong to the extension's owner; of them PUBLIC may only read, and
- * delete, the dead letters that row security shows it.  These functions
- * check the caller's rights themselves, then read and write the catalog as
- * the bootstrap superuser: anyone who may read the foreign table and write
- * the target may run a pipeline, and only its owner (or a role with the
- * owner's rights) may change it.  Pipeline names are unique per owner; a
- * name means the caller's own pipeline, or the one pipeline of that name
- * among the roles whose rights the caller has.  Everything else refers to
- * a pipeline by its id.
+ * These functions check the caller's rights and arguments, then change the
+ * catalog through pipeline_catalog.c and pipeline_offsets.c, which write
+ * it as the bootstrap superuser: anyone who may read the foreign table and
+ * write the target may run a pipeline, and only its owner (or a role with
+ * the owner's rights) may change it.  A name means the pipeline that
+ * sk_catalog_find_pipeline() finds for the caller.
  *
  * Workers are told to start and stop through shared memory; the catalog's
  * "enabled" flag is what makes a pipeline come back after a restart.
@@ -32,21 +28,14 @@
 #include "postgres.h"
 
 #include "access/xact.h"
-#include "catalog/pg_authid.h"
 #include "catalog/pg_class.h"
-#include "catalog/pg_type.h"
-#include "executor/spi.h"
 #include "fmgr.h"
 #include "foreign/foreign.h"
 #include "miscadmin.h"
-#include "utils/acl.h"
-#include "utils/array.h"
 #include "utils/builtins.h"
-#include "utils/guc.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
-#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 #include "sales_kafka.h"
@@ -55,293 +44,6 @@ static void forget_pending_start(int64 id);
 
 /* how long stop_pipeline() waits for the workers' current batch */
 #define SK_STOP_TIMEOUT_MS 60000
-
-/*
- * Run as the bootstrap superuser until sk_catalog_end(): the catalog tables
- * grant nothing to anyone else.  The search path is pg_catalog alone, so
- * that no function or operator of the caller's schemas can run as
- * superuser in our statements.  Throws first if the schema our statements
- * name, sales_kafka, is not the extension's or not a superuser's (see
- * extension_schema.c).
- */
-void
-sk_catalog_begin(SkCatalogScope *scope)
-{
-	sk_extension_schema_check();
-	GetUserIdAndSecContext(&scope->user, &scope->context);
-	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID,
-						   scope->context | SECURITY_LOCAL_USERID_CHANGE);
-	scope->guc_level = NewGUCNestLevel();
-	(void) set_config_option("search_path", "pg_catalog, pg_temp",
-							 PGC_SUSET, PGC_S_SESSION, GUC_ACTION_SAVE,
-							 true, 0, false);
-}
-
-void
-sk_catalog_end(SkCatalogScope *scope)
-{
-	AtEOXact_GUC(true, scope->guc_level);
-	SetUserIdAndSecContext(scope->user, scope->context);
-}
-
-/* Run one catalog statement; returns SPI_processed.  Needs SPI_connect(). */
-static uint64
-catalog_exec(const char *sql, int nargs, Oid *types, Datum *values,
-			 const char *nulls, int expected)
-{
-	int			ret = SPI_execute_with_args(sql, nargs, types, values, nulls,
-											false, 0);
-
-	if (ret != expected)
-		elog(ERROR, "catalog statement failed: %s", SPI_result_code_string(ret));
-	return SPI_processed;
-}
-
-/*
- * The length of a flush interval in microseconds, as create_pipeline()
- * checks it, the catalog's CHECK constraint enforces it and the workers
- * wait for it: the time of an interval between 0 and 1 hour that has no
- * months or days; -1 for any other interval.  An interval with months or
- * days has no one length (comparing intervals counts a month as 30 days,
- * extract(epoch) a year as 365.25), so it is refused rather than read in
- * one of those ways.  Never throws.
- */
-static int64
-flush_interval_us(const Interval *flush)
-{
-	if (flush->month != 0 || flush->day != 0 ||
-		flush->time < 0 || flush->time > USECS_PER_HOUR)
-		return -1;
-	return flush->time;
-}
-
-/*
- * Read the pipeline rows that "cond" selects ($1 of type argtype is arg),
- * with "lock" appended (a locking clause, or ""), as a list of SkPipeline
- * in CurrentMemoryContext.
- */
-static List *
-pipeline_rows(const char *cond, Oid argtype, Datum arg, const char *lock)
-{
-	MemoryContext cxt = CurrentMemoryContext;
-	List	   *result = NIL;
-	SkCatalogScope scope;
-	uint64		i;
-
-	sk_catalog_begin(&scope);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	/* nothing here may throw: see flush_interval_us() */
-	catalog_exec(psprintf("SELECT id, name, source::oid, target::oid, mode = 'upsert', batch_size,"
-						  " flush_interval, start_at,"
-						  " parallelism, owner::oid, enabled, failure IS NOT NULL"
-						  " FROM sales_kafka.pipeline WHERE %s ORDER BY id%s",
-						  cond, lock),
-				 1, &argtype, &arg, NULL, SPI_OK_SELECT);
-	for (i = 0; i < SPI_processed; i++)
-	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		bool		isnull;
-		MemoryContext old = MemoryContextSwitchTo(cxt);
-		SkPipeline *p = palloc0(sizeof(SkPipeline));
-		int64		flush_us;
-
-		p->id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
-		p->name = SPI_getvalue(tup, desc, 2);
-		p->source = DatumGetObjectId(SPI_getbinval(tup, desc, 3, &isnull));
-		p->target = DatumGetObjectId(SPI_getbinval(tup, desc, 4, &isnull));
-		p->upsert = DatumGetBool(SPI_getbinval(tup, desc, 5, &isnull));
-		p->batch_size = DatumGetInt32(SPI_getbinval(tup, desc, 6, &isnull));
-		flush_us = flush_interval_us(DatumGetIntervalP(SPI_getbinval(tup, desc, 7,
-																	 &isnull)));
-		if (flush_us < 0)
-			elog(ERROR, "pipeline " INT64_FORMAT " has an invalid flush_interval",
-				 p->id);
-		p->flush_ms = (int) ((flush_us + 500) / 1000);
-		p->start_at = SPI_getvalue(tup, desc, 8);
-		p->parallelism = DatumGetInt32(SPI_getbinval(tup, desc, 9, &isnull));
-		p->owner = DatumGetObjectId(SPI_getbinval(tup, desc, 10, &isnull));
-		p->enabled = DatumGetBool(SPI_getbinval(tup, desc, 11, &isnull));
-		p->failed = DatumGetBool(SPI_getbinval(tup, desc, 12, &isnull));
-		result = lappend(result, p);
-		MemoryContextSwitchTo(old);
-	}
-	SPI_finish();
-	sk_catalog_end(&scope);
-	return result;
-}
-
-/*
- * The pipeline of this id, in CurrentMemoryContext; NULL if there is none.
- * Needs a transaction.
- */
-SkPipeline *
-sk_pipeline_load(int64 id)
-{
-	List	   *rows = pipeline_rows("id = $1", INT8OID, Int64GetDatum(id), "");
-
-	return rows != NIL ? linitial(rows) : NULL;
-}
-
-/*
- * The same, locked FOR SHARE (or FOR UPDATE) until this transaction ends.
- * Throws ERRCODE_LOCK_NOT_AVAILABLE at once while another transaction
- * holds a conflicting lock: a worker must never wait for one, which may
- * itself be waiting for that worker to stop (see pipeline_worker.c).
- */
-SkPipeline *
-sk_pipeline_lock(int64 id, bool for_update)
-{
-	List	   *rows = pipeline_rows("id = $1", INT8OID, Int64GetDatum(id),
-									 for_update ? " FOR UPDATE NOWAIT" :
-									 " FOR SHARE NOWAIT");
-
-	return rows != NIL ? linitial(rows) : NULL;
-}
-
-/*
- * Throws if the pipeline's owner was dropped since: its rights are gone,
- * and nothing may run with them.  Needs a transaction.
- */
-void
-sk_pipeline_check_owner(SkPipeline *p)
-{
-	if (!SearchSysCacheExists1(AUTHOID, ObjectIdGetDatum(p->owner)))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("the owner of pipeline \"%s\" no longer exists", p->name),
-				 errdetail("Role %u, whose rights the pipeline used, was dropped.",
-						   p->owner),
-				 errhint("Drop the pipeline and create it again as another role.")));
-}
-
-/*
- * Run one catalog statement as the bootstrap superuser, in an SPI
- * connection of its own; returns how many rows it processed.
- */
-uint64
-sk_catalog_exec(const char *sql, int nargs, Oid *types, Datum *values,
-				const char *nulls, int expected)
-{
-	SkCatalogScope scope;
-	uint64		processed;
-
-	sk_catalog_begin(&scope);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	processed = catalog_exec(sql, nargs, types, values, nulls, expected);
-	SPI_finish();
-	sk_catalog_end(&scope);
-	return processed;
-}
-
-/* Run a catalog statement about one pipeline ($1 = its id). */
-static void
-pipeline_exec(const char *sql, SkPipeline *p, int nargs, Oid *types,
-			  Datum *values, int expected)
-{
-	Oid			alltypes[5] = {INT8OID};
-	Datum		allvalues[5] = {Int64GetDatum(p->id)};
-	int			i;
-
-	Assert(nargs < 5);
-	for (i = 0; i < nargs; i++)
-	{
-		alltypes[i + 1] = types[i];
-		allvalues[i + 1] = values[i];
-	}
-	(void) sk_catalog_exec(sql, nargs + 1, alltypes, allvalues, NULL, expected);
-}
-
-/*
- * The pipeline a name means to the current user, who must have the rights
- * of its owner: names are unique per owner, so the one the user owns, or
- * else the only one among those of roles whose rights the user has.  Of
- * the pipelines of that name it reads only ids and owners, and then the
- * one it chose, so that nothing in a row of a role the user cannot act for
- * can make the lookup fail.
- */
-static SkPipeline *
-pipeline_for_owner(text *name_text)
-{
-	MemoryContext cxt = CurrentMemoryContext;
-	char	   *name = text_to_cstring(name_text);
-	Oid			user = GetUserId();
-	Oid			argtype = TEXTOID;
-	Datum		arg = PointerGetDatum(name_text);
-	SkCatalogScope scope;
-	int64	   *ids;
-	Oid		   *owners;
-	int			nrows;
-	int			nmine = 0;
-	int			chosen = -1;
-	int			i;
-	SkPipeline *p;
-
-	sk_catalog_begin(&scope);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	nrows = (int) catalog_exec("SELECT id, owner::oid FROM sales_kafka.pipeline"
-							   " WHERE name = $1 ORDER BY id",
-							   1, &argtype, &arg, NULL, SPI_OK_SELECT);
-	ids = MemoryContextAlloc(cxt, sizeof(int64) * Max(nrows, 1));
-	owners = MemoryContextAlloc(cxt, sizeof(Oid) * Max(nrows, 1));
-	for (i = 0; i < nrows; i++)
-	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		bool		isnull;
-
-		ids[i] = DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull));
-		owners[i] = DatumGetObjectId(SPI_getbinval(tup, SPI_tuptable->tupdesc, 2,
-												   &isnull));
-	}
-	SPI_finish();
-	sk_catalog_end(&scope);
-
-	/* its own first, else the only one of the roles whose rights it has */
-	for (i = 0; i < nrows && chosen < 0; i++)
-		if (owners[i] == user)
-			chosen = i;
-	if (chosen < 0)
-		for (i = 0; i < nrows; i++)
-			if (has_privs_of_role(user, owners[i]))
-			{
-				if (nmine == 0)
-					chosen = i;
-				nmine++;
-			}
-	if (nrows == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("pipeline \"%s\" does not exist", name)));
-	if (chosen < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("must be owner of pipeline \"%s\"", name)));
-	if (nmine > 1)
-	{
-		StringInfoData list;
-
-		initStringInfo(&list);
-		for (i = 0; i < nrows; i++)
-			if (has_privs_of_role(user, owners[i]))
-				appendStringInfo(&list, "%s\"%s\"", list.len > 0 ? ", " : "",
-								 GetUserNameFromId(owners[i], true));
-		ereport(ERROR,
-				(errcode(ERRCODE_AMBIGUOUS_PARAMETER),
-				 errmsg("pipeline name \"%s\" is ambiguous", name),
-				 errdetail("Roles whose rights you have own pipelines of that name: %s.",
-						   list.data),
-				 errhint("SET ROLE to the owner of the pipeline you mean, then call the function again.")));
-	}
-	p = sk_pipeline_load(ids[chosen]);
-	if (p == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("pipeline \"%s\" does not exist", name)));
-	return p;
-}
 
 static void
 require_workers(void)
@@ -362,7 +64,6 @@ check_source_and_target(const char *name, Oid source, Oid target, bool upsert,
 						Oid owner)
 {
 	SkMapping  *map;
-	SkSink	   *sink;
 
 	sk_sink_check_privileges(source, target, upsert, owner, name);
 	if (get_rel_relkind(source) != RELKIND_FOREIGN_TABLE ||
@@ -373,8 +74,7 @@ check_source_and_target(const char *name, Oid source, Oid target, bool upsert,
 						get_rel_name(source)),
 				 errdetail("A pipeline reads a topic through a sales_kafka foreign table.")));
 	map = sk_mapping_load(source);
-	sink = sk_sink_open(map, target, upsert, owner, name, 0);
-	sk_sink_close(sink);
+	sk_sink_check(map, target, upsert, owner, name);
 	return map;
 }
 
@@ -545,10 +245,6 @@ sales_kafka_create_pipeline(PG_FUNCTION_ARGS)
 	Interval   *flush = PG_GETARG_INTERVAL_P(5);
 	char	   *start_at;
 	int32		parallelism = PG_GETARG_INT32(7);
-	Oid			types[8] = {TEXTOID, OIDOID, OIDOID, TEXTOID, INT4OID,
-	INTERVALOID, TEXTOID, INT4OID};
-	Datum		values[8];
-	SkCatalogScope scope;
 
 	for (int i = 0; i < 8; i++)
 		if (PG_ARGISNULL(i))
@@ -573,7 +269,7 @@ sales_kafka_create_pipeline(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("batch_size must be between 1 and 1000000")));
-	if (flush_interval_us(flush) < 0)
+	if (sk_catalog_flush_interval_us(flush) < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("flush_interval must be between 0 and 1 hour"),
@@ -598,37 +294,9 @@ sales_kafka_create_pipeline(PG_FUNCTION_ARGS)
 	check_source_and_target(name, source, target, strcmp(mode, "upsert") == 0,
 							GetUserId());
 
-	values[0] = CStringGetTextDatum(name);
-	values[1] = ObjectIdGetDatum(source);
-	values[2] = ObjectIdGetDatum(target);
-	values[3] = CStringGetTextDatum(mode);
-	values[4] = Int32GetDatum(batch_size);
-	values[5] = IntervalPGetDatum(flush);
-	values[6] = CStringGetTextDatum(start_at);
-	values[7] = Int32GetDatum(parallelism);
-	{
-		Oid			owner = GetUserId();
-
-		sk_catalog_begin(&scope);
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
-		/* names are unique per owner */
-		catalog_exec(psprintf("SELECT 1 FROM sales_kafka.pipeline WHERE name = $1"
-							  " AND owner = %u", owner),
-					 1, types, values, NULL, SPI_OK_SELECT);
-		if (SPI_processed > 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_DUPLICATE_OBJECT),
-					 errmsg("pipeline \"%s\" already exists", name),
-					 errdetail("Role \"%s\" owns a pipeline of that name.",
-							   GetUserNameFromId(owner, false))));
-		catalog_exec(psprintf("INSERT INTO sales_kafka.pipeline (name, source, target, mode,"
-							  " batch_size, flush_interval, start_at, parallelism, owner)"
-							  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, %u)", owner),
-					 8, types, values, NULL, SPI_OK_INSERT);
-		SPI_finish();
-		sk_catalog_end(&scope);
-	}
+	sk_catalog_insert_pipeline(name, source, target,
+							   strcmp(mode, "upsert") == 0, batch_size, flush,
+							   start_at, parallelism, GetUserId());
 	PG_RETURN_VOID();
 }
 
@@ -640,15 +308,13 @@ sales_kafka_start_pipeline(PG_FUNCTION_ARGS)
 
 	/* first: without the preload, nothing else matters */
 	require_workers();
-	p = pipeline_for_owner(PG_GETARG_TEXT_PP(0));
-	sk_pipeline_check_owner(p);
+	p = sk_catalog_find_pipeline(PG_GETARG_TEXT_PP(0));
+	sk_catalog_check_owner(p);
 	/* a failed pipeline may have been fixed: check again before starting */
 	check_source_and_target(p->name, p->source, p->target, p->upsert, p->owner);
 	/* before anything changes: the workers stop at once, whatever follows */
 	check_worker_room(p);
-	pipeline_exec("UPDATE sales_kafka.pipeline SET (enabled, failure, failed_at) ="
-				  " (true, NULL, NULL) WHERE id = $1",
-				  p, 0, NULL, NULL, SPI_OK_UPDATE);
+	sk_catalog_set_enabled(p->id, true);
 	/* workers that are running or restarting stop; new ones start at commit */
 	stop_workers(p);
 	start_workers(p);
@@ -659,10 +325,9 @@ PG_FUNCTION_INFO_V1(sales_kafka_stop_pipeline);
 Datum
 sales_kafka_stop_pipeline(PG_FUNCTION_ARGS)
 {
-	SkPipeline *p = pipeline_for_owner(PG_GETARG_TEXT_PP(0));
+	SkPipeline *p = sk_catalog_find_pipeline(PG_GETARG_TEXT_PP(0));
 
-	pipeline_exec("UPDATE sales_kafka.pipeline SET enabled = false WHERE id = $1",
-				  p, 0, NULL, NULL, SPI_OK_UPDATE);
+	sk_catalog_set_enabled(p->id, false);
 	stop_workers(p);
 	PG_RETURN_VOID();
 }
@@ -671,14 +336,12 @@ PG_FUNCTION_INFO_V1(sales_kafka_drop_pipeline);
 Datum
 sales_kafka_drop_pipeline(PG_FUNCTION_ARGS)
 {
-	SkPipeline *p = pipeline_for_owner(PG_GETARG_TEXT_PP(0));
+	SkPipeline *p = sk_catalog_find_pipeline(PG_GETARG_TEXT_PP(0));
 
-	pipeline_exec("DELETE FROM sales_kafka.pipeline WHERE id = $1",
-				  p, 0, NULL, NULL, SPI_OK_DELETE);
+	sk_catalog_delete_pipeline(p->id);
 	/* the offsets once the workers are gone: their last batch writes them */
 	stop_workers(p);
-	pipeline_exec("DELETE FROM sales_kafka.pipeline_offset WHERE pipeline_id = $1",
-				  p, 0, NULL, NULL, SPI_OK_DELETE);
+	sk_offsets_reset(p->id);
 	PG_RETURN_VOID();
 }
 
@@ -687,9 +350,7 @@ typedef struct SkResetOffsets
 {
 	char	   *topic;
 	int			n;
-	Datum	   *partitions;		/* int4 */
-	Datum	   *offsets;		/* int8 */
-	Datum	   *highs;			/* int8: the partition's high watermark */
+	SkOffset   *offsets;		/* with the partitions' high watermarks */
 } SkResetOffsets;
 
 /*
@@ -742,9 +403,7 @@ check_offsets(SkPipeline *p, Jsonb *offsets)
 				 errmsg("offsets must be a JSON object of partitions and offsets, such as '{\"0\": 42}'")));
 	count = JB_ROOT_COUNT(offsets);
 	r->topic = map->topic;
-	r->partitions = palloc(sizeof(Datum) * count);
-	r->offsets = palloc(sizeof(Datum) * count);
-	r->highs = palloc(sizeof(Datum) * count);
+	r->offsets = palloc(sizeof(SkOffset) * count);
 
 	kc = sk_kafka_connect(map->serverid, GetUserId(), RD_KAFKA_CONSUMER, NIL, NIL);
 	marks = sk_kafka_watermarks(kc, map->topic, &nmarks);
@@ -794,9 +453,10 @@ check_offsets(SkPipeline *p, Jsonb *offsets)
 								offset, part, map->topic),
 						 errdetail("The next message of the partition gets offset " INT64_FORMAT ".",
 								   marks[i].high)));
-			r->partitions[r->n] = Int32GetDatum(part);
-			r->offsets[r->n] = Int64GetDatum(offset);
-			r->highs[r->n] = Int64GetDatum(marks[i].high);
+			r->offsets[r->n].partition = part;
+			r->offsets[r->n].expected = SK_OFFSET_ANY;
+			r->offsets[r->n].next = offset;
+			r->offsets[r->n].high = marks[i].high;
 			r->n++;
 		}
 	}
@@ -811,40 +471,14 @@ check_offsets(SkPipeline *p, Jsonb *offsets)
 static void
 reset_pipeline(SkPipeline *p, const char *start_at, SkResetOffsets *offsets)
 {
-	Oid			types[4] = {TEXTOID, INT4ARRAYOID, INT8ARRAYOID, INT8ARRAYOID};
-	Datum		values[4];
-
 	/* the row first (see the file header), the offsets once no worker runs */
+	sk_catalog_set_start_at(p->id, start_at);
+	stop_workers(p);
 	if (offsets == NULL)
-	{
-		values[0] = CStringGetTextDatum(start_at);
-		pipeline_exec("UPDATE sales_kafka.pipeline SET start_at = $2 WHERE id = $1",
-					  p, 1, types, values, SPI_OK_UPDATE);
-		stop_workers(p);
-		pipeline_exec("DELETE FROM sales_kafka.pipeline_offset WHERE pipeline_id = $1",
-					  p, 0, NULL, NULL, SPI_OK_DELETE);
-	}
-	else
-	{
-		pipeline_exec("UPDATE sales_kafka.pipeline SET start_at = start_at WHERE id = $1",
-					  p, 0, NULL, NULL, SPI_OK_UPDATE);
-		stop_workers(p);
-		values[0] = CStringGetTextDatum(offsets->topic);
-		values[1] = PointerGetDatum(construct_array(offsets->partitions, offsets->n,
-													INT4OID, 4, true, TYPALIGN_INT));
-		values[2] = PointerGetDatum(construct_array(offsets->offsets, offsets->n, INT8OID,
-													8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-		values[3] = PointerGetDatum(construct_array(offsets->highs, offsets->n, INT8OID,
-													8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-		pipeline_exec("INSERT INTO sales_kafka.pipeline_offset AS o"
-					  " (pipeline_id, topic, partition, next_offset, high_watermark)"
-					  " SELECT $1, $2, u.partition, u.next, u.high"
-					  " FROM unnest($3, $4, $5) AS u(partition, next, high)"
-					  " ON CONFLICT (pipeline_id, topic, partition) DO UPDATE"
-					  " SET next_offset = EXCLUDED.next_offset,"
-					  " high_watermark = EXCLUDED.high_watermark, updated_at = now()",
-					  p, 4, types, values, SPI_OK_INSERT);
-	}
+		sk_offsets_reset(p->id);
+	else if (!sk_offsets_store(p->id, offsets->topic, offsets->offsets,
+							   offsets->n))
+		elog(ERROR, "could not store the offsets of pipeline \"%s\"", p->name);
 	if (p->enabled)
 		start_workers(p);
 }
@@ -876,7 +510,7 @@ PG_FUNCTION_INFO_V1(sales_kafka_reset_pipeline);
 Datum
 sales_kafka_reset_pipeline(PG_FUNCTION_ARGS)
 {
-	SkPipeline *p = pipeline_for_owner(PG_GETARG_TEXT_PP(0));
+	SkPipeline *p = sk_catalog_find_pipeline(PG_GETARG_TEXT_PP(0));
 	char	   *to = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	const char *first = to + strspn(to, " \t\n\r");
 	TimeWork	work = {to, 0};
@@ -914,7 +548,7 @@ PG_FUNCTION_INFO_V1(sales_kafka_reset_pipeline_time);
 Datum
 sales_kafka_reset_pipeline_time(PG_FUNCTION_ARGS)
 {
-	SkPipeline *p = pipeline_for_owner(PG_GETARG_TEXT_PP(0));
+	SkPipeline *p = sk_catalog_find_pipeline(PG_GETARG_TEXT_PP(0));
 	TimestampTz ts = PG_GETARG_TIMESTAMPTZ(1);
 
 	reset_pipeline(p, psprintf(INT64_FORMAT, sk_timestamp_to_ms(ts)), NULL);
@@ -925,7 +559,7 @@ PG_FUNCTION_INFO_V1(sales_kafka_reset_pipeline_offsets);
 Datum
 sales_kafka_reset_pipeline_offsets(PG_FUNCTION_ARGS)
 {
-	SkPipeline *p = pipeline_for_owner(PG_GETARG_TEXT_PP(0));
+	SkPipeline *p = sk_catalog_find_pipeline(PG_GETARG_TEXT_PP(0));
 
 	reset_pipeline(p, NULL, check_offsets(p, PG_GETARG_JSONB_P(1)));
 	PG_RETURN_VOID();

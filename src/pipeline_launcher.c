@@ -28,7 +28,6 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_database.h"
 #include "commands/extension.h"
-#include "executor/spi.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "pgstat.h"
@@ -265,41 +264,24 @@ sk_starter_main(Datum arg)
 		OidIsValid(RangeVarGetRelid(makeRangeVar("sales_kafka", "pipeline", -1),
 									AccessShareLock, true)))
 	{
-		SkCatalogScope scope;
-		uint64		i;
-
 		/* refuses a schema sales_kafka that is not the extension's */
-		sk_catalog_begin(&scope);
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
-		/* (a failed pipeline waits for start_pipeline()) */
-		if (SPI_execute("SELECT id, name, parallelism, owner::oid FROM sales_kafka.pipeline"
-						" WHERE enabled AND failure IS NULL ORDER BY id",
-						true, 0) != SPI_OK_SELECT)
-			elog(ERROR, "could not read sales_kafka.pipeline");
-		for (i = 0; i < SPI_processed; i++)
-		{
-			HeapTuple	tup = SPI_tuptable->vals[i];
-			bool		isnull;
-			int64		id =
-				DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull));
-			char	   *name = SPI_getvalue(tup, SPI_tuptable->tupdesc, 2);
-			int			parallelism =
-				DatumGetInt32(SPI_getbinval(tup, SPI_tuptable->tupdesc, 3, &isnull));
-			Oid			owner =
-				DatumGetObjectId(SPI_getbinval(tup, SPI_tuptable->tupdesc, 4, &isnull));
+		List	   *pipelines = sk_catalog_enabled_pipelines();
+		ListCell   *lc;
 
-			if (!sk_pipeline_start_workers(dboid, id, name, parallelism, owner,
-										   superuser_arg(owner)))
+		foreach(lc, pipelines)
+		{
+			SkPipeline *p = lfirst(lc);
+
+			if (!sk_pipeline_start_workers(dboid, p->id, p->name,
+										   p->parallelism, p->owner,
+										   superuser_arg(p->owner)))
 				ereport(WARNING,
-						(errmsg("could not start the workers of pipeline \"%s\"", name),
+						(errmsg("could not start the workers of pipeline \"%s\"", p->name),
 						 errhint("Raise max_worker_processes.")));
 			else
 				ereport(LOG,
-						(errmsg("sales_kafka: starting pipeline \"%s\"", name)));
+						(errmsg("sales_kafka: starting pipeline \"%s\"", p->name)));
 		}
-		SPI_finish();
-		sk_catalog_end(&scope);
 	}
 	PopActiveSnapshot();
 	CommitTransactionCommand();

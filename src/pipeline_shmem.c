@@ -33,6 +33,7 @@
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
+#include "portability/instr_time.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "storage/lwlock.h"
@@ -100,9 +101,6 @@ typedef struct SkShared
 	int			nwaiting;		/* entries of the waiting list, after the slots */
 	SkWorkerSlot slots[FLEXIBLE_ARRAY_MEMBER];
 } SkShared;
-
-int			sk_max_pipeline_workers = 16;
-int			sk_max_workers_per_owner = 8;
 
 static SkShared *shared = NULL;
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
@@ -454,11 +452,13 @@ sk_slot_report_error(SkWorkerSlot *slot, const char *error)
 bool
 sk_pipeline_stop(Oid dboid, int64 pipeline_id, int timeout_ms)
 {
-	int64		deadline = sk_kafka_now_ms() + timeout_ms;
+	instr_time	start;
 
+	INSTR_TIME_SET_CURRENT(start);
 	for (;;)
 	{
 		bool		running = false;
+		instr_time	waited;
 		int			i;
 
 		LWLockAcquire(shared->lock, LW_EXCLUSIVE);
@@ -483,7 +483,9 @@ sk_pipeline_stop(Oid dboid, int64 pipeline_id, int timeout_ms)
 
 		if (!running)
 			return true;
-		if (sk_kafka_now_ms() >= deadline)
+		INSTR_TIME_SET_CURRENT(waited);
+		INSTR_TIME_SUBTRACT(waited, start);
+		if (INSTR_TIME_GET_MILLISEC(waited) >= timeout_ms)
 			return false;
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 10, SK_WAIT_EVENT_KAFKA);

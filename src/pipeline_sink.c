@@ -16,11 +16,21 @@
  *   generated columns; for append pipelines into plain tables without
  *   triggers or row security.
  * - the SQL path for everything else (upsert, partitioned targets,
- *   triggers, foreign keys, row security): one INSERT ... SELECT per batch
- *   over sales_kafka._pipeline_rows(), which returns the batch, so the
- *   executor applies every rule of the table.  Upserts keep the last
- *   message per primary key; a tombstone (a message without payload)
- *   deletes its key.
+ *   triggers, foreign keys, row security): one INSERT ... SELECT per chunk
+ *   of the batch over sales_kafka._pipeline_rows(), which returns the
+ *   chunk, so the executor applies every rule of the table.  Upserts keep
+ *   the last message per primary key; a tombstone (a message without
+ *   payload) deletes its key.
+ *
+ * The SQL path's statement is prepared once and kept (SkSinkPlans, in the
+ * worker's long-lived context): each batch builds its text again from the
+ * target's columns, and only a different text (a column added, dropped,
+ * renamed or retyped) prepares it again.  For all else that changes under
+ * a running pipeline (defaults, triggers, constraints, indexes, row
+ * security policies, the search_path) the plan cache plans the kept
+ * statement again, as it does PL/pgSQL's.  Dead letters go in through one
+ * kept catalog statement (SkCatalogStatement, see pipeline_catalog.c), as
+ * the extension's owner.
  *
  * A batch is written in a subtransaction.  When writing fails, the error is
  * the rows' if the same statement without rows succeeds (a value, a
@@ -82,9 +92,22 @@ typedef struct SkDeadLetter
 	char	   *error;
 } SkDeadLetter;
 
+/*
+ * The SQL path's statement and its kept plan, from one batch to the next.
+ * The text lives in cxt; the plan, kept, in CacheMemoryContext, until cxt
+ * is reset or deleted.
+ */
+struct SkSinkPlans
+{
+	MemoryContext cxt;
+	char	   *sql;			/* NULL until the first batch on the SQL path */
+	SPIPlanPtr	plan;
+};
+
 struct SkSink
 {
 	MemoryContext cxt;
+	SkSinkPlans *plans;			/* NULL: only checking the target */
 	SkMapping  *map;
 	Relation	rel;
 	char	   *pipeline;
@@ -108,7 +131,7 @@ struct SkSink
 
 	SkBulkInsert *writer;		/* bulk path: its slots, made once */
 
-	char	   *sql;			/* SQL path: the statement */
+	char	   *sql;			/* SQL path: the statement for the target now */
 
 	SkSinkRow  *rows;
 	int			nrows;
@@ -427,15 +450,14 @@ build_sql(SkSink *sink)
 }
 
 /*
- * Open a pipeline's target for a batch (or, at create time, to check it):
- * lock it, check the owner's privileges (again: the caller checked them
- * with sk_sink_check_privileges() before it locked anything) and the
- * column mapping.  The sink lives in CurrentMemoryContext; the map's
- * typmods are set to the target's.
+ * Open a pipeline's target: lock it, check the owner's privileges (again:
+ * the caller checked them with sk_sink_check_privileges() before it locked
+ * anything) and the column mapping.  The sink lives in
+ * CurrentMemoryContext; the map's typmods are set to the target's.
  */
-SkSink *
-sk_sink_open(SkMapping *map, Oid target, bool upsert, Oid owner,
-			 const char *pipeline, int64 pipeline_id)
+static SkSink *
+open_sink(SkMapping *map, Oid target, bool upsert, Oid owner,
+		  const char *pipeline, int64 pipeline_id)
 {
 	SkSink	   *sink = palloc0(sizeof(SkSink));
 	Relation	rel;
@@ -491,6 +513,69 @@ sk_sink_open(SkMapping *map, Oid target, bool upsert, Oid owner,
 		sink->writer = sk_bulk_create(rel);
 	else
 		sink->sql = build_sql(sink);
+	return sink;
+}
+
+/*
+ * Check that a pipeline could write into its target (as it is created or
+ * started): as sk_sink_open() does, without a batch.  Locks the target in
+ * RowExclusiveLock until the transaction ends.
+ */
+void
+sk_sink_check(SkMapping *map, Oid target, bool upsert, Oid owner,
+			  const char *pipeline)
+{
+	sk_sink_close(open_sink(map, target, upsert, owner, pipeline, 0));
+}
+
+/* Forget the kept statement: free its plan and its text. */
+static void
+forget_plan(SkSinkPlans *plans)
+{
+	if (plans->plan != NULL)
+		SPI_freeplan(plans->plan);
+	if (plans->sql != NULL)
+		pfree(plans->sql);
+	plans->plan = NULL;
+	plans->sql = NULL;
+}
+
+static void
+forget_plan_callback(void *arg)
+{
+	forget_plan((SkSinkPlans *) arg);
+}
+
+/*
+ * The statements a pipeline's sink keeps from one batch to the next, in
+ * CurrentMemoryContext: a worker's context that lives as long as the
+ * worker.  Resetting or deleting that context frees them.
+ */
+SkSinkPlans *
+sk_sink_plans_create(void)
+{
+	SkSinkPlans *plans = palloc0(sizeof(SkSinkPlans));
+	MemoryContextCallback *cb = palloc0(sizeof(MemoryContextCallback));
+
+	plans->cxt = CurrentMemoryContext;
+	cb->func = forget_plan_callback;
+	cb->arg = plans;
+	MemoryContextRegisterResetCallback(plans->cxt, cb);
+	return plans;
+}
+
+/*
+ * Open a pipeline's target for a batch, with the statements kept in plans:
+ * see open_sink().  Needs the transaction of the batch, and the owner's
+ * user ID in effect.
+ */
+SkSink *
+sk_sink_open(SkSinkPlans *plans, SkMapping *map, const SkPipeline *p)
+{
+	SkSink	   *sink = open_sink(map, p->target, p->upsert, p->owner, p->name,
+								 p->id);
+
+	sink->plans = plans;
 	return sink;
 }
 
@@ -619,7 +704,36 @@ write_bulk(SkSink *sink, int lo, int hi)
 	FreeExecutorState(estate);
 }
 
-/* The SQL path: rows lo .. hi-1 through sink->sql. */
+/*
+ * The kept plan of sink->sql: the one kept already if the statement is the
+ * same, else a new one, prepared as the owner and kept in place of the old
+ * one.  Needs SPI_connect().
+ */
+static SPIPlanPtr
+sql_plan(SkSink *sink)
+{
+	SkSinkPlans *plans = sink->plans;
+	SPIPlanPtr	plan;
+	char	   *sql;
+
+	Assert(plans != NULL);
+	if (plans->sql != NULL && strcmp(plans->sql, sink->sql) == 0)
+		return plans->plan;
+	forget_plan(plans);
+	plan = SPI_prepare(sink->sql, 0, NULL);
+	if (plan == NULL)
+		elog(ERROR, "could not prepare the pipeline statement: %s",
+			 SPI_result_code_string(SPI_result));
+	/* nothing that can throw once the plan is kept */
+	sql = MemoryContextStrdup(plans->cxt, sink->sql);
+	if (SPI_keepplan(plan) != 0)
+		elog(ERROR, "could not keep the pipeline statement");
+	plans->plan = plan;
+	plans->sql = sql;
+	return plan;
+}
+
+/* The SQL path: rows lo .. hi-1 through sink->sql's kept plan. */
 static void
 write_sql(SkSink *sink, int lo, int hi)
 {
@@ -630,7 +744,7 @@ write_sql(SkSink *sink, int lo, int hi)
 	rows_hi = hi;
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	ret = SPI_execute(sink->sql, false, 0);
+	ret = SPI_execute_plan(sql_plan(sink), NULL, NULL, false, 0);
 	if (ret != SPI_OK_INSERT)
 		elog(ERROR, "pipeline statement failed: %s", SPI_result_code_string(ret));
 	SPI_finish();
@@ -747,6 +861,15 @@ write_range(SkSink *sink, int lo, int hi)
 	write_range(sink, mid, hi);
 }
 
+static SkCatalogStatement insert_dead_letter = {
+	"INSERT INTO sales_kafka.dead_letter"
+	" (pipeline, topic, partition, \"offset\", key, headers, payload, error,"
+	" sqlstate, pipeline_id, owner)"
+	" VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10, $11::regrole)",
+	11, {TEXTOID, TEXTOID, INT4OID, INT8OID, BYTEAOID, TEXTOID, BYTEAOID,
+	TEXTOID, TEXTOID, INT8OID, OIDOID}, false, SPI_OK_INSERT
+};
+
 /*
  * Insert the batch's dead letters, as the extension's owner, with the
  * pipeline's id, name and owner (whose roles row security lets read them).
@@ -754,27 +877,25 @@ write_range(SkSink *sink, int lo, int hi)
 static void
 write_dead_letters(SkSink *sink)
 {
-	Oid			argtypes[11] = {TEXTOID, TEXTOID, INT4OID, INT8OID, BYTEAOID,
-	TEXTOID, BYTEAOID, TEXTOID, TEXTOID, INT8OID, OIDOID};
 	SkCatalogScope scope;
+	Datum		values[11];
+	char		nulls[11];
 	ListCell   *lc;
 
 	if (sink->dead == NIL)
 		return;
 	sk_catalog_begin(&scope);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	values[0] = CStringGetTextDatum(sink->pipeline);
+	values[1] = CStringGetTextDatum(sink->map->topic);
+	values[9] = Int64GetDatum(sink->pipeline_id);
+	values[10] = ObjectIdGetDatum(sink->owner);
 	foreach(lc, sink->dead)
 	{
 		SkDeadLetter *dl = lfirst(lc);
 		rd_kafka_message_t *msg = dl->msg;
 		rd_kafka_headers_t *headers;
-		Datum		values[11];
-		char		nulls[11];
 
 		memset(nulls, ' ', sizeof(nulls));
-		values[0] = CStringGetTextDatum(sink->pipeline);
-		values[1] = CStringGetTextDatum(sink->map->topic);
 		values[2] = Int32GetDatum(msg->partition);
 		values[3] = Int64GetDatum(msg->offset);
 		if (msg->key != NULL)
@@ -791,16 +912,8 @@ write_dead_letters(SkSink *sink)
 			nulls[6] = 'n';
 		values[7] = CStringGetTextDatum(dl->error);
 		values[8] = CStringGetTextDatum(unpack_sql_state(dl->sqlstate));
-		values[9] = Int64GetDatum(sink->pipeline_id);
-		values[10] = ObjectIdGetDatum(sink->owner);
-		if (SPI_execute_with_args("INSERT INTO sales_kafka.dead_letter "
-								  "(pipeline, topic, partition, \"offset\", key, headers, payload, error, sqlstate,"
-								  " pipeline_id, owner) "
-								  "VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10, $11::regrole)",
-								  11, argtypes, values, nulls, false, 0) != SPI_OK_INSERT)
-			elog(ERROR, "could not insert a dead letter");
+		(void) sk_catalog_run(&insert_dead_letter, values, nulls);
 	}
-	SPI_finish();
 	sk_catalog_end(&scope);
 }
 

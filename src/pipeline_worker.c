@@ -32,8 +32,6 @@
 #endif
 
 #include "access/xact.h"
-#include "catalog/pg_type.h"
-#include "executor/spi.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "pgstat.h"
@@ -42,8 +40,6 @@
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "tcop/tcopprot.h"
-#include "utils/array.h"
-#include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
@@ -65,7 +61,8 @@ typedef struct Worker
 	char	   *topic;
 	Oid			serverid;
 	SkKafka    *kc;
-	MemoryContext workcxt;		/* the worker's life: handle, offsets */
+	SkSinkPlans *plans;			/* the sink's statements, kept */
+	MemoryContext workcxt;		/* the worker's life: handle, offsets, plans */
 	MemoryContext batchcxt;		/* reset after every batch */
 
 	int			npartitions;
@@ -152,7 +149,7 @@ lock_work(void *arg)
 {
 	LockWork   *work = (LockWork *) arg;
 
-	work->result = sk_pipeline_lock(work->id, work->for_update);
+	work->result = sk_catalog_lock_pipeline(work->id, work->for_update);
 }
 
 /*
@@ -185,39 +182,6 @@ lock_pipeline(int64 id, bool for_update)
 	}
 }
 
-/* The topic's partitions with their watermarks, and the offsets stored for them */
-static void
-load_offsets(Worker *w, int64 **stored)
-{
-	Oid			types[2] = {INT8OID, TEXTOID};
-	Datum		values[2];
-	SkCatalogScope scope;
-	uint64		i;
-
-	values[0] = Int64GetDatum(w->pipeline->id);
-	values[1] = CStringGetTextDatum(w->topic);
-	sk_catalog_begin(&scope);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute_with_args("SELECT partition, next_offset FROM sales_kafka.pipeline_offset"
-							  " WHERE pipeline_id = $1 AND topic = $2",
-							  2, types, values, NULL, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read sales_kafka.pipeline_offset");
-	for (i = 0; i < SPI_processed; i++)
-	{
-		bool		isnull;
-		int32		part = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i],
-													   SPI_tuptable->tupdesc, 1, &isnull));
-		int64		offset = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
-														 SPI_tuptable->tupdesc, 2, &isnull));
-
-		if (part >= 0 && part < w->npartitions)
-			(*stored)[part] = offset;
-	}
-	SPI_finish();
-	sk_catalog_end(&scope);
-}
-
 /*
  * Find the topic's partitions, read (or decide and store) the offset of each
  * of ours, and assign them to the consumer at those offsets.
@@ -231,6 +195,8 @@ assign_partitions(Worker *w)
 	int64	   *stored;
 	int64	   *from_time = NULL;
 	bool		any_stored = false;
+	SkOffset   *new_offsets;
+	int			nnew = 0;
 	rd_kafka_topic_partition_list_t *parts;
 	MemoryContext old;
 	int			i;
@@ -263,7 +229,7 @@ assign_partitions(Worker *w)
 		commit_transaction(w);
 		stop_worker();
 	}
-	load_offsets(w, &stored);
+	sk_offsets_load(p->id, w->topic, w->npartitions, stored);
 	for (i = 0; i < nmarks; i++)
 		if (stored[marks[i].partition] >= 0)
 			any_stored = true;
@@ -280,6 +246,7 @@ assign_partitions(Worker *w)
 											  strtoi64(p->start_at, NULL, 10));
 	}
 
+	new_offsets = palloc(sizeof(SkOffset) * Max(nmarks, 1));
 	parts = rd_kafka_topic_partition_list_new(Max(nmarks, 1));
 	for (i = 0; i < nmarks; i++)
 	{
@@ -299,30 +266,21 @@ assign_partitions(Worker *w)
 			else
 				offset = marks[i].high;
 
-			/* with the partition's high watermark: its lag shows at once */
-			{
-				Oid			types[5] = {INT8OID, TEXTOID, INT4OID, INT8OID, INT8OID};
-				Datum		values[5];
-
-				values[0] = Int64GetDatum(p->id);
-				values[1] = CStringGetTextDatum(w->topic);
-				values[2] = Int32GetDatum(part);
-				values[3] = Int64GetDatum(offset);
-				values[4] = Int64GetDatum(Max(marks[i].high, offset));
-				if (sk_catalog_exec("INSERT INTO sales_kafka.pipeline_offset"
-									" (pipeline_id, topic, partition, next_offset, high_watermark)"
-									" VALUES ($1, $2, $3, $4, $5)"
-									" ON CONFLICT (pipeline_id, topic, partition) DO NOTHING",
-									5, types, values, NULL, SPI_OK_INSERT) == 0)
-					elog(ERROR, "offset of partition %d of pipeline \"%s\" was stored meanwhile",
-						 part, p->name);
-			}
+			new_offsets[nnew].partition = part;
+			new_offsets[nnew].expected = SK_OFFSET_NEW;
+			new_offsets[nnew].next = offset;
+			new_offsets[nnew].high = marks[i].high;
+			nnew++;
 		}
 		if (part % w->args.parallelism != w->args.index)
 			continue;
 		w->next[part] = offset;
 		rd_kafka_topic_partition_list_add(parts, w->topic, part)->offset = offset;
 	}
+	/* with the partitions' high watermarks: their lag shows at once */
+	if (!sk_offsets_store(p->id, w->topic, new_offsets, nnew))
+		elog(ERROR, "offsets of pipeline \"%s\" were stored meanwhile",
+			 p->name);
 	commit_transaction(w);
 
 	sk_kafka_assign(w->kc, parts);
@@ -431,13 +389,7 @@ decode_messages(Worker *w, SkMapping *map, SkSink *sink, int lo, int hi)
 static bool
 store_offsets(Worker *w)
 {
-	Datum	   *parts = palloc(sizeof(Datum) * w->npartitions);
-	Datum	   *expected = palloc(sizeof(Datum) * w->npartitions);
-	Datum	   *next = palloc(sizeof(Datum) * w->npartitions);
-	Datum	   *high = palloc(sizeof(Datum) * w->npartitions);
-	Oid			types[6] = {INT8OID, TEXTOID, INT4ARRAYOID, INT8ARRAYOID,
-	INT8ARRAYOID, INT8ARRAYOID};
-	Datum		values[6];
+	SkOffset   *offsets = palloc(sizeof(SkOffset) * Max(w->npartitions, 1));
 	int			n = 0;
 	int			i;
 
@@ -445,33 +397,20 @@ store_offsets(Worker *w)
 	{
 		if (w->batch_next[i] < 0)
 			continue;
-		parts[n] = Int32GetDatum(i);
-		expected[n] = Int64GetDatum(w->next[i]);
-		next[n] = Int64GetDatum(w->batch_next[i]);
-		high[n] = Int64GetDatum(sk_kafka_cached_high(w->kc, w->topic, i));
+		offsets[n].partition = i;
+		offsets[n].expected = w->next[i];
+		offsets[n].next = w->batch_next[i];
+		offsets[n].high = sk_kafka_cached_high(w->kc, w->topic, i);
 		n++;
 	}
-	values[0] = Int64GetDatum(w->pipeline->id);
-	values[1] = CStringGetTextDatum(w->topic);
-	values[2] = PointerGetDatum(construct_array(parts, n, INT4OID, 4, true, TYPALIGN_INT));
-	values[3] = PointerGetDatum(construct_array(expected, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	values[4] = PointerGetDatum(construct_array(next, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	values[5] = PointerGetDatum(construct_array(high, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	return sk_catalog_exec("UPDATE sales_kafka.pipeline_offset o"
-						" SET next_offset = u.next,"
-						" high_watermark = GREATEST(NULLIF(u.high, -1), u.next),"
-						" updated_at = now()"
-						" FROM unnest($3, $4, $5, $6) AS u(partition, expected, next, high)"
-						" WHERE o.pipeline_id = $1 AND o.topic = $2"
-						" AND o.partition = u.partition AND o.next_offset = u.expected",
-						6, types, values, NULL, SPI_OK_UPDATE) == (uint64) n;
+	return sk_offsets_store(w->pipeline->id, w->topic, offsets, n);
 }
 
 /* True if the pipeline is still there and enabled */
 static bool
 pipeline_enabled(Worker *w)
 {
-	SkPipeline *p = sk_pipeline_load(w->pipeline->id);
+	SkPipeline *p = sk_catalog_load_pipeline(w->pipeline->id);
 
 	return p != NULL && p->enabled && !p->failed &&
 		p->source == w->pipeline->source;
@@ -502,7 +441,7 @@ write_batch(Worker *w)
 		discard_batch(w);
 		stop_worker();
 	}
-	sk_pipeline_check_owner(p);
+	sk_catalog_check_owner(p);
 
 	/* the user's side runs with the owner's rights, and no more */
 	GetUserIdAndSecContext(&saved_user, &saved_context);
@@ -517,7 +456,7 @@ write_batch(Worker *w)
 				 errmsg("the topic of foreign table \"%s\" changed from \"%s\" to \"%s\"",
 						map->relname, w->topic, map->topic),
 				 errdetail("The worker starts again to read the new topic.")));
-	sink = sk_sink_open(map, p->target, p->upsert, p->owner, p->name, p->id);
+	sink = sk_sink_open(w->plans, map, p);
 	for (lo = 0; lo < w->nmsgs; lo += SK_WRITE_CHUNK)
 	{
 		decode_messages(w, map, sink, lo, Min(w->nmsgs, lo + SK_WRITE_CHUNK));
@@ -670,8 +609,6 @@ is_permanent_error(int sqlstate)
 static void
 mark_failed(int64 pipeline_id, const char *reason, bool if_running)
 {
-	Oid			types[2] = {INT8OID, TEXTOID};
-	Datum		values[2];
 	SkPipeline *p;
 
 	SetCurrentStatementStartTimestamp();
@@ -680,11 +617,8 @@ mark_failed(int64 pipeline_id, const char *reason, bool if_running)
 	debug_query_string = "sales_kafka: recording why the pipeline stopped";
 	pgstat_report_activity(STATE_RUNNING, debug_query_string);
 	p = lock_pipeline(pipeline_id, true);
-	values[0] = Int64GetDatum(pipeline_id);
-	values[1] = CStringGetTextDatum(reason);
 	if (!if_running || (p != NULL && p->enabled && !p->failed))
-		sk_catalog_exec("UPDATE sales_kafka.pipeline SET failure = $2, failed_at = now()"
-						" WHERE id = $1", 2, types, values, NULL, SPI_OK_UPDATE);
+		sk_catalog_set_failure(pipeline_id, reason);
 	PopActiveSnapshot();
 	CommitTransactionCommand();
 }
@@ -735,7 +669,7 @@ no_slot(Oid dboid, Worker *w, SkClaim claim, bool waiting)
 static void
 become_owner(SkPipeline *p)
 {
-	sk_pipeline_check_owner(p);
+	sk_catalog_check_owner(p);
 	SetConfigOption("session_authorization", GetUserNameFromId(p->owner, false),
 					PGC_SUSET, PGC_S_SESSION);
 }
@@ -767,10 +701,10 @@ run(Worker *w)
 
 	/* nothing leaves the server before the owner's rights are checked */
 	MemoryContextSwitchTo(w->batchcxt);
-	sk_sink_close(sk_sink_open(map, w->pipeline->target, w->pipeline->upsert,
-							   w->pipeline->owner, w->pipeline->name,
-							   w->pipeline->id));
+	sk_sink_check(map, w->pipeline->target, w->pipeline->upsert,
+				  w->pipeline->owner, w->pipeline->name);
 	MemoryContextSwitchTo(w->workcxt);
+	w->plans = sk_sink_plans_create();
 
 	defaults = list_make2(makeDefElem("queued.min.messages", (Node *) makeString("1000000"), -1),
 						  makeDefElem("fetch.wait.max.ms", (Node *) makeString("50"), -1));

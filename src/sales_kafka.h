@@ -23,6 +23,8 @@
 extern char *sk_brokers;
 extern int	sk_connect_timeout;
 extern int	sk_produce_timeout;
+extern int	sk_max_pipeline_workers;
+extern int	sk_max_workers_per_owner;
 
 extern void sk_guc_init(void);
 
@@ -418,7 +420,7 @@ extern ErrorData *sk_try_subtransaction(void (*work) (void *arg), void *arg);
 extern void sk_extension_schema_check(void);
 extern Oid	sk_schema_owner(Oid nsp);
 
-/* in pipeline_api.c */
+/* in pipeline_catalog.c */
 
 /* A row of sales_kafka.pipeline */
 typedef struct SkPipeline
@@ -430,16 +432,13 @@ typedef struct SkPipeline
 	bool		upsert;
 	int			batch_size;
 	int			flush_ms;
-	char	   *start_at;		/* 'earliest', 'latest' or a timestamptz */
+	char	   *start_at;		/* 'earliest', 'latest' or epoch milliseconds */
 	int			parallelism;
 	Oid			owner;
 	bool		enabled;
 	bool		failed;
 } SkPipeline;
 
-extern SkPipeline *sk_pipeline_load(int64 id);
-extern SkPipeline *sk_pipeline_lock(int64 id, bool for_update);
-extern void sk_pipeline_check_owner(SkPipeline *p);
 /* What sk_catalog_begin() changed, for sk_catalog_end() to restore */
 typedef struct SkCatalogScope
 {
@@ -448,10 +447,64 @@ typedef struct SkCatalogScope
 	int			guc_level;
 } SkCatalogScope;
 
+/* the most parameters of a catalog statement */
+#define SK_CATALOG_MAX_ARGS 11
+
+/*
+ * A statement on the extension's tables, prepared on its first run and kept
+ * for the life of the process; see pipeline_catalog.c.  Declare it static,
+ * with the plan NULL.
+ */
+typedef struct SkCatalogStatement
+{
+	const char *sql;
+	int			nargs;
+	Oid			argtypes[SK_CATALOG_MAX_ARGS];
+	bool		read_only;
+	int			expected;		/* SPI_execute_plan()'s result, SPI_OK_* */
+	struct _SPI_plan *plan;		/* an SPIPlanPtr */
+} SkCatalogStatement;
+
 extern void sk_catalog_begin(SkCatalogScope *scope);
 extern void sk_catalog_end(SkCatalogScope *scope);
-extern uint64 sk_catalog_exec(const char *sql, int nargs, Oid *types,
-							  Datum *values, const char *nulls, int expected);
+extern uint64 sk_catalog_run(SkCatalogStatement *stmt, Datum *values,
+							 const char *nulls);
+extern uint64 sk_catalog_exec(SkCatalogStatement *stmt, Datum *values,
+							  const char *nulls);
+extern int64 sk_catalog_flush_interval_us(const Interval *flush);
+extern SkPipeline *sk_catalog_load_pipeline(int64 id);
+extern SkPipeline *sk_catalog_lock_pipeline(int64 id, bool for_update);
+extern SkPipeline *sk_catalog_find_pipeline(text *name);
+extern List *sk_catalog_enabled_pipelines(void);
+extern void sk_catalog_check_owner(SkPipeline *p);
+extern void sk_catalog_insert_pipeline(const char *name, Oid source,
+									   Oid target, bool upsert,
+									   int32 batch_size, Interval *flush,
+									   const char *start_at,
+									   int32 parallelism, Oid owner);
+extern void sk_catalog_set_enabled(int64 id, bool enabled);
+extern void sk_catalog_set_start_at(int64 id, const char *start_at);
+extern void sk_catalog_set_failure(int64 id, const char *reason);
+extern void sk_catalog_delete_pipeline(int64 id);
+
+/* in pipeline_offsets.c */
+
+/* One partition's offset to store; see sk_offsets_store() */
+typedef struct SkOffset
+{
+	int32		partition;
+	int64		expected;		/* what the stored offset is, or one of: */
+#define SK_OFFSET_NEW	(-1)	/* the partition has no stored offset yet */
+#define SK_OFFSET_ANY	(-2)	/* whatever is stored, if anything */
+	int64		next;			/* the offset of the next message to write */
+	int64		high;			/* the partition's high watermark; -1: unknown */
+} SkOffset;
+
+extern void sk_offsets_load(int64 pipeline_id, const char *topic,
+							int npartitions, int64 *next);
+extern bool sk_offsets_store(int64 pipeline_id, const char *topic,
+							 const SkOffset *offsets, int n);
+extern void sk_offsets_reset(int64 pipeline_id);
 
 /* in bulk_insert.c */
 
@@ -477,14 +530,19 @@ extern void sk_insert_select_init(void);
 
 /* in pipeline_sink.c */
 
-/* How a pipeline's rows reach its target table; see pipeline_sink.c */
+/* How a batch's rows reach its pipeline's target table; see pipeline_sink.c */
 typedef struct SkSink SkSink;
+
+/* The statements a pipeline's sink keeps from one batch to the next */
+typedef struct SkSinkPlans SkSinkPlans;
 
 extern void sk_sink_check_privileges(Oid source, Oid target, bool upsert,
 									 Oid owner, const char *pipeline);
-extern SkSink *sk_sink_open(SkMapping *map, Oid target, bool upsert,
-							Oid owner, const char *pipeline,
-							int64 pipeline_id);
+extern void sk_sink_check(SkMapping *map, Oid target, bool upsert, Oid owner,
+						  const char *pipeline);
+extern SkSinkPlans *sk_sink_plans_create(void);
+extern SkSink *sk_sink_open(SkSinkPlans *plans, SkMapping *map,
+							const SkPipeline *p);
 extern bool *sk_sink_wanted(SkSink *sink);
 extern void sk_sink_add(SkSink *sink, rd_kafka_message_t *msg,
 						Datum *values, bool *nulls);
@@ -529,9 +587,6 @@ typedef enum SkWorkerState
 } SkWorkerState;
 
 typedef struct SkWorkerSlot SkWorkerSlot;
-
-extern int	sk_max_pipeline_workers;
-extern int	sk_max_workers_per_owner;
 
 extern void sk_shmem_init(void);
 extern bool sk_shmem_ready(void);

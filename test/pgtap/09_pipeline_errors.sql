@@ -1,7 +1,8 @@
 -- Pipelines and what goes wrong: mappings whose metadata columns could not
 -- take a message (refused when the pipeline is created or the mapping
 -- changes), the lag of a pipeline that never commits, the precision of a
--- Kafka timestamp column, the time of each batch; an error a row causes
+-- Kafka timestamp column, the time of each batch; a target altered under a
+-- running pipeline whose statement is kept; an error a row causes
 -- (found by writing without the rows) goes to the dead letters whatever its
 -- SQLSTATE, one without rows stops the pipeline; reset_pipeline() with an
 -- untyped 'to' of every form, and offsets checked against the topic.  Pipelines commit in their own transactions, so
@@ -20,7 +21,7 @@ CREATE SERVER err_kafka FOREIGN DATA WRAPPER sales_kafka;
 
 \ir helpers.psql
 
-SELECT plan(43);
+SELECT plan(50);
 
 -- a Kafka timestamp column rounds to its precision, as timestamptz input does
 SELECT format($$CREATE FOREIGN TABLE time_out (n int, ts timestamptz OPTIONS (kafka 'timestamp'))
@@ -68,6 +69,42 @@ SELECT ok(wait_for($$SELECT state = 'failed' AND last_error LIKE '%a Kafka topic
                      FROM sales_kafka.pipeline_status WHERE pipeline = 'pe_altered'$$, '30 s'),
           'a topic column altered to varchar(3) stops the running pipeline as failed, with the reason');
 SELECT sales_kafka.drop_pipeline('pe_altered');
+
+-- a target altered under a running pipeline that writes through SQL (the
+-- statement is kept from batch to batch): each batch writes into the
+-- table as it is then
+SELECT format($$CREATE FOREIGN TABLE kept_src (id int, n int, note text)
+                SERVER err_kafka OPTIONS (topic %L)$$, topic('pipe_kept')) \gexec
+CREATE TABLE kept_target (id int PRIMARY KEY, n int, origin text DEFAULT 'first');
+SELECT sales_kafka.create_pipeline('pe_kept', 'kept_src', 'kept_target', mode => 'upsert',
+                                   flush_interval => '0');
+SELECT sales_kafka.start_pipeline('pe_kept');
+INSERT INTO kept_src VALUES (1, 1, 'a');
+SELECT ok(wait_for($$SELECT count(*) = 1 FROM kept_target$$), 'the upsert pipeline writes its first row');
+ALTER TABLE kept_target ALTER COLUMN origin SET DEFAULT 'second';
+INSERT INTO kept_src VALUES (2, 2, 'b');
+SELECT ok(wait_for($$SELECT origin = 'second' FROM kept_target WHERE id = 2$$),
+          'a default changed under the running pipeline fills the next batch''s rows');
+ALTER TABLE kept_target ADD COLUMN note text;
+INSERT INTO kept_src VALUES (3, 3, 'c');
+SELECT ok(wait_for($$SELECT note = 'c' FROM kept_target WHERE id = 3$$),
+          'a column added to the target, which the foreign table has, is filled from the next batch on');
+ALTER TABLE kept_target DROP CONSTRAINT kept_target_pkey, ADD PRIMARY KEY (id);
+INSERT INTO kept_src VALUES (1, 10, 'd');
+SELECT ok(wait_for($$SELECT n = 10 AND note = 'd' FROM kept_target WHERE id = 1$$),
+          'a primary key made again under the running pipeline: the next message of a key updates its row');
+ALTER TABLE kept_target DROP COLUMN note;
+INSERT INTO kept_src VALUES (4, 4, 'e');
+SELECT ok(wait_for($$SELECT count(*) = 4 FROM kept_target$$),
+          'a mapped column dropped from the target: the next batch is written without it');
+SELECT is((SELECT count(*) FROM sales_kafka.dead_letter WHERE pipeline = 'pe_kept'), 0::bigint,
+          'no message of the altered target went to the dead letters');
+ALTER TABLE kept_target ALTER COLUMN n TYPE bigint;
+INSERT INTO kept_src VALUES (5, 5, 'f');
+SELECT ok(wait_for($$SELECT state = 'failed' AND last_error LIKE 'column "n" has type integer in foreign table%'
+                     FROM sales_kafka.pipeline_status WHERE pipeline = 'pe_kept'$$),
+          'a mapped column of the SQL path retyped under the running pipeline stops it as failed, with the reason');
+SELECT sales_kafka.drop_pipeline('pe_kept');
 
 -- a pipeline that cannot commit shows its lag from the start
 SELECT format($$CREATE FOREIGN TABLE stuck_src (n int) SERVER err_kafka OPTIONS (topic %L)$$,
