@@ -528,11 +528,6 @@ extern void sk_bulk_add(SkBulkInsert *bi, TupleTableSlot *slot);
 extern uint64 sk_bulk_end(SkBulkInsert *bi);
 extern void sk_bulk_free(SkBulkInsert *bi);
 
-/* in insert_select.c */
-extern bool sk_bulk_insert_select;
-
-extern void sk_insert_select_init(void);
-
 /* in pipeline_sink.c */
 
 /* How a batch's rows reach its pipeline's target table; see pipeline_sink.c */
