@@ -79,8 +79,9 @@
 # the rollups of 10 M lines: ~6 minutes); `make bench-kpi` raises the
 # harness's per-step time limit (SK_SUITE_TIMEOUT) to an hour.
 # The targets: an incremental refresh at the largest size <= 1.5 x the one
-# at the smallest, and p95 <= 20 ms at the largest size for every query.
-# Nothing is asserted: the summary says what met them.
+# at the smallest, and p95 <= 20 ms at the largest size for every query
+# (the worst one's is judged); a miss fails the benchmark (bench/lib.sh:
+# BENCH_RELAX, BENCH_TARGET_FACTOR).
 set -euo pipefail
 # shellcheck source=bench/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -449,8 +450,11 @@ r_inc=$(ratio "$inc_last" "$inc_first")
 echo
 echo "== summary"
 echo "incremental refresh_rollups after $NEW_ROWS lines: $inc_first ms at $first, $inc_last ms at $last lines:" \
-	"ratio $r_inc (target <= $TARGET_REFRESH_RATIO: $(awk "BEGIN { print ($r_inc <= $TARGET_REFRESH_RATIO) ? \"met\" : \"MISSED\" }"))"
+	"ratio $r_inc"
 echo "refresh_kpis (rollups + 3 materialized views) after $NEW_ROWS lines: $kpi_first ms at $first, $kpi_last ms at $last: ratio $(ratio "$kpi_last" "$kpi_first")"
 echo "full rebuild_rollups at $last lines: $reb_last ms = $(ratio "$reb_last" "$inc_last") x an incremental refresh"
-echo "dashboard p95 at $last lines: worst $worst; target <= $TARGET_P95_MS ms for every query:" \
-	"$([ -z "$missed" ] && echo met || echo "MISSED by $missed")"
+echo "dashboard p95 at $last lines: worst $worst${missed:+; over $TARGET_P95_MS ms: $missed}"
+worst_ms=$(sql_value "SELECT max(p95) FROM bench_latency_result WHERE size = $last")
+bench_target "incremental refresh, $last / $first lines" "$r_inc" "<=" "$TARGET_REFRESH_RATIO"
+bench_target "worst dashboard p95 at $last lines (ms)" "$worst_ms" "<=" "$TARGET_P95_MS"
+bench_finish

@@ -2,11 +2,19 @@
 #
 # The benchmarks run under `test/run-tests.sh --run bench/X.sh`, which sets
 # PGHOST/PGPORT/PGUSER, SK_TEST_BROKERS, SK_TEST_BROKER_CTL (empty against a
-# real cluster), SK_TEST_BROKER_BIN and SK_TEST_TOPIC_PREFIX.  The harness
-# passes only BENCH_ROWS, BENCH_RUNS and BENCH_PARTITIONS through from the
-# caller's environment, so every benchmark also takes settings as arguments:
+# real cluster), SK_TEST_BROKER_BIN and SK_TEST_TOPIC_PREFIX, and passes
+# every BENCH_* variable of the caller's environment through.  Every
+# benchmark also takes settings as arguments:
 #
 #   ./test/run-tests.sh --run bench/pipeline_latency.sh BENCH_SECONDS=30
+#
+# Targets: each benchmark states its targets in its header and checks each
+# with bench_target; bench_finish, its last command, exits 1 if one was
+# missed, so that `make bench` fails.  On a noisy machine:
+#   BENCH_RELAX=1             report missed targets, exit 0
+#   BENCH_TARGET_FACTOR=0.9   judge against targets relaxed by that factor
+#                             (an "at least" target times it, an "at most"
+#                             one divided by it); default 1
 #
 # The sales events: sale_id 1..N, 7 fields, ~150 bytes of JSON each,
 # keyed by sale_id, as the view "generated" (bench_generated_view) and the
@@ -238,5 +246,44 @@ bench_wait_rows() {
 	done
 	echo "$1 holds $n rows after $3 s, not $2" >&2
 	"${PSQL[@]}" -x -c "SELECT * FROM sales_kafka.pipeline_status" >&2
+	exit 1
+}
+
+# bench_target WHAT VALUE OP TARGET: judge VALUE against a target, OP ">="
+# (at least) or "<=" (at most), relaxed by BENCH_TARGET_FACTOR; print the
+# verdict and remember a miss for bench_finish
+BENCH_MISSED=()
+bench_target() {
+	local what=$1 value=$2 op=$3 target=$4 factor=${BENCH_TARGET_FACTOR:-1} judged
+	awk "BEGIN { exit !($factor > 0 && $factor <= 1) }" ||
+		{ echo "BENCH_TARGET_FACTOR must be in (0, 1]: $factor" >&2; exit 2; }
+	case $op in
+	'>=') judged=$(awk "BEGIN { print $target * $factor }") ;;
+	'<=') judged=$(awk "BEGIN { print $target / $factor }") ;;
+	*) echo "bench_target: OP must be >= or <=, not $op" >&2; exit 2 ;;
+	esac
+	if awk "BEGIN { exit !($factor < 1) }"; then
+		target="$target (relaxed to $judged by BENCH_TARGET_FACTOR=$factor)"
+	fi
+	if awk "BEGIN { exit !($value $op $judged) }"; then
+		echo "target met: $what $value, target $op $target"
+	else
+		echo "target NOT met: $what $value, target $op $target"
+		BENCH_MISSED+=("$what")
+	fi
+}
+
+# bench_finish: the benchmark's exit status: 1 if a target was missed
+# (unless BENCH_RELAX=1), else 0
+bench_finish() {
+	local missed
+	[ ${#BENCH_MISSED[@]} -gt 0 ] || return 0
+	missed=$(printf '%s; ' "${BENCH_MISSED[@]}")
+	missed=${missed%; }
+	if [ "${BENCH_RELAX:-0}" = 1 ]; then
+		echo "BENCH_RELAX=1: missed targets reported, not failed: $missed"
+		return 0
+	fi
+	echo "missed targets: $missed (BENCH_RELAX=1 reports them without failing)" >&2
 	exit 1
 }

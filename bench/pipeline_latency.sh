@@ -34,7 +34,8 @@
 #                     finds nothing for that long even when messages arrive
 #                     meanwhile (a real broker answers at once), which adds
 #                     up to that much to every message's latency here.
-# The target is p99 <= 100 ms.
+# The target is p99 <= 100 ms; a miss fails the benchmark (bench/lib.sh:
+# BENCH_RELAX, BENCH_TARGET_FACTOR).
 set -euo pipefail
 # shellcheck source=bench/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -100,10 +101,10 @@ echo "measured: ingested_at (clock_timestamp() at insert, in the batch transacti
 echo "          - the message's Kafka timestamp (CreateTime, ms); $n messages after the first $WARMUP s"
 printf 'latency ms: p50 %s   p90 %s   p99 %s   p99.9 %s   max %s   (max, all: %s)\n' \
 	"$p50" "$p90" "$p99" "$p999" "$max" "$max_all"
-echo "target: p99 <= $TARGET_MS ms"
-awk "BEGIN { exit !($p99 <= $TARGET_MS) }" && echo "target met" || echo "target NOT met"
+bench_target "latency p99 (ms)" "$p99" "<=" "$TARGET_MS"
 if [ -n "${SK_TEST_BROKER_CTL:-}" ] && [ -z "${BENCH_FETCH_WAIT_MS:-}" ]; then
 	echo "note: the test broker holds every fetch that finds nothing for the whole fetch.wait.max.ms"
 	echo "      (the pipeline's default: 50 ms), even when messages arrive meanwhile; a real broker"
 	echo "      answers as they arrive.  BENCH_FETCH_WAIT_MS=10 shows how much of the latency that is."
 fi
+bench_finish

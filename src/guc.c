@@ -103,14 +103,5 @@ sk_guc_init(void)
 							0,
 							NULL, NULL, NULL);
 
-	DefineCustomBoolVariable("sales_kafka.bulk_insert",
-							 "Writes INSERT ... SELECT from a Kafka foreign table in batches, as COPY does.",
-							 "Into an ordinary table without triggers or row security, and without ON CONFLICT or RETURNING; other inserts run row by row.",
-							 &sk_bulk_insert_select,
-							 true,
-							 PGC_USERSET,
-							 0,
-							 NULL, NULL, NULL);
-
 	MarkGUCPrefixReserved("sales_kafka");
 }

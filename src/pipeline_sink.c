@@ -671,7 +671,7 @@ write_bulk(SkSink *sink, int lo, int hi)
 		defaults[i] = ExecPrepareExpr(sink->default_expr[i], estate);
 
 	/* volatile defaults may run between rows; and 1,000 rows sort for little */
-	sk_bulk_begin(sink->writer, rri, estate, false);
+	sk_bulk_begin(sink->writer, rri, estate, 0);
 	for (r = lo; r < hi; r++)
 	{
 		TupleTableSlot *slot = sk_bulk_next_slot(sink->writer);

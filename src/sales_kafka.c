@@ -25,7 +25,6 @@ _PG_init(void)
 {
 	sk_guc_init();
 	sk_produce_init();
-	sk_insert_select_init();
 	/* pipelines need shared memory and the launcher: only when preloaded */
 	if (process_shared_preload_libraries_in_progress)
 	{

@@ -514,19 +514,19 @@ typedef struct SkBulkInsert SkBulkInsert;
 /* rows handed to table_multi_insert() at once, as COPY does */
 #define SK_MULTI_INSERT_ROWS 1000
 
+/* flags of sk_bulk_begin() */
+#define SK_BULK_SORT_INDEXES	0x01	/* no volatile code runs between rows */
+#define SK_BULK_ONE_BY_ONE		0x02	/* volatile code between rows may
+										 * read the table */
+
 extern bool sk_bulk_insert_possible(Relation rel, Oid user);
 extern SkBulkInsert *sk_bulk_create(Relation rel);
 extern void sk_bulk_begin(SkBulkInsert *bi, ResultRelInfo *rri,
-						  EState *estate, bool sort_btree);
+						  EState *estate, int flags);
 extern TupleTableSlot *sk_bulk_next_slot(SkBulkInsert *bi);
 extern void sk_bulk_add(SkBulkInsert *bi, TupleTableSlot *slot);
-extern void sk_bulk_end(SkBulkInsert *bi);
+extern uint64 sk_bulk_end(SkBulkInsert *bi);
 extern void sk_bulk_free(SkBulkInsert *bi);
-
-/* in insert_select.c */
-extern bool sk_bulk_insert_select;
-
-extern void sk_insert_select_init(void);
 
 /* in pipeline_sink.c */
 
