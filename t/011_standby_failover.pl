@@ -242,8 +242,12 @@ like($diff, qr/^\d+ rows, 0 missing, 0 extra$/m,
 	"the rollups refreshed on both sides of the failover equal their recomputation ($diff)");
 
 # the standby's log until the promotion: nothing of ours went wrong there
-my @ours = grep { /(?:ERROR|FATAL|PANIC|WARNING):.*(?:sales_kafka|pipeline)/ }
-  split /\n/, slurp_file($standby->logfile, 0);
+# (the walreceiver's retries name the run's socket directory, which holds
+# "sales_kafka_test": not ours)
+my @ours = grep {
+	/(?:ERROR|FATAL|PANIC|WARNING):.*(?:sales_kafka(?!_test)|pipeline)/
+	  && !/could not connect to the primary server|WAL stream|walreceiver/
+} split /\n/, slurp_file($standby->logfile, 0);
 is_deeply(\@ours, [], 'the standby logged no error or warning of sales_kafka');
 check_server_log($standby, 0);
 
