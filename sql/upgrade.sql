@@ -196,7 +196,7 @@ BEGIN
     FOR r IN SELECT c.relname FROM pg_class c
               WHERE c.relnamespace = model::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm')
                 AND NOT c.relispartition
-                AND c.relname NOT IN ('kpi_state', 'kpi_as_of', 'kpi_as_of_partitions',
+                AND c.relname NOT IN ('kpi_state', 'kpi_as_of', 'kpi_as_of_partitions', 'kpi_as_of_views',
                                       'kpi_today', 'kpi_today_top_products', 'kpi_today_by_category')
     LOOP
         RETURN QUERY EXECUTE format('SELECT %L, %L, t::text FROM %I.%I t', r, 'row', model, r);
@@ -410,6 +410,14 @@ CREATE TEMP TABLE data_1_2 AS
   SELECT 'plain' AS model, relation, row_text FROM pg_temp.model_data('regress_old_plain')
   UNION ALL SELECT 'part', relation, row_text FROM pg_temp.model_data('regress_old_part');
 SELECT count(*) > 0 AS has_data FROM data_1_2;
+-- the three materialized KPIs of 1.2, which 1.3 reads from the rollups
+CREATE TEMP TABLE mv_1_2 AS
+  SELECT 'plain' AS model, 'kpi_top_products' AS kpi, to_jsonb(t) AS row_json FROM regress_old_plain.mv_top_products t
+  UNION ALL SELECT 'plain', 'kpi_price_distribution', to_jsonb(t) FROM regress_old_plain.mv_price_distribution t
+  UNION ALL SELECT 'plain', 'kpi_growth_yoy', to_jsonb(t) FROM regress_old_plain.mv_growth_yoy t
+  UNION ALL SELECT 'part', 'kpi_top_products', to_jsonb(t) FROM regress_old_part.mv_top_products t
+  UNION ALL SELECT 'part', 'kpi_price_distribution', to_jsonb(t) FROM regress_old_part.mv_price_distribution t
+  UNION ALL SELECT 'part', 'kpi_growth_yoy', to_jsonb(t) FROM regress_old_part.mv_growth_yoy t;
 -- the committed offset has moved on since the KPIs were refreshed
 UPDATE sales_kafka.pipeline_offset SET next_offset = 8 WHERE pipeline = 'regress_old_plain_order_lines';
 SELECT pipeline, topic, partition, covered_offset, committed_offset, high_watermark
@@ -465,12 +473,38 @@ SELECT * FROM pg_temp.differences('describe_model', 'regress_old_part', 'regress
 SELECT count(DISTINCT object) AS objects, count(*) AS properties FROM pg_temp.describe_model('regress_old_part');
 COMMIT;
 
--- the data and rollups of 1.2 are there, and are those of 1.3
+-- the data and rollups of 1.2 are there, and are those of 1.3: but the
+-- rows per product and minute, which 1.3 no longer keeps, and the
+-- materialized KPIs, which 1.3 no longer has (compared below)
 SELECT model, relation, row_text FROM data_1_2
+ WHERE NOT (relation IN ('rollup_product', 'kpi_product_sales') AND row_text LIKE '(minute,%')
+   AND relation NOT IN ('mv_top_products', 'mv_price_distribution', 'mv_growth_yoy',
+                        'kpi_top_products', 'kpi_price_distribution', 'kpi_growth_yoy')
 EXCEPT
 (SELECT 'plain', relation, row_text FROM pg_temp.model_data('regress_old_plain')
  UNION ALL SELECT 'part', relation, row_text FROM pg_temp.model_data('regress_old_part'))
 ORDER BY 1, 2, 3;
+-- the KPIs that were materialized views show what those showed (as
+-- numbers: 1.3 gives money two decimals)
+CREATE TEMP VIEW kpi_1_3 AS
+  SELECT 'plain' AS model, 'kpi_top_products' AS kpi, to_jsonb(t) AS row_json FROM regress_old_plain.kpi_top_products t
+  UNION ALL SELECT 'plain', 'kpi_price_distribution', to_jsonb(t) FROM regress_old_plain.kpi_price_distribution t
+  UNION ALL SELECT 'plain', 'kpi_growth_yoy', to_jsonb(t) FROM regress_old_plain.kpi_growth_yoy t
+  UNION ALL SELECT 'part', 'kpi_top_products', to_jsonb(t) FROM regress_old_part.kpi_top_products t
+  UNION ALL SELECT 'part', 'kpi_price_distribution', to_jsonb(t) FROM regress_old_part.kpi_price_distribution t
+  UNION ALL SELECT 'part', 'kpi_growth_yoy', to_jsonb(t) FROM regress_old_part.kpi_growth_yoy t;
+SELECT m.model, m.kpi, m.row_json AS row_of_1_2_missing_in_1_3
+  FROM mv_1_2 m
+ WHERE NOT EXISTS (
+       SELECT FROM kpi_1_3 n
+        WHERE n.model = m.model AND n.kpi = m.kpi
+          AND NOT EXISTS (SELECT FROM jsonb_each(m.row_json) o
+                           WHERE (n.row_json -> o.key) IS DISTINCT FROM o.value
+                             AND NOT (jsonb_typeof(o.value) = 'number'
+                                      AND jsonb_typeof(n.row_json -> o.key) = 'number'
+                                      AND (n.row_json ->> o.key)::numeric = (o.value #>> '{}')::numeric)))
+ ORDER BY 1, 2, 3;
+SELECT (SELECT count(*) FROM mv_1_2) AS rows_of_1_2, (SELECT count(*) FROM kpi_1_3) AS rows_of_1_3;
 -- and go on as those of a model of 1.3
 SELECT m, pg_temp.load(m, 2), sales_kafka.refresh_kpis(m)
   FROM unnest('{regress_old_plain,regress_new_plain,regress_old_part,regress_new_part}'::name[]) AS m;

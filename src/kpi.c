@@ -11,7 +11,7 @@
  * (create_sales_model, create_sales_partitions, refresh_rollups,
  * rebuild_rollups, refresh_kpis, create_sales_pipelines and
  * upgrade_sales_model) are C wrappers that run their plpgsql body (the
- * same name with a leading underscore; refresh_kpis has three steps) as
+ * same name with a leading underscore; refresh_kpis has two steps) as
  * REFRESH MATERIALIZED VIEW runs a view's query: as the schema's owner,
  * with SECURITY_RESTRICTED_OPERATION, search_path = pg_catalog, pg_temp,
  * and every setting changed inside undone afterwards.  The caller must
@@ -61,15 +61,6 @@ PG_FUNCTION_INFO_V1(sales_kafka_refresh_kpis);
 PG_FUNCTION_INFO_V1(sales_kafka_create_sales_pipelines);
 PG_FUNCTION_INFO_V1(sales_kafka_upgrade_sales_model);
 PG_FUNCTION_INFO_V1(sk_wait_for_writers);
-
-/* How an internal function runs as the model's owner */
-typedef enum OwnerMode
-{
-	/* the owner's code may run: as REFRESH MATERIALIZED VIEW runs it */
-	AS_OWNER_RESTRICTED,
-	/* only our statements run (and PostgreSQL's, which restrict themselves) */
-	AS_OWNER
-} OwnerMode;
 
 /*
  * The name of the model schema, the called function's first argument.
@@ -134,7 +125,7 @@ model_owner(FunctionCallInfo fcinfo)
  */
 static Datum
 call_as_owner(FunctionCallInfo fcinfo, const char *internal, Oid owner,
-			  OwnerMode mode, bool *isnull)
+			  bool *isnull)
 {
 	Oid			self = fcinfo->flinfo->fn_oid;
 	char	   *schema = get_namespace_name(get_func_namespace(self));
@@ -162,9 +153,8 @@ call_as_owner(FunctionCallInfo fcinfo, const char *internal, Oid owner,
 		inner->args[i] = fcinfo->args[i];
 
 	GetUserIdAndSecContext(&save_user, &save_context);
-	context = save_context | SECURITY_LOCAL_USERID_CHANGE;
-	if (mode == AS_OWNER_RESTRICTED)
-		context |= SECURITY_RESTRICTED_OPERATION;
+	context = save_context | SECURITY_LOCAL_USERID_CHANGE |
+		SECURITY_RESTRICTED_OPERATION;
 	SetUserIdAndSecContext(owner, context);
 	guc_level = NewGUCNestLevel();
 	(void) set_config_option("search_path", "pg_catalog, pg_temp",
@@ -186,8 +176,7 @@ call_as_model_owner(FunctionCallInfo fcinfo, const char *internal)
 {
 	Oid			owner = model_owner(fcinfo);
 
-	return call_as_owner(fcinfo, internal, owner, AS_OWNER_RESTRICTED,
-						 &fcinfo->isnull);
+	return call_as_owner(fcinfo, internal, owner, &fcinfo->isnull);
 }
 
 /*
@@ -202,6 +191,7 @@ sales_kafka_create_sales_model(PG_FUNCTION_ARGS)
 	char	   *schema = model_schema_arg(fcinfo);
 	Oid			nsp = get_namespace_oid(schema, true);
 	Oid			owner;
+	Datum		result;
 
 	if (!OidIsValid(nsp))
 	{
@@ -214,8 +204,8 @@ sales_kafka_create_sales_model(PG_FUNCTION_ARGS)
 		nsp = get_namespace_oid(schema, false);
 	}
 	owner = schema_owner_checked(fcinfo, schema, nsp);
-	return call_as_owner(fcinfo, "_create_sales_model", owner,
-						 AS_OWNER_RESTRICTED, &fcinfo->isnull);
+	result = call_as_owner(fcinfo, "_create_sales_model", owner, &fcinfo->isnull);
+	return result;
 }
 
 /* sales_kafka.create_sales_partitions(model_schema, from_day, to_day) */
@@ -240,11 +230,8 @@ sales_kafka_rebuild_rollups(PG_FUNCTION_ARGS)
 }
 
 /*
- * sales_kafka.refresh_kpis(model_schema): the rollups, then the
- * materialized views, then the time of it in kpi_state.  REFRESH
- * MATERIALIZED VIEW CONCURRENTLY makes a temporary table, which a
- * security-restricted operation may not: it runs as the owner without the
- * restriction, and restricts itself while the view's query runs.
+ * sales_kafka.refresh_kpis(model_schema): the rollups, then the time of it
+ * in kpi_state (no KPI view needs a refresh of its own).
  */
 Datum
 sales_kafka_refresh_kpis(PG_FUNCTION_ARGS)
@@ -254,11 +241,8 @@ sales_kafka_refresh_kpis(PG_FUNCTION_ARGS)
 	bool		rows_null;
 	bool		isnull;
 
-	rows = call_as_owner(fcinfo, "_refresh_rollups", owner,
-						 AS_OWNER_RESTRICTED, &rows_null);
-	(void) call_as_owner(fcinfo, "_refresh_views", owner, AS_OWNER, &isnull);
-	(void) call_as_owner(fcinfo, "_note_views_refreshed", owner,
-						 AS_OWNER_RESTRICTED, &isnull);
+	rows = call_as_owner(fcinfo, "_refresh_rollups", owner, &rows_null);
+	(void) call_as_owner(fcinfo, "_note_views_refreshed", owner, &isnull);
 	fcinfo->isnull = rows_null;
 	return rows;
 }

@@ -109,10 +109,13 @@ END;
 COMMENT ON FUNCTION sales_kafka._covered_offsets(regclass) IS
 'internal: the committed offsets of every partition of the pipelines into an order_lines table, by pipeline id, for kpi_state.covered_offsets';
 
+-- (jit off: compiling the statement costs more than running it on the
+-- lines of a second or two)
 CREATE FUNCTION sales_kafka._refresh_rollups(model_schema name)
 RETURNS bigint
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
+SET jit = off
 AS $$
 DECLARE
     s text := sales_kafka._model_state(model_schema);
@@ -140,67 +143,126 @@ BEGIN
     upto := coalesce(pg_sequence_last_value((s || '.order_lines_ingest_id_seq')::regclass), 0);
     PERFORM sales_kafka._wait_for_writers((s || '.order_lines')::regclass);
 
+    -- One statement.  The new lines are read once, and summed once per
+    -- rollup at its finest grain (minute for the totals, hour for the
+    -- others); the coarser grains are sums of those sums, and the customer
+    -- groups sums of the customers' hours.  Then each rollup's buckets are
+    -- upserted in key order (a bucket's rows end up together in the table,
+    -- see bench/kpi_dashboard.sh, not spread over it in hash order).
+    --
+    -- An order counts where its first line (by ingest_id) does.  Its lines
+    -- may come in different runs: the first new line of each order in this
+    -- run opens it unless a line of the order has a smaller ingest_id, and
+    -- every such line was rolled up by an earlier run (values up to upto
+    -- are final, see above).  One index probe per order of the run, not
+    -- one per line.  The probe is a subplan of the select list, never a
+    -- join the planner could turn into a scan of all the order lines.
     IF upto > st.rolled_up_through THEN
-        EXECUTE replace(replace($roll$
+        EXECUTE replace(replace(replace($roll$
 WITH new_lines AS MATERIALIZED (
-    SELECT date_trunc('minute', l.sold_at, $3) AS minute,
+    SELECT l.order_id, l.ingest_id,
+           date_trunc('minute', l.sold_at, $3) AS minute, date_trunc('hour', l.sold_at, $3) AS hour,
            l.product_id,
-           coalesce(l.customer_id, o.customer_id) AS customer_id,
-           l.quantity, l.revenue, l.profit,
-           CASE WHEN l.quantity > 0
-                THEN width_bucket(l.revenue / l.quantity, '{5,10,20,50,100,200,500,1000}'::numeric[]) END AS price_band,
-           NOT EXISTS (SELECT FROM @s.order_lines e
-                        WHERE e.order_id = l.order_id AND e.ingest_id < l.ingest_id) AS opens_order
+           coalesce(l.customer_id,
+                    (SELECT o.customer_id FROM @s.orders o WHERE o.order_id = l.order_id)) AS customer_id,
+           l.quantity, l.revenue, l.profit
       FROM @s.order_lines l
-      LEFT JOIN @s.orders o ON o.order_id = l.order_id
      WHERE l.ingest_id > $1 AND l.ingest_id <= $2),
-by_minute AS MATERIALIZED (
-    SELECT minute, product_id, customer_id,
+first_lines AS MATERIALIZED (
+    SELECT f.ingest_id,
+           NOT EXISTS (SELECT FROM @s.order_lines e
+                        WHERE e.order_id = f.order_id AND e.ingest_id < f.ingest_id) AS opens_order
+      FROM (SELECT order_id, min(ingest_id) AS ingest_id FROM new_lines GROUP BY order_id) f),
+lines AS MATERIALIZED (
+    SELECT l.minute, l.hour, l.product_id, l.customer_id, l.quantity, l.revenue, l.profit,
+           f.ingest_id IS NOT NULL AS opens_order
+      FROM new_lines l
+      LEFT JOIN first_lines f ON f.ingest_id = l.ingest_id AND f.opens_order),
+-- the finest grain of each rollup
+total_minute AS MATERIALIZED (
+    SELECT minute AS bucket,
            count(*) AS sales_count, count(*) FILTER (WHERE opens_order) AS order_count,
            sum(quantity) AS quantity, sum(revenue) AS revenue, sum(profit) AS profit
-      FROM new_lines
-     GROUP BY minute, product_id, customer_id),
-by_grain AS MATERIALIZED (
-    SELECT g.grain,
-           CASE g.grain WHEN 'minute' THEN m.minute
-                        WHEN 'all' THEN timestamptz '-infinity'
-                        ELSE date_trunc(g.grain, m.minute, $3) END AS bucket,
-           m.product_id, m.customer_id, m.sales_count, m.order_count,
-           m.quantity, m.revenue, m.profit
-      FROM by_minute m
-     CROSS JOIN (VALUES ('minute'), ('hour'), ('day'), ('month'), ('all')) AS g(grain)),
--- the buckets into each rollup table
-@upserts@,
+      FROM lines GROUP BY minute),
+product_hour AS MATERIALIZED (
+    SELECT hour AS bucket, product_id,
+           count(*) AS sales_count, count(*) FILTER (WHERE opens_order) AS order_count,
+           sum(quantity) AS quantity, sum(revenue) AS revenue, sum(profit) AS profit
+      FROM lines GROUP BY hour, product_id),
+customer_hour AS MATERIALIZED (
+    SELECT hour AS bucket, customer_id,
+           count(*) AS sales_count, count(*) FILTER (WHERE opens_order) AS order_count,
+           sum(quantity) AS quantity, sum(revenue) AS revenue, sum(profit) AS profit
+      FROM lines GROUP BY hour, customer_id),
+customer_group_hour AS MATERIALIZED (
+    SELECT h.bucket, c.segment, c.region, c.country, c.state, c.city,
+           sum(h.sales_count) AS sales_count, sum(h.order_count) AS order_count,
+           sum(h.quantity) AS quantity, sum(h.revenue) AS revenue, sum(h.profit) AS profit
+      FROM customer_hour h
+      LEFT JOIN @s.customers c ON c.customer_id = h.customer_id
+     GROUP BY h.bucket, c.segment, c.region, c.country, c.state, c.city),
+-- each rollup's buckets of every grain
+@grains@,
+total AS (
+    INSERT INTO @s.rollup_total AS r
+    SELECT grain, bucket, sales_count, order_count, quantity, revenue, profit
+      FROM total_sums ORDER BY grain, bucket
+    ON CONFLICT (grain, bucket) DO UPDATE
+       SET @add@),
+product AS (
+    INSERT INTO @s.rollup_product AS r
+    SELECT grain, bucket, sales_count, order_count, quantity, revenue, profit, product_id
+      FROM product_sums ORDER BY grain, bucket, product_id
+    ON CONFLICT (grain, bucket, product_id) DO UPDATE
+       SET @add@),
+customer AS (
+    INSERT INTO @s.rollup_customer AS r
+    SELECT grain, bucket, sales_count, order_count, quantity, revenue, profit, customer_id
+      FROM customer_sums ORDER BY grain, bucket, customer_id
+    ON CONFLICT (grain, bucket, customer_id) DO UPDATE
+       SET @add@),
+customer_group AS (
+    INSERT INTO @s.rollup_customer_group AS r
+    SELECT grain, bucket, sales_count, order_count, quantity, revenue, profit,
+           segment, region, country, state, city
+      FROM customer_group_sums ORDER BY grain, bucket, segment, region, country, state, city
+    ON CONFLICT (grain, bucket, segment, region, country, state, city) DO UPDATE
+       SET @add@),
 price_band AS (
     INSERT INTO @s.rollup_price_band AS r
-    SELECT price_band, count(*), sum(quantity), sum(revenue)
-      FROM new_lines WHERE price_band IS NOT NULL GROUP BY price_band
+    SELECT width_bucket(revenue / quantity, '{5,10,20,50,100,200,500,1000}'::numeric[]),
+           count(*), sum(quantity), sum(revenue)
+      FROM new_lines WHERE quantity > 0
+     GROUP BY 1
     ON CONFLICT (band) DO UPDATE
        SET sales_count = r.sales_count + excluded.sales_count,
            quantity = r.quantity + excluded.quantity,
            revenue = r.revenue + excluded.revenue)
-SELECT coalesce(sum(sales_count), 0) FROM by_minute
-$roll$, '@upserts@',
-            (SELECT string_agg(format($u$
-%1$s AS (
-    INSERT INTO @s.rollup_%1$s AS r
-    SELECT grain, bucket, sum(sales_count), sum(order_count), sum(quantity), sum(revenue), sum(profit)%2$s
-      FROM %4$s GROUP BY grain, bucket%2$s
-     -- in key order: a bucket's rows end up together in the table (see
-     -- bench/kpi_dashboard.sh), not spread over it in hash order
-     ORDER BY grain, bucket%2$s
-    ON CONFLICT (grain, bucket%3$s) DO UPDATE
-       SET %5$s)$u$,
-                                      rollup, key_expr, key_cols, source, sales_kafka._add_sums()), ',')
-               FROM (VALUES ('total', '', '', 'by_grain'),
-                            ('product', ', product_id', ', product_id', 'by_grain'),
-                            -- per customer and minute would be nearly a copy of the lines
-                            ('customer', ', customer_id', ', customer_id', 'by_grain WHERE grain <> ''minute'''),
-                            ('customer_group', ', c.segment, c.region, c.country, c.state, c.city',
-                             ', segment, region, country, state, city',
-                             'by_grain LEFT JOIN @s.customers c USING (customer_id) WHERE grain <> ''minute'''))
-                    AS t(rollup, key_expr, key_cols, source))),
-            '@s', s)
+SELECT count(*) FROM new_lines
+$roll$, '@grains@',
+            (SELECT string_agg(format($g$
+%1$s_sums AS MATERIALIZED (
+    SELECT %2$L AS grain, bucket%3$s, sales_count, order_count, quantity, revenue, profit
+      FROM %1$s_%2$s
+    UNION ALL
+    SELECT g.grain, g.bucket%4$s, sum(f.sales_count), sum(f.order_count), sum(f.quantity),
+           sum(f.revenue), sum(f.profit)
+      FROM %1$s_%2$s f
+     CROSS JOIN LATERAL (VALUES %5$s) AS g(grain, bucket)
+     GROUP BY g.grain, g.bucket%4$s)$g$,
+                                      rollup, finest, keys, g_keys,
+                                      -- the coarser grains of a bucket of the finest
+                                      concat_ws(', ',
+                                                CASE WHEN finest = 'minute' THEN $v$('hour', date_trunc('hour', f.bucket, $3))$v$ END,
+                                                $v$('day', date_trunc('day', f.bucket, $3)), ('month', date_trunc('month', f.bucket, $3)), ('all', timestamptz '-infinity')$v$)),
+                               ',')
+               FROM (VALUES ('total', 'minute', '', ''),
+                            ('product', 'hour', ', product_id', ', f.product_id'),
+                            ('customer', 'hour', ', customer_id', ', f.customer_id'),
+                            ('customer_group', 'hour', ', segment, region, country, state, city',
+                             ', f.segment, f.region, f.country, f.state, f.city'))
+                    AS t(rollup, finest, keys, g_keys))),
+            '@add@', sales_kafka._add_sums()), '@s', s)
         INTO n
         USING st.rolled_up_through, upto, st.time_zone;
     ELSE
@@ -237,25 +299,8 @@ BEGIN
 END
 $$;
 
--- refresh_kpis in three steps: REFRESH MATERIALIZED VIEW CONCURRENTLY makes
--- a temporary table, which a security-restricted operation may not, so
--- the views are refreshed as the owner without that restriction (the
--- REFRESH restricts itself while the view's query runs); kpi_state, whose
--- triggers are the owner's, is written with it.
-CREATE FUNCTION sales_kafka._refresh_views(model_schema name)
-RETURNS void
-LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    s text := sales_kafka._model_state(model_schema);
-BEGIN
-    EXECUTE format('REFRESH MATERIALIZED VIEW CONCURRENTLY %s.mv_top_products', s);
-    EXECUTE format('REFRESH MATERIALIZED VIEW CONCURRENTLY %s.mv_price_distribution', s);
-    EXECUTE format('REFRESH MATERIALIZED VIEW CONCURRENTLY %s.mv_growth_yoy', s);
-END
-$$;
-
+-- refresh_kpis: the rollups, then the time of it in kpi_state (the KPI
+-- views read the rollups when read: none needs a refresh of its own).
 CREATE FUNCTION sales_kafka._note_views_refreshed(model_schema name)
 RETURNS void
 LANGUAGE plpgsql
@@ -399,7 +444,6 @@ REVOKE EXECUTE ON FUNCTION
     sales_kafka._refresh_rollups(name),
     sales_kafka._rebuild_rollups(name),
     sales_kafka._create_sales_pipelines(name, text, name, text, boolean),
-    sales_kafka._refresh_views(name),
     sales_kafka._note_views_refreshed(name)
 FROM PUBLIC;
 
@@ -411,10 +455,8 @@ COMMENT ON FUNCTION sales_kafka._rebuild_rollups(name) IS
 'internal: the body of rebuild_rollups, run as the owner of the model''s schema';
 COMMENT ON FUNCTION sales_kafka._create_sales_pipelines(name, text, name, text, boolean) IS
 'internal: the body of create_sales_pipelines, run as the owner of the model''s schema';
-COMMENT ON FUNCTION sales_kafka._refresh_views(name) IS
-'internal: refresh_kpis refreshes the materialized views of a sales model with it, as the owner of the model''s schema';
 COMMENT ON FUNCTION sales_kafka._note_views_refreshed(name) IS
-'internal: refresh_kpis notes in kpi_state when it refreshed the materialized views, as the owner of the model''s schema';
+'internal: refresh_kpis notes in kpi_state when it ran, as the owner of the model''s schema';
 
 -------------------------------------------------------------------------------
 -- What users call: the bodies above, and those of src/sql/model/, as the
@@ -449,7 +491,7 @@ AS 'MODULE_PATHNAME', 'sales_kafka_refresh_rollups'
 LANGUAGE C VOLATILE;
 
 COMMENT ON FUNCTION sales_kafka.refresh_rollups(name) IS
-'adds the order lines written since the last call to a sales model''s rollups, in the same transaction as its progress, as the owner of the model''s schema; returns how many';
+'adds the order lines written since the last rollup to a sales model''s rollups, in the same transaction as its progress, as the owner of the model''s schema (the rollup worker does so by itself); returns how many';
 
 CREATE FUNCTION sales_kafka.rebuild_rollups(model_schema name)
 RETURNS bigint
@@ -465,7 +507,7 @@ AS 'MODULE_PATHNAME', 'sales_kafka_refresh_kpis'
 LANGUAGE C VOLATILE;
 
 COMMENT ON FUNCTION sales_kafka.refresh_kpis(name) IS
-'brings every KPI of a sales model up to date, as the owner of the model''s schema: the rollups, then the materialized views (CONCURRENTLY); returns how many new order lines';
+'brings every KPI of a sales model up to date, as the owner of the model''s schema: the rollups, and the time of it in kpi_state.views_refreshed_at; returns how many new order lines';
 
 CREATE FUNCTION sales_kafka.create_sales_pipelines(
     model_schema name,
@@ -492,8 +534,13 @@ COMMENT ON FUNCTION sales_kafka.upgrade_sales_model(name) IS
 -- Scheduling
 -------------------------------------------------------------------------------
 
--- pg_cron (1.4) runs jobs at minute granularity at best.  The rollups run
--- every minute; the materialized views at the interval given.
+-- The rollup worker (src/rollup_worker.c) keeps every model's rollups, and
+-- so every KPI view, current by itself: no pg_cron job is needed for them.
+-- pg_cron (1.4, by the minute at best) stays for what runs rarely: the job
+-- made here runs refresh_kpis at the interval given, for servers where
+-- sales_kafka.rollup_worker is off (or the library is not preloaded) and as
+-- a safety net; unschedule_kpi_refresh also removes the every-minute
+-- rollups job that 1.2 scheduled.
 CREATE FUNCTION sales_kafka.schedule_kpi_refresh(
     model_schema name,
     refresh_every interval DEFAULT '5 minutes',
@@ -531,15 +578,13 @@ BEGIN
     PERFORM sales_kafka.unschedule_kpi_refresh(model_schema, database);
     RETURN QUERY
     SELECT cron.schedule_in_database(j.name, j.sched, j.cmd, database), j.name, j.sched, j.cmd
-      FROM (VALUES (format('sales_kafka rollups %s.%s', database, model_schema), '* * * * *',
-                    format('SELECT sales_kafka.refresh_rollups(%L)', model_schema)),
-                   (format('sales_kafka views %s.%s', database, model_schema), cron_expr,
+      FROM (VALUES (format('sales_kafka views %s.%s', database, model_schema), cron_expr,
                     format('SELECT sales_kafka.refresh_kpis(%L)', model_schema))) AS j(name, sched, cmd);
 END
 $$;
 
 COMMENT ON FUNCTION sales_kafka.schedule_kpi_refresh(name, interval, name) IS
-'schedules pg_cron jobs that keep a sales model''s KPIs fresh: the rollups every minute, the materialized views at the interval given; run it where pg_cron is installed';
+'schedules a pg_cron job that runs refresh_kpis for a sales model at the interval given (not needed while the rollup worker runs: it keeps the KPIs current within a second); run it where pg_cron is installed';
 
 CREATE FUNCTION sales_kafka.unschedule_kpi_refresh(
     model_schema name,
@@ -568,4 +613,4 @@ END
 $$;
 
 COMMENT ON FUNCTION sales_kafka.unschedule_kpi_refresh(name, name) IS
-'removes the pg_cron jobs of schedule_kpi_refresh for a sales model; returns how many';
+'removes the pg_cron jobs of schedule_kpi_refresh for a sales model (and the rollups job of 1.2); returns how many';

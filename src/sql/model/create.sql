@@ -38,7 +38,6 @@ BEGIN
 
     PERFORM sales_kafka._create_model_tables(model_schema, time_zone, partitioned);
     PERFORM sales_kafka._create_model_rollups(model_schema);
-    PERFORM sales_kafka._create_model_materialized_views(model_schema);
     PERFORM sales_kafka._create_model_views(model_schema, time_zone);
 
     IF partitioned THEN

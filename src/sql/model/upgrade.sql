@@ -92,6 +92,17 @@ BEGIN
                       WHERE ps.target = lines AND ps.pipeline = e.c->>'pipeline'
                         AND o.topic = e.c->>'topic' AND o.partition = (e.c->>'partition')::integer
                      HAVING count(DISTINCT o.pipeline_id) = 1) p ON NOT e.c ? 'pipeline_id');
+
+        -- 1.3: the rollup worker keeps the rollups current, and the KPIs of
+        -- top products, price distribution and year over year read them
+        -- when read (src/sql/model/views.sql): their materialized views go,
+        -- after the views that read them, made again below.
+        DROP VIEW kpi_top_products, kpi_price_distribution, kpi_growth_yoy;
+        DROP MATERIALIZED VIEW mv_top_products, mv_price_distribution, mv_growth_yoy;
+
+        -- 1.3: rollup_product keeps the grains hour, day, month and all; a
+        -- row per product and minute was nearly a row per line
+        DELETE FROM rollup_product WHERE grain = 'minute';
     END IF;
 
     -- every version: the views, comments and grants of the installed one

@@ -2,8 +2,13 @@
 -- src/sql/model/views.sql: a sales model's views: the star schema and the
 -- KPIs.  How the DDL gets its schema: src/sql/model/tables.sql.
 --
--- The heavier KPIs are materialized views, each with a unique index so
--- that refresh_kpis refreshes them CONCURRENTLY; the kpi_* views read them.
+-- Every KPI view reads the rollups (or, for the metric summaries, the
+-- metrics) when it is read: the rollup worker (src/rollup_worker.c) keeps
+-- the rollups current, so no KPI needs a refresh of its own.  Top
+-- products, the price distribution and year over year were materialized
+-- views up to 1.2: they read a few thousand rollup rows at most (a row per
+-- product, nine bands, a row per month), which takes about a millisecond
+-- at 10 M order lines (bench/kpi_dashboard.sh), less than a refresh.
 -- The views are made with CREATE OR REPLACE VIEW: upgrade_sales_model
 -- calls _create_model_views again to bring every view of a model made by
 -- an earlier version to this version's definition, keeping the grants and
@@ -12,60 +17,6 @@
 -- of upgrade_sales_model first), and _create_sales_model refuses a schema
 -- that already has a relation of a model object's name.
 -------------------------------------------------------------------------------
-
-CREATE FUNCTION sales_kafka._create_model_materialized_views(model_schema name)
-RETURNS void
-LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    PERFORM sales_kafka._use_model_schema(model_schema);
-
-    CREATE MATERIALIZED VIEW mv_top_products AS
-    SELECT r.product_id,
-           coalesce(p.product_name, r.product_id) AS product_name,
-           p.category, p.sub_category,
-           r.revenue, r.profit, r.sales_count, r.quantity,
-           rank() OVER (ORDER BY r.revenue DESC) AS revenue_rank,
-           rank() OVER (ORDER BY r.quantity DESC) AS quantity_rank
-      FROM rollup_product r
-      LEFT JOIN products p ON p.product_id = r.product_id
-     WHERE r.grain = 'all';
-    CREATE UNIQUE INDEX ON mv_top_products (product_id);
-
-    -- price paid per unit (after discount), in fixed bands
-    CREATE MATERIALIZED VIEW mv_price_distribution AS
-    SELECT b.price_from, b.price_to,
-           CASE WHEN b.price_to IS NULL THEN b.price_from || ' and more'
-                ELSE b.price_from || ' to ' || b.price_to END AS price_band,
-           coalesce(l.sales_count, 0) AS sales_count,
-           coalesce(l.quantity, 0) AS quantity,
-           coalesce(l.revenue, 0) AS revenue,
-           round(100.0 * coalesce(l.sales_count, 0) / nullif(sum(l.sales_count) OVER (), 0), 2) AS sales_share_pct
-      FROM (VALUES (0, 0::numeric, 5::numeric), (1, 5, 10), (2, 10, 20), (3, 20, 50), (4, 50, 100),
-                   (5, 100, 200), (6, 200, 500), (7, 500, 1000), (8, 1000, NULL)) AS b(band, price_from, price_to)
-      LEFT JOIN rollup_price_band AS l ON l.band = b.band;
-    CREATE UNIQUE INDEX ON mv_price_distribution (price_from);
-
-    CREATE MATERIALIZED VIEW mv_growth_yoy AS
-    SELECT (m.bucket AT TIME ZONE s.time_zone)::date AS month,
-           m.revenue,
-           y.revenue AS revenue_year_before,
-           round(100 * (m.revenue - y.revenue) / nullif(y.revenue, 0), 2) AS revenue_growth_pct,
-           m.order_count,
-           y.order_count AS order_count_year_before,
-           round(100.0 * (m.order_count - y.order_count) / nullif(y.order_count, 0), 2) AS order_growth_pct
-      FROM kpi_state s
-      JOIN rollup_total m ON m.grain = 'month'
-      LEFT JOIN rollup_total y
-             ON y.grain = 'month'
-            AND y.bucket = (((m.bucket AT TIME ZONE s.time_zone) - interval '1 year') AT TIME ZONE s.time_zone);
-    CREATE UNIQUE INDEX ON mv_growth_yoy (month);
-END
-$$;
-
-COMMENT ON FUNCTION sales_kafka._create_model_materialized_views(name) IS
-'internal: creates the materialized views of a new sales model, for create_sales_model';
 
 CREATE FUNCTION sales_kafka._create_model_views(model_schema name, time_zone text)
 RETURNS void
@@ -312,15 +263,57 @@ SELECT metric_id,
                        minutes, time_zone);
     END LOOP;
 
+    -- all time, from the rollups as they are now
     CREATE OR REPLACE VIEW kpi_top_products AS
-    SELECT * FROM mv_top_products ORDER BY revenue_rank, product_id;
+    SELECT r.product_id,
+           coalesce(p.product_name, r.product_id) AS product_name,
+           p.category, p.sub_category,
+           r.revenue::numeric(20,2) AS revenue, r.profit::numeric(20,2) AS profit,
+           r.sales_count, r.quantity,
+           rank() OVER (ORDER BY r.revenue DESC) AS revenue_rank,
+           rank() OVER (ORDER BY r.quantity DESC) AS quantity_rank
+      FROM rollup_product r
+      LEFT JOIN products p ON p.product_id = r.product_id
+     WHERE r.grain = 'all'
+     ORDER BY revenue_rank, r.product_id;
+
+    -- price paid per unit (after discount), in fixed bands
     CREATE OR REPLACE VIEW kpi_price_distribution AS
-    SELECT * FROM mv_price_distribution ORDER BY price_from;
+    SELECT b.price_from, b.price_to,
+           CASE WHEN b.price_to IS NULL THEN b.price_from || ' and more'
+                ELSE b.price_from || ' to ' || b.price_to END AS price_band,
+           coalesce(l.sales_count, 0) AS sales_count,
+           coalesce(l.quantity, 0) AS quantity,
+           coalesce(l.revenue, 0)::numeric(20,2) AS revenue,
+           round(100.0 * coalesce(l.sales_count, 0) / nullif(sum(l.sales_count) OVER (), 0), 2)::numeric(7,2)
+               AS sales_share_pct
+      FROM (VALUES (0, 0::numeric, 5::numeric), (1, 5, 10), (2, 10, 20), (3, 20, 50), (4, 50, 100),
+                   (5, 100, 200), (6, 200, 500), (7, 500, 1000), (8, 1000, NULL)) AS b(band, price_from, price_to)
+      LEFT JOIN rollup_price_band AS l ON l.band = b.band
+     ORDER BY b.price_from;
+
     CREATE OR REPLACE VIEW kpi_growth_yoy AS
-    SELECT * FROM mv_growth_yoy ORDER BY month;
+    SELECT (m.bucket AT TIME ZONE s.time_zone)::date AS month,
+           m.revenue::numeric(20,2) AS revenue,
+           y.revenue::numeric(20,2) AS revenue_year_before,
+           round(100 * (m.revenue - y.revenue) / nullif(y.revenue, 0), 2)::numeric(7,2) AS revenue_growth_pct,
+           m.order_count,
+           y.order_count AS order_count_year_before,
+           round(100.0 * (m.order_count - y.order_count) / nullif(y.order_count, 0), 2)::numeric(7,2)
+               AS order_growth_pct
+      FROM kpi_state s
+      JOIN rollup_total m ON m.grain = 'month'
+      LEFT JOIN rollup_total y
+             ON y.grain = 'month'
+            AND y.bucket = (((m.bucket AT TIME ZONE s.time_zone) - interval '1 year') AT TIME ZONE s.time_zone)
+     ORDER BY m.bucket;
 
     -- As of: when the KPIs were last brought up to date, and what they cover
 
+    -- On a physical standby the rollups are the primary's, as of its last
+    -- rollup that the standby replayed: is_standby, and the time of the
+    -- last transaction replayed (the standby shows the primary as it was
+    -- then; the lag grows while the primary writes nothing, too).
     CREATE OR REPLACE VIEW kpi_as_of AS
     SELECT s.rolled_up_at,
            s.views_refreshed_at,
@@ -330,8 +323,37 @@ SELECT metric_id,
                AND l.ingest_id <= (SELECT max(ingest_id) FROM order_lines)) AS rows_waiting,
            (SELECT max(sold_at) FROM order_lines) AS last_sale_at,
            s.time_zone,
-           s.covered_offsets
+           s.covered_offsets,
+           pg_is_in_recovery() AS is_standby,
+           pg_last_xact_replay_timestamp() AS replayed_at,
+           now() - pg_last_xact_replay_timestamp() AS replay_lag
       FROM kpi_state s;
+
+    -- Per KPI view, how fresh it is: a view over the rollups shows the
+    -- order lines as of the last rollup (the rollup worker's, or a call of
+    -- refresh_rollups), one over the tables (the metric summaries, the star
+    -- schema) shows them as they are, which on a standby is as of the last
+    -- transaction replayed.  Which views read rollups is looked up in the
+    -- catalog, so that every kpi_* view of the schema is listed.
+    CREATE OR REPLACE VIEW kpi_as_of_views AS
+    SELECT v.relname::text AS view_name,
+           CASE WHEN r.reads_rollups THEN 'rollups' ELSE 'tables' END AS reads,
+           CASE WHEN r.reads_rollups THEN s.rolled_up_at
+                ELSE coalesce(pg_last_xact_replay_timestamp(), now()) END AS as_of,
+           now() - CASE WHEN r.reads_rollups THEN s.rolled_up_at
+                        ELSE coalesce(pg_last_xact_replay_timestamp(), now()) END AS lag,
+           pg_is_in_recovery() AS is_standby
+      FROM kpi_state s
+      JOIN pg_class k ON k.oid = 'kpi_state'::regclass
+      JOIN pg_class v ON v.relnamespace = k.relnamespace AND v.relkind IN ('v', 'm')
+                     AND v.relname LIKE 'kpi\_%' AND v.relname NOT LIKE 'kpi\_as\_of%'
+     CROSS JOIN LATERAL (
+           SELECT EXISTS (SELECT FROM pg_rewrite rw
+                            JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = rw.oid
+                            JOIN pg_class t ON t.oid = d.refobjid
+                           WHERE rw.ev_class = v.oid AND t.relnamespace = k.relnamespace
+                             AND t.relname LIKE 'rollup\_%') AS reads_rollups) r
+     ORDER BY v.relname;
 
     CREATE OR REPLACE VIEW kpi_as_of_partitions AS
     SELECT c.pipeline, c.topic, c.partition,
