@@ -21,6 +21,9 @@ int			sk_connect_timeout = 10000;
 int			sk_produce_timeout = 30000;
 int			sk_max_pipeline_workers = 16;
 int			sk_max_workers_per_owner = 8;
+bool		sk_rollup_worker = true;
+int			sk_rollup_min_interval = 200;
+int			sk_rollup_poll_interval = 1000;
 
 /*
  * sales_kafka.brokers decides where servers without a "brokers" option send
@@ -101,6 +104,34 @@ sk_guc_init(void)
 							8, 0, 1024,
 							PGC_SIGHUP,
 							0,
+							NULL, NULL, NULL);
+
+	/* read by the rollup workers (rollup_worker.c) */
+	DefineCustomBoolVariable("sales_kafka.rollup_worker",
+							 "Keeps the rollups of every sales model current with a background worker per database.",
+							 "Off, the workers idle and the rollups move only when sales_kafka.refresh_rollups is called.",
+							 &sk_rollup_worker,
+							 true,
+							 PGC_SIGHUP,
+							 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomIntVariable("sales_kafka.rollup_min_interval",
+							"Shortest time between two rollups of a sales model by the rollup worker.",
+							"The worker rolls up as soon as a pipeline commits order lines, at most this often.",
+							&sk_rollup_min_interval,
+							200, 0, 3600 * 1000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("sales_kafka.rollup_poll_interval",
+							"Time between two looks of the rollup worker for order lines that other sessions than pipelines wrote.",
+							"Each look compares each model's ingest_id sequence with its progress, which costs next to nothing.",
+							&sk_rollup_poll_interval,
+							1000, 10, 3600 * 1000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
 							NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("sales_kafka");

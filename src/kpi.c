@@ -205,6 +205,8 @@ sales_kafka_create_sales_model(PG_FUNCTION_ARGS)
 	}
 	owner = schema_owner_checked(fcinfo, schema, nsp);
 	result = call_as_owner(fcinfo, "_create_sales_model", owner, &fcinfo->isnull);
+	/* its rollups are kept current from now on (rollup_worker.c) */
+	sk_rollup_want(MyDatabaseId);
 	return result;
 }
 
@@ -265,7 +267,11 @@ sales_kafka_create_sales_pipelines(PG_FUNCTION_ARGS)
 Datum
 sales_kafka_upgrade_sales_model(PG_FUNCTION_ARGS)
 {
-	return call_as_model_owner(fcinfo, "_upgrade_sales_model");
+	Datum		result = call_as_model_owner(fcinfo, "_upgrade_sales_model");
+
+	/* a model of 1.2 had no rollup worker */
+	sk_rollup_want(MyDatabaseId);
+	return result;
 }
 
 /*

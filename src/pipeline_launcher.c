@@ -9,6 +9,10 @@
  * worker in each, which registers a consumer worker for every enabled
  * pipeline there.  Then the launcher sleeps until the server stops.
  *
+ * The launcher also starts the rollup worker of each database that asks
+ * for one (rollup_worker.c), as soon as it asks, and again after a failure
+ * once its delay has passed.
+ *
  * Consumer workers are dynamic workers that the postmaster never restarts:
  * the launcher does, checking once a second for failed workers whose delay
  * has passed and for waiting workers that a slot is now free for (see
@@ -93,6 +97,21 @@ sk_pipeline_start_worker(Oid dboid, const SkWorkerArgs *args)
 				 args->pipeline);
 	bgw.bgw_main_arg = ObjectIdGetDatum(dboid);
 	memcpy(bgw.bgw_extra, args, sizeof(SkWorkerArgs));
+	return RegisterDynamicBackgroundWorker(&bgw, NULL);
+}
+
+/*
+ * Register the rollup worker of database dboid; false if the postmaster has
+ * no room for it.
+ */
+bool
+sk_rollup_start_worker(Oid dboid)
+{
+	BackgroundWorker bgw;
+
+	fill_worker(&bgw, "sk_rollup_worker_main", "sales_kafka rollups",
+				BGW_NEVER_RESTART);
+	bgw.bgw_main_arg = ObjectIdGetDatum(dboid);
 	return RegisterDynamicBackgroundWorker(&bgw, NULL);
 }
 
@@ -199,12 +218,17 @@ sk_launcher_main(Datum arg)
 			(void) WaitForBackgroundWorkerShutdown(handle);
 	}
 
-	/* then restart the workers that failed, once their delay has passed */
+	/*
+	 * Then restart the workers that failed, once their delay has passed, and
+	 * start the rollup workers that databases ask for (which set our latch).
+	 */
 	while (!ShutdownRequestPending)
 	{
 		SkWorkerArgs due[16];
 		Oid			dbs[16];
+		Oid			rollup_dbs[16];
 		int			n;
+		int			nrollups;
 		int			i;
 
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
@@ -219,9 +243,20 @@ sk_launcher_main(Datum arg)
 		}
 
 		n = sk_slots_due(due, dbs, lengthof(due));
-		if (n == 0)
+		nrollups = sk_rollup_due(rollup_dbs, lengthof(rollup_dbs), MyLatch);
+		if (n == 0 && nrollups == 0)
 			continue;
 		dbs_now = database_list();
+		for (i = 0; i < nrollups; i++)
+		{
+			if (!list_member_oid(dbs_now, rollup_dbs[i]))
+				sk_rollup_forget_database(rollup_dbs[i]);
+			else if (!sk_rollup_start_worker(rollup_dbs[i]))
+				ereport(WARNING,
+						(errmsg("could not start the rollup worker of database %u",
+								rollup_dbs[i]),
+						 errhint("Raise max_worker_processes.")));
+		}
 		for (i = 0; i < n; i++)
 		{
 			if (!list_member_oid(dbs_now, dbs[i]))
@@ -267,6 +302,9 @@ sk_starter_main(Datum arg)
 		/* refuses a schema sales_kafka that is not the extension's */
 		List	   *pipelines = sk_catalog_enabled_pipelines();
 		ListCell   *lc;
+
+		/* it exits by itself if the database has no sales model */
+		sk_rollup_want(dboid);
 
 		foreach(lc, pipelines)
 		{

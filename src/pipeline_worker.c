@@ -41,6 +41,7 @@
 #include "storage/latch.h"
 #include "tcop/tcopprot.h"
 #include "utils/guc.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/timeout.h"
@@ -431,6 +432,7 @@ write_batch(Worker *w)
 	int64		rows;
 	int64		dead;
 	bool		stored;
+	bool		notify_rollups;
 	int			lo;
 	int			i;
 
@@ -466,6 +468,10 @@ write_batch(Worker *w)
 	sk_sink_close(sink);
 	SetUserIdAndSecContext(saved_user, saved_context);
 
+	/* a sales model's order lines: its rollup worker rolls them up */
+	notify_rollups = rows > 0 && get_rel_name(p->target) != NULL &&
+		strcmp(get_rel_name(p->target), "order_lines") == 0;
+
 	stored = store_offsets(w);
 	if (!stored)
 	{
@@ -484,6 +490,8 @@ write_batch(Worker *w)
 		if (w->batch_next[i] >= 0)
 			w->next[i] = w->batch_next[i];
 	sk_slot_report_batch(slot, w->nmsgs, rows, dead);
+	if (notify_rollups)
+		sk_rollup_notify(MyDatabaseId);
 	discard_batch(w);
 	MemoryContextReset(w->batchcxt);
 }

@@ -29,6 +29,7 @@ _PG_init(void)
 	if (process_shared_preload_libraries_in_progress)
 	{
 		sk_shmem_init();
+		sk_rollup_shmem_init();
 		sk_launcher_register();
 	}
 }

@@ -25,6 +25,9 @@ extern int	sk_connect_timeout;
 extern int	sk_produce_timeout;
 extern int	sk_max_pipeline_workers;
 extern int	sk_max_workers_per_owner;
+extern bool sk_rollup_worker;
+extern int	sk_rollup_min_interval;
+extern int	sk_rollup_poll_interval;
 
 extern void sk_guc_init(void);
 
@@ -606,8 +609,17 @@ extern void sk_pipeline_forget(Oid dboid, int64 pipeline_id);
 extern int	sk_slots_due(SkWorkerArgs *due, Oid *dbs, int max);
 extern void sk_slots_forget_database(Oid dboid);
 
+/* in rollup_worker.c */
+extern void sk_rollup_shmem_init(void);
+extern void sk_rollup_want(Oid dboid);
+extern void sk_rollup_notify(Oid dboid);
+extern int	sk_rollup_due(Oid *dbs, int max, struct Latch *launcher_latch);
+extern void sk_rollup_forget_database(Oid dboid);
+extern PGDLLEXPORT void sk_rollup_worker_main(Datum arg);
+
 /* in pipeline_launcher.c */
 extern void sk_launcher_register(void);
+extern bool sk_rollup_start_worker(Oid dboid);
 extern bool sk_pipeline_start_worker(Oid dboid, const SkWorkerArgs *args);
 extern bool sk_pipeline_start_workers(Oid dboid, int64 pipeline_id,
 									  const char *pipeline, int parallelism,

@@ -126,7 +126,12 @@ SELECT sales_kafka.create_pipeline('names_model_order_lines', 'names_model.src_s
 SELECT sales_kafka.start_pipeline('names_model_order_lines');
 RESET ROLE;
 SELECT ok(wait_for($$SELECT count(*) = 3 FROM attacker_lines$$), 'the attacker''s pipeline of that name runs');
-SELECT is(sales_kafka.refresh_rollups('names_model'), 3::bigint, 'the rollups take the three lines');
+-- (the rollup worker may have taken them already: what counts is that they
+-- are taken, once)
+\o /dev/null
+SELECT sales_kafka.refresh_rollups('names_model');
+\o
+SELECT is((SELECT rolled_up_rows FROM names_model.kpi_state), 3::bigint, 'the rollups take the three lines');
 SELECT is((SELECT array_agg(DISTINCT (e ->> 'pipeline_id')::bigint)
              FROM names_model.kpi_state, jsonb_array_elements(covered_offsets) e),
           ARRAY[:lines_id::bigint],
