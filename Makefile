@@ -6,7 +6,9 @@
 #                             when one misses its target (BENCH_RELAX=1 reports
 #                             without failing; see bench/lib.sh)
 #   make bench-memory         a pipeline worker's memory over 10 minutes
-#   make bench-kpi            the KPI layer at 1 M and 10 M order lines (~15 min)
+#   make bench-kpi            the KPI layer at 1 M and 10 M order lines (~15 min),
+#                             then bench-kpi-freshness
+#   make bench-kpi-freshness  KPI freshness with the rollup worker (~25 min)
 #   make fuzz                 fuzz the payload decoders (FUZZ_SECONDS per target, ~3 min)
 #   make installcheck         pg_regress + TAP against an already-running server
 #   make check-assert         the suite against PostgreSQL built with assertions
@@ -84,7 +86,7 @@ $(EXTENSION)--$(UPDATE_FROM)--$(EXTVERSION).sql: $(UPDATE_SQL)
 $(TEST_BROKER): test/kafka/sk_test_broker.c
 	$(CC) -O2 -g -Wall -Wextra -Werror -o $@ $< -lrdkafka -lpthread
 
-.PHONY: test bench bench-memory bench-kpi
+.PHONY: test bench bench-memory bench-kpi bench-kpi-freshness
 test:
 	./test/run-tests.sh
 
@@ -108,7 +110,7 @@ check-assert-discard-caches:
 # the targets).  Settings (see each script) reach them through the
 # environment (every BENCH_* variable), the ones below also as arguments.
 BENCH_QUICK = bench/fdw_ingest.sh bench/pipeline_ingest.sh bench/pipeline_latency.sh
-BENCH_ARGS = $(foreach v,BENCH_RATE BENCH_SECONDS BENCH_SAMPLE BENCH_WARMUP \
+BENCH_ARGS = $(foreach v,BENCH_RATE BENCH_RATES BENCH_SECONDS BENCH_SAMPLE BENCH_WARMUP \
 	BENCH_TIMEOUT BENCH_FETCH_WAIT_MS,$(if $($(v)),$(v)=$($(v))))
 bench:
 	@rc=0; for b in $(BENCH_QUICK); do \
@@ -125,6 +127,13 @@ bench-memory:
 bench-kpi:
 	SK_SUITE_TIMEOUT=$${SK_SUITE_TIMEOUT:-3600} \
 		./test/run-tests.sh --run bench/kpi_dashboard.sh $(BENCH_ARGS)
+	$(MAKE) bench-kpi-freshness
+
+# KPI freshness with the rollup worker: 10 minutes at each of two rates
+# (BENCH_SECONDS), then the ingest with the worker off and on (~25 minutes)
+bench-kpi-freshness:
+	SK_SUITE_TIMEOUT=$${SK_SUITE_TIMEOUT:-3600} \
+		./test/run-tests.sh --run bench/kpi_freshness.sh $(BENCH_ARGS)
 
 # Fuzzing the payload decoders (test/fuzz/README.md): not part of `make test`
 # or CI.  `make fuzz` builds the libFuzzer targets and runs each for
