@@ -39,8 +39,9 @@
 #                   sales_kafka.create_sales_pipelines('shop', 'superstore', ...)
 # A producer session runs INSERT INTO shop.src_superstore SELECT * FROM
 # generate_sales(200..1000) a few times a second, in one psql session.  The
-# demo itself calls sales_kafka.refresh_rollups('shop') every line (pg_cron's
-# minute is too slow to watch) and refresh_kpis every ten.
+# demo calls no refresh: the extension's rollup worker rolls the lines up as
+# the pipeline commits them; each line of figures says how fresh the KPIs
+# are (the age of the last rollup, and the lines not in the KPIs yet).
 set -uo pipefail
 
 SECONDS_LIMIT=${1:-${DEMO_SECONDS:-0}}
@@ -288,7 +289,8 @@ cat <<EOF
    producer  INSERT INTO shop.src_superstore SELECT * FROM generate_sales(${BATCH_MIN}..${BATCH_MAX}), every ~${PAUSE} s
    pipelines shop.src_superstore (topic $TOPIC, $PARTITIONS partitions) -> shop.customers,
              shop.products, shop.orders (upserts) and shop.order_lines (append)
-   KPIs      sales_kafka.refresh_rollups('shop') every ${TICK} s, refresh_kpis every $((TICK * 10)) s
+   KPIs      kept current by the rollup worker: no refresh call, no pg_cron job
+             (kpi age: time since the last rollup; waiting: lines not in the KPIs yet)
 
    Look around meanwhile, from another terminal (no password; the cluster
    lives as long as the demo):
@@ -324,16 +326,19 @@ group() { # 1234567 -> 1,234,567
 	echo "$n$out"
 }
 
-# One line of raw figures, '|'-separated, after rolling up what is new:
-# produced|committed|rows|revenue|orders_today|state|dead|last_error
+# One line of raw figures, '|'-separated, as the KPIs are (nothing is
+# refreshed here):
+# produced|committed|rows|revenue|orders_today|state|dead|last_error|kpi_age_ms|waiting
 FIGURES_SQL="
 SELECT w.produced, coalesce(o.committed, 0), k.sales_count, k.revenue, d.order_count,
        coalesce(s.state, 'none'), coalesce(s.dead_letters, 0),
-       replace(replace(coalesce(s.last_error, ''), '|', '/'), E'\n', ' ')
-  FROM (SELECT sales_kafka.refresh_rollups('shop')) r,
-       (SELECT coalesce(sum(high), 0) AS produced
+       replace(replace(coalesce(s.last_error, ''), '|', '/'), E'\n', ' '),
+       coalesce(round(extract(epoch FROM clock_timestamp() - a.rolled_up_at) * 1000), 0),
+       a.rows_waiting
+  FROM (SELECT coalesce(sum(high), 0) AS produced
           FROM sales_kafka.watermarks('kafka', '$TOPIC')) w
  CROSS JOIN shop.kpi_totals k
+ CROSS JOIN shop.kpi_as_of a
  CROSS JOIN shop.kpi_today d
   LEFT JOIN (SELECT string_agg(DISTINCT state, ',') AS state, sum(dead_letters) AS dead_letters,
                     max(last_error) AS last_error
@@ -349,7 +354,7 @@ TOP_SQL="
 SELECT string_agg(format('%s. %s (%s)', rank, product_name, to_char(revenue, 'FM999,999,999,990')), ', ')
   FROM shop.kpi_today_top_products"
 
-line() { printf '%8s  %-8s %12s %12s %8s %7s %7s %18s %12s %5s\n' "$@"; }
+line() { printf '%8s  %-8s %12s %12s %8s %7s %7s %18s %12s %5s %8s %8s\n' "$@"; }
 
 T0=$(now_us)
 next=$T0
@@ -372,7 +377,7 @@ while :; do
 		printf '%8s  could not read the figures: %s\n' "$(hms "$elapsed")" "$(head -c 300 "$WORKDIR/error")"
 		continue
 	fi
-	IFS='|' read -r produced committed rows revenue orders_today state dead last_error <<<"$figures"
+	IFS='|' read -r produced committed rows revenue orders_today state dead last_error kpi_age waiting <<<"$figures"
 	dt=$((t - prev_t))
 	in_rate=$(((produced - prev_produced) * 1000000 / dt))
 	row_rate=$(((rows - prev_rows) * 1000000 / dt))
@@ -381,10 +386,12 @@ while :; do
 	[ "$lag" -ge 0 ] || lag=0
 
 	[ $((tick % 20)) -ne 0 ] ||
-		line time state produced 'in the KPIs' lag 'sent/s' 'rows/s' 'revenue (USD)' 'orders today' dead
+		line time state produced 'in the KPIs' lag 'sent/s' 'rows/s' 'revenue (USD)' 'orders today' dead \
+			'kpi age' waiting
 	line "$(hms "$elapsed")" "$state" "$(group "$produced")" "$(group "$rows")" \
 		"$(group "$lag")" "$(group "$in_rate")" "$(group "$row_rate")" \
-		"$(group "${revenue%.*}").${revenue#*.}" "$(group "$orders_today")" "$(group "$dead")"
+		"$(group "${revenue%.*}").${revenue#*.}" "$(group "$orders_today")" "$(group "$dead")" \
+		"${kpi_age} ms" "$(group "$waiting")"
 	tick=$((tick + 1))
 
 	if [ -n "$last_error" ] && [ "$last_error" != "$last_error_shown" ]; then
@@ -397,7 +404,6 @@ while :; do
 		producer_lines=$n
 	fi
 	if [ $((tick % 10)) -eq 0 ] && [ "$rows" -gt 0 ]; then
-		query "SELECT sales_kafka.refresh_kpis('shop')" >/dev/null 2>&1
 		echo "          today by category: $(query "$BREAKDOWN_SQL" 2>&1)"
 		echo "          today's top 5: $(query "$TOP_SQL" 2>&1)"
 	fi
@@ -433,7 +439,14 @@ for p in shop_customers shop_products shop_orders shop_order_lines; do
 		echo "demo: stop_pipeline('$p') failed" >&2
 done
 
-"${PSQL[@]}" -c "SELECT sales_kafka.refresh_kpis('shop')" >/dev/null || die "refresh_kpis failed"
+# no refresh: the rollup worker counts the last lines by itself
+t=$(now_us)
+for ((i = 0; i < 100; i++)); do
+	[ "$(query "SELECT rows_waiting FROM shop.kpi_as_of")" = 0 ] && break
+	sleep 0.1
+done
+echo "   the KPIs count every committed line $((($(now_us) - t) / 1000)) ms later, by themselves" \
+	"($(query "SELECT rows_waiting FROM shop.kpi_as_of") waiting)"
 echo "== the KPIs (shop.kpi_*; what a BI tool reads)"
 "${PSQL[@]}" -P footer=off <<'SQL'
 \echo shop.kpi_totals
