@@ -161,6 +161,11 @@ $primary->safe_psql('postgres', q{SELECT sales_kafka.refresh_rollups('fo')});
 $primary->wait_for_catchup($standby);
 is( $standby->safe_psql('postgres', 'SELECT sales_count FROM fo.kpi_totals'),
 	$nevents / 2, 'the KPI views are readable on the standby, as of the last refresh');
+is( $standby->safe_psql('postgres', q{
+		SELECT is_standby AND replayed_at IS NOT NULL AND replay_lag IS NOT NULL
+		       AND (SELECT bool_and(is_standby) FROM fo.kpi_as_of_views)
+		  FROM fo.kpi_as_of}),
+	't', 'kpi_as_of on the standby says it shows a standby\'s view, replayed up to a time');
 
 # ------------------------------------------- kill -9 in the middle of a stream
 my $from = $nplain + 1;
@@ -191,6 +196,14 @@ ok( poll_until(
 		},
 		$wait_s, "pg_cron's scheduler"),
 	"pg_cron's scheduler starts after the promotion");
+ok( poll_until(
+		sub {
+			my $r = try_query($standby, 'postgres', q{
+				SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'sales_kafka rollups'});
+			defined $r && $r eq '1';
+		},
+		$wait_s, 'the rollup worker'),
+	'the rollup worker starts after the promotion');
 
 $from = $nplain + 1;
 $nplain += $plain_batches[2];
