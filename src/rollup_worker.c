@@ -550,7 +550,8 @@ end_work(MemoryContext cxt)
  * The sales models of this database, as a list of SkModel in memory
  * context cxt: the schemas with a table kpi_state that has the column
  * rolled_up_through, once the extension, in a version with
- * refresh_rollups, is installed.  Runs in the caller's transaction.
+ * refresh_rollups, is installed in its schema.  Runs in the caller's
+ * transaction.
  */
 static List *
 list_models(MemoryContext cxt)
@@ -560,12 +561,16 @@ list_models(MemoryContext cxt)
 
 	if (!OidIsValid(get_extension_oid("sales_kafka", true)))
 		return NIL;
+	/* (a schema sales_kafka that is not the extension's is not called) */
 	if (SPI_execute("SELECT n.oid, n.nspname, n.nspowner"
 					"  FROM pg_catalog.pg_class c"
 					"  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
 					"  JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid"
 					" WHERE c.relname = 'kpi_state' AND c.relkind = 'r'"
 					"   AND a.attname = 'rolled_up_through' AND NOT a.attisdropped"
+					"   AND EXISTS (SELECT FROM pg_catalog.pg_extension e"
+					"                 JOIN pg_catalog.pg_namespace x ON x.oid = e.extnamespace"
+					"                WHERE e.extname = 'sales_kafka' AND x.nspname = 'sales_kafka')"
 					"   AND pg_catalog.to_regprocedure('sales_kafka.refresh_rollups(name)') IS NOT NULL"
 					" ORDER BY n.nspname",
 					true, 0) != SPI_OK_SELECT)
