@@ -1,0 +1,78 @@
+-- The rollups at SQL level: an order whose lines come in different runs
+-- counts once, where its first line does; the grains each rollup keeps; the
+-- KPI views that were materialized read the rollups; kpi_as_of and
+-- kpi_as_of_views on a primary; the rollup worker's settings.  (The worker
+-- itself: t/013_rollup_worker.pl.  Everything here is in one transaction,
+-- which the worker does not see.)
+BEGIN;
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS pgtap;
+DROP EXTENSION IF EXISTS sales_kafka CASCADE;
+RESET client_min_messages;
+CREATE EXTENSION sales_kafka;
+SELECT plan(14);
+
+SELECT sales_kafka.create_sales_model('r13', time_zone => 'Europe/Berlin');
+INSERT INTO r13.products VALUES ('A', 'Apple', 'Fruit', 'Pome'), ('B', 'Bean', 'Veg', 'Pod');
+
+-- order o1: line 1 now, line 2 in a later run (written later, sold earlier)
+INSERT INTO r13.order_lines (order_id, line, sold_at, customer_id, product_id, quantity, unit_price)
+VALUES ('o1', 1, '2024-06-01 10:00+02', 'c1', 'A', 2, 1.50),
+       ('o2', 1, '2024-06-01 10:05+02', 'c2', 'B', 1, 4.00);
+SELECT is(sales_kafka.refresh_rollups('r13'), 2::bigint, 'the first run rolls up two lines');
+INSERT INTO r13.order_lines (order_id, line, sold_at, customer_id, product_id, quantity, unit_price)
+VALUES ('o1', 2, '2024-05-31 09:00+02', 'c1', 'B', 3, 4.00),
+       ('o3', 1, '2024-05-31 09:30+02', 'c2', 'A', 1, 1.50),
+       ('o3', 2, '2024-05-31 09:30+02', 'c2', 'B', 1, 4.00);
+SELECT is(sales_kafka.refresh_rollups('r13'), 3::bigint, 'the second run rolls up three lines');
+
+SELECT results_eq($$SELECT sales_count, order_count, revenue FROM r13.kpi_totals$$,
+                  $$VALUES (5::bigint, 3::bigint, 24.50)$$,
+                  'o1, whose lines came in two runs, counts once: 3 orders');
+-- o1's order counts on 1 June (its first line written), not on 31 May
+SELECT results_eq($$SELECT (bucket AT TIME ZONE 'Europe/Berlin')::date, sales_count, order_count
+                      FROM r13.rollup_total WHERE grain = 'day' ORDER BY bucket$$,
+                  $$VALUES ('2024-05-31'::date, 3::bigint, 1::bigint), ('2024-06-01', 2, 2)$$,
+                  'an order counts in the buckets of its first line written');
+SELECT results_eq($$SELECT grain, sum(sales_count)::bigint, sum(order_count)::bigint FROM r13.rollup_total
+                     GROUP BY grain ORDER BY grain$$,
+                  $$VALUES ('all', 5::bigint, 3::bigint), ('day', 5, 3), ('hour', 5, 3), ('minute', 5, 3), ('month', 5, 3)$$,
+                  'rollup_total: every grain adds up');
+SELECT results_eq($$SELECT DISTINCT grain FROM r13.rollup_product ORDER BY grain$$,
+                  $$VALUES ('all'), ('day'), ('hour'), ('month')$$,
+                  'rollup_product keeps no minutes');
+SELECT results_eq($$SELECT DISTINCT grain FROM r13.rollup_customer ORDER BY grain$$,
+                  $$VALUES ('all'), ('day'), ('hour'), ('month')$$,
+                  'rollup_customer keeps no minutes');
+
+-- what the rollups hold equals a recomputation
+CREATE TEMP VIEW rollup_rows AS
+SELECT 'p' AS t, grain, bucket, product_id AS k, sales_count, order_count, quantity, revenue FROM r13.rollup_product
+UNION ALL
+SELECT 'c', grain, bucket, customer_id, sales_count, order_count, quantity, revenue FROM r13.rollup_customer
+UNION ALL
+SELECT 't', grain, bucket, NULL, sales_count, order_count, quantity, revenue FROM r13.rollup_total;
+CREATE TEMP TABLE incremental AS SELECT * FROM rollup_rows;
+SELECT is(sales_kafka.rebuild_rollups('r13'), 5::bigint, 'rebuild_rollups recomputes five lines');
+SELECT is_empty($$(TABLE incremental EXCEPT TABLE rollup_rows) UNION ALL (TABLE rollup_rows EXCEPT TABLE incremental)$$,
+                'the incremental rollups equal a recomputation, row for row');
+
+SELECT results_eq($$SELECT product_id, revenue, revenue_rank FROM r13.kpi_top_products$$,
+                  $$VALUES ('B', 20.00, 1::bigint), ('A', 4.50, 2)$$,
+                  'kpi_top_products reads the rollups, ranked');
+SELECT is_empty($$SELECT FROM pg_class WHERE relnamespace = 'r13'::regnamespace AND relkind = 'm'$$,
+                'no KPI is a materialized view');
+
+SELECT results_eq($$SELECT is_standby, replayed_at IS NULL, replay_lag IS NULL FROM r13.kpi_as_of$$,
+                  $$VALUES (false, true, true)$$, 'kpi_as_of on a primary: no replay');
+SELECT results_eq($$SELECT reads, count(*) FILTER (WHERE as_of IS NULL)
+                      FROM r13.kpi_as_of_views GROUP BY reads ORDER BY reads$$,
+                  $$VALUES ('rollups', 0::bigint), ('tables', 0)$$,
+                  'kpi_as_of_views: every KPI view reads the rollups or the tables, as of a time');
+
+SELECT results_eq($$SELECT current_setting('sales_kafka.rollup_worker'), current_setting('sales_kafka.rollup_min_interval'),
+                           current_setting('sales_kafka.rollup_poll_interval')$$,
+                  $$VALUES ('on', '200ms', '1s')$$, 'the rollup worker''s settings and their defaults');
+
+SELECT * FROM finish();
+ROLLBACK;
