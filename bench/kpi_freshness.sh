@@ -73,6 +73,7 @@ bench_db
 "${PSQL[@]}" <<'SQL'
 CREATE SCHEMA bench;
 CREATE UNLOGGED TABLE bench.sample (model name, sampled_at timestamptz, through bigint, totals bigint, per_minute bigint);
+CREATE INDEX ON bench.sample (model, through, sampled_at);
 CREATE TABLE bench.result (rate int, what text, value numeric, PRIMARY KEY (rate, what));
 CREATE TABLE bench.stop (model name PRIMARY KEY);
 
@@ -153,17 +154,20 @@ for rate in "${RATES[@]}"; do
 	bench_produce_paced "$topic" "$rate" "$DURATION" 1
 	produced=$(sql "SELECT sum(high) FROM sales_kafka.watermarks('kafka', '$topic')")
 	echo "   the topic holds $produced messages; waiting for the rollups to count them"
-	wait_caught_up "$m" "$produced" 120
+	wait_caught_up "$m" "$produced" $((DURATION + 300))
 	sql "INSERT INTO bench.stop VALUES ('$m')" >/dev/null
 	wait "$sampler"
 	bad=$(sql "SELECT count(*) FROM bench.sample WHERE model = '$m' AND NOT (totals = per_minute)")
 	[ "$bad" = 0 ] || { echo "kpi_totals and kpi_sales_per_minute disagreed in $bad samples" >&2; exit 1; }
 
 	"${PSQL[@]}" -v m="$m" -v rate="$rate" -v warmup="$WARMUP" -v edge="$EDGE" <<-'SQL'
+		-- (progress only grows: the first sample that covers a line is the
+		-- one with the least progress that does)
 		CREATE TEMP TABLE f AS
 		SELECT l.sold_at,
-		       extract(epoch FROM (SELECT min(s.sampled_at) FROM bench.sample s
-		                            WHERE s.model = :'m' AND s.through >= l.ingest_id) - l.sold_at) * 1000 AS ms
+		       extract(epoch FROM (SELECT s.sampled_at FROM bench.sample s
+		                            WHERE s.model = :'m' AND s.through >= l.ingest_id
+		                            ORDER BY s.through, s.sampled_at LIMIT 1) - l.sold_at) * 1000 AS ms
 		  FROM :"m".order_lines l
 		 WHERE l.ingest_id % 10 = 0;
 		CREATE TEMP TABLE edges AS
@@ -172,18 +176,21 @@ for rate in "${RATES[@]}"; do
 		       max(sold_at) - make_interval(secs => :edge) AS t2
 		  FROM f;
 		INSERT INTO bench.result
-		SELECT :rate, w, v FROM f, edges,
-		LATERAL (VALUES
-		  ('p50', percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) FILTER (WHERE sold_at >= t0)),
-		  ('p99', percentile_cont(0.99) WITHIN GROUP (ORDER BY ms) FILTER (WHERE sold_at >= t0)),
-		  ('max', max(ms) FILTER (WHERE sold_at >= t0)),
-		  ('first p50', percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) FILTER (WHERE sold_at >= t0 AND sold_at < t1)),
-		  ('first p99', percentile_cont(0.99) WITHIN GROUP (ORDER BY ms) FILTER (WHERE sold_at >= t0 AND sold_at < t1)),
-		  ('last p50', percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) FILTER (WHERE sold_at >= t2)),
-		  ('last p99', percentile_cont(0.99) WITHIN GROUP (ORDER BY ms) FILTER (WHERE sold_at >= t2)),
-		  ('measured', count(*) FILTER (WHERE sold_at >= t0)),
-		  ('rollups', (SELECT count(DISTINCT through) - 1 FROM bench.sample WHERE model = :'m'))) AS r(w, v)
-		 GROUP BY t0, t1, t2, w, v;
+		SELECT :rate, r.w, r.v
+		  FROM (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) FILTER (WHERE sold_at >= t0) AS p50,
+		               percentile_cont(0.99) WITHIN GROUP (ORDER BY ms) FILTER (WHERE sold_at >= t0) AS p99,
+		               max(ms) FILTER (WHERE sold_at >= t0) AS mx,
+		               percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) FILTER (WHERE sold_at >= t0 AND sold_at < t1) AS f50,
+		               percentile_cont(0.99) WITHIN GROUP (ORDER BY ms) FILTER (WHERE sold_at >= t0 AND sold_at < t1) AS f99,
+		               percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) FILTER (WHERE sold_at >= t2) AS l50,
+		               percentile_cont(0.99) WITHIN GROUP (ORDER BY ms) FILTER (WHERE sold_at >= t2) AS l99,
+		               count(*) FILTER (WHERE sold_at >= t0) AS n
+		          FROM f, edges) a,
+		       LATERAL (VALUES ('p50', a.p50), ('p99', a.p99), ('max', a.mx), ('first p50', a.f50),
+		                       ('first p99', a.f99), ('last p50', a.l50), ('last p99', a.l99),
+		                       ('measured', a.n),
+		                       ('rollups', (SELECT count(DISTINCT through) - 1 FROM bench.sample
+		                                     WHERE model = :'m'))) AS r(w, v);
 	SQL
 	sql "SELECT string_agg(what || ' ' || round(value, 1), ', ' ORDER BY what) FROM bench.result WHERE rate = $rate" |
 		sed 's/^/   freshness (ms): /'
