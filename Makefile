@@ -44,7 +44,7 @@ DATA_built = $(EXTENSION)--$(EXTVERSION).sql \
 	$(EXTENSION)--$(UPDATE_FROM)--$(EXTVERSION).sql
 DATA = $(filter-out $(DATA_built),$(wildcard $(EXTENSION)--*.sql))
 
-REGRESS = fdw_options kafka_functions decode fdw_explain insert_select upgrade extension_schema reader_role
+REGRESS = fdw_options kafka_functions decode producer_formats fdw_explain insert_select upgrade extension_schema reader_role
 REGRESS_OPTS = --inputdir=.
 TAP_TESTS = 1
 
