@@ -104,6 +104,30 @@ $$;
 COMMENT ON FUNCTION sales_kafka.unschedule_daily_export(name, name) IS
 'removes the pg_cron jobs of schedule_daily_export for a sales model; returns how many';
 
+-- 00:00 + grace in the zone, at each UTC offset it has in the coming year,
+-- as pg_cron schedules in UTC: one per minute of the hour (usually one)
+CREATE FUNCTION sales_kafka._export_cron_schedules(time_zone text, grace interval)
+RETURNS SETOF text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+WITH offsets AS (
+    SELECT DISTINCT (extract(epoch FROM (t AT TIME ZONE time_zone) - (t AT TIME ZONE 'UTC')) / 60)::integer AS minutes
+      FROM generate_series(now(), now() + interval '366 days', interval '1 day') AS t
+), utc AS (
+    SELECT (((extract(epoch FROM grace) / 60)::integer - minutes) % 1440 + 1440) % 1440 AS minute_of_day
+      FROM offsets
+)
+SELECT format('%s %s * * *', minute_of_day % 60,
+              string_agg((minute_of_day / 60)::text, ',' ORDER BY minute_of_day / 60))
+  FROM utc
+ GROUP BY minute_of_day % 60
+ ORDER BY minute_of_day % 60;
+END;
+
+COMMENT ON FUNCTION sales_kafka._export_cron_schedules(text, interval) IS
+'internal: the pg_cron schedules (UTC) of 00:00 + grace in a time zone, at each UTC offset the zone has in the coming year, one per minute of the hour';
+
 CREATE FUNCTION sales_kafka.schedule_daily_export(
     model_schema name,
     directory text,
@@ -116,10 +140,9 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     zone text := time_zone;
-    local_minute integer;
     base text := format('sales_kafka export %s.%s', database, model_schema);
     cmd text;
-    job record;
+    sched text;
     k integer := 0;
 BEGIN
     PERFORM sales_kafka._check_export_right();
@@ -152,23 +175,11 @@ BEGIN
 
     PERFORM sales_kafka.unschedule_daily_export(model_schema, database);
     cmd := format('SELECT sales_kafka.export_last_day(%L, %L, %L)', model_schema, directory, grace);
-    local_minute := extract(epoch FROM grace)::integer / 60;
-    -- 00:00 + grace in the zone, at each UTC offset it has in the coming
-    -- year, in UTC; one job per minute of the hour (usually one job)
-    FOR job IN
-        WITH offsets AS (
-            SELECT DISTINCT (extract(epoch FROM (t AT TIME ZONE zone) - (t AT TIME ZONE 'UTC')) / 60)::integer AS minutes
-              FROM generate_series(now(), now() + interval '366 days', interval '1 day') AS t
-        ), utc AS (
-            SELECT ((local_minute - minutes) % 1440 + 1440) % 1440 AS minute_of_day FROM offsets
-        )
-        SELECT minute_of_day % 60 AS minute,
-               string_agg(DISTINCT (minute_of_day / 60)::text, ',') AS hours
-          FROM utc GROUP BY 1 ORDER BY 1
+    FOR sched IN SELECT sales_kafka._export_cron_schedules(zone, grace)
     LOOP
         k := k + 1;
         jobname := CASE WHEN k = 1 THEN base ELSE base || ' ' || k END;
-        schedule := format('%s %s * * *', job.minute, job.hours);
+        schedule := sched;
         command := cmd;
         jobid := cron.schedule_in_database(jobname, schedule, command, database);
         RETURN NEXT;
