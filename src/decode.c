@@ -366,6 +366,12 @@ field_datum(SkMapping *map, SkColumn *col, SkRawValue *raw)
 	Datum		value;
 	char	   *str;
 
+	/*
+	 * ISO 8601 with an offset is one instant whatever the options below
+	 * say: the fast path first
+	 */
+	if (col->typid == TIMESTAMPTZOID && iso_timestamptz(raw->str, raw->len, &ts))
+		return time_precision(col, TimestampTzGetDatum(ts));
 	/* time columns with options of their own: decode_time.c */
 	if (col->time_format != SK_TIME_DEFAULT || col->time_zone != NULL)
 	{
@@ -376,8 +382,6 @@ field_datum(SkMapping *map, SkColumn *col, SkRawValue *raw)
 						 GetMemoryChunkContext(map));
 		return value;
 	}
-	if (col->typid == TIMESTAMPTZOID && iso_timestamptz(raw->str, raw->len, &ts))
-		return time_precision(col, TimestampTzGetDatum(ts));
 	if (col->basetypid == JSONBOID || col->basetypid == JSONOID)
 		return InputFunctionCall(&col->infunc, (char *) raw->json,
 								 col->typioparam, col->typmod);

@@ -22,9 +22,10 @@
  * How:
  *	- the caller must have the privileges of pg_write_server_files, as for
  *	  COPY TO a file; checked before anything else is looked at;
- *	- one snapshot for every file and the offsets: the files and the
- *	  manifest describe the same committed state (the pipelines commit
- *	  their offsets with their rows);
+ *	- one export of a model's day at a time (a transaction-level advisory
+ *	  lock), then one snapshot for every file and the offsets: the files
+ *	  and the manifest describe the same committed state (the pipelines
+ *	  commit their offsets with their rows);
  *	- each file is written by COPY TO (BeginCopyTo(), as COPY runs it, with
  *	  the caller's rights on the model's views) under a temporary name in
  *	  the same directory, then renamed with durable_rename() (fsync of the
@@ -254,12 +255,22 @@ sales_kafka_export_day(PG_FUNCTION_ARGS)
 				 errmsg("\"%s\" is not a directory", directory)));
 	canonicalize_path(directory);
 
-	/* one snapshot for the files and the offsets */
+	/*
+	 * One export of a model's day at a time, so that the files of two never
+	 * mix; then one snapshot, taken after the wait, for the files and the
+	 * offsets.
+	 */
+	SPI_connect();
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "SELECT pg_advisory_xact_lock(hashtext(%s))",
+					 quote_literal_cstr(psprintf("sales_kafka export %s %d",
+												 model, (int) day)));
+	if (SPI_execute(sql.data, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not lock the export of sales model \"%s\"", model);
 	snapshot = RegisterSnapshot(GetTransactionSnapshot());
 	PushActiveSnapshot(snapshot);
-	SPI_connect();
 
-	initStringInfo(&sql);
+	resetStringInfo(&sql);
 	appendStringInfo(&sql, "SELECT sales_kafka._model_state(%s)",
 					 quote_literal_cstr(model));
 	(void) query_value(sql.data);

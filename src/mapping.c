@@ -7,10 +7,12 @@
  *
  * The validator (fdw_options.c) checks each catalog object's options on
  * their own; loading a mapping checks what it cannot see: column types
- * against what Kafka gives them, per-format rules (each format's file maps
+ * against what Kafka gives them and against the options "time_format" and
+ * "time_zone" (decode_time.c), per-format rules (each format's file maps
  * its payload columns: sk_json_map_path(), sk_json_map_field(),
- * sk_csv_map_field()), and options that no longer parse (a definition made
- * by an earlier version, or with the validator off).  decode.c turns
+ * sk_csv_map_field(); an "alias" needs JSON, or CSV with header 'match'),
+ * and options that no longer parse (a definition made by an earlier
+ * version, or with the validator off).  decode.c turns
  * messages into rows through the result; encode.c rows into messages.
  *
  * Loading reads the catalogs and never contacts Kafka.
