@@ -711,8 +711,11 @@ add_entry(JsonPlan *plan, SkMapping *map, int i, List *path)
 
 /*
  * A plan for the columns in wanted (NULL: all), in CurrentMemoryContext.
- * A column with an alias has two entries, its own name first, which wins
- * when a message has both.
+ * A column with an alias has two entries: its own name among the first
+ * entries, in column order, which wins when a message has both, and its
+ * alias after all of those, also in column order, so that a message
+ * written in either naming, in the columns' order, finds each key at the
+ * first try (flat_entry()).
  */
 static JsonPlan *
 build_plan(SkMapping *map, const bool *wanted)
@@ -745,14 +748,19 @@ build_plan(SkMapping *map, const bool *wanted)
 			continue;
 		}
 		add_entry(plan, map, i, col->path);
-		if (col->alias != NULL)
-		{
-			SkPathStep *step = palloc0(sizeof(SkPathStep));
+	}
+	for (i = 0; i < map->natts; i++)
+	{
+		SkColumn   *col = &map->columns[i];
+		SkPathStep *step;
 
-			step->key = col->alias;
-			step->keylen = strlen(col->alias);
-			add_entry(plan, map, i, list_make1(step));
-		}
+		if (col->kind != SK_COL_FIELD || col->whole_payload ||
+			col->alias == NULL || (wanted != NULL && !wanted[i]))
+			continue;
+		step = palloc0(sizeof(SkPathStep));
+		step->key = col->alias;
+		step->keylen = strlen(col->alias);
+		add_entry(plan, map, i, list_make1(step));
 	}
 	plan->flat = plan->wants_key;
 	for (i = 0; i < plan->ncols && plan->flat; i++)
@@ -929,7 +937,7 @@ sk_json_extract(SkMapping *map, const char *payload, size_t len,
 			no_field_matched(map, all);
 	}
 
-	/* a column's own name first, then its alias */
+	/* a column's own name first (its entry comes first), then its alias */
 	for (i = 0; i < plan->ncols; i++)
 		if (plan->found[i].start != NULL && !raw[plan->cols[i]].present)
 			fill_raw(&map->columns[plan->cols[i]], &plan->found[i],
