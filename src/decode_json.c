@@ -847,7 +847,7 @@ found_any(JsonPlan *plan)
  * than the table says, must not make rows of NULLs.
  */
 static void pg_attribute_noreturn()
-no_field_matched(SkMapping *map, JsonPlan *all)
+no_field_matched(SkMapping *map)
 {
 	StringInfoData message;
 	StringInfoData names;
@@ -858,10 +858,14 @@ no_field_matched(SkMapping *map, JsonPlan *all)
 	initStringInfo(&message);
 	initStringInfo(&names);
 	appendStringInfoString(&names, "The table reads the fields ");
-	for (i = 0; i < all->ncols; i++)
+	for (i = 0; i < map->natts; i++)
 	{
-		SkPathStep *step = all->steps[i * map->max_path_depth];
+		SkColumn   *col = &map->columns[i];
+		SkPathStep *step;
 
+		if (col->kind != SK_COL_FIELD || col->path == NIL)
+			continue;
+		step = (SkPathStep *) linitial(col->path);
 		if (step->key == NULL)
 			continue;
 		if (shown++ == 10)
@@ -871,6 +875,8 @@ no_field_matched(SkMapping *map, JsonPlan *all)
 		}
 		appendStringInfo(&names, "%s\"%s\"", shown > 1 ? ", " : "",
 						 step->key);
+		if (col->alias != NULL)
+			appendStringInfo(&names, " or \"%s\"", col->alias);
 	}
 	appendStringInfo(&message,
 					 "Kafka message payload has none of the fields of foreign table \"%s\"",
@@ -934,7 +940,7 @@ sk_json_extract(SkMapping *map, const char *payload, size_t len,
 			scan_payload(map, all, payload, len, &top);
 		}
 		if (!found_any(all))
-			no_field_matched(map, all);
+			no_field_matched(map);
 	}
 
 	/* a column's own name first (its entry comes first), then its alias */
