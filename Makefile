@@ -38,15 +38,17 @@ UPDATE_FROM = 1.2
 MODEL_SQL = $(addprefix src/sql/model/,tables.sql rollups.sql views.sql \
 	comments.sql grants.sql create.sql upgrade.sql)
 INSTALL_SQL = src/sql/extension_schema.sql src/sql/fdw.sql src/sql/load.sql \
-	src/sql/pipeline.sql src/sql/replay.sql src/sql/kpi.sql $(MODEL_SQL)
+	src/sql/pipeline.sql src/sql/replay.sql src/sql/kpi.sql src/sql/export.sql \
+	$(MODEL_SQL)
 UPDATE_SQL = src/sql/extension_schema.sql \
 	src/sql/update--$(UPDATE_FROM)--$(EXTVERSION).sql \
-	src/sql/load.sql src/sql/replay.sql src/sql/kpi.sql $(MODEL_SQL)
+	src/sql/load.sql src/sql/replay.sql src/sql/kpi.sql src/sql/export.sql \
+	$(MODEL_SQL)
 DATA_built = $(EXTENSION)--$(EXTVERSION).sql \
 	$(EXTENSION)--$(UPDATE_FROM)--$(EXTVERSION).sql
 DATA = $(filter-out $(DATA_built),$(wildcard $(EXTENSION)--*.sql))
 
-REGRESS = fdw_options kafka_functions decode fdw_explain insert_select upgrade extension_schema reader_role
+REGRESS = fdw_options kafka_functions decode producer_formats fdw_explain insert_select upgrade extension_schema reader_role
 REGRESS_OPTS = --inputdir=.
 TAP_TESTS = 1
 

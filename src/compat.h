@@ -27,4 +27,18 @@
 #define SK_WAIT_EVENT_KAFKA	PG_WAIT_EXTENSION
 #endif
 
+/*
+ * DecodeDateTime() given no place for a time zone, true when it succeeds:
+ * it fails for text that names a zone or an offset.  PostgreSQL 16 added an
+ * argument for error details.  For files that include utils/datetime.h.
+ */
+#if PG_VERSION_NUM >= 160000
+#define sk_decode_datetime_without_zone(field, ftype, nf, dtype, tm, fsec) \
+	(DecodeDateTime((field), (ftype), (nf), (dtype), (tm), (fsec), NULL, \
+					&(DateTimeErrorExtra) {0}) == 0)
+#else
+#define sk_decode_datetime_without_zone(field, ftype, nf, dtype, tm, fsec) \
+	(DecodeDateTime((field), (ftype), (nf), (dtype), (tm), (fsec), NULL) == 0)
+#endif
+
 #endif							/* SALES_KAFKA_COMPAT_H */

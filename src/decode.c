@@ -353,8 +353,9 @@ plain_number(SkColumn *col, const char *s, int len, Datum *result)
  * A payload field pulled out by a format, as a value of its column.  The
  * common forms of the common types are converted here (never for a domain,
  * whose input function checks its constraints), rounded to the column's
- * precision as the input function would; the rest goes to the column
- * type's input function.  A domain over a JSON or time type takes
+ * precision as the input function would; a time column with the option
+ * "time_format" or "time_zone" goes to decode_time.c; the rest goes to the
+ * column type's input function.  A domain over a JSON or time type takes
  * what its base type takes.  The formats never hand over text with a NUL
  * byte in it.
  */
@@ -365,8 +366,22 @@ field_datum(SkMapping *map, SkColumn *col, SkRawValue *raw)
 	Datum		value;
 	char	   *str;
 
+	/*
+	 * ISO 8601 with an offset is one instant whatever the options below
+	 * say: the fast path first
+	 */
 	if (col->typid == TIMESTAMPTZOID && iso_timestamptz(raw->str, raw->len, &ts))
 		return time_precision(col, TimestampTzGetDatum(ts));
+	/* time columns with options of their own: decode_time.c */
+	if (col->time_format != SK_TIME_DEFAULT || col->time_zone != NULL)
+	{
+		value = sk_time_from_text(col, pnstrdup(raw->str, raw->len),
+								  raw->is_number);
+		if (col->typid != col->basetypid)
+			domain_check(value, false, col->typid, &col->domain_cache,
+						 GetMemoryChunkContext(map));
+		return value;
+	}
 	if (col->basetypid == JSONBOID || col->basetypid == JSONOID)
 		return InputFunctionCall(&col->infunc, (char *) raw->json,
 								 col->typioparam, col->typmod);

@@ -160,6 +160,61 @@ parse_record(SkMapping *map, const char *text, size_t len, size_t *pos,
 }
 
 /*
+ * The position of a column's field in a header line, by its name (option
+ * "field", or the column's), else by its alias; -1 when neither is there.
+ */
+static int
+header_position(SkColumn *col, CsvField *header, int nheader)
+{
+	const char *name = col->field ? col->field : col->name;
+	int			f;
+
+	for (f = 0; f < nheader; f++)
+		if (strcmp(header[f].value, name) == 0)
+			return f;
+	for (f = 0; col->alias != NULL && f < nheader; f++)
+		if (strcmp(header[f].value, col->alias) == 0)
+			return f;
+	return -1;
+}
+
+/*
+ * With header 'match', a header line that names none of the fields of a
+ * table whose fields are all found by name is an error, as a JSON object
+ * with none of them is: a topic wired to the wrong table must not make
+ * rows of NULLs.
+ */
+static void
+check_some_header(SkMapping *map, CsvField *header, int nheader)
+{
+	int			i;
+	bool		by_name = false;
+
+	for (i = 0; i < map->natts; i++)
+	{
+		SkColumn   *col = &map->columns[i];
+
+		if (col->kind != SK_COL_FIELD)
+			continue;
+		if (col->csv_field >= 0 || header_position(col, header, nheader) >= 0)
+			return;
+		by_name = true;
+	}
+	if (by_name)
+	{
+		/* no psprintf(): the fuzz harness runs this file */
+		StringInfoData message;
+
+		initStringInfo(&message);
+		appendStringInfo(&message,
+						 "Kafka message header line has none of the fields of foreign table \"%s\"",
+						 map->relname);
+		sk_decode_fail(ERRCODE_SQL_JSON_MEMBER_NOT_FOUND, message.data,
+					   "With header 'match', a message's header line must name at least one of the fields the table reads. Check that the topic carries the messages the table maps, and the options \"field\" and \"alias\" of its columns.");
+	}
+}
+
+/*
  * Pull the wanted payload columns of a CSV message into raw (one entry per
  * attribute).  text is NUL-terminated and valid in the database encoding.
  */
@@ -188,6 +243,9 @@ sk_csv_extract(SkMapping *map, const char *text, size_t len,
 					   "Kafka message holds more than one CSV record",
 					   "Each message must hold one record, after the header line if the table has one.");
 
+	if (map->csv_header == SK_HEADER_MATCH)
+		check_some_header(map, header, nheader);
+
 	for (i = 0; i < map->natts; i++)
 	{
 		SkColumn   *col = &map->columns[i];
@@ -197,12 +255,8 @@ sk_csv_extract(SkMapping *map, const char *text, size_t len,
 			continue;
 		if (f < 0)
 		{
-			const char *name = col->field ? col->field : col->name;
-
-			for (f = 0; f < nheader; f++)
-				if (strcmp(header[f].value, name) == 0)
-					break;
-			if (f == nheader)
+			f = header_position(col, header, nheader);
+			if (f < 0)
 				continue;		/* no such header: missing field */
 		}
 		if (f >= nfields)

@@ -95,6 +95,10 @@ typedef struct JsonPlan
 	bool		wants_key;		/* some path starts with a key */
 	bool		wants_index;	/* some path starts with a subscript */
 	bool		flat;			/* every path one key, no two the same */
+	bool		any_whole;		/* some column of the mapping, wanted or not,
+								 * is the whole payload */
+	struct JsonPlan *all;		/* the plan of every column, when this one is
+								 * for some: built when first needed */
 } JsonPlan;
 
 typedef struct JsonScan
@@ -687,19 +691,39 @@ fill_raw(SkColumn *col, JsonSpan *span, SkRawValue *raw)
 	}
 }
 
-/* The plan for the columns in wanted (NULL: all), in the mapping's memory */
-static JsonPlan *
-json_plan(SkMapping *map, const bool *wanted)
+/* Add a path of column i to the plan */
+static void
+add_entry(JsonPlan *plan, SkMapping *map, int i, List *path)
 {
-	JsonPlan   *plan = (JsonPlan *) map->json_plan;
-	MemoryContext oldcxt;
-	int			n = Max(map->natts, 1);
+	ListCell   *lc;
+
+	plan->cols[plan->ncols] = i;
+	plan->len[plan->ncols] = list_length(path);
+	foreach(lc, path)
+		plan->steps[plan->ncols * map->max_path_depth + foreach_current_index(lc)] =
+		(SkPathStep *) lfirst(lc);
+	plan->ncols++;
+	if (((SkPathStep *) linitial(path))->key != NULL)
+		plan->wants_key = true;
+	else
+		plan->wants_index = true;
+}
+
+/*
+ * A plan for the columns in wanted (NULL: all), in CurrentMemoryContext.
+ * A column with an alias has two entries: its own name among the first
+ * entries, in column order, which wins when a message has both, and its
+ * alias after all of those, also in column order, so that a message
+ * written in either naming, in the columns' order, finds each key at the
+ * first try (flat_entry()).
+ */
+static JsonPlan *
+build_plan(SkMapping *map, const bool *wanted)
+{
+	JsonPlan   *plan;
+	int			n = Max(map->natts, 1) * 2;
 	int			i;
 
-	if (plan != NULL && plan->wanted == wanted)
-		return plan;
-
-	oldcxt = MemoryContextSwitchTo(GetMemoryChunkContext(map));
 	plan = palloc0(sizeof(JsonPlan));
 	plan->wanted = wanted;
 	plan->cols = palloc(sizeof(int) * n);
@@ -711,25 +735,32 @@ json_plan(SkMapping *map, const bool *wanted)
 	for (i = 0; i < map->natts; i++)
 	{
 		SkColumn   *col = &map->columns[i];
-		ListCell   *lc;
 
-		if (col->kind != SK_COL_FIELD || (wanted != NULL && !wanted[i]))
+		if (col->kind != SK_COL_FIELD)
+			continue;
+		if (col->whole_payload)
+			plan->any_whole = true;
+		if (wanted != NULL && !wanted[i])
 			continue;
 		if (col->whole_payload)
 		{
 			plan->whole[plan->nwhole++] = i;
 			continue;
 		}
-		plan->cols[plan->ncols] = i;
-		plan->len[plan->ncols] = list_length(col->path);
-		foreach(lc, col->path)
-			plan->steps[plan->ncols * map->max_path_depth + foreach_current_index(lc)] =
-				(SkPathStep *) lfirst(lc);
-		plan->ncols++;
-		if (((SkPathStep *) linitial(col->path))->key != NULL)
-			plan->wants_key = true;
-		else
-			plan->wants_index = true;
+		add_entry(plan, map, i, col->path);
+	}
+	for (i = 0; i < map->natts; i++)
+	{
+		SkColumn   *col = &map->columns[i];
+		SkPathStep *step;
+
+		if (col->kind != SK_COL_FIELD || col->whole_payload ||
+			col->alias == NULL || (wanted != NULL && !wanted[i]))
+			continue;
+		step = palloc0(sizeof(SkPathStep));
+		step->key = col->alias;
+		step->keylen = strlen(col->alias);
+		add_entry(plan, map, i, list_make1(step));
 	}
 	plan->flat = plan->wants_key;
 	for (i = 0; i < plan->ncols && plan->flat; i++)
@@ -741,36 +772,36 @@ json_plan(SkMapping *map, const bool *wanted)
 		for (j = 0; j < i && plan->flat; j++)
 			plan->flat = strcmp(plan->steps[j * map->max_path_depth]->key, step->key) != 0;
 	}
+	return plan;
+}
+
+/* The plan for the columns in wanted (NULL: all), in the mapping's memory */
+static JsonPlan *
+json_plan(SkMapping *map, const bool *wanted)
+{
+	JsonPlan   *plan = (JsonPlan *) map->json_plan;
+	MemoryContext oldcxt;
+
+	if (plan != NULL && plan->wanted == wanted)
+		return plan;
+
+	oldcxt = MemoryContextSwitchTo(GetMemoryChunkContext(map));
+	plan = build_plan(map, wanted);
 	MemoryContextSwitchTo(oldcxt);
 	map->json_plan = plan;
 	return plan;
 }
 
 /*
- * Pull the wanted payload columns of a JSON message into raw (one entry per
- * attribute).  Missing fields stay not present; throws on text that is not
- * JSON, or not an object or array where the paths need one.  wanted must
- * stay the same array for as long as the mapping is used with it.
+ * One pass over a payload with a plan: where each of its paths' values
+ * is goes to plan->found, the top-level value to *top.  Throws on text
+ * that is not JSON.
  */
-void
-sk_json_extract(SkMapping *map, const char *payload, size_t len,
-				const bool *wanted, SkRawValue *raw)
+static void
+scan_payload(SkMapping *map, JsonPlan *plan, const char *payload, size_t len,
+			 JsonSpan *top)
 {
-	JsonPlan   *plan = json_plan(map, wanted);
 	JsonScan	s;
-	JsonSpan	top;
-	int			i;
-
-	sk_check_text(payload, len, "payload");
-
-	for (i = 0; i < plan->nwhole; i++)
-	{
-		SkRawValue *r = &raw[plan->whole[i]];
-
-		r->present = true;
-		r->str = r->json = copy_text(payload, (int) len);
-		r->len = r->json_len = (int) len;
-	}
 
 	memset(plan->depth, 0, sizeof(int) * plan->ncols);
 	memset(plan->found, 0, sizeof(JsonSpan) * plan->ncols);
@@ -787,7 +818,7 @@ sk_json_extract(SkMapping *map, const char *payload, size_t len,
 	s.next = 0;
 	s.error = NULL;
 
-	if (scan_value(&s, 0, &top))
+	if (scan_value(&s, 0, top))
 	{
 		skip_space(&s);
 		if (s.p < s.end)
@@ -796,6 +827,92 @@ sk_json_extract(SkMapping *map, const char *payload, size_t len,
 	if (s.error != NULL)
 		sk_decode_fail(ERRCODE_INVALID_TEXT_REPRESENTATION,
 					   "Kafka message payload is not valid JSON", s.error);
+}
+
+/* Did the last scan with the plan find any of its paths? */
+static bool
+found_any(JsonPlan *plan)
+{
+	int			i;
+
+	for (i = 0; i < plan->ncols; i++)
+		if (plan->found[i].start != NULL)
+			return true;
+	return false;
+}
+
+/*
+ * Raise the error for an object that has none of the fields of the
+ * mapping: a topic wired to the wrong table, or fields named otherwise
+ * than the table says, must not make rows of NULLs.
+ */
+static void pg_attribute_noreturn()
+no_field_matched(SkMapping *map)
+{
+	StringInfoData message;
+	StringInfoData names;
+	int			shown = 0;
+	int			i;
+
+	/* no psprintf() or escape_json(): the fuzz harness runs this file */
+	initStringInfo(&message);
+	initStringInfo(&names);
+	appendStringInfoString(&names, "The table reads the fields ");
+	for (i = 0; i < map->natts; i++)
+	{
+		SkColumn   *col = &map->columns[i];
+		SkPathStep *step;
+
+		if (col->kind != SK_COL_FIELD || col->path == NIL)
+			continue;
+		step = (SkPathStep *) linitial(col->path);
+		if (step->key == NULL)
+			continue;
+		if (shown++ == 10)
+		{
+			appendStringInfoString(&names, ", ...");
+			break;
+		}
+		appendStringInfo(&names, "%s\"%s\"", shown > 1 ? ", " : "",
+						 step->key);
+		if (col->alias != NULL)
+			appendStringInfo(&names, " or \"%s\"", col->alias);
+	}
+	appendStringInfo(&message,
+					 "Kafka message payload has none of the fields of foreign table \"%s\"",
+					 map->relname);
+	appendStringInfoString(&names,
+						   "; a message must have at least one of them. Check that the topic carries the messages the table maps, and the options \"field\" and \"alias\" of its columns.");
+	sk_decode_fail(ERRCODE_SQL_JSON_MEMBER_NOT_FOUND, message.data,
+				   names.data);
+}
+
+/*
+ * Pull the wanted payload columns of a JSON message into raw (one entry per
+ * attribute).  Missing fields stay not present; throws on text that is not
+ * JSON, or not an object or array where the paths need one.  wanted must
+ * stay the same array for as long as the mapping is used with it.
+ */
+void
+sk_json_extract(SkMapping *map, const char *payload, size_t len,
+				const bool *wanted, SkRawValue *raw)
+{
+	JsonPlan   *plan = json_plan(map, wanted);
+	JsonSpan	top;
+	int			i;
+
+	sk_check_text(payload, len, "payload");
+
+	for (i = 0; i < plan->nwhole; i++)
+	{
+		SkRawValue *r = &raw[plan->whole[i]];
+
+		r->present = true;
+		r->str = r->json = copy_text(payload, (int) len);
+		r->len = r->json_len = (int) len;
+	}
+
+	scan_payload(map, plan, payload, len, &top);
 
 	if (plan->wants_key && !plan->wants_index && top.kind != '{')
 		sk_decode_fail(ERRCODE_SQL_JSON_OBJECT_NOT_FOUND,
@@ -804,7 +921,31 @@ sk_json_extract(SkMapping *map, const char *payload, size_t len,
 		sk_decode_fail(ERRCODE_SQL_JSON_ARRAY_NOT_FOUND,
 					   "Kafka message payload is not a JSON array", NULL);
 
-	for (i = 0; i < s.ncols; i++)
-		if (s.found[i].start != NULL)
-			fill_raw(&map->columns[s.cols[i]], &s.found[i], &raw[s.cols[i]]);
+	/* an object with none of the mapped fields: look at all of them */
+	if (top.kind == '{' && plan->ncols > 0 && !plan->any_whole &&
+		!found_any(plan))
+	{
+		JsonPlan   *all = plan;
+
+		if (wanted != NULL)
+		{
+			if (plan->all == NULL)
+			{
+				MemoryContext oldcxt = MemoryContextSwitchTo(GetMemoryChunkContext(plan));
+
+				plan->all = build_plan(map, NULL);
+				MemoryContextSwitchTo(oldcxt);
+			}
+			all = plan->all;
+			scan_payload(map, all, payload, len, &top);
+		}
+		if (!found_any(all))
+			no_field_matched(map);
+	}
+
+	/* a column's own name first (its entry comes first), then its alias */
+	for (i = 0; i < plan->ncols; i++)
+		if (plan->found[i].start != NULL && !raw[plan->cols[i]].present)
+			fill_raw(&map->columns[plan->cols[i]], &plan->found[i],
+					 &raw[plan->cols[i]]);
 }

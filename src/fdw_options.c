@@ -11,7 +11,9 @@
  *	- USER MAPPING: the secrets only (SASL and TLS credentials);
  *	- FOREIGN TABLE: topic, format and the CSV and error-handling options;
  *	- COLUMN: "kafka" (a metadata column), or "field" / "json_path" (where
- *	  a payload column comes from).
+ *	  a payload column comes from), "alias" (another name of its field),
+ *	  "time_format" / "time_zone" (how a time field is written,
+ *	  decode_time.c).
  *
  * The tables of options, librdkafka properties and their rights live in
  * options.c; this file applies them to one catalog object's option list,
@@ -290,6 +292,8 @@ check_column_options(List *options)
 	DefElem    *kafka = NULL;
 	DefElem    *field = NULL;
 	DefElem    *json_path = NULL;
+	DefElem    *alias = NULL;
+	DefElem    *time = NULL;
 
 	foreach(lc, options)
 	{
@@ -315,14 +319,45 @@ check_column_options(List *options)
 			(void) sk_json_path_check(defGetString(def));
 			json_path = def;
 		}
+		else if (strcmp(def->defname, "alias") == 0)
+		{
+			if (defGetString(def)[0] == '\0')
+				ereport(ERROR,
+						(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+						 errmsg("invalid value for option \"alias\": \"\""),
+						 errdetail("A field name cannot be empty.")));
+			alias = def;
+		}
+		else if (strcmp(def->defname, "time_format") == 0)
+		{
+			(void) sk_time_check_format(defGetString(def));
+			time = def;
+		}
+		else if (strcmp(def->defname, "time_zone") == 0)
+		{
+			(void) sk_time_check_zone(defGetString(def));
+			time = def;
+		}
 	}
 
-	if (kafka != NULL && (field != NULL || json_path != NULL))
+	if (kafka != NULL && (field != NULL || json_path != NULL || alias != NULL))
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_INCONSISTENT_DESCRIPTOR_INFORMATION),
 				 errmsg("option \"kafka\" cannot be combined with option \"%s\"",
-						field ? "field" : "json_path"),
+						field ? "field" : json_path ? "json_path" : "alias"),
 				 errdetail("A column holds either Kafka metadata or a payload field.")));
+	if (kafka != NULL && time != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INCONSISTENT_DESCRIPTOR_INFORMATION),
+				 errmsg("option \"kafka\" cannot be combined with option \"%s\"",
+						time->defname),
+				 errdetail("Kafka gives its metadata in its own form; \"%s\" says how to read a payload field.",
+						   time->defname)));
+	if (json_path != NULL && alias != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INCONSISTENT_DESCRIPTOR_INFORMATION),
+				 errmsg("option \"alias\" cannot be combined with option \"json_path\""),
+				 errdetail("An alias is another name of a top-level field.")));
 	if (field != NULL && json_path != NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_INCONSISTENT_DESCRIPTOR_INFORMATION),

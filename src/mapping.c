@@ -7,10 +7,12 @@
  *
  * The validator (fdw_options.c) checks each catalog object's options on
  * their own; loading a mapping checks what it cannot see: column types
- * against what Kafka gives them, per-format rules (each format's file maps
+ * against what Kafka gives them and against the options "time_format" and
+ * "time_zone" (decode_time.c), per-format rules (each format's file maps
  * its payload columns: sk_json_map_path(), sk_json_map_field(),
- * sk_csv_map_field()), and options that no longer parse (a definition made
- * by an earlier version, or with the validator off).  decode.c turns
+ * sk_csv_map_field(); an "alias" needs JSON, or CSV with header 'match'),
+ * and options that no longer parse (a definition made by an earlier
+ * version, or with the validator off).  decode.c turns
  * messages into rows through the result; encode.c rows into messages.
  *
  * Loading reads the catalogs and never contacts Kafka.
@@ -84,6 +86,27 @@ check_column_type(SkMapping *map, SkColumn *col)
 	}
 }
 
+/*
+ * Options "time_format" and "time_zone" need a payload column of a time
+ * type ("time_zone": with a time zone); option names the one to blame.
+ */
+static void
+check_time_options(SkMapping *map, SkColumn *col, const char *option)
+{
+	if (col->kind != SK_COL_FIELD)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INCONSISTENT_DESCRIPTOR_INFORMATION),
+				 errmsg("option \"%s\" of column \"%s\" requires a payload field",
+						option, col->name)));
+	if (col->time_zone != NULL && col->basetypid != TIMESTAMPTZOID)
+		mapping_error(map, col, "option \"time_zone\" needs type timestamp with time zone");
+	if (col->basetypid != TIMESTAMPTZOID && col->basetypid != TIMESTAMPOID &&
+		col->basetypid != DATEOID)
+		mapping_error(map, col,
+					  psprintf("option \"%s\" needs type timestamp with time zone, timestamp or date",
+							   option));
+}
+
 static bool
 parse_bool_option(DefElem *def)
 {
@@ -155,6 +178,7 @@ sk_mapping_load(Oid relid)
 		Oid			infunc;
 		Oid			outfunc;
 		bool		isvarlena;
+		const char *time_option = NULL;
 
 		if (attr->attisdropped)
 		{
@@ -193,7 +217,28 @@ sk_mapping_load(Oid relid)
 									col->name)));
 				sk_json_map_path(map, col, value);
 			}
+			else if (strcmp(def->defname, "alias") == 0)
+				col->alias = pstrdup(value);
+			else if (strcmp(def->defname, "time_format") == 0)
+			{
+				time_option = def->defname;
+				sk_time_map_format(col, value);
+			}
+			else if (strcmp(def->defname, "time_zone") == 0)
+			{
+				time_option = def->defname;
+				col->time_zone = sk_time_check_zone(value);
+			}
 		}
+		if (time_option != NULL)
+			check_time_options(map, col, time_option);
+		if (col->alias != NULL && col->kind == SK_COL_FIELD &&
+			!(map->format == SK_FORMAT_JSON ||
+			  (map->format == SK_FORMAT_CSV && map->csv_header == SK_HEADER_MATCH)))
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+					 errmsg("option \"alias\" of column \"%s\" requires format \"json\", or format \"csv\" with header 'match'",
+							col->name)));
 
 		check_column_type(map, col);
 		switch (col->kind)

@@ -56,6 +56,9 @@ const SkOption sk_options[] = {
 	{"kafka", AttributeRelationId},
 	{"field", AttributeRelationId},
 	{"json_path", AttributeRelationId},
+	{"alias", AttributeRelationId},
+	{"time_format", AttributeRelationId},
+	{"time_zone", AttributeRelationId},
 	{NULL, InvalidOid}
 };
 

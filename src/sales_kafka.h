@@ -203,6 +203,21 @@ typedef enum SkCsvHeader
 	SK_HEADER_MATCH
 } SkCsvHeader;
 
+/*
+ * How a time column reads text and numbers (column option "time_format"):
+ * by default numbers are epoch milliseconds and text what the type's input
+ * function takes; see decode_time.c.
+ */
+typedef enum SkTimeFormat
+{
+	SK_TIME_DEFAULT,
+	SK_TIME_EPOCH,				/* "epoch": the unit told by the magnitude */
+	SK_TIME_EPOCH_S,
+	SK_TIME_EPOCH_MS,
+	SK_TIME_EPOCH_US,
+	SK_TIME_TEMPLATE			/* a to_timestamp() template */
+} SkTimeFormat;
+
 /* One attribute of a foreign table and where its value comes from */
 typedef struct SkColumn
 {
@@ -223,6 +238,10 @@ typedef struct SkColumn
 	List	   *path;			/* JSON path steps (SkPathStep), NIL = "$" */
 	bool		whole_payload;	/* json_path '$' */
 	int			csv_field;		/* 0-based CSV position, -1 = by header */
+	char	   *alias;			/* another name of the field, or NULL */
+	SkTimeFormat time_format;
+	text	   *time_template;	/* SK_TIME_TEMPLATE: the template */
+	struct pg_tz *time_zone;	/* zone of times without an offset, or NULL */
 } SkColumn;
 
 /* A foreign table's mapping: how a topic's messages become its rows */
@@ -302,6 +321,13 @@ extern bytea *sk_bytea(const char *bytes, size_t len);
 extern Datum sk_timestamp_from_ms(int64 ms);
 extern int64 sk_timestamp_to_ms(TimestampTz ts);
 extern bool sk_is_data_error(int sqlstate);
+
+/* in decode_time.c */
+extern const char *const sk_time_format_names[];
+extern SkTimeFormat sk_time_check_format(const char *value);
+extern struct pg_tz *sk_time_check_zone(const char *value);
+extern void sk_time_map_format(SkColumn *col, const char *value);
+extern Datum sk_time_from_text(SkColumn *col, const char *str, bool is_number);
 
 /* in decode_error.c */
 extern void sk_check_text(const char *bytes, size_t len, const char *what);

@@ -363,7 +363,16 @@ DECLARE
     s text := sales_kafka._model_state(model_schema);
     src record;
     pipeline text;
+    tz text;
+    zone_option text := '';
 BEGIN
+    -- times written without an offset (Superstore's dates, Python's
+    -- str(datetime.now())) are of the model's time zone, when it is a name
+    -- of one (the option "time_zone" takes no bare offset)
+    EXECUTE format('SELECT time_zone FROM %s.kpi_state', s) INTO tz;
+    IF EXISTS (SELECT FROM pg_timezone_names WHERE name = tz) THEN
+        zone_option := format(', time_zone %L', tz);
+    END IF;
     IF shape IS NULL OR shape NOT IN ('sale_events', 'superstore', 'shop', 'metrics') THEN
         RAISE EXCEPTION 'unknown sales data shape "%"', shape
             USING ERRCODE = 'invalid_parameter_value',
@@ -372,18 +381,35 @@ BEGIN
 
     FOR src IN
         SELECT * FROM (VALUES
+            -- a timestamp as Python writes it: ISO 8601, str(datetime.now()),
+            -- or epoch seconds (time.time()), milliseconds or microseconds
             ('sale_events', 'src_sale_events', '',
              $c$product_id text OPTIONS (field 'product_name'), quantity integer,
                 unit_price numeric(12,2) OPTIONS (field 'price'),
-                sold_at timestamptz OPTIONS (field 'timestamp')$c$),
+                sold_at timestamptz OPTIONS (field 'timestamp', time_format 'epoch' @zone@)$c$),
+            -- our names, or the dataset's ("Sample - Superstore.csv" as
+            -- csv.DictReader gives its rows: every value a string, US dates)
             ('superstore', 'src_superstore', '',
-             $c$order_id text, line integer OPTIONS (field 'row_id'),
-                sold_at timestamptz OPTIONS (field 'order_date'), ship_date date, ship_mode text,
-                customer_id text, customer_name text, segment text, country text, city text,
-                state text, postal_code text, region text, product_id text, product_name text,
-                category text, sub_category text,
-                stated_revenue numeric(14,2) OPTIONS (field 'sales'), quantity integer,
-                discount numeric(5,4), profit numeric(14,2), order_priority text$c$),
+             $c$order_id text OPTIONS (alias 'Order ID'),
+                line integer OPTIONS (field 'row_id', alias 'Row ID'),
+                sold_at timestamptz OPTIONS (field 'order_date', alias 'Order Date',
+                                             time_format 'MM/DD/YYYY' @zone@),
+                ship_date date OPTIONS (alias 'Ship Date', time_format 'MM/DD/YYYY'),
+                ship_mode text OPTIONS (alias 'Ship Mode'),
+                customer_id text OPTIONS (alias 'Customer ID'),
+                customer_name text OPTIONS (alias 'Customer Name'),
+                segment text OPTIONS (alias 'Segment'), country text OPTIONS (alias 'Country'),
+                city text OPTIONS (alias 'City'), state text OPTIONS (alias 'State'),
+                postal_code text OPTIONS (alias 'Postal Code'), region text OPTIONS (alias 'Region'),
+                product_id text OPTIONS (alias 'Product ID'),
+                product_name text OPTIONS (alias 'Product Name'),
+                category text OPTIONS (alias 'Category'),
+                sub_category text OPTIONS (alias 'Sub-Category'),
+                stated_revenue numeric(14,2) OPTIONS (field 'sales', alias 'Sales'),
+                quantity integer OPTIONS (alias 'Quantity'),
+                discount numeric(5,4) OPTIONS (alias 'Discount'),
+                profit numeric(14,2) OPTIONS (alias 'Profit'),
+                order_priority text OPTIONS (alias 'Order Priority')$c$),
             ('shop', 'src_shop_customers', 'customers',
              $c$customer_id text OPTIONS (kafka 'key'), customer_name text, segment text,
                 country text, city text, state text, postal_code text, region text$c$),
@@ -407,7 +433,8 @@ BEGIN
     LOOP
         -- the foreign tables: one mapping per topic
         EXECUTE format('CREATE FOREIGN TABLE %s.%I (%s) SERVER %I OPTIONS (topic %L)',
-                       s, src.ftable, src.columns, server, topic || src.topic_suffix);
+                       s, src.ftable, replace(src.columns, '@zone@', zone_option),
+                       server, topic || src.topic_suffix);
         EXECUTE format('COMMENT ON FOREIGN TABLE %s.%I IS %L', s, src.ftable,
                        format('the %s topic %s, as the sales model reads it', shape, topic || src.topic_suffix));
     END LOOP;
@@ -520,7 +547,7 @@ AS 'MODULE_PATHNAME', 'sales_kafka_create_sales_pipelines'
 LANGUAGE C VOLATILE;
 
 COMMENT ON FUNCTION sales_kafka.create_sales_pipelines(name, text, name, text, boolean) IS
-'creates the foreign tables and pipelines that feed a sales model from topics of one data shape (sale_events, superstore, shop, metrics), owned by the owner of the model''s schema; topic is the topic, or for shop the prefix of its four topics; returns the pipelines';
+'creates the foreign tables and pipelines that feed a sales model from topics of one data shape (sale_events, superstore, shop, metrics), owned by the owner of the model''s schema; topic is the topic, or for shop the prefix of its four topics; superstore takes the dataset''s own field names and US dates too, sale_events epoch seconds, milliseconds or microseconds; times without an offset are of the model''s time zone; returns the pipelines';
 
 CREATE FUNCTION sales_kafka.upgrade_sales_model(model_schema name)
 RETURNS text

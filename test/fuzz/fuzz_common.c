@@ -516,6 +516,46 @@ ref_follow(RefNode *node, ListCell *step, List *path)
 	return found;
 }
 
+/*
+ * The decoder's rule for an object with none of the mapped fields: an
+ * error when no payload column of the mapping, wanted or not, finds its
+ * path (or its alias) in it, the mapping has no whole-payload column, and
+ * some wanted column has a path.
+ */
+static bool
+ref_no_field(SkMapping *map, const bool *wanted, RefNode *root)
+{
+	bool		wanted_path = false;
+
+	for (int i = 0; i < map->natts; i++)
+	{
+		SkColumn   *col = &map->columns[i];
+
+		if (col->kind != SK_COL_FIELD)
+			continue;
+		if (col->whole_payload)
+			return false;
+		if (wanted == NULL || wanted[i])
+			wanted_path = true;
+	}
+	if (!wanted_path)
+		return false;
+	for (int i = 0; i < map->natts; i++)
+	{
+		SkColumn   *col = &map->columns[i];
+
+		if (col->kind != SK_COL_FIELD)
+			continue;
+		if (ref_follow(root, list_head(col->path), col->path) != NULL)
+			return false;
+		for (int c = 0; col->alias != NULL && c < root->nchildren; c++)
+			if (root->children[c]->key != NULL &&
+				strcmp(root->children[c]->key, col->alias) == 0)
+				return false;
+	}
+	return true;
+}
+
 /* ---------------------------------------------------------------------
  * Checks
  * ---------------------------------------------------------------------
@@ -758,6 +798,8 @@ sk_fuzz_check_json(SkMapping *map, const char *data, size_t len,
 			expect = ERRCODE_SQL_JSON_OBJECT_NOT_FOUND;
 		else if (wants_index && !wants_key && root->kind != '[')
 			expect = ERRCODE_SQL_JSON_ARRAY_NOT_FOUND;
+		else if (root->kind == '{' && ref_no_field(map, wanted, root))
+			expect = ERRCODE_SQL_JSON_MEMBER_NOT_FOUND;
 	}
 
 	if (expect == 0 && !got.ok)

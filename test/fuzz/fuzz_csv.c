@@ -165,6 +165,34 @@ ref_free(RefRecord *rec)
 	free(rec->fields);
 }
 
+/*
+ * The decoder's rule for header 'match': an error when every payload
+ * column is found by name and the header line names none of them (nor
+ * their aliases).
+ */
+static bool
+ref_no_header(SkMapping *map, const RefRecord *header)
+{
+	bool		by_name = false;
+
+	for (int i = 0; i < map->natts; i++)
+	{
+		SkColumn   *col = &map->columns[i];
+		const char *name = col->field ? col->field : col->name;
+
+		if (col->kind != SK_COL_FIELD)
+			continue;
+		if (col->csv_field >= 0)
+			return false;
+		for (int n = 0; n < header->nfields; n++)
+			if (strcmp(header->fields[n].value, name) == 0 ||
+				(col->alias != NULL && strcmp(header->fields[n].value, col->alias) == 0))
+				return false;
+		by_name = true;
+	}
+	return by_name;
+}
+
 /* ---------------------------------------------------------------------
  * The target
  * ---------------------------------------------------------------------
@@ -327,6 +355,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 					   &rec);
 			if (rec.unterminated || pos < len)
 				expect = ERRCODE_BAD_COPY_FILE_FORMAT;
+			else if (map->csv_header == SK_HEADER_MATCH &&
+					 ref_no_header(map, &header))
+				expect = ERRCODE_SQL_JSON_MEMBER_NOT_FOUND;
 		}
 	}
 
