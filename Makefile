@@ -36,7 +36,7 @@ OBJS = $(patsubst %.c,%.o,$(wildcard src/*.c))
 UPDATE_FROM = 1.2
 # (tables.sql first: it turns check_function_bodies on for the model's DDL)
 MODEL_SQL = $(addprefix src/sql/model/,tables.sql rollups.sql views.sql \
-	comments.sql grants.sql create.sql upgrade.sql)
+	comments.sql grants.sql create.sql upgrade.sql metrics.sql)
 INSTALL_SQL = src/sql/extension_schema.sql src/sql/fdw.sql src/sql/load.sql \
 	src/sql/pipeline.sql src/sql/replay.sql src/sql/kpi.sql src/sql/export.sql \
 	$(MODEL_SQL)

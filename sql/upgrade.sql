@@ -345,10 +345,28 @@ INSERT INTO sales_kafka.pipeline (name, source, target, owner) VALUES
   ('regress_old_plain_order_lines', 'upgrade_t', 'regress_old_plain.order_lines', 'regress_sales_kafka_owner');
 INSERT INTO sales_kafka.pipeline_offset (pipeline, topic, partition, next_offset, high_watermark) VALUES
   ('regress_old_plain_order_lines', 't_lines', 0, 7, 9);
+-- a model fed by 1.2's metrics shape: its foreign table src_metrics put the
+-- record id "id" in metric_id (the foreign table as 1.2's
+-- create_sales_pipelines made it, without its pipeline)
+CREATE SERVER regress_upgrade_kafka FOREIGN DATA WRAPPER sales_kafka;
+GRANT USAGE ON FOREIGN SERVER regress_upgrade_kafka TO regress_sales_kafka_owner;
+SET ROLE regress_sales_kafka_owner;
+SELECT sales_kafka.create_sales_model('regress_old_stream', time_zone => 'UTC');
+CREATE FOREIGN TABLE regress_old_stream.src_metrics (
+    metric_id text OPTIONS (field 'id'), measured_at timestamptz OPTIONS (field 'timestamp'),
+    stock_price numeric(14,4), sales_trend numeric)
+  SERVER regress_upgrade_kafka OPTIONS (topic 'stocks');
+INSERT INTO regress_old_stream.metrics VALUES
+  ('1', '2024-03-01 10:05+00', 10.5, 1.0), ('2', '2024-03-01 10:06+00', 11.0, 2.0),
+  ('3', '2024-03-01 10:12+00', 12.0, 1.5);
+SELECT metric_id, samples FROM regress_old_stream.kpi_metrics_10min;
+RESET ROLE;
 
--- the same data into each model: the new ones get theirs after 1.3 made them
-CREATE TEMP TABLE fixture (step integer, statement text);
-INSERT INTO fixture VALUES
+-- the same data into each model: the new ones get theirs after 1.3 made them;
+-- metric records are a series and a record id in 1.3 (made_for), and what
+-- 1.2 keyed (metric_id, measured_at) becomes (series, record_id = the time)
+CREATE TEMP TABLE fixture (n serial, step integer, statement text, made_for text);
+INSERT INTO fixture (step, statement) VALUES
   (1, $$INSERT INTO %1$I.products VALUES
         ('P1', 'Chair', 'Furniture', 'Chairs'), ('P2', 'Pen', 'Office Supplies', 'Art')$$),
   (1, $$INSERT INTO %1$I.customers VALUES
@@ -362,21 +380,37 @@ INSERT INTO fixture VALUES
         ('O1', 2, '2024-03-01 10:00+00', 'P2', 5, 2.00, 0),
         ('O2', 1, '2024-03-02 15:30+00', 'P1', 1, 100.00, 0),
         ('O0', 1, '2023-03-05 12:00+00', 'P2', 10, 1.50, 0)$$),
-  (1, $$INSERT INTO %1$I.metrics VALUES
-        ('m1', '2024-03-01 10:05+00', 10.5, 1.0), ('m1', '2024-03-01 10:12+00', 11.0, 2.0),
-        ('m1', '2024-03-01 10:25+00', 10.0, 1.5)$$),
   -- after the upgrade: new lines, an unknown product, a customer who moves
   (2, $$INSERT INTO %1$I.order_lines (order_id, line, sold_at, product_id, quantity, unit_price) VALUES
         ('O3', 1, '2024-04-10 09:00+00', 'P3', 1, 700.00),
         ('O2', 2, '2024-03-02 15:30+00', 'P2', 3, 2.00)$$),
-  (2, $$UPDATE %1$I.customers SET region = 'West' WHERE customer_id = 'C2'$$),
-  (2, $$INSERT INTO %1$I.metrics VALUES ('m1', '2024-03-01 10:31+00', 12.0, 1.0)$$);
+  (2, $$UPDATE %1$I.customers SET region = 'West' WHERE customer_id = 'C2'$$);
+INSERT INTO fixture (step, made_for, statement) VALUES
+  (1, '1.2', $$INSERT INTO %1$I.metrics VALUES
+        ('m1', '2024-03-01 10:05+00', 10.5, 1.0), ('m1', '2024-03-01 10:12+00', 11.0, 2.0),
+        ('m1', '2024-03-01 10:25+00', 10.0, 1.5)$$),
+  (1, '1.3', $$INSERT INTO %1$I.metrics (series, record_id, measured_at, stock_price, sales_trend) VALUES
+        ('m1', '2024-03-01T10:05:00Z', '2024-03-01 10:05+00', 10.5, 1.0),
+        ('m1', '2024-03-01T10:12:00Z', '2024-03-01 10:12+00', 11.0, 2.0),
+        ('m1', '2024-03-01T10:25:00Z', '2024-03-01 10:25+00', 10.0, 1.5)$$),
+  -- after the upgrade: a new record, and one corrected
+  (2, '1.3', $$INSERT INTO %1$I.metrics (series, record_id, measured_at, stock_price, sales_trend)
+        VALUES ('m1', '2024-03-01T10:31:00Z', '2024-03-01 10:31+00', 12.0, 1.0)$$),
+  (2, '1.3', $$UPDATE %1$I.metrics SET stock_price = 10.75 WHERE record_id = '2024-03-01T10:12:00Z'$$);
 CREATE FUNCTION pg_temp.load(model name, fixture_step integer) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
     f text;
 BEGIN
-    FOR f IN SELECT statement FROM fixture WHERE step = fixture_step LOOP
+    FOR f IN SELECT statement FROM fixture
+              WHERE step = fixture_step
+                AND (made_for IS NULL
+                     OR made_for = CASE WHEN EXISTS (SELECT FROM pg_attribute
+                                                      WHERE attrelid = format('%I.metrics', model)::regclass
+                                                        AND attname = 'metric_id' AND NOT attisdropped)
+                                        THEN '1.2' ELSE '1.3' END)
+              ORDER BY n
+    LOOP
         EXECUTE format(f, model);
     END LOOP;
 END
@@ -450,6 +484,24 @@ SELECT pipeline, topic, partition, covered_offset, committed_offset, high_waterm
 SELECT jsonb_path_query(covered_offsets, '$[*].pipeline_id') = to_jsonb(p.id) AS same_id
   FROM regress_old_plain.kpi_state, sales_kafka.pipeline p
  WHERE p.name = 'regress_old_plain_order_lines';
+-- 1.2's metrics: each metric_id was a series, and a record's id is its time;
+-- but those of the metrics shape were record ids of the series named after
+-- the topic, whose foreign table now maps the series and the record id
+SELECT series, record_id, measured_at, stock_price, sales_trend, ingest_id
+  FROM regress_old_plain.metrics ORDER BY series, record_id;
+SELECT sales_kafka.upgrade_sales_model('regress_old_stream');
+SELECT series, record_id, measured_at, stock_price, sales_trend, ingest_id
+  FROM regress_old_stream.metrics ORDER BY series, record_id;
+SELECT attname, attfdwoptions FROM pg_attribute
+ WHERE attrelid = 'regress_old_stream.src_metrics'::regclass AND attnum > 0 AND NOT attisdropped
+ ORDER BY attnum;
+SELECT sales_kafka.refresh_rollups('regress_old_stream');
+SELECT series, period_start, samples, stock_price_open, stock_price_close, stock_price_average
+  FROM regress_old_stream.kpi_metrics_10min;
+SET client_min_messages = warning;
+DROP SCHEMA regress_old_stream CASCADE;
+RESET client_min_messages;
+DROP SERVER regress_upgrade_kafka;
 -- what the owner added to the schema is the owner's still
 SELECT relname FROM pg_class WHERE relname = 'seen' AND relnamespace = 'regress_old_plain'::regnamespace;
 SELECT obj_description('regress_old_plain.seen'::regclass, 'pg_class') AS seen_comment,
@@ -475,14 +527,21 @@ COMMIT;
 
 -- the data and rollups of 1.2 are there, and are those of 1.3: but the
 -- rows per product and minute, which 1.3 no longer keeps, and the
--- materialized KPIs, which 1.3 no longer has (compared below)
+-- materialized KPIs, which 1.3 no longer has (compared below); a metric
+-- row of 1.2 is its record's series, time and values now (the metric
+-- summaries, per series now, are compared with a new model's below)
 SELECT model, relation, row_text FROM data_1_2
  WHERE NOT (relation IN ('rollup_product', 'kpi_product_sales') AND row_text LIKE '(minute,%')
    AND relation NOT IN ('mv_top_products', 'mv_price_distribution', 'mv_growth_yoy',
                         'kpi_top_products', 'kpi_price_distribution', 'kpi_growth_yoy')
+   AND relation NOT LIKE 'kpi\_metrics\_%'
 EXCEPT
 (SELECT 'plain', relation, row_text FROM pg_temp.model_data('regress_old_plain')
- UNION ALL SELECT 'part', relation, row_text FROM pg_temp.model_data('regress_old_part'))
+ UNION ALL SELECT 'part', relation, row_text FROM pg_temp.model_data('regress_old_part')
+ UNION ALL SELECT 'plain', 'metrics', row(series, measured_at, stock_price, sales_trend)::text
+             FROM regress_old_plain.metrics
+ UNION ALL SELECT 'part', 'metrics', row(series, measured_at, stock_price, sales_trend)::text
+             FROM regress_old_part.metrics)
 ORDER BY 1, 2, 3;
 -- the KPIs that were materialized views show what those showed (as
 -- numbers: 1.3 gives money two decimals)

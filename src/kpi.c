@@ -9,10 +9,11 @@
  * controls: its triggers, rules, defaults and policies run whenever the
  * model's tables are written.  So the functions that write them
  * (create_sales_model, create_sales_partitions, refresh_rollups,
- * rebuild_rollups, refresh_kpis, create_sales_pipelines and
- * upgrade_sales_model) are C wrappers that run their plpgsql body (the
- * same name with a leading underscore; refresh_kpis has two steps) as
- * REFRESH MATERIALIZED VIEW runs a view's query: as the schema's owner,
+ * rebuild_rollups, refresh_kpis, create_sales_pipelines,
+ * upgrade_sales_model, add_metric_summary and drop_metric_summary) are C
+ * wrappers that run their plpgsql body (the same name with a leading
+ * underscore; refresh_kpis has two steps) as REFRESH MATERIALIZED VIEW
+ * runs a view's query: as the schema's owner,
  * with SECURITY_RESTRICTED_OPERATION, search_path = pg_catalog, pg_temp,
  * and every setting changed inside undone afterwards.  The caller must
  * have the privileges of that owner (superusers have them), as REFRESH
@@ -60,6 +61,8 @@ PG_FUNCTION_INFO_V1(sales_kafka_rebuild_rollups);
 PG_FUNCTION_INFO_V1(sales_kafka_refresh_kpis);
 PG_FUNCTION_INFO_V1(sales_kafka_create_sales_pipelines);
 PG_FUNCTION_INFO_V1(sales_kafka_upgrade_sales_model);
+PG_FUNCTION_INFO_V1(sales_kafka_add_metric_summary);
+PG_FUNCTION_INFO_V1(sales_kafka_drop_metric_summary);
 PG_FUNCTION_INFO_V1(sk_wait_for_writers);
 
 /*
@@ -272,6 +275,24 @@ sales_kafka_upgrade_sales_model(PG_FUNCTION_ARGS)
 	/* a model of 1.2 had no rollup worker */
 	sk_rollup_want(MyDatabaseId);
 	return result;
+}
+
+/*
+ * sales_kafka.add_metric_summary(model_schema, bucket_width): the view it
+ * makes belongs to the owner, and its first summaries are the owner's
+ * rows, as refresh_rollups writes them.
+ */
+Datum
+sales_kafka_add_metric_summary(PG_FUNCTION_ARGS)
+{
+	return call_as_model_owner(fcinfo, "_add_metric_summary");
+}
+
+/* sales_kafka.drop_metric_summary(model_schema, bucket_width) */
+Datum
+sales_kafka_drop_metric_summary(PG_FUNCTION_ARGS)
+{
+	return call_as_model_owner(fcinfo, "_drop_metric_summary");
 }
 
 /*

@@ -273,6 +273,7 @@ $roll$, '@grains@',
     EXECUTE format('UPDATE %s.kpi_state SET rolled_up_through = $1, rolled_up_rows = rolled_up_rows + $2,
                            rolled_up_at = clock_timestamp(), covered_offsets = $3', s)
       USING upto, n, covered;
+    PERFORM sales_kafka._refresh_metric_summaries(model_schema);
     RETURN n;
 END
 $$;
@@ -424,8 +425,11 @@ BEGIN
              $c$order_id text, line integer, product_id text, quantity integer,
                 unit_price numeric(12,2) OPTIONS (field 'price'), discount numeric(5,4),
                 sold_at timestamptz OPTIONS (kafka 'timestamp')$c$),
+            -- a record is its series and its id: the series is the topic
+            -- unless a field names it (the mapping option "field" of the
+            -- column series); "timestamp" is ISO or epoch milliseconds
             ('metrics', 'src_metrics', '',
-             $c$metric_id text OPTIONS (field 'id'),
+             $c$series text OPTIONS (kafka 'topic'), record_id text OPTIONS (field 'id'),
                 measured_at timestamptz OPTIONS (field 'timestamp'),
                 stock_price numeric(14,4), sales_trend numeric$c$)
         ) AS m(shape, ftable, topic_suffix, columns)

@@ -1,7 +1,7 @@
 -------------------------------------------------------------------------------
 -- src/sql/model/tables.sql: a sales model's tables, which the pipelines
 -- fill: its state, the dimensions, the orders and their lines (the facts),
--- the metric streams.
+-- the metric streams (their summaries: src/sql/model/metrics.sql).
 --
 -- How the model's DDL gets its schema.  The functions of src/sql/model/
 -- hold the model's DDL as static statements that name its objects without
@@ -17,8 +17,7 @@
 -- syntax error in the model's DDL fails CREATE EXTENSION and ALTER
 -- EXTENSION UPDATE, not the first create_sales_model.  Only a statement
 -- whose text must hold a value of the model is built with format(): here
--- order_lines, partitioned or not, and the indexes on the metrics' time
--- buckets, whose origin is a literal of the model's time zone.
+-- order_lines, partitioned or not.
 --
 -- They run as their caller: the bodies of create_sales_model and
 -- upgrade_sales_model (src/sql/model/create.sql, upgrade.sql), which the C
@@ -65,8 +64,6 @@ RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-    minutes integer;
 BEGIN
     PERFORM sales_kafka._use_model_schema(model_schema);
 
@@ -145,20 +142,25 @@ CREATE TABLE order_lines (
     CREATE INDEX ON order_lines (sold_at);
     CREATE INDEX ON order_lines (ingest_id);
 
+    -- Metric records (src/sql/model/metrics.sql): a record is its series
+    -- and its record id; ingest_id orders them for the summaries, from a
+    -- sequence that must keep CACHE 1 as order_lines' does.  (Columns in
+    -- the order that upgrade_sales_model gives a model of 1.2.)
+    CREATE SEQUENCE metrics_ingest_id_seq CACHE 1;
     CREATE TABLE metrics (
-        metric_id text NOT NULL,
+        record_id text NOT NULL,
         measured_at timestamptz NOT NULL,
         stock_price numeric(14,4),
         sales_trend numeric,
-        PRIMARY KEY (metric_id, measured_at)
+        series text NOT NULL,
+        ingest_id bigint NOT NULL DEFAULT nextval('metrics_ingest_id_seq'),
+        PRIMARY KEY (series, record_id)
     );
-    -- a filter on the period_start of kpi_metrics_10min or _20min
-    -- (src/sql/model/views.sql) reads only its buckets, not the whole table
-    FOREACH minutes IN ARRAY '{10,20}'::integer[]
-    LOOP
-        EXECUTE format($i$CREATE INDEX ON metrics (date_bin('%s minutes', measured_at, (timestamp '2000-01-01' AT TIME ZONE %L)))$i$,
-                       minutes, time_zone);
-    END LOOP;
+    ALTER SEQUENCE metrics_ingest_id_seq OWNED BY metrics.ingest_id;
+    CREATE INDEX ON metrics (ingest_id);
+    -- a series' records over time: the buckets that changed records touch
+    CREATE INDEX ON metrics (series, measured_at);
+    PERFORM sales_kafka._create_model_metric_summaries(model_schema);
 END
 $$;
 

@@ -105,6 +105,68 @@ BEGIN
         DELETE FROM rollup_product WHERE grain = 'minute';
     END IF;
 
+    -- 1.3: a metric record is a series and a record id, and the summaries
+    -- are per series and bucket, kept by refresh_rollups (see
+    -- src/sql/model/metrics.sql).  1.2 keyed metrics by (metric_id,
+    -- measured_at) and summarised per metric_id: a metric_id named the
+    -- stream, except in the rows of the metrics shape's pipeline, which put
+    -- the record id ("id") there.  So if the model has the shape's foreign
+    -- table src_metrics and no metric_id occurs twice, each metric_id is a
+    -- record id of the one series named after the foreign table's topic;
+    -- otherwise each metric_id is a series, and a record's id is its time
+    -- (ISO 8601, in UTC), unique in it as the key of 1.2 was.  src_metrics
+    -- maps the new columns (its pipeline goes on at its next batch).  The
+    -- views of 1.2 are dropped (their columns change) and made again below,
+    -- on the summaries, which the next refresh_rollups fills.
+    IF string_to_array(was, '.')::integer[] < '{1,3}' THEN
+        DECLARE
+            stream_topic text;
+            index_name name;
+        BEGIN
+            DROP VIEW IF EXISTS kpi_metrics_10min;
+            DROP VIEW IF EXISTS kpi_metrics_20min;
+            SELECT o.option_value INTO stream_topic
+              FROM pg_class c
+              JOIN pg_foreign_table f ON f.ftrelid = c.oid,
+                   pg_options_to_table(f.ftoptions) o
+             WHERE c.relnamespace = model_schema::regnamespace AND c.relname = 'src_metrics'
+               AND o.option_name = 'topic'
+               AND EXISTS (SELECT FROM pg_attribute a
+                            WHERE a.attrelid = c.oid AND a.attname = 'metric_id' AND NOT a.attisdropped);
+
+            FOR index_name IN
+                SELECT i.relname FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
+                 WHERE x.indrelid = (s || '.metrics')::regclass AND NOT x.indisprimary
+            LOOP
+                EXECUTE format('DROP INDEX %s.%I', s, index_name);
+            END LOOP;
+            ALTER TABLE metrics DROP CONSTRAINT metrics_pkey;
+            ALTER TABLE metrics RENAME COLUMN metric_id TO record_id;
+            ALTER TABLE metrics ADD COLUMN series text;
+            IF stream_topic IS NOT NULL
+               AND NOT EXISTS (SELECT FROM metrics GROUP BY record_id HAVING count(*) > 1) THEN
+                UPDATE metrics SET series = stream_topic;
+            ELSE
+                UPDATE metrics
+                   SET series = record_id,
+                       record_id = (to_json(measured_at AT TIME ZONE 'UTC') #>> '{}') || 'Z';
+            END IF;
+            ALTER TABLE metrics ALTER COLUMN series SET NOT NULL;
+            CREATE SEQUENCE metrics_ingest_id_seq CACHE 1;
+            ALTER TABLE metrics ADD COLUMN ingest_id bigint NOT NULL DEFAULT nextval('metrics_ingest_id_seq');
+            ALTER SEQUENCE metrics_ingest_id_seq OWNED BY metrics.ingest_id;
+            ALTER TABLE metrics ADD PRIMARY KEY (series, record_id);
+            CREATE INDEX ON metrics (ingest_id);
+            CREATE INDEX ON metrics (series, measured_at);
+            PERFORM sales_kafka._create_model_metric_summaries(model_schema);
+
+            IF stream_topic IS NOT NULL THEN
+                ALTER FOREIGN TABLE src_metrics RENAME COLUMN metric_id TO record_id;
+                ALTER FOREIGN TABLE src_metrics ADD COLUMN series text OPTIONS (kafka 'topic');
+            END IF;
+        END;
+    END IF;
+
     -- every version: the views, comments and grants of the installed one
     PERFORM sales_kafka._create_model_views(model_schema, st.time_zone);
     PERFORM sales_kafka._comment_model(model_schema);

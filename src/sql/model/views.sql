@@ -2,9 +2,10 @@
 -- src/sql/model/views.sql: a sales model's views: the star schema and the
 -- KPIs.  How the DDL gets its schema: src/sql/model/tables.sql.
 --
--- Every KPI view reads the rollups (or, for the metric summaries, the
--- metrics) when it is read: the rollup worker (src/rollup_worker.c) keeps
--- the rollups current, so no KPI needs a refresh of its own.  Top
+-- Every KPI view reads the rollups (or, for the metric summaries,
+-- metric_summary, which refresh_rollups keeps too) when it is read: the
+-- rollup worker (src/rollup_worker.c) keeps the rollups current, so no KPI
+-- needs a refresh of its own.  Top
 -- products, the price distribution and year over year were materialized
 -- views up to 1.2: they read a few thousand rollup rows at most (a row per
 -- product, nine bands, a row per month), which takes about a millisecond
@@ -23,8 +24,6 @@ RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-    minutes integer;
 BEGIN
     PERFORM sales_kafka._use_model_schema(model_schema);
 
@@ -240,28 +239,9 @@ BEGIN
      GROUP BY p.category
      ORDER BY revenue DESC, p.category;
 
-    -- fixed-interval summaries of the minute-level metric streams, in
-    -- buckets that start at midnight in the model's time zone (their origin
-    -- is a literal of it, as in the indexes of src/sql/model/tables.sql)
-    FOREACH minutes IN ARRAY '{10,20}'::integer[]
-    LOOP
-        EXECUTE format($v$
-CREATE OR REPLACE VIEW kpi_metrics_%1$smin AS
-SELECT metric_id,
-       date_bin('%1$s minutes', measured_at, (timestamp '2000-01-01' AT TIME ZONE %2$L)) AS period_start,
-       date_bin('%1$s minutes', measured_at, (timestamp '2000-01-01' AT TIME ZONE %2$L)) + interval '%1$s minutes' AS period_end,
-       count(*) AS samples,
-       (array_agg(stock_price ORDER BY measured_at))[1] AS stock_price_open,
-       (array_agg(stock_price ORDER BY measured_at DESC))[1] AS stock_price_close,
-       min(stock_price) AS stock_price_low,
-       max(stock_price) AS stock_price_high,
-       round(avg(stock_price), 4) AS stock_price_average,
-       avg(sales_trend) AS sales_trend_average
-  FROM metrics
- GROUP BY 1, 2
- ORDER BY 1, 2$v$,
-                       minutes, time_zone);
-    END LOOP;
+    -- fixed-interval summaries of the metric streams, per series: one view
+    -- per width of metric_summary_view (src/sql/model/metrics.sql)
+    PERFORM sales_kafka._create_metric_summary_views(model_schema, time_zone);
 
     -- all time, from the rollups as they are now
     CREATE OR REPLACE VIEW kpi_top_products AS
@@ -331,8 +311,8 @@ SELECT metric_id,
 
     -- Per KPI view, how fresh it is: a view over the rollups shows the
     -- order lines as of the last rollup (the rollup worker's, or a call of
-    -- refresh_rollups), one over the tables (the metric summaries, the star
-    -- schema) shows them as they are, which on a standby is as of the last
+    -- refresh_rollups), and so do the metric summaries (metric_summary);
+    -- one over the tables (the star schema) shows them as they are, which on a standby is as of the last
     -- transaction replayed.  Which views read rollups is looked up in the
     -- catalog, so that every kpi_* view of the schema is listed.
     CREATE OR REPLACE VIEW kpi_as_of_views AS
@@ -352,7 +332,7 @@ SELECT metric_id,
                             JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = rw.oid
                             JOIN pg_class t ON t.oid = d.refobjid
                            WHERE rw.ev_class = v.oid AND t.relnamespace = k.relnamespace
-                             AND t.relname LIKE 'rollup\_%') AS reads_rollups) r
+                             AND (t.relname LIKE 'rollup\_%' OR t.relname = 'metric_summary')) AS reads_rollups) r
      ORDER BY v.relname;
 
     CREATE OR REPLACE VIEW kpi_as_of_partitions AS
