@@ -16,7 +16,7 @@ DROP ROLE IF EXISTS kpi_owner;
 RESET client_min_messages;
 CREATE EXTENSION sales_kafka;
 
-SELECT plan(102);
+SELECT plan(104);
 
 -------------------------------------------------------------------------------
 -- The model
@@ -202,9 +202,11 @@ SELECT results_eq($$SELECT category, revenue FROM kpi_test.kpi_sales_by_category
                   'when the product arrives, its sales get its category, without a refresh');
 
 -- metrics: ACME every minute from 10:00 to 10:19 UTC, price 100 + minute, trend = minute
-INSERT INTO kpi_test.metrics
-SELECT 'ACME', timestamptz '2020-01-01 10:00+00' + m * interval '1 minute', 100 + m, m
+-- (records 0 to 19), summarised by refresh_rollups
+INSERT INTO kpi_test.metrics (series, record_id, measured_at, stock_price, sales_trend)
+SELECT 'ACME', m::text, timestamptz '2020-01-01 10:00+00' + m * interval '1 minute', 100 + m, m
   FROM generate_series(0, 19) m;
+SELECT lives_ok($$SELECT sales_kafka.refresh_rollups('kpi_test')$$, 'refresh_rollups summarises the metric records');
 SELECT results_eq($$SELECT period_start, period_end, samples, stock_price_open, stock_price_close, stock_price_low,
                            stock_price_high, stock_price_average, sales_trend_average FROM kpi_test.kpi_metrics_10min$$,
                   $$VALUES (timestamptz '2020-01-01 10:00+00', timestamptz '2020-01-01 10:10+00', 10::bigint, 100::numeric, 109::numeric, 100::numeric, 109::numeric, 104.5000, 4.5),
@@ -404,12 +406,14 @@ INSERT INTO product_deletes VALUES ('SKU-2');
 SELECT ok(wait_for($$SELECT count(*) = 1 FROM kpi_shop.products$$), 'shop: a tombstone deletes its product');
 
 -- a minute-level metric stream, in 10 and 20 minute summaries
-INSERT INTO kpi_metrics.src_metrics (metric_id, measured_at, stock_price, sales_trend)
-SELECT 'ACME', timestamptz '2024-05-01 10:00+00' + m * interval '1 minute', 100 + m, m FROM generate_series(0, 29) m;
+-- (records 1 to 30 of one series, named after the topic)
+INSERT INTO kpi_metrics.src_metrics (record_id, measured_at, stock_price, sales_trend)
+SELECT m + 1, timestamptz '2024-05-01 10:00+00' + m * interval '1 minute', 100 + m, m FROM generate_series(0, 29) m;
 SELECT ok(wait_for($$SELECT count(*) = 30 FROM kpi_metrics.metrics$$), 'metrics are ingested');
-SELECT results_eq($$SELECT period_start, samples, stock_price_open, stock_price_close FROM kpi_metrics.kpi_metrics_20min$$,
-                  $$VALUES (timestamptz '2024-05-01 10:00+00', 20::bigint, 100.0000, 119.0000),
-                           ('2024-05-01 10:20+00', 10, 120.0000, 129.0000)$$,
+SELECT is(sales_kafka.refresh_rollups('kpi_metrics'), 0::bigint, 'metrics: refresh_rollups summarises them (no order lines)');
+SELECT results_eq($$SELECT series, period_start, samples, stock_price_open, stock_price_close FROM kpi_metrics.kpi_metrics_20min$$,
+                  $$VALUES (topic('kpi_metrics'), timestamptz '2024-05-01 10:00+00', 20::bigint, 100.0000, 119.0000),
+                           (topic('kpi_metrics'), '2024-05-01 10:20+00', 10, 120.0000, 129.0000)$$,
                   'metrics: 20-minute summaries');
 
 SELECT is((SELECT count(*) FROM sales_kafka.dead_letter), 0::bigint, 'no message went to the dead letters');

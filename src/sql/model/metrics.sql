@@ -454,6 +454,7 @@ DECLARE
     width interval := sales_kafka._metric_width(bucket_width);
     v name := sales_kafka._metric_view_name(width);
     tz text;
+    taken boolean;
     c record;
 BEGIN
     IF to_regclass(s || '.metric_summary_view') IS NULL THEN
@@ -462,8 +463,9 @@ BEGIN
                   HINT = 'Upgrade the model with sales_kafka.upgrade_sales_model().';
     END IF;
     EXECUTE format('SELECT time_zone FROM %s.kpi_state FOR UPDATE', s) INTO tz;
-    EXECUTE format('SELECT FROM %s.metric_summary_view WHERE bucket_width = $1', s) USING width;
-    IF FOUND THEN
+    EXECUTE format('SELECT EXISTS (SELECT FROM %s.metric_summary_view WHERE bucket_width = $1)', s)
+       INTO taken USING width;
+    IF taken THEN
         RAISE EXCEPTION 'sales model "%" already has a metric summary of %', model_schema, width
             USING ERRCODE = 'duplicate_object';
     END IF;
