@@ -111,7 +111,8 @@ check-assert-discard-caches:
 # BENCH_RELAX=1 reports a miss without failing, BENCH_TARGET_FACTOR relaxes
 # the targets).  Settings (see each script) reach them through the
 # environment (every BENCH_* variable), the ones below also as arguments.
-BENCH_QUICK = bench/fdw_ingest.sh bench/pipeline_ingest.sh bench/pipeline_latency.sh
+BENCH_QUICK = bench/fdw_ingest.sh bench/pipeline_ingest.sh bench/pipeline_latency.sh \
+	bench/metrics_ingest.sh
 BENCH_ARGS = $(foreach v,BENCH_RATE BENCH_RATES BENCH_SECONDS BENCH_SAMPLE BENCH_WARMUP \
 	BENCH_TIMEOUT BENCH_FETCH_WAIT_MS,$(if $($(v)),$(v)=$($(v))))
 bench:

@@ -197,13 +197,15 @@ SELECT 'C' || lpad(c::text, 5, '0'), 'Customer ' || c,
   CROSS JOIN LATERAL (SELECT (c * 2654435761) % 4294967296 / 65536 AS h) hh
   JOIN bench_state st ON st.k = c % 20;
 
--- metrics: 4 streams, one sample a minute, the last 30 days
-INSERT INTO s.metrics
-SELECT m, t,
+-- metrics: 4 streams, one sample a minute, the last 30 days, summarised
+-- now (before any order line), so that no rollup timing below includes them
+INSERT INTO s.metrics (series, record_id, measured_at, stock_price, sales_trend)
+SELECT m, extract(epoch FROM t)::bigint, t,
        round((50 + 10 * i + 5 * sin(extract(epoch FROM t) / 86400.0 * 2 * pi()) + random())::numeric, 4),
        round((random() * 2 - 1)::numeric, 6)
   FROM generate_series(1, 4) i, LATERAL (SELECT 'M' || i AS m) mm,
        generate_series(date_trunc('minute', now()) - interval '30 days', now(), interval '1 minute') t;
+SELECT sales_kafka.refresh_rollups('s') \g /dev/null
 
 -- bench_orders(o_first, norders, max_lines, ta, tb, recent): orders o_first ..
 -- o_first + norders - 1 and their lines (1-4 each, 10 lines every 4 orders
@@ -307,7 +309,7 @@ done
 "${PSQL[@]}" -At -c "SELECT view FROM bench_query WHERE view NOT IN
 	(SELECT relname FROM pg_class WHERE relnamespace = 's'::regnamespace)" |
 	sed 's/^/   NOTE: the model has no view /'
-"${PSQL[@]}" -At -c "SELECT '   metrics: ' || count(*) || ' samples, ' || count(DISTINCT metric_id) || ' streams' FROM s.metrics"
+"${PSQL[@]}" -At -c "SELECT '   metrics: ' || count(*) || ' samples, ' || count(DISTINCT series) || ' streams' FROM s.metrics"
 
 # sql_value QUERY: one value
 sql_value() { "${PSQL[@]}" -At -c "$1"; }
