@@ -2,7 +2,7 @@
 #
 #   make && make install      build and install the extension (needs pg_config)
 #   make test                 the whole suite, self-contained (see README)
-#   make bench                the quick benchmarks, self-contained (~3 min); fails
+#   make bench                the quick benchmarks, self-contained (~10 min); fails
 #                             when one misses its target (BENCH_RELAX=1 reports
 #                             without failing; see bench/lib.sh)
 #   make bench-memory         a pipeline worker's memory over 10 minutes
