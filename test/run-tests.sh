@@ -34,6 +34,8 @@
 #   SK_SUITE_TIMEOUT  seconds each suite may run (default 900)
 #   PG_TEST_TIMEOUT_DEFAULT, PG_TEST_NOCLEAN, PROVE_TESTS
 #                     passed through to the TAP tests
+#   SK_METRIC_MINUTES  minutes of the metric stream of t/014_metric_year.pl
+#                     (default a year, 527040; whole days), passed through
 #   SK_PG_BIN         bin directory of another PostgreSQL 15 installation to
 #                     test against (default: the system's, below); the
 #                     extension is then built in a private copy of the tree,
@@ -396,7 +398,7 @@ TENV=(
 	SK_TEST_CONF="$WORK/src/test/sales_kafka.conf"
 )
 # the settings of the benchmarks and the demo: every BENCH_* and DEMO_*
-for v in PG_TEST_TIMEOUT_DEFAULT PG_TEST_NOCLEAN PROVE_TESTS $(compgen -v | grep -E '^(BENCH|DEMO)_'); do
+for v in PG_TEST_TIMEOUT_DEFAULT PG_TEST_NOCLEAN PROVE_TESTS SK_METRIC_MINUTES $(compgen -v | grep -E '^(BENCH|DEMO)_'); do
 	[ -z "${!v:-}" ] || TENV+=("$v=${!v}")
 done
 # tester_env VAR=VALUE...: add to the test environment.
