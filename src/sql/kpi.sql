@@ -427,10 +427,11 @@ BEGIN
                 sold_at timestamptz OPTIONS (kafka 'timestamp')$c$),
             -- a record is its series and its id: the series is the topic
             -- unless a field names it (the mapping option "field" of the
-            -- column series); "timestamp" is ISO or epoch milliseconds
+            -- column series); "timestamp" as pandas writes it: epoch
+            -- milliseconds (or seconds, microseconds), or ISO 8601
             ('metrics', 'src_metrics', '',
              $c$series text OPTIONS (kafka 'topic'), record_id text OPTIONS (field 'id'),
-                measured_at timestamptz OPTIONS (field 'timestamp'),
+                measured_at timestamptz OPTIONS (field 'timestamp', time_format 'epoch' @zone@),
                 stock_price numeric(14,4), sales_trend numeric$c$)
         ) AS m(shape, ftable, topic_suffix, columns)
         WHERE m.shape = _create_sales_pipelines.shape

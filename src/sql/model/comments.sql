@@ -102,7 +102,6 @@ SELECT * FROM (VALUES
     (NULL, 'record_id', 'the record''s id within its series, as its producer numbers it (a record sent again is the same record)'),
     (NULL, 'measured_at', 'time of the measurement'),
     (NULL, 'bucket_width', 'length of the summary''s buckets'),
-    (NULL, 'view_name', 'the KPI view of the summary'),
     (NULL, 'summarized_through', 'ingest_id of the last metric record in the summary'),
     (NULL, 'first_at', 'time of the first sample of the bucket'),
     (NULL, 'first_record', 'record id of the first sample of the bucket (the smallest, among samples of the same time)'),
