@@ -468,9 +468,13 @@ write_batch(Worker *w)
 	sk_sink_close(sink);
 	SetUserIdAndSecContext(saved_user, saved_context);
 
-	/* a sales model's order lines: its rollup worker rolls them up */
+	/*
+	 * a sales model's order lines or metric records: its rollup worker
+	 * rolls them up
+	 */
 	notify_rollups = rows > 0 && get_rel_name(p->target) != NULL &&
-		strcmp(get_rel_name(p->target), "order_lines") == 0;
+		(strcmp(get_rel_name(p->target), "order_lines") == 0 ||
+		 strcmp(get_rel_name(p->target), "metrics") == 0);
 
 	stored = store_offsets(w);
 	if (!stored)

@@ -16,11 +16,12 @@
  * slot and exits.
  *
  * When it works.  A pipeline worker that committed a batch into a table
- * named order_lines sets this worker's latch (sk_rollup_notify): no
- * polling for the lines of our pipelines.  Lines that other sessions write
- * are found by a cheap check every sales_kafka.rollup_poll_interval: the
- * last value of each model's ingest_id sequence against
- * kpi_state.rolled_up_through.  A round over the models runs at most every
+ * named order_lines (or metrics) sets this worker's latch
+ * (sk_rollup_notify): no polling for the lines of our pipelines.  Lines
+ * that other sessions write are found by a cheap check every
+ * sales_kafka.rollup_poll_interval: the last value of each model's
+ * ingest_id sequence against kpi_state.rolled_up_through (and the metric
+ * records against the summaries' progress: _metric_records_waiting).  A round over the models runs at most every
  * sales_kafka.rollup_min_interval, so each model is rolled up at most that
  * often.  sales_kafka.rollup_worker = off makes the workers idle.
  *
@@ -127,11 +128,15 @@ static ProcessUtility_hook_type prev_process_utility_hook = NULL;
 static SkRollupSlot *my_slot = NULL;
 static bool clean_exit = false;
 
-/* The relations of a model that refresh_rollups reads or writes */
+/*
+ * The relations of a model that refresh_rollups reads or writes; those of
+ * the metric summaries are missing from a model of 1.2 not upgraded yet
+ */
 static const struct
 {
 	const char *name;
 	LOCKMODE	mode;
+	bool		optional;
 }			model_relations[] =
 {
 	{"kpi_state", RowExclusiveLock},
@@ -144,6 +149,11 @@ static const struct
 	{"rollup_customer", RowExclusiveLock},
 	{"rollup_customer_group", RowExclusiveLock},
 	{"rollup_price_band", RowExclusiveLock},
+	{"metrics_ingest_id_seq", RowExclusiveLock, true},
+	{"metrics", AccessShareLock, true},
+	{"metric_summary_view", RowExclusiveLock, true},
+	{"metric_summary", RowExclusiveLock, true},
+	{"metric_change", RowExclusiveLock, true},
 };
 
 /* A sales model found in the database */
@@ -622,6 +632,8 @@ lock_model(SkModel *m)
 		List	   *parts;
 		ListCell   *lc;
 
+		if (!OidIsValid(relid) && model_relations[i].optional)
+			continue;
 		if (!OidIsValid(relid) || !lock_now(relid, model_relations[i].mode))
 			return false;
 		if (strcmp(model_relations[i].name, "order_lines") != 0)
@@ -687,6 +699,7 @@ roll_up_model(SkModel *m, MemoryContext cxt)
 		/* a cheap look first: no row lock (and no WAL) when idle */
 		owner_check(m, "SELECT k.rolled_up_through"
 					" OPERATOR(pg_catalog.<) pg_catalog.pg_sequence_last_value('%s.order_lines_ingest_id_seq')"
+					" OR sales_kafka._metric_records_waiting(k.tableoid)"
 					" FROM %s.kpi_state k") &&
 		owner_check(m, "SELECT true FROM %s.kpi_state FOR UPDATE SKIP LOCKED"))
 	{

@@ -444,6 +444,35 @@ $$;
 COMMENT ON FUNCTION sales_kafka._refresh_metric_summaries(name) IS
 'internal: merges the metric records written since the last call into every summary of a sales model and computes again the buckets of changed records, exactly once; refresh_rollups calls it';
 
+-- Whether the model whose kpi_state is given has metric records or changes
+-- that its summaries lack: the rollup worker's cheap look
+-- (src/rollup_worker.c), run as the model's owner.  False for a model of
+-- 1.2 not upgraded yet.
+CREATE FUNCTION sales_kafka._metric_records_waiting(kpi_state regclass)
+RETURNS boolean
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    s text := (SELECT quote_ident(n.nspname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                WHERE c.oid = kpi_state);
+    waiting boolean;
+BEGIN
+    IF s IS NULL OR to_regclass(s || '.metric_summary_view') IS NULL THEN
+        RETURN false;
+    END IF;
+    EXECUTE format('SELECT EXISTS (SELECT FROM %1$s.metric_summary_view
+                                    WHERE summarized_through < pg_sequence_last_value(%2$L::regclass))
+                        OR EXISTS (SELECT FROM %1$s.metric_change)',
+                   s, s || '.metrics_ingest_id_seq')
+       INTO waiting;
+    RETURN coalesce(waiting, false);
+END
+$$;
+
+COMMENT ON FUNCTION sales_kafka._metric_records_waiting(regclass) IS
+'internal: whether a sales model has metric records or changes that its metric summaries lack, for the rollup worker';
+
 CREATE FUNCTION sales_kafka._add_metric_summary(model_schema name, bucket_width interval)
 RETURNS name
 LANGUAGE plpgsql
