@@ -39,11 +39,11 @@ MODEL_SQL = $(addprefix src/sql/model/,tables.sql rollups.sql views.sql \
 	comments.sql grants.sql create.sql upgrade.sql)
 INSTALL_SQL = src/sql/extension_schema.sql src/sql/fdw.sql src/sql/load.sql \
 	src/sql/pipeline.sql src/sql/replay.sql src/sql/kpi.sql src/sql/export.sql \
-	$(MODEL_SQL)
+	$(MODEL_SQL) src/sql/retention.sql
 UPDATE_SQL = src/sql/extension_schema.sql \
 	src/sql/update--$(UPDATE_FROM)--$(EXTVERSION).sql \
 	src/sql/load.sql src/sql/replay.sql src/sql/kpi.sql src/sql/export.sql \
-	$(MODEL_SQL)
+	$(MODEL_SQL) src/sql/retention.sql
 DATA_built = $(EXTENSION)--$(EXTVERSION).sql \
 	$(EXTENSION)--$(UPDATE_FROM)--$(EXTVERSION).sql
 DATA = $(filter-out $(DATA_built),$(wildcard $(EXTENSION)--*.sql))
