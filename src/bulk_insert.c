@@ -44,8 +44,9 @@
  *
  * Tables of the heap access method only.  Another table access method may
  * stand for rows kept elsewhere, which only the planner and executor know
- * how to reach (a distributed table's shell, say): sk_bulk_writable() says
- * whether a table and its partitions are all heap (or foreign) tables, and
+ * how to reach; so may a heap table in a database with Citus (a
+ * distributed table's shell): sk_bulk_writable() says whether a table and
+ * its partitions are all heap (or foreign) tables outside Citus, and
  * the callers take the executor's path for any other (load.c, the
  * pipelines' SQL path).  sk_bulk_create() refuses a table that is not.  A
  * partition of another access method attached while a statement writes is
@@ -73,6 +74,7 @@
 #include "catalog/pg_class.h"
 #include "catalog/pg_index.h"
 #include "catalog/pg_inherits.h"
+#include "commands/extension.h"
 #include "commands/trigger.h"
 #include "executor/execPartition.h"
 #include "executor/executor.h"
@@ -177,8 +179,11 @@ static void write_all_sorted(SkBulkInsert *bi);
 /*
  * Whether the writer may write into rel: a table of the heap access method,
  * or a partitioned table whose partitions (at every level) are such tables
- * or foreign tables.  Reads the catalog caches; rel is locked, its
- * partitions need not be.
+ * or foreign tables; never in a database with Citus, whose distributed
+ * tables are heap tables on the coordinator that hold none of their rows
+ * (Citus routes only what goes through its planner and executor; not
+ * verified here, where Citus is not available).  Reads the catalogs; rel
+ * is locked, its partitions need not be.
  */
 bool
 sk_bulk_writable(Relation rel)
@@ -187,6 +192,8 @@ sk_bulk_writable(Relation rel)
 	ListCell   *lc;
 	bool		writable = true;
 
+	if (OidIsValid(get_extension_oid("citus", true)))
+		return false;
 	if (rel->rd_rel->relkind == RELKIND_RELATION)
 		return rel->rd_rel->relam == HEAP_TABLE_AM_OID;
 	if (rel->rd_rel->relkind != RELKIND_PARTITIONED_TABLE)
@@ -220,7 +227,7 @@ bool
 sk_bulk_insert_possible(Relation rel, Oid user)
 {
 	return rel->rd_rel->relkind == RELKIND_RELATION &&
-		rel->rd_rel->relam == HEAP_TABLE_AM_OID &&
+		sk_bulk_writable(rel) &&
 		!rel->rd_rel->relispartition &&
 		rel->trigdesc == NULL &&
 		check_enable_rls(RelationGetRelid(rel), user, true) != RLS_ENABLED;
