@@ -16,7 +16,9 @@
 # another name) takes the SQL path.  track_functions counts the calls of
 # sales_kafka._pipeline_rows(), which only the SQL path makes: none for
 # the heap target, some for the heap2 one, and its rows arrive exactly
-# once.  Runs against a real Kafka too.
+# once.  Partitions of a list that the topic lacks show in pipeline_status
+# (a foreign table moved to a smaller topic).  Runs against a real Kafka
+# too.
 use strict;
 use warnings;
 
@@ -162,6 +164,30 @@ for my $name ('a', 'b')
 	is($node{$name}->safe_psql('postgres', 'SELECT count(*) FROM sales_kafka.dead_letter'),
 		'0', "no dead letters on server $name");
 }
+
+# ------------------------- partitions the topic lacks, seen by the workers
+
+# create_pipeline refuses them when Kafka tells; a foreign table moved to
+# a smaller topic afterwards shows them in pipeline_status
+my $small = create_topic('subsets_small', 2);
+my $b = $node{b};
+$b->safe_psql('postgres', qq{
+	SELECT sales_kafka.stop_pipeline('share');
+	CREATE TABLE moved (LIKE sales);
+	SELECT sales_kafka.create_pipeline('moved', 'src', 'moved', partitions => '1-5');
+	ALTER FOREIGN TABLE src OPTIONS (SET topic '$small');
+	SELECT sales_kafka.start_pipeline('moved');
+});
+ok( poll_until(
+		sub {
+			my $r = try_query($b, 'postgres',
+				q{SELECT state || ': ' || last_error FROM sales_kafka.pipeline_status WHERE pipeline = 'moved'});
+			defined $r && $r eq qq{running: topic "$small" has no partitions 2-5 of pipeline "moved"};
+		},
+		$wait_s, 'the missing partitions in pipeline_status'),
+	'partitions of the list that the topic lacks show in pipeline_status, and the pipeline runs');
+like(slurp_file($b->logfile), qr/WARNING:  topic "\Q$small\E" has no partitions 2-5 of pipeline "moved"/,
+	'the worker logs them as a WARNING');
 
 # ----------------------------------------- a table of another access method
 
