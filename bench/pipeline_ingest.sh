@@ -2,11 +2,17 @@
 # bench/pipeline_ingest.sh — sustained ingest of an ingest pipeline, against
 # COPY of the same rows into the same table, measured in the same run:
 #
-#   (a) one pipeline (append, batch_size 10000, flush_interval 10 ms,
-#       parallelism BENCH_PARALLELISM, default 2) drains a topic that already holds BENCH_ROWS sales
-#       events: rows / time from start_pipeline() until
-#       sales_kafka.pipeline_partitions shows every message committed (all
-#       partitions at the topic's end, lag 0), polled every 100 ms
+#   (a) one pipeline (append, batch_size 10000, flush_interval 10 ms)
+#       drains a topic that already holds BENCH_ROWS sales events: rows /
+#       time from start_pipeline() until sales_kafka.pipeline_partitions
+#       shows every message committed (all partitions at the topic's end,
+#       lag 0), polled every 100 ms; once for each parallelism of
+#       BENCH_PARALLELISM (default "1 2": one worker, then two)
+#   (s) with BENCH_SUBSETS=1 (the default), two pipelines of one worker
+#       each, one owning the first half of the partitions and the other the
+#       second half (create_pipeline's "partitions"), as two servers sharing
+#       the topic would run, started together into the same table: what a
+#       split by partition lists costs against parallelism on one server
 #   (b) COPY sales FROM 'sales.csv' (FORMAT csv), one transaction, the rows
 #       in sale_id order (sold_at grows with sale_id)
 #   (c) the same COPY of the same rows in the order the pipeline wrote them
@@ -15,7 +21,7 @@
 #       over, not only at its right edge as in (b).  a/c is the pipeline's
 #       own overhead; a/b is the figure with the target.
 #
-# All three write into the same empty table (7 columns, btree on sold_at),
+# All of them write into the same empty table (7 columns, btree on sold_at),
 # truncated and checkpointed before each measurement.  The column
 # "(a) after 1st batch" is (a) without the start-up: the rows after the first
 # committed batch over the time after it (100 ms resolution), to tell worker
@@ -32,9 +38,12 @@
 #                     keeps only ~5 MiB per partition, and every run reads
 #                     the topic again from the start)
 #   BENCH_TIMEOUT     seconds one run of (a) may take (default 600)
-#   BENCH_PARALLELISM workers of the pipeline (default 2)
-# The target is (a) >= 0.6 x (b) (the ratio of the medians); a miss fails
-# the benchmark (bench/lib.sh: BENCH_RELAX, BENCH_TARGET_FACTOR).
+#   BENCH_PARALLELISM workers of the pipeline, one measurement of (a) for
+#                     each number of the list (default "1 2")
+#   BENCH_SUBSETS     1 (default) to measure (s) too, 0 not to
+# The target is (a) >= 0.6 x (b) (the ratio of the medians) for the last
+# parallelism of the list (two workers by default: one per core); a miss
+# fails the benchmark (bench/lib.sh: BENCH_RELAX, BENCH_TARGET_FACTOR).
 set -euo pipefail
 # shellcheck source=bench/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -44,9 +53,11 @@ ROWS=${BENCH_ROWS:-2000000}
 RUNS=${BENCH_RUNS:-3}
 PARTITIONS=${BENCH_PARTITIONS:-128}
 TIMEOUT=${BENCH_TIMEOUT:-600}
-# one pipeline with a worker per core of the 2-core machine COPY runs on;
-# BENCH_PARALLELISM=1 measures a single worker
-PARALLELISM=${BENCH_PARALLELISM:-2}
+# one worker, then one per core of the 2-core machine COPY runs on; the
+# target is judged on the last
+read -r -a PARALLELISMS <<<"${BENCH_PARALLELISM:-1 2}"
+PARALLELISM=${PARALLELISMS[-1]}
+SUBSETS=${BENCH_SUBSETS:-1}
 TOPIC="${SK_TEST_TOPIC_PREFIX}bench_pipeline_ingest"
 CSV=$TMPDIR/bench_sales.csv
 
@@ -71,9 +82,10 @@ BEGIN
   RETURN round(n / extract(epoch FROM clock_timestamp() - t0));
 END $$;
 
--- (a): poll the pipeline's committed offsets every 100 ms until all n
--- messages of the nparts partitions are committed; returns the rows/s since
--- t0 (just before start_pipeline) and the rows/s after the first batch
+-- (a): poll the committed offsets of the pipelines named like p every
+-- 100 ms until all n messages of the nparts partitions are committed;
+-- returns the rows/s since t0 (just before start_pipeline) and the rows/s
+-- after the first batch
 CREATE FUNCTION wait_drained(p text, n bigint, nparts int, t0 timestamptz,
                              timeout interval, OUT total numeric,
                              OUT after_first numeric, OUT first_ms numeric)
@@ -90,7 +102,7 @@ BEGIN
   LOOP
     SELECT coalesce(sum(committed_offset), 0), count(*), coalesce(max(lag), 0)
       INTO done, parts, maxlag
-      FROM sales_kafka.pipeline_partitions WHERE pipeline = p;
+      FROM sales_kafka.pipeline_partitions WHERE pipeline LIKE p;
     t_end := clock_timestamp();
     IF t_first IS NULL AND done > 0 THEN
       t_first := t_end;
@@ -98,7 +110,8 @@ BEGIN
     END IF;
     EXIT WHEN done >= n AND parts = nparts AND maxlag = 0;
     IF t_end - t0 > timeout THEN
-      SELECT * INTO st FROM sales_kafka.pipeline_status WHERE pipeline = p;
+      SELECT * INTO st FROM sales_kafka.pipeline_status WHERE pipeline LIKE p
+       ORDER BY last_error_at DESC NULLS LAST LIMIT 1;
       RAISE EXCEPTION 'pipeline % committed % of % messages in %: state %, lag %, last error %',
         p, done, n, timeout, st.state, st.lag, st.last_error;
     END IF;
@@ -124,23 +137,33 @@ SQL
 # index_mb: the size of the index on sales, in MB
 INDEX_MB="SELECT round(pg_relation_size('sales_sold_at_idx') / 1048576.0) AS imb"
 
-# run_pipeline: one measurement of (a); prints
+# run_pipeline PARALLELISM: one measurement of (a) with that many workers;
+# run_pipeline subsets: one of (s).  Prints
 # "ROWS/S|AFTER_FIRST|FIRST_MS|WORKER_CPU_MS|INDEX_MB"
 run_pipeline() {
+	local create half=$((PARTITIONS / 2))
+	if [ "$1" = subsets ]; then
+		create="SELECT sales_kafka.create_pipeline(n, 'sales_topic', 'sales', mode => 'append',
+  batch_size => 10000, flush_interval => '10 ms', start_at => 'earliest', partitions => l)
+  FROM (VALUES ('ingest_1', '0-$((half - 1))'), ('ingest_2', '$half-$((PARTITIONS - 1))')) v(n, l);"
+	else
+		create="SELECT sales_kafka.create_pipeline('ingest', 'sales_topic', 'sales', mode => 'append',
+  batch_size => 10000, flush_interval => '10 ms', start_at => 'earliest', parallelism => $1);"
+	fi
 	"${PSQL[@]}" -At <<SQL
 \\o /dev/null
-SELECT sales_kafka.drop_pipeline(name) FROM sales_kafka.pipeline WHERE name = 'ingest';
+SELECT sales_kafka.drop_pipeline(name) FROM sales_kafka.pipeline WHERE name LIKE 'ingest%';
 TRUNCATE sales;
-SELECT sales_kafka.create_pipeline('ingest', 'sales_topic', 'sales', mode => 'append',
-  batch_size => 10000, flush_interval => '10 ms', start_at => 'earliest', parallelism => $PARALLELISM);
+$create
 CHECKPOINT;
 SELECT clock_timestamp() AS t0 \\gset
-SELECT sales_kafka.start_pipeline('ingest');
+-- (all of them at the commit of one transaction)
+SELECT sales_kafka.start_pipeline(name) FROM sales_kafka.pipeline WHERE name LIKE 'ingest%';
 SELECT total, coalesce(after_first::text, '-') AS after_first, first_ms
-  FROM wait_drained('ingest', $ROWS, $PARTITIONS, :'t0', '$TIMEOUT s') \\gset
+  FROM wait_drained('ingest%', $ROWS, $PARTITIONS, :'t0', '$TIMEOUT s') \\gset
 SELECT sum(cpu_ms(pid)) AS wcpu FROM sales_kafka.pipeline_status, unnest(worker_pids) AS pid
- WHERE pipeline = 'ingest' \\gset
-SELECT sales_kafka.stop_pipeline('ingest');
+ WHERE pipeline LIKE 'ingest%' \\gset
+SELECT sales_kafka.stop_pipeline(name) FROM sales_kafka.pipeline WHERE name LIKE 'ingest%';
 $INDEX_MB \\gset
 \\o
 \\echo :total|:after_first|:first_ms|:wcpu|:imb
@@ -177,41 +200,84 @@ echo "== warm-up: one COPY, not measured"
 run_copy "$CSV" >/dev/null
 
 ARRIVAL_CSV=$TMPDIR/bench_sales_arrival.csv
-echo "== $RUNS runs, each: (a) the pipeline, (b) COPY of the CSV (in sale_id order), (c) COPY of the"
-echo "   same rows in the order the pipeline wrote them in run 1 (heap order: partition by partition)"
-row() { printf '%-6s %19s %15s %15s %5s %5s %19s %12s\n' "$@"; }
-row run "(a) pipeline rows/s" "(b) COPY rows/s" "(c) COPY rows/s" a/b a/c "(a) after 1st batch" "1st batch ms"
-a_all=() b_all=() c_all=() f_all=() ac_all=() bc_all=() cc_all=()
+# the configurations of (a) and (s), in order, with their column heads
+CONFIGS=("${PARALLELISMS[@]}")
+[ "$SUBSETS" = 0 ] || CONFIGS+=(subsets)
+head_of() { if [ "$1" = subsets ]; then echo "(s) 2 lists"; else echo "(a) $1 worker(s)"; fi; }
+echo "== $RUNS runs, each: (a) the pipeline with ${PARALLELISMS[*]} worker(s)$([ "$SUBSETS" = 0 ] || echo ", (s) two pipelines owning half the partitions each"),"
+echo "   (b) COPY of the CSV (in sale_id order), (c) COPY of the same rows in the order the pipeline"
+echo "   with $PARALLELISM worker(s) wrote them in run 1 (heap order: partition by partition); rows/s"
+row() {
+	printf '%-6s' "$1"
+	shift
+	printf ' %16s' "$@"
+	printf '\n'
+}
+heads=()
+for cfg in "${CONFIGS[@]}"; do heads+=("$(head_of "$cfg")"); done
+ratio_heads=()
+for cfg in "${CONFIGS[@]}"; do ratio_heads+=("${cfg/subsets/s}/b"); done
+row run "${heads[@]}" "(b) COPY" "(c) COPY" "${ratio_heads[@]}" "a/c" "1st batch ms"
+declare -A all cpu
+b_all=() c_all=() bc_all=() cc_all=() f_all=()
 for ((r = 1; r <= RUNS; r++)); do
-	out=$(run_pipeline)
-	IFS='|' read -r a f first_ms a_cpu a_mb <<<"$out"
-	[ "$r" -gt 1 ] ||
-		"${PSQL[@]}" -c "\\copy (SELECT * FROM sales ORDER BY ctid) TO '$ARRIVAL_CSV' (FORMAT csv)"
+	vals=()
+	for cfg in "${CONFIGS[@]}"; do
+		out=$(run_pipeline "$cfg")
+		IFS='|' read -r a f first_ms a_cpu a_mb <<<"$out"
+		all[$cfg]+="$a "
+		cpu[$cfg]+="$(us_per_row "$a_cpu") "
+		vals+=("$a")
+		if [ "$cfg" = "$PARALLELISM" ]; then
+			main_a=$a main_first=$first_ms
+			[ "$f" = - ] || f_all+=("$f")
+			[ "$r" -gt 1 ] ||
+				"${PSQL[@]}" -c "\\copy (SELECT * FROM sales ORDER BY ctid) TO '$ARRIVAL_CSV' (FORMAT csv)"
+		fi
+	done
 	out=$(run_copy "$CSV")
 	IFS='|' read -r b b_cpu b_mb <<<"$out"
 	out=$(run_copy "$ARRIVAL_CSV")
 	IFS='|' read -r c c_cpu c_mb <<<"$out"
-	a_all+=("$a") b_all+=("$b") c_all+=("$c")
-	ac_all+=("$(us_per_row "$a_cpu")") bc_all+=("$(us_per_row "$b_cpu")") cc_all+=("$(us_per_row "$c_cpu")")
-	[ "$f" = - ] || f_all+=("$f")
-	row "$r" "$a" "$b" "$c" "$(ratio "$a" "$b")" "$(ratio "$a" "$c")" "$f" "$first_ms"
+	b_all+=("$b") c_all+=("$c")
+	bc_all+=("$(us_per_row "$b_cpu")") cc_all+=("$(us_per_row "$c_cpu")")
+	ratios=()
+	for v in "${vals[@]}"; do ratios+=("$(ratio "$v" "$b")"); done
+	row "$r" "${vals[@]}" "$b" "$c" "${ratios[@]}" "$(ratio "$main_a" "$c")" "$main_first"
 done
-ma=$(median "${a_all[@]}")
 mb=$(median "${b_all[@]}")
 mc=$(median "${c_all[@]}")
-mf=-
-[ ${#f_all[@]} -eq 0 ] || mf=$(median "${f_all[@]}")
+meds=() mratios=()
+declare -A med
+for cfg in "${CONFIGS[@]}"; do
+	# shellcheck disable=SC2086
+	med[$cfg]=$(median ${all[$cfg]})
+	meds+=("${med[$cfg]}")
+	mratios+=("$(ratio "${med[$cfg]}" "$mb")")
+done
+ma=${med[$PARALLELISM]}
 r_ab=$(ratio "$ma" "$mb")
 r_ac=$(ratio "$ma" "$mc")
-row median "$ma" "$mb" "$mc" "$r_ab" "$r_ac" "$mf" ""
-echo "CPU us/row, median: (a) the workers, all their threads, start-up included $(median "${ac_all[@]}");" \
-	"(b) the backend $(median "${bc_all[@]}"); (c) $(median "${cc_all[@]}")"
+row median "${meds[@]}" "$mb" "$mc" "${mratios[@]}" "$r_ac" ""
+for cfg in "${CONFIGS[@]}"; do
+	# shellcheck disable=SC2086
+	echo "CPU us/row, median, $(head_of "$cfg"): $(median ${cpu[$cfg]}) (the workers, all their threads, start-up included)"
+done
+echo "CPU us/row, median: (b) the backend $(median "${bc_all[@]}"); (c) $(median "${cc_all[@]}")"
 echo "index on sold_at after run $RUNS: (a) $a_mb MB, (b) $b_mb MB, (c) $c_mb MB"
 echo "== result"
 echo "rows: $ROWS in $PARTITIONS partitions; table: 7 columns, btree index on sold_at"
-echo "(a) pipeline (append, batch 10000, flush 10 ms, $PARALLELISM worker(s)), start_pipeline -> all committed: $ma rows/s"
+for cfg in "${CONFIGS[@]}"; do
+	if [ "$cfg" = subsets ]; then
+		echo "(s) two pipelines of 1 worker, partitions 0-$((PARTITIONS / 2 - 1)) and $((PARTITIONS / 2))-$((PARTITIONS - 1)): ${med[$cfg]} rows/s, $(ratio "${med[$cfg]}" "$mb") x COPY"
+	else
+		echo "(a) pipeline (append, batch 10000, flush 10 ms, $cfg worker(s)), start_pipeline -> all committed: ${med[$cfg]} rows/s, $(ratio "${med[$cfg]}" "$mb") x COPY"
+	fi
+done
+[ "${#PARALLELISMS[@]}" -lt 2 ] ||
+	echo "speed-up from ${PARALLELISMS[0]} to $PARALLELISM worker(s): $(ratio "$ma" "${med[${PARALLELISMS[0]}]}")"
 echo "(b) COPY (FORMAT csv) of the same rows, in sale_id (= sold_at) order:                       $mb rows/s"
 echo "(c) COPY (FORMAT csv) of the same rows, in the order the pipeline writes them:              $mc rows/s"
-echo "ratio a/b: $r_ab; a/c: $r_ac"
+echo "ratio a/b ($PARALLELISM worker(s)): $r_ab; a/c: $r_ac"
 bench_target "pipeline a/b" "$r_ab" ">=" 0.60
 bench_finish

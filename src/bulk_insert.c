@@ -42,6 +42,17 @@
  * fire after the last entry is in.  Unique indexes are still checked as
  * each buffer is written.
  *
+ * Tables of the heap access method only.  Another table access method may
+ * stand for rows kept elsewhere, which only the planner and executor know
+ * how to reach; so may a heap table in a database with Citus (a
+ * distributed table's shell): sk_bulk_writable() says whether a table and
+ * its partitions are all heap (or foreign) tables outside Citus, and
+ * the callers take the executor's path for any other (load.c, the
+ * pipelines' SQL path).  sk_bulk_create() refuses a table that is not.  A
+ * partition of another access method attached while a statement writes is
+ * written as the executor's INSERT writes a routed row: one row at a time,
+ * through its own table AM, with its index entries.
+ *
  * Uses only what COPY FROM uses: the table AM, ExecInsertIndexTuples(),
  * index_insert(), the executor's trigger, constraint, partition-routing and
  * generated-column functions.  Never an index AM's internals.
@@ -60,7 +71,10 @@
 #include "access/tableam.h"
 #include "catalog/index.h"
 #include "catalog/pg_am_d.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_index.h"
+#include "catalog/pg_inherits.h"
+#include "commands/extension.h"
 #include "commands/trigger.h"
 #include "executor/execPartition.h"
 #include "executor/executor.h"
@@ -75,6 +89,7 @@
 #include "utils/rel.h"
 #include "utils/rls.h"
 #include "utils/sortsupport.h"
+#include "utils/syscache.h"
 #include "utils/typcache.h"
 
 #include "sales_kafka.h"
@@ -162,15 +177,57 @@ static void flush_rows(SkBulkInsert *bi, SkBulkTarget *current);
 static void write_all_sorted(SkBulkInsert *bi);
 
 /*
- * Whether a pipeline's bulk path serves rel: an ordinary table, not a
- * partition, without triggers, and without row security for user.  The
- * writer serves more (triggers, partitions); for those the pipelines take
- * their SQL path, whose statements fire triggers per batch as before.
+ * Whether the writer may write into rel: a table of the heap access method,
+ * or a partitioned table whose partitions (at every level) are such tables
+ * or foreign tables; never in a database with Citus, whose distributed
+ * tables are heap tables on the coordinator that hold none of their rows
+ * (Citus routes only what goes through its planner and executor; not
+ * verified here, where Citus is not available).  Reads the catalogs; rel
+ * is locked, its partitions need not be.
+ */
+bool
+sk_bulk_writable(Relation rel)
+{
+	List	   *rels;
+	ListCell   *lc;
+	bool		writable = true;
+
+	if (OidIsValid(get_extension_oid("citus", true)))
+		return false;
+	if (rel->rd_rel->relkind == RELKIND_RELATION)
+		return rel->rd_rel->relam == HEAP_TABLE_AM_OID;
+	if (rel->rd_rel->relkind != RELKIND_PARTITIONED_TABLE)
+		return false;
+	rels = find_all_inheritors(RelationGetRelid(rel), NoLock, NULL);
+	foreach(lc, rels)
+	{
+		HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(lfirst_oid(lc)));
+		Form_pg_class form;
+
+		if (!HeapTupleIsValid(tup))
+			continue;			/* dropped meanwhile */
+		form = (Form_pg_class) GETSTRUCT(tup);
+		if (form->relkind == RELKIND_RELATION && form->relam != HEAP_TABLE_AM_OID)
+			writable = false;
+		ReleaseSysCache(tup);
+	}
+	list_free(rels);
+	return writable;
+}
+
+/*
+ * Whether a pipeline's bulk path serves rel: an ordinary table of the heap
+ * access method, not a partition, without triggers, and without row
+ * security for user.  The writer serves more (triggers, partitions); for
+ * those the pipelines take their SQL path, whose statements fire triggers
+ * per batch as before, and which the planner and executor run for any
+ * table access method.
  */
 bool
 sk_bulk_insert_possible(Relation rel, Oid user)
 {
 	return rel->rd_rel->relkind == RELKIND_RELATION &&
+		sk_bulk_writable(rel) &&
 		!rel->rd_rel->relispartition &&
 		rel->trigdesc == NULL &&
 		check_enable_rls(RelationGetRelid(rel), user, true) != RLS_ENABLED;
@@ -187,15 +244,21 @@ init_target(SkBulkTarget *t, Relation rel)
 
 /*
  * A writer for rel (an ordinary or partitioned table), in
- * CurrentMemoryContext; no slot is made yet.
+ * CurrentMemoryContext; no slot is made yet.  Throws unless
+ * sk_bulk_writable(rel).
  */
 SkBulkInsert *
 sk_bulk_create(Relation rel)
 {
 	SkBulkInsert *bi = palloc0(sizeof(SkBulkInsert));
 
-	Assert(rel->rd_rel->relkind == RELKIND_RELATION ||
-		   rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE);
+	if (!sk_bulk_writable(rel))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot write into table \"%s\" as COPY does",
+						RelationGetRelationName(rel)),
+				 errdetail("Only tables of the heap access method, and partitioned tables of such partitions, are written so."),
+				 errhint("Insert through the executor (INSERT ... SELECT) instead.")));
 	bi->cxt = CurrentMemoryContext;
 	init_target(&bi->table, rel);
 	if (rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE)
@@ -332,7 +395,9 @@ begin_target(SkBulkInsert *bi, SkBulkTarget *t, ResultRelInfo *rri,
 	t->nused = 0;
 	t->has_br_trig = rri->ri_TrigDesc != NULL &&
 		rri->ri_TrigDesc->trig_insert_before_row;
-	t->batched = batched && !t->has_br_trig && rri->ri_FdwRoutine == NULL;
+	/* a partition of another table AM: as the executor's INSERT writes it */
+	t->batched = batched && !t->has_br_trig && rri->ri_FdwRoutine == NULL &&
+		rel->rd_rel->relam == HEAP_TABLE_AM_OID;
 	t->bistate = rri->ri_FdwRoutine == NULL ? GetBulkInsertState() : NULL;
 	/* a table made in this (sub)transaction has no free space to look up */
 	t->ti_options = 0;

@@ -10,10 +10,11 @@
  * model's tables are written.  So the functions that write them
  * (create_sales_model, create_sales_partitions, refresh_rollups,
  * rebuild_rollups, refresh_kpis, create_sales_pipelines,
- * upgrade_sales_model, add_metric_summary and drop_metric_summary) are C
- * wrappers that run their plpgsql body (the same name with a leading
- * underscore; refresh_kpis has two steps) as REFRESH MATERIALIZED VIEW
- * runs a view's query: as the schema's owner,
+ * upgrade_sales_model, add_metric_summary, drop_metric_summary and
+ * drop_old_partitions) are C wrappers that run their plpgsql body (the
+ * same name with a leading underscore; refresh_kpis has two steps,
+ * drop_old_partitions three) as REFRESH MATERIALIZED VIEW runs a view's
+ * query: as the schema's owner,
  * with SECURITY_RESTRICTED_OPERATION, search_path = pg_catalog, pg_temp,
  * and every setting changed inside undone afterwards.  The caller must
  * have the privileges of that owner (superusers have them), as REFRESH
@@ -63,6 +64,7 @@ PG_FUNCTION_INFO_V1(sales_kafka_create_sales_pipelines);
 PG_FUNCTION_INFO_V1(sales_kafka_upgrade_sales_model);
 PG_FUNCTION_INFO_V1(sales_kafka_add_metric_summary);
 PG_FUNCTION_INFO_V1(sales_kafka_drop_metric_summary);
+PG_FUNCTION_INFO_V1(sales_kafka_drop_old_partitions);
 PG_FUNCTION_INFO_V1(sk_wait_for_writers);
 
 /*
@@ -119,16 +121,16 @@ model_owner(FunctionCallInfo fcinfo)
 }
 
 /*
- * Call the extension's function "internal", which takes the same
- * arguments as the called function (and lives in the same schema), with
- * the caller's arguments, as role owner; see the banner.  A set-returning
- * internal function fills the caller's ReturnSetInfo.  Returns its result,
- * and whether it is null in *isnull.  Can throw anything the internal
- * function throws.
+ * Call the extension's function "internal", which takes the first
+ * "leading" arguments of the called function (-1: all of them; it lives
+ * in the same schema), with the caller's arguments, as role owner; see the
+ * banner.  A set-returning internal function fills the caller's
+ * ReturnSetInfo.  Returns its result, and whether it is null in *isnull.
+ * Can throw anything the internal function throws.
  */
 static Datum
-call_as_owner(FunctionCallInfo fcinfo, const char *internal, Oid owner,
-			  bool *isnull)
+call_leading_as_owner(FunctionCallInfo fcinfo, const char *internal,
+					  int leading, Oid owner, bool *isnull)
 {
 	Oid			self = fcinfo->flinfo->fn_oid;
 	char	   *schema = get_namespace_name(get_func_namespace(self));
@@ -145,6 +147,8 @@ call_as_owner(FunctionCallInfo fcinfo, const char *internal, Oid owner,
 	int			i;
 
 	(void) get_func_signature(self, &argtypes, &nargs);
+	if (leading >= 0)
+		nargs = Min(nargs, leading);
 	fn = LookupFuncName(list_make2(makeString(schema),
 								   makeString(pstrdup(internal))),
 						nargs, argtypes, false);
@@ -171,6 +175,14 @@ call_as_owner(FunctionCallInfo fcinfo, const char *internal, Oid owner,
 	SetUserIdAndSecContext(save_user, save_context);
 	*isnull = inner->isnull;
 	return result;
+}
+
+/* The same, with all the caller's arguments */
+static Datum
+call_as_owner(FunctionCallInfo fcinfo, const char *internal, Oid owner,
+			  bool *isnull)
+{
+	return call_leading_as_owner(fcinfo, internal, -1, owner, isnull);
 }
 
 /* Call "internal" as the model's owner, restricted, and return its result. */
@@ -293,6 +305,39 @@ Datum
 sales_kafka_drop_metric_summary(PG_FUNCTION_ARGS)
 {
 	return call_as_model_owner(fcinfo, "_drop_metric_summary");
+}
+
+/*
+ * sales_kafka.drop_old_partitions(model_schema, keep, detach_only): the
+ * rollups must hold every line of the months it detaches, which then leave
+ * the order lines but stay in the sums.  So the rollups take every line
+ * written so far (refresh_rollups' body, which locks the model's kpi_state
+ * row and then waits for the writers of the order lines, the order in
+ * which every refresh and the rollup worker take those locks); then the
+ * order lines are locked against writers (SHARE ROW EXCLUSIVE, also
+ * against another retention run; readers go on) and the rollups take what
+ * was committed meanwhile, with no writer left to wait for; only then are
+ * the months detached, and the body checks again that none of their lines
+ * is missing from the rollups.  The caller needs the model owner's
+ * privileges, and, as refresh_rollups, READ COMMITTED.
+ */
+Datum
+sales_kafka_drop_old_partitions(PG_FUNCTION_ARGS)
+{
+	Oid			owner = model_owner(fcinfo);
+	Oid			nsp = get_namespace_oid(model_schema_arg(fcinfo), false);
+	Oid			lines = get_relname_relid("order_lines", nsp);
+	bool		isnull;
+
+	if (!OidIsValid(lines))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("schema \"%s\" has no sales model", model_schema_arg(fcinfo)),
+				 errhint("Create one with sales_kafka.create_sales_model().")));
+	(void) call_leading_as_owner(fcinfo, "_refresh_rollups", 1, owner, &isnull);
+	LockRelationOid(lines, ShareRowExclusiveLock);
+	(void) call_leading_as_owner(fcinfo, "_refresh_rollups", 1, owner, &isnull);
+	return call_as_owner(fcinfo, "_drop_old_partitions", owner, &fcinfo->isnull);
 }
 
 /*

@@ -25,7 +25,15 @@
  * the caller is refused, as COPY FROM refuses it.  Everything else of an
  * INSERT applies (bulk_insert.c).
  *
- * This file must never write a row itself: only through the bulk writer.
+ * The bulk writer serves tables of the heap access method only (and
+ * partitioned tables of such partitions; sk_bulk_writable()): a table of
+ * another access method may keep its rows where only the planner and
+ * executor reach them, so load() writes into it through the executor, as
+ * "INSERT INTO target (columns) SELECT columns FROM ONLY source", with the
+ * same mapping, checks and result.
+ *
+ * This file must never write a row itself: only through the bulk writer
+ * or the executor.
  *
  *-------------------------------------------------------------------------
  */
@@ -37,6 +45,7 @@
 #include "access/xact.h"
 #include "catalog/pg_class.h"
 #include "executor/executor.h"
+#include "executor/spi.h"
 #include "foreign/foreign.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
@@ -314,6 +323,42 @@ run_query(LoadState *ls, Relation source, const char *columns)
 }
 
 /*
+ * Write the rows through the executor: INSERT INTO target (the mapped
+ * columns) SELECT columns FROM ONLY source, as the current user; returns
+ * how many.  The mapping (ls) and the rights are checked already.
+ */
+static uint64
+insert_select(LoadState *ls, Relation source, Relation target,
+			  const char *columns)
+{
+	StringInfoData sql;
+	uint64		rows;
+	int			ret;
+	int			i;
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "INSERT INTO %s (",
+					 quote_qualified_identifier(get_namespace_name(RelationGetNamespace(target)),
+												RelationGetRelationName(target)));
+	for (i = 0; i < ls->ncols; i++)
+		appendStringInfo(&sql, "%s%s", i > 0 ? ", " : "",
+						 quote_identifier(NameStr(TupleDescAttr(RelationGetDescr(target),
+																ls->target_att[i] - 1)->attname)));
+	appendStringInfo(&sql, ") SELECT %s FROM ONLY %s", columns,
+					 quote_qualified_identifier(get_namespace_name(RelationGetNamespace(source)),
+												RelationGetRelationName(source)));
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	ret = SPI_execute(sql.data, false, 0);
+	if (ret != SPI_OK_INSERT)
+		elog(ERROR, "sales_kafka.load() INSERT failed: %s",
+			 SPI_result_code_string(ret));
+	rows = SPI_processed;
+	SPI_finish();
+	return rows;
+}
+
+/*
  * sales_kafka.load(source regclass, target regclass) returns bigint: the
  * rows written.
  */
@@ -384,6 +429,16 @@ sales_kafka_load(PG_FUNCTION_ARGS)
 						GetUserNameFromId(GetUserId(), false)),
 				 errdetail("Like COPY FROM, sales_kafka.load() does not apply row security policies."),
 				 errhint("Use INSERT ... SELECT from the foreign table, which applies them.")));
+
+	/* another table access method: through the executor (see the header) */
+	if (!sk_bulk_writable(target))
+	{
+		rows = insert_select(ls, source, target, columns);
+		FreeExecutorState(ls->estate);
+		relation_close(source, NoLock);
+		table_close(target, NoLock);
+		PG_RETURN_INT64((int64) rows);
+	}
 
 	ExecInitRangeTable(ls->estate, list_make1(tgt_rte));
 	rri = makeNode(ResultRelInfo);

@@ -10,6 +10,22 @@
  * the owner's rights) may change it.  A name means the pipeline that
  * sk_catalog_find_pipeline() finds for the caller.
  *
+ * A pipeline may own a subset of its topic's partitions (the "partitions"
+ * argument, '0-31' or '0,2,5-7'), so that several servers share a topic,
+ * each writing its own partitions exactly once.  create_pipeline() refuses
+ * partitions the topic does not have (when Kafka can tell), and a pipeline
+ * that overlaps another: both read the same topic (the same foreign server
+ * and topic name) into the same table (or tables of one partition tree),
+ * at least one of them has a partition list, and their partitions meet (a
+ * pipeline without a list has them all).  Each pipeline keeps its own
+ * offsets, so every message of the common partitions would be written
+ * twice.  Pipelines of one topic into different tables never overlap:
+ * that is a fan-out, as the superstore shape of create_sales_pipelines()
+ * makes.  Two pipelines without a list are not checked, as before lists
+ * existed (an append and an upsert pipeline of one topic into one table,
+ * say).  start_pipeline() checks again (a foreign table's topic may have
+ * changed).
+ *
  * Workers are told to start and stop through shared memory; the catalog's
  * "enabled" flag is what makes a pipeline come back after a restart.
  * start_pipeline() registers the workers when its transaction commits, so
@@ -28,7 +44,9 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "catalog/partition.h"
 #include "catalog/pg_class.h"
+#include "commands/defrem.h"
 #include "fmgr.h"
 #include "foreign/foreign.h"
 #include "miscadmin.h"
@@ -36,6 +54,7 @@
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 #include "sales_kafka.h"
@@ -76,6 +95,153 @@ check_source_and_target(const char *name, Oid source, Oid target, bool upsert,
 	map = sk_mapping_load(source);
 	sk_sink_check(map, target, upsert, owner, name);
 	return map;
+}
+
+/*
+ * The topic a foreign table names, and its server; NULL if the table is
+ * gone or names none.  Reads the catalog caches only.
+ */
+static char *
+source_topic(Oid source, Oid *serverid)
+{
+	ForeignTable *ft;
+	ListCell   *lc;
+
+	if (!SearchSysCacheExists1(FOREIGNTABLEREL, ObjectIdGetDatum(source)))
+		return NULL;
+	ft = GetForeignTable(source);
+	*serverid = ft->serverid;
+	foreach(lc, ft->options)
+	{
+		DefElem    *def = (DefElem *) lfirst(lc);
+
+		if (strcmp(def->defname, "topic") == 0)
+			return defGetString(def);
+	}
+	return NULL;
+}
+
+/* The table whose rows a write into target adds to: its partition tree's root */
+static Oid
+target_root(Oid target)
+{
+	if (get_rel_relispartition(target))
+		return llast_oid(get_partition_ancestors(target));
+	return target;
+}
+
+/* "partitions 0-31", "partition 5" or "every partition", for messages */
+static char *
+partitions_phrase(const SkPartSet *set)
+{
+	if (set == NULL)
+		return pstrdup("every partition");
+	if (set->nranges == 1 && set->lo[0] == set->hi[0])
+		return psprintf("partition %d", set->lo[0]);
+	return psprintf("partitions %s", sk_partset_text(set));
+}
+
+/*
+ * Throws if another pipeline (not self_id) overlaps a pipeline of these
+ * partitions (NULL: all) from source into target (see the file header).  With lock, the
+ * catalog stays locked against other changes until the transaction ends
+ * (sk_catalog_all_pipelines()).
+ */
+static void
+check_overlap(const char *name, int64 self_id, Oid source, Oid target,
+			  const char *partitions, bool lock)
+{
+	Oid			serverid = InvalidOid;
+	char	   *topic = source_topic(source, &serverid);
+	SkPartSet  *mine = partitions != NULL ? sk_partset_parse(partitions) : NULL;
+	Oid			root = target_root(target);
+	List	   *all;
+	ListCell   *lc;
+
+	all = sk_catalog_all_pipelines(lock);
+	if (topic == NULL)
+		return;
+	foreach(lc, all)
+	{
+		SkPipeline *q = (SkPipeline *) lfirst(lc);
+		Oid			q_server = InvalidOid;
+		char	   *q_topic;
+		SkPartSet  *common;
+
+		if (q->id == self_id || (mine == NULL && q->partitions == NULL))
+			continue;
+		q_topic = source_topic(q->source, &q_server);
+		if (q_topic == NULL || q_server != serverid ||
+			strcmp(q_topic, topic) != 0 || target_root(q->target) != root)
+			continue;
+		common = sk_partset_intersect(mine, q->partitions != NULL ?
+									  sk_partset_parse(q->partitions) : NULL);
+		if (common != NULL && common->nranges == 0)
+			continue;
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 errmsg("pipeline \"%s\" would read the same partitions of topic \"%s\" into the same table as pipeline \"%s\"",
+						name, topic, q->name),
+				 errdetail("Pipeline \"%s\" of role \"%s\" reads %s of the topic into table \"%s\"; both would read %s, and write each of their messages twice.",
+						   q->name, GetUserNameFromId(q->owner, true),
+						   partitions_phrase(q->partitions != NULL ?
+											 sk_partset_parse(q->partitions) : NULL),
+						   get_rel_name(root), partitions_phrase(common)),
+				 errhint("Give the pipelines disjoint partition lists (the \"partitions\" argument of create_pipeline), or write into another table.")));
+	}
+}
+
+/*
+ * Throws if the topic lacks partitions of the set, when Kafka can tell
+ * (asked as the current user, whose rights the caller has checked); says
+ * in a NOTICE that it could not.
+ */
+static void
+check_partitions_exist(const char *name, SkMapping *map, SkPartSet *set)
+{
+	SkKafka    *kc;
+	SkWatermark *marks;
+	int			nmarks;
+	int32	   *parts;
+	SkPartSet  *missing;
+	SkPartSet  *have;
+	int			i;
+
+	kc = sk_kafka_connect(map->serverid, GetUserId(), RD_KAFKA_CONSUMER, NIL, NIL);
+	marks = sk_kafka_watermarks_noerror(kc, map->topic, &nmarks);
+	sk_kafka_close(kc);
+	if (marks == NULL)
+	{
+		ereport(NOTICE,
+				(errmsg("could not check that topic \"%s\" has the partitions of pipeline \"%s\"",
+						map->topic, name),
+				 errdetail("Kafka did not answer: the workers check when they start, and show partitions the topic does not have in the last_error of pipeline_status.")));
+		return;
+	}
+	parts = palloc(sizeof(int32) * Max(nmarks, 1));
+	have = palloc0(sizeof(SkPartSet));
+	have->lo = palloc(sizeof(int32) * Max(nmarks, 1));
+	have->hi = palloc(sizeof(int32) * Max(nmarks, 1));
+	for (i = 0; i < nmarks; i++)
+	{
+		parts[i] = marks[i].partition;
+		if (have->nranges > 0 && have->hi[have->nranges - 1] + 1 == parts[i])
+			have->hi[have->nranges - 1] = parts[i];
+		else
+		{
+			have->lo[have->nranges] = have->hi[have->nranges] = parts[i];
+			have->nranges++;
+		}
+	}
+	missing = sk_partset_missing(set, parts, nmarks);
+	if (missing->nranges > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("topic \"%s\" has no %s", map->topic,
+						partitions_phrase(missing)),
+				 errdetail("The topic has %d partitions (%s); pipeline \"%s\" would read %s.",
+						   nmarks, nmarks > 0 ? sk_partset_text(have) : "none",
+						   name, partitions_phrase(set))));
 }
 
 /*
@@ -231,7 +397,7 @@ check_worker_room(SkPipeline *p)
 
 /*
  * create_pipeline(name, source, target, mode, batch_size, flush_interval,
- *				   start_at, parallelism)
+ *				   start_at, parallelism, partitions)
  */
 PG_FUNCTION_INFO_V1(sales_kafka_create_pipeline);
 Datum
@@ -245,6 +411,9 @@ sales_kafka_create_pipeline(PG_FUNCTION_ARGS)
 	Interval   *flush = PG_GETARG_INTERVAL_P(5);
 	char	   *start_at;
 	int32		parallelism = PG_GETARG_INT32(7);
+	SkPartSet  *partset = NULL;
+	char	   *partitions = NULL;
+	SkMapping  *map;
 
 	for (int i = 0; i < 8; i++)
 		if (PG_ARGISNULL(i))
@@ -290,13 +459,24 @@ sales_kafka_create_pipeline(PG_FUNCTION_ARGS)
 		start_at = psprintf(INT64_FORMAT,
 							sk_timestamp_to_ms(DatumGetTimestampTz(ts)));
 	}
+	/* NULL: every partition of the topic (a 1.2 definition has no argument) */
+	if (PG_NARGS() > 8 && !PG_ARGISNULL(8))
+	{
+		partset = sk_partset_parse(text_to_cstring(PG_GETARG_TEXT_PP(8)));
+		partitions = sk_partset_text(partset);
+	}
 
-	check_source_and_target(name, source, target, strcmp(mode, "upsert") == 0,
-							GetUserId());
+	map = check_source_and_target(name, source, target,
+								  strcmp(mode, "upsert") == 0, GetUserId());
+	sk_catalog_check_new_name(name, GetUserId());
+	/* Kafka is asked after the rights are checked, and before any lock */
+	if (partset != NULL)
+		check_partitions_exist(name, map, partset);
+	check_overlap(name, -1, source, target, partitions, true);
 
 	sk_catalog_insert_pipeline(name, source, target,
 							   strcmp(mode, "upsert") == 0, batch_size, flush,
-							   start_at, parallelism, GetUserId());
+							   start_at, parallelism, GetUserId(), partitions);
 	PG_RETURN_VOID();
 }
 
@@ -312,6 +492,7 @@ sales_kafka_start_pipeline(PG_FUNCTION_ARGS)
 	sk_catalog_check_owner(p);
 	/* a failed pipeline may have been fixed: check again before starting */
 	check_source_and_target(p->name, p->source, p->target, p->upsert, p->owner);
+	check_overlap(p->name, p->id, p->source, p->target, p->partitions, false);
 	/* before anything changes: the workers stop at once, whatever follows */
 	check_worker_room(p);
 	sk_catalog_set_enabled(p->id, true);
@@ -379,7 +560,8 @@ whole_number(const char *s, int len, int64 max, int64 *result)
  * The offsets of a JSON object {"partition": offset, ...}, checked against
  * the pipeline's topic: each partition must exist and each offset be a
  * whole number from 0 to the partition's high watermark (librdkafka would
- * read from the earliest offset instead of one beyond it, and start over).
+ * read from the earliest offset instead of one beyond it, and start over),
+ * and each partition one the pipeline owns.
  * Asks Kafka for the watermarks as the current user, whom the caller has
  * checked already.  Throws on anything else.
  */
@@ -387,6 +569,7 @@ static SkResetOffsets *
 check_offsets(SkPipeline *p, Jsonb *offsets)
 {
 	SkMapping  *map = sk_mapping_load(p->source);
+	SkPartSet  *owned = p->partitions != NULL ? sk_partset_parse(p->partitions) : NULL;
 	SkResetOffsets *r = palloc0(sizeof(SkResetOffsets));
 	JsonbIterator *it;
 	JsonbValue	v;
@@ -446,6 +629,13 @@ check_offsets(SkPipeline *p, Jsonb *offsets)
 						 errmsg("partition %d of topic \"%s\" does not exist",
 								part, map->topic),
 						 errdetail("The topic has %d partitions.", nmarks)));
+			if (!sk_partset_contains(owned, part))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("partition %d of topic \"%s\" is not one of the partitions of pipeline \"%s\"",
+								part, map->topic, p->name),
+						 errdetail("The pipeline reads %s of the topic.",
+								   partitions_phrase(owned))));
 			if (offset > marks[i].high)
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

@@ -145,7 +145,7 @@ sk_catalog_flush_interval_us(const Interval *flush)
 #define SK_PIPELINE_SELECT \
 	"SELECT id, name, source::oid, target::oid, mode = 'upsert', batch_size," \
 	" flush_interval, start_at, parallelism, owner::oid, enabled," \
-	" failure IS NOT NULL FROM sales_kafka.pipeline"
+	" failure IS NOT NULL, partitions FROM sales_kafka.pipeline"
 
 static SkCatalogStatement select_by_id = {
 	SK_PIPELINE_SELECT " WHERE id = $1",
@@ -210,11 +210,38 @@ pipeline_rows(SkCatalogStatement *stmt, Datum arg)
 		p->owner = DatumGetObjectId(SPI_getbinval(tup, desc, 10, &isnull));
 		p->enabled = DatumGetBool(SPI_getbinval(tup, desc, 11, &isnull));
 		p->failed = DatumGetBool(SPI_getbinval(tup, desc, 12, &isnull));
+		p->partitions = SPI_getvalue(tup, desc, 13);
 		result = lappend(result, p);
 		MemoryContextSwitchTo(old);
 	}
 	sk_catalog_end(&scope);
 	return result;
+}
+
+static SkCatalogStatement select_all = {
+	SK_PIPELINE_SELECT " ORDER BY id",
+	0, {InvalidOid}, true, SPI_OK_SELECT
+};
+
+static SkCatalogStatement lock_catalog = {
+	"LOCK TABLE sales_kafka.pipeline IN SHARE ROW EXCLUSIVE MODE",
+	0, {InvalidOid}, false, SPI_OK_UTILITY
+};
+
+/*
+ * Every pipeline of this database, by id, as a list of SkPipeline in
+ * CurrentMemoryContext.  With lock, first locks sales_kafka.pipeline
+ * against every change but row locks until the transaction ends (the
+ * mode conflicts with itself): create_pipeline() checks a new pipeline
+ * against the others so, and two of them cannot both pass the check.
+ * Needs a transaction.
+ */
+List *
+sk_catalog_all_pipelines(bool lock)
+{
+	if (lock)
+		(void) sk_catalog_exec(&lock_catalog, NULL, NULL);
+	return pipeline_rows(&select_all, (Datum) 0);
 }
 
 /*
@@ -366,24 +393,49 @@ static SkCatalogStatement select_owned_name = {
 
 static SkCatalogStatement insert_pipeline = {
 	"INSERT INTO sales_kafka.pipeline (name, source, target, mode, batch_size,"
-	" flush_interval, start_at, parallelism, owner)"
-	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-	9, {TEXTOID, REGCLASSOID, REGCLASSOID, TEXTOID, INT4OID, INTERVALOID,
-	TEXTOID, INT4OID, REGROLEOID}, false, SPI_OK_INSERT
+	" flush_interval, start_at, parallelism, owner, partitions)"
+	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+	10, {TEXTOID, REGCLASSOID, REGCLASSOID, TEXTOID, INT4OID, INTERVALOID,
+	TEXTOID, INT4OID, REGROLEOID, TEXTOID}, false, SPI_OK_INSERT
 };
 
 /*
- * Add a pipeline, disabled.  The caller has checked every argument; this
- * throws if the owner has a pipeline of that name already.  Needs a
- * transaction.
+ * Throws unless owner may name a new pipeline so: names are unique per
+ * owner.  Needs a transaction.
+ */
+void
+sk_catalog_check_new_name(const char *name, Oid owner)
+{
+	Datum		key[2];
+	SkCatalogScope scope;
+	uint64		n;
+
+	key[0] = CStringGetTextDatum(name);
+	key[1] = ObjectIdGetDatum(owner);
+	sk_catalog_begin(&scope);
+	n = sk_catalog_run(&select_owned_name, key, NULL);
+	sk_catalog_end(&scope);
+	if (n > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 errmsg("pipeline \"%s\" already exists", name),
+				 errdetail("Role \"%s\" owns a pipeline of that name.",
+						   GetUserNameFromId(owner, false))));
+}
+
+/*
+ * Add a pipeline, disabled.  The caller has checked every argument
+ * (partitions: a canonical partition list, or NULL for all); this throws
+ * if the owner has a pipeline of that name already.  Needs a transaction.
  */
 void
 sk_catalog_insert_pipeline(const char *name, Oid source, Oid target,
 						   bool upsert, int32 batch_size, Interval *flush,
-						   const char *start_at, int32 parallelism, Oid owner)
+						   const char *start_at, int32 parallelism, Oid owner,
+						   const char *partitions)
 {
-	Datum		values[9];
-	Datum		key[2];
+	Datum		values[10];
+	char		nulls[10];
 	SkCatalogScope scope;
 
 	values[0] = CStringGetTextDatum(name);
@@ -395,18 +447,13 @@ sk_catalog_insert_pipeline(const char *name, Oid source, Oid target,
 	values[6] = CStringGetTextDatum(start_at);
 	values[7] = Int32GetDatum(parallelism);
 	values[8] = ObjectIdGetDatum(owner);
-	key[0] = values[0];
-	key[1] = values[8];
-
-	sk_catalog_begin(&scope);
+	values[9] = partitions != NULL ? CStringGetTextDatum(partitions) : (Datum) 0;
+	memset(nulls, ' ', sizeof(nulls));
+	nulls[9] = partitions != NULL ? ' ' : 'n';
 	/* names are unique per owner */
-	if (sk_catalog_run(&select_owned_name, key, NULL) > 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_DUPLICATE_OBJECT),
-				 errmsg("pipeline \"%s\" already exists", name),
-				 errdetail("Role \"%s\" owns a pipeline of that name.",
-						   GetUserNameFromId(owner, false))));
-	(void) sk_catalog_run(&insert_pipeline, values, NULL);
+	sk_catalog_check_new_name(name, owner);
+	sk_catalog_begin(&scope);
+	(void) sk_catalog_run(&insert_pipeline, values, nulls);
 	sk_catalog_end(&scope);
 }
 

@@ -13,9 +13,15 @@
  * a reset), the batch rolls back and the worker seeks again.  Kafka's own
  * group offsets are never used.
  *
- * Parallel workers of one pipeline each take the partitions whose number
- * modulo the parallelism is their index.  New partitions are picked up
- * every 30 seconds and start at their earliest offset.
+ * A pipeline reads every partition of its topic, or the subset its
+ * "partitions" list names (several servers then share the topic, each
+ * with its own partitions); partitions of the list that the topic does
+ * not have are reported (pipeline_status.last_error) and read once they
+ * appear.  Parallel workers of one pipeline each take the partitions whose
+ * position among the pipeline's partitions (the partition number itself
+ * when it reads them all) modulo the parallelism is their index.  New
+ * partitions are picked up every 30 seconds and start at their earliest
+ * offset.
  *
  * Errors: a batch whose transaction fails for a reason that retrying cannot
  * fix (the target dropped, a privilege revoked, a column changed) stops
@@ -59,6 +65,7 @@ typedef struct Worker
 {
 	SkWorkerArgs args;
 	SkPipeline *pipeline;
+	SkPartSet  *owned;			/* the pipeline's partitions; NULL: all */
 	char	   *topic;
 	Oid			serverid;
 	SkKafka    *kc;
@@ -198,6 +205,9 @@ assign_partitions(Worker *w)
 	bool		any_stored = false;
 	SkOffset   *new_offsets;
 	int			nnew = 0;
+	int			nowned = 0;
+	int32	   *numbers;
+	SkPartSet  *missing;
 	rd_kafka_topic_partition_list_t *parts;
 	MemoryContext old;
 	int			i;
@@ -232,7 +242,8 @@ assign_partitions(Worker *w)
 	}
 	sk_offsets_load(p->id, w->topic, w->npartitions, stored);
 	for (i = 0; i < nmarks; i++)
-		if (stored[marks[i].partition] >= 0)
+		if (sk_partset_contains(w->owned, marks[i].partition) &&
+			stored[marks[i].partition] >= 0)
 			any_stored = true;
 
 	/* a point in time: ask Kafka for the first offset at or after it */
@@ -254,6 +265,9 @@ assign_partitions(Worker *w)
 		int32		part = marks[i].partition;
 		int64		offset = stored[part];
 
+		if (!sk_partset_contains(w->owned, part))
+			continue;			/* another pipeline's, on this server or another */
+		nowned++;
 		if (offset < 0)
 		{
 			/*
@@ -273,7 +287,8 @@ assign_partitions(Worker *w)
 			new_offsets[nnew].high = marks[i].high;
 			nnew++;
 		}
-		if (part % w->args.parallelism != w->args.index)
+		if (sk_partset_ordinal(w->owned, part) % w->args.parallelism !=
+			w->args.index)
 			continue;
 		w->next[part] = offset;
 		rd_kafka_topic_partition_list_add(parts, w->topic, part)->offset = offset;
@@ -290,7 +305,26 @@ assign_partitions(Worker *w)
 	sk_slot_set_state(slot, SK_WORKER_RUNNING);
 	ereport(DEBUG1,
 			(errmsg("pipeline \"%s\" reads %d partitions of topic \"%s\"",
-					p->name, nmarks, w->topic)));
+					p->name, nowned, w->topic)));
+
+	/* partitions of its list that the topic lacks: said by the first worker */
+	numbers = palloc(sizeof(int32) * Max(nmarks, 1));
+	for (i = 0; i < nmarks; i++)
+		numbers[i] = marks[i].partition;
+	missing = sk_partset_missing(w->owned, numbers, nmarks);
+	if (missing->nranges > 0 && w->args.index == 0)
+	{
+		char	   *why = psprintf("topic \"%s\" has no partitions %s of pipeline \"%s\"",
+								   w->topic, sk_partset_text(missing), p->name);
+
+		ereport(WARNING,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("%s", why),
+				 errdetail("The topic has %d partitions; the pipeline reads those of its list that exist, and the others once they are added.",
+						   nmarks)));
+		sk_slot_report_error(slot, why);
+	}
+	MemoryContextReset(w->batchcxt);
 }
 
 /* Drop the messages of a batch that will not be written (it rolled back). */
@@ -703,6 +737,8 @@ run(Worker *w)
 		stop_worker();
 	}
 	become_owner(w->pipeline);
+	if (w->pipeline->partitions != NULL)
+		w->owned = sk_partset_parse(w->pipeline->partitions);
 	sk_sink_check_privileges(w->pipeline->source, w->pipeline->target,
 							 w->pipeline->upsert, w->pipeline->owner,
 							 w->pipeline->name);

@@ -445,6 +445,24 @@ extern Oid	sk_server_oid(const char *servername);
 /* in subxact.c */
 extern ErrorData *sk_try_subtransaction(void (*work) (void *arg), void *arg);
 
+/* in partset.c */
+
+/* Partitions a pipeline owns, as sorted disjoint ranges; NULL: all of them */
+typedef struct SkPartSet
+{
+	int			nranges;
+	int32	   *lo;
+	int32	   *hi;
+} SkPartSet;
+
+extern SkPartSet *sk_partset_parse(const char *spec);
+extern char *sk_partset_text(const SkPartSet *set);
+extern bool sk_partset_contains(const SkPartSet *set, int32 part);
+extern int64 sk_partset_ordinal(const SkPartSet *set, int32 part);
+extern SkPartSet *sk_partset_intersect(const SkPartSet *a, const SkPartSet *b);
+extern SkPartSet *sk_partset_missing(const SkPartSet *set, const int32 *parts,
+									 int npartitions);
+
 /* in extension_schema.c */
 extern void sk_extension_schema_check(void);
 extern Oid	sk_schema_owner(Oid nsp);
@@ -466,6 +484,7 @@ typedef struct SkPipeline
 	Oid			owner;
 	bool		enabled;
 	bool		failed;
+	char	   *partitions;		/* canonical partition list; NULL: all */
 } SkPipeline;
 
 /* What sk_catalog_begin() changed, for sk_catalog_end() to restore */
@@ -510,7 +529,10 @@ extern void sk_catalog_insert_pipeline(const char *name, Oid source,
 									   Oid target, bool upsert,
 									   int32 batch_size, Interval *flush,
 									   const char *start_at,
-									   int32 parallelism, Oid owner);
+									   int32 parallelism, Oid owner,
+									   const char *partitions);
+extern List *sk_catalog_all_pipelines(bool lock);
+extern void sk_catalog_check_new_name(const char *name, Oid owner);
 extern void sk_catalog_set_enabled(int64 id, bool enabled);
 extern void sk_catalog_set_start_at(int64 id, const char *start_at);
 extern void sk_catalog_set_failure(int64 id, const char *reason);
@@ -548,6 +570,7 @@ typedef struct SkBulkInsert SkBulkInsert;
 #define SK_BULK_ONE_BY_ONE		0x02	/* volatile code between rows may
 										 * read the table */
 
+extern bool sk_bulk_writable(Relation rel);
 extern bool sk_bulk_insert_possible(Relation rel, Oid user);
 extern SkBulkInsert *sk_bulk_create(Relation rel);
 extern void sk_bulk_begin(SkBulkInsert *bi, ResultRelInfo *rri,

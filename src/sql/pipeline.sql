@@ -31,6 +31,7 @@ CREATE TABLE sales_kafka.pipeline (
     failed_at timestamptz,
     created_at timestamptz NOT NULL DEFAULT now(),
     id bigserial PRIMARY KEY,
+    partitions text CHECK (partitions ~ '^[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*$'),
     UNIQUE (owner, name)
 );
 
@@ -50,6 +51,7 @@ COMMENT ON COLUMN sales_kafka.pipeline.failure IS 'why the pipeline stopped on i
 COMMENT ON COLUMN sales_kafka.pipeline.failed_at IS 'when the pipeline stopped on its own';
 COMMENT ON COLUMN sales_kafka.pipeline.created_at IS 'when the pipeline was created';
 COMMENT ON COLUMN sales_kafka.pipeline.id IS 'identity of the pipeline, which offsets, dead letters, workers and the Kafka group id refer to';
+COMMENT ON COLUMN sales_kafka.pipeline.partitions IS 'the partitions of the topic the pipeline reads, such as 0-31 or 0,2,5-7; NULL: all of them';
 
 CREATE TABLE sales_kafka.pipeline_offset (
     topic text NOT NULL,
@@ -137,13 +139,14 @@ CREATE FUNCTION sales_kafka.create_pipeline(
     batch_size integer DEFAULT 10000,
     flush_interval interval DEFAULT '10 ms',
     start_at text DEFAULT 'earliest',
-    parallelism integer DEFAULT 1)
+    parallelism integer DEFAULT 1,
+    partitions text DEFAULT NULL)
 RETURNS void
 AS 'MODULE_PATHNAME', 'sales_kafka_create_pipeline'
 LANGUAGE C VOLATILE;
 
-COMMENT ON FUNCTION sales_kafka.create_pipeline(text, regclass, regclass, text, integer, interval, text, integer) IS
-'defines a pipeline owned by the current user (names are unique per owner) that reads a topic through a sales_kafka foreign table into a table, checking the column mapping and privileges now; start it with start_pipeline';
+COMMENT ON FUNCTION sales_kafka.create_pipeline(text, regclass, regclass, text, integer, interval, text, integer, text) IS
+'defines a pipeline owned by the current user (names are unique per owner) that reads a topic, or the partitions of it listed in partitions (''0-31'', ''0,2,5-7''), through a sales_kafka foreign table into a table, checking the column mapping and privileges now; start it with start_pipeline';
 
 CREATE FUNCTION sales_kafka.start_pipeline(name text)
 RETURNS void
@@ -278,7 +281,8 @@ SELECT p.name AS pipeline,
        CASE WHEN p.failure IS NOT NULL THEN p.failed_at
             ELSE w.last_error_at END AS last_error_at,
        coalesce(w.last_commit_at, o.updated_at) AS last_commit_at,
-       p.owner
+       p.owner,
+       coalesce(p.partitions, 'all') AS owned_partitions
   FROM sales_kafka.pipeline p
   LEFT JOIN (SELECT pipeline_id,
                     array_agg(state ORDER BY worker) AS states,
@@ -316,6 +320,7 @@ COMMENT ON COLUMN sales_kafka.pipeline_status.last_error IS 'why the pipeline fa
 COMMENT ON COLUMN sales_kafka.pipeline_status.last_error_at IS 'when last_error happened';
 COMMENT ON COLUMN sales_kafka.pipeline_status.last_commit_at IS 'when the last batch was committed';
 COMMENT ON COLUMN sales_kafka.pipeline_status.owner IS 'owner of the pipeline, whose rights its workers use';
+COMMENT ON COLUMN sales_kafka.pipeline_status.owned_partitions IS 'the partitions of the topic the pipeline reads: all, or a list such as 0-31 (other servers may read the others)';
 
 -- Anyone may run pipelines, for tables they may read and write: every
 -- function checks the caller's rights on the objects it touches.  Pipelines

@@ -69,6 +69,35 @@ COMMENT ON POLICY owner_deletes ON sales_kafka.dead_letter IS
 GRANT SELECT, DELETE ON sales_kafka.dead_letter TO PUBLIC;
 
 -------------------------------------------------------------------------------
+-- Several servers share a topic: a pipeline may read a subset of its
+-- topic's partitions (create_pipeline's partitions, '0-31', '0,2,5-7'),
+-- stored in the canonical form create_pipeline() gives it; NULL: all.
+-- pipeline_status shows the subset.
+-------------------------------------------------------------------------------
+
+ALTER TABLE sales_kafka.pipeline ADD COLUMN partitions text
+  CHECK (partitions ~ '^[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*$');
+COMMENT ON COLUMN sales_kafka.pipeline.partitions IS 'the partitions of the topic the pipeline reads, such as 0-31 or 0,2,5-7; NULL: all of them';
+
+DROP FUNCTION sales_kafka.create_pipeline(text, regclass, regclass, text, integer, interval, text, integer);
+CREATE FUNCTION sales_kafka.create_pipeline(
+    name text,
+    source regclass,
+    target regclass,
+    mode text DEFAULT 'append',
+    batch_size integer DEFAULT 10000,
+    flush_interval interval DEFAULT '10 ms',
+    start_at text DEFAULT 'earliest',
+    parallelism integer DEFAULT 1,
+    partitions text DEFAULT NULL)
+RETURNS void
+AS 'MODULE_PATHNAME', 'sales_kafka_create_pipeline'
+LANGUAGE C VOLATILE;
+
+COMMENT ON FUNCTION sales_kafka.create_pipeline(text, regclass, regclass, text, integer, interval, text, integer, text) IS
+'defines a pipeline owned by the current user (names are unique per owner) that reads a topic, or the partitions of it listed in partitions (''0-31'', ''0,2,5-7''), through a sales_kafka foreign table into a table, checking the column mapping and privileges now; start it with start_pipeline';
+
+-------------------------------------------------------------------------------
 -- Watching pipelines: the views keep their columns and gain the owner.
 -- What the workers hold in shared memory now comes by pipeline id.  An
 -- error text can show a message's values: pipeline_status shows it, and
@@ -139,7 +168,8 @@ SELECT p.name AS pipeline,
        CASE WHEN p.failure IS NOT NULL THEN p.failed_at
             ELSE w.last_error_at END AS last_error_at,
        coalesce(w.last_commit_at, o.updated_at) AS last_commit_at,
-       p.owner
+       p.owner,
+       coalesce(p.partitions, 'all') AS owned_partitions
   FROM sales_kafka.pipeline p
   LEFT JOIN (SELECT pipeline_id,
                     array_agg(state ORDER BY worker) AS states,
@@ -162,6 +192,7 @@ SELECT p.name AS pipeline,
 COMMENT ON COLUMN sales_kafka.pipeline_status.dead_letters IS 'messages in sales_kafka.dead_letter for this pipeline; NULL unless you have the rights of its owner';
 COMMENT ON COLUMN sales_kafka.pipeline_status.last_error IS 'why the pipeline failed, or the last error its workers met; <insufficient privilege> unless you have the rights of its owner';
 COMMENT ON COLUMN sales_kafka.pipeline_status.owner IS 'owner of the pipeline, whose rights its workers use';
+COMMENT ON COLUMN sales_kafka.pipeline_status.owned_partitions IS 'the partitions of the topic the pipeline reads: all, or a list such as 0-31 (other servers may read the others)';
 COMMENT ON COLUMN sales_kafka.pipeline_status.state IS 'running, starting, waiting (for a free worker slot), backoff (restarting after a failure), stopping, stopped, failed, or standby (an enabled pipeline on a hot standby, where no worker runs: it starts on promotion)';
 
 DROP FUNCTION sales_kafka._pipeline_workers();
@@ -172,8 +203,6 @@ ALTER TABLE sales_kafka.pipeline_offset DROP COLUMN pipeline;
 -- Managing pipelines: the same functions, with names looked up per owner
 -------------------------------------------------------------------------------
 
-COMMENT ON FUNCTION sales_kafka.create_pipeline(text, regclass, regclass, text, integer, interval, text, integer) IS
-'defines a pipeline owned by the current user (names are unique per owner) that reads a topic through a sales_kafka foreign table into a table, checking the column mapping and privileges now; start it with start_pipeline';
 COMMENT ON FUNCTION sales_kafka.reset_pipeline(text, text) IS
 'makes a pipeline read its topic again from ''earliest'', ''latest'', a time, or the partition offsets of a JSON object such as ''{"0": 42}'' (restarting its workers if it runs)';
 
