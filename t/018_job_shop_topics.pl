@@ -2,14 +2,15 @@
 # products, orders and order_items, each on its own and out of order with
 # respect to the others; a cron job refreshes the KPIs every 10 minutes.
 # Here: create_sales_pipelines('shop', 'shop', ...) (dimensions upserted by
-# key, lines appended) and schedule_kpi_refresh(..., '10 minutes').
+# key, lines appended) and schedule_kpi_refresh(..., '10 minutes'), with
+# the rollup worker off (with it on, the rollups need no job at all).
 #
 # The order lines arrive first, before any order, product or customer;
 # then the orders, the products and the customers, in that order (the
 # reverse of their dependencies).  The test does not wait ten minutes: it
-# checks that pg_cron holds the two jobs with the right schedules, then runs
-# the views job's command itself, as pg_cron would, once the lines have
-# landed and again once everything has.  KPI values are computed here from
+# checks that pg_cron holds the job with the right schedule, then runs its
+# command itself, as pg_cron would, once the lines have landed and again
+# once everything has.  KPI values are computed here from
 # the data as produced.
 #
 # Runs against a real Kafka too (topics under the run's prefix).
@@ -24,6 +25,9 @@ use SalesKafkaTest;
 use Test::More;
 
 my $node = new_node('job_b');
+# the job reproduced refreshes by pg_cron alone: without the rollup worker,
+# which would otherwise roll the lines up by itself (t/013)
+$node->append_conf('postgresql.conf', "sales_kafka.rollup_worker = off\n");
 $node->start;
 my $prefix = 'job_shop_';
 create_topic("${prefix}customers", 1);
@@ -48,18 +52,17 @@ for my $p (qw(shop_customers shop_order_lines shop_orders shop_products))
 	ok(wait_pipeline_running($node, 'postgres', $p, 1, 60), "pipeline $p runs");
 }
 
-# KPIs every 10 minutes: two pg_cron jobs
+# KPIs every 10 minutes: one pg_cron job (refresh_kpis: the rollups, then
+# the materialized views)
 is( $node->safe_psql('postgres',
 		q{SELECT string_agg(concat_ws(' | ', jobname, schedule, command), E'\n' ORDER BY jobname)
 		    FROM sales_kafka.schedule_kpi_refresh('shop', '10 minutes')}),
-	"sales_kafka rollups postgres.shop | * * * * * | SELECT sales_kafka.refresh_rollups('shop')\n"
-	  . "sales_kafka views postgres.shop | */10 * * * * | SELECT sales_kafka.refresh_kpis('shop')",
-	'schedule_kpi_refresh returns the rollups job (every minute) and the views job (every 10 minutes)');
+	"sales_kafka views postgres.shop | */10 * * * * | SELECT sales_kafka.refresh_kpis('shop')",
+	'schedule_kpi_refresh returns the job, every 10 minutes');
 is( $node->safe_psql('postgres',
 		q{SELECT string_agg(concat_ws(' | ', jobname, schedule, database, active), E'\n' ORDER BY jobname) FROM cron.job}),
-	"sales_kafka rollups postgres.shop | * * * * * | postgres | t\n"
-	  . "sales_kafka views postgres.shop | */10 * * * * | postgres | t",
-	'pg_cron holds both jobs, active, for the model\'s database');
+	"sales_kafka views postgres.shop | */10 * * * * | postgres | t",
+	'pg_cron holds the job, active, for the model\'s database');
 my $views_job = $node->safe_psql('postgres',
 	q{SELECT command FROM cron.job WHERE jobname = 'sales_kafka views postgres.shop'});
 
@@ -150,7 +153,7 @@ ok( poll_until(
 is($node->safe_psql('postgres', 'SELECT count(*) FROM shop.customers'), '2', 'and adds no row');
 
 is($node->safe_psql('postgres', q{SELECT sales_kafka.unschedule_kpi_refresh('shop')}),
-	'2', 'unschedule_kpi_refresh removes both jobs');
+	'1', 'unschedule_kpi_refresh removes the job');
 
 check_server_log($node, 0);
 $node->stop;
