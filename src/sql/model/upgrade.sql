@@ -105,6 +105,56 @@ BEGIN
         DELETE FROM rollup_product WHERE grain = 'minute';
     END IF;
 
+    -- 1.3: KPI views a BI tool cannot misread (README, "KPI views for BI
+    -- tools").  The cubes kpi_product_sales and kpi_customer_sales, whose
+    -- rows were of several grains, are gone: one view per grain replaces
+    -- each (kpi_product_sales_hourly, _daily, _monthly and
+    -- kpi_customer_sales_hourly, _daily, _monthly).  Money, percentages
+    -- and counts get declared types, and time series date columns in the
+    -- model's time zone: CREATE OR REPLACE VIEW cannot change a column's
+    -- type, so the views whose columns change are dropped here, and made
+    -- again below.  A view, function or rule of the owner's own that
+    -- depends on one of them would keep the upgrade from dropping it: the
+    -- upgrade refuses, naming them, and changes nothing.
+    IF string_to_array(was, '.')::integer[] < '{1,3}' THEN
+        DECLARE
+            retyped text[] := '{kpi_product_sales,kpi_customer_sales,kpi_totals,kpi_today,'
+                              'kpi_sales_per_minute,kpi_sales_per_hour,kpi_sales_per_day,kpi_sales_per_month,'
+                              'kpi_sales_by_category,kpi_sales_by_sub_category,kpi_sales_by_segment,'
+                              'kpi_sales_by_region,kpi_sales_by_state,kpi_sales_by_city,'
+                              'kpi_today_top_products,kpi_today_by_category,kpi_metrics_10min,kpi_metrics_20min}';
+            dependents text;
+            v text;
+        BEGIN
+            SELECT string_agg(DISTINCT format('%s depends on %s',
+                                              CASE WHEN d.classid = 'pg_rewrite'::regclass
+                                                   THEN (SELECT pg_describe_object('pg_class'::regclass, r.ev_class, 0)
+                                                           FROM pg_rewrite r WHERE r.oid = d.objid)
+                                                   ELSE pg_describe_object(d.classid, d.objid, 0) END,
+                                              c.relname),
+                              '; ')
+              INTO dependents
+              FROM pg_class c
+              JOIN pg_depend d ON d.refclassid = 'pg_class'::regclass AND d.refobjid = c.oid AND d.deptype = 'n'
+             WHERE c.relnamespace = model_schema::regnamespace
+               AND c.relkind = 'v'
+               AND c.relname = ANY (retyped)
+               AND NOT (d.classid = 'pg_rewrite'::regclass
+                        AND (SELECT r.ev_class FROM pg_rewrite r WHERE r.oid = d.objid) = c.oid);
+            IF dependents IS NOT NULL THEN
+                RAISE EXCEPTION 'cannot upgrade sales model "%": objects depend on KPI views that version 1.3 changes',
+                                model_schema
+                    USING ERRCODE = 'dependent_objects_still_exist',
+                          DETAIL = dependents || '.',
+                          HINT = 'Drop them, run sales_kafka.upgrade_sales_model again, then create them again on the views of 1.3 (kpi_product_sales and kpi_customer_sales are now one view per grain: kpi_product_sales_hourly, _daily, _monthly and kpi_customer_sales_hourly, _daily, _monthly).';
+            END IF;
+            FOREACH v IN ARRAY retyped
+            LOOP
+                EXECUTE format('DROP VIEW IF EXISTS %I', v);
+            END LOOP;
+        END;
+    END IF;
+
     -- every version: the views, comments and grants of the installed one
     PERFORM sales_kafka._create_model_views(model_schema, st.time_zone);
     PERFORM sales_kafka._comment_model(model_schema);
