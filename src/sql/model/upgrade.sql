@@ -109,8 +109,9 @@ BEGIN
     -- tools").  The cubes kpi_product_sales and kpi_customer_sales, whose
     -- rows were of several grains, are gone: one view per grain replaces
     -- each (kpi_product_sales_hourly, _daily, _monthly and
-    -- kpi_customer_sales_hourly, _daily, _monthly).  Money, percentages
-    -- and counts get declared types, and time series date columns in the
+    -- kpi_customer_sales_hourly, _daily, _monthly).  Money (sales_facts'
+    -- too), percentages and counts get declared types, and time series
+    -- date columns in the
     -- model's time zone: CREATE OR REPLACE VIEW cannot change a column's
     -- type, so the views whose columns change are dropped here, and made
     -- again below.  A view, function or rule of the owner's own that
@@ -122,7 +123,8 @@ BEGIN
                               'kpi_sales_per_minute,kpi_sales_per_hour,kpi_sales_per_day,kpi_sales_per_month,'
                               'kpi_sales_by_category,kpi_sales_by_sub_category,kpi_sales_by_segment,'
                               'kpi_sales_by_region,kpi_sales_by_state,kpi_sales_by_city,'
-                              'kpi_today_top_products,kpi_today_by_category,kpi_metrics_10min,kpi_metrics_20min}';
+                              'kpi_today_top_products,kpi_today_by_category,kpi_metrics_10min,kpi_metrics_20min,'
+                              'sales_facts}';
             dependents text;
             v text;
         BEGIN
@@ -142,7 +144,7 @@ BEGIN
                AND NOT (d.classid = 'pg_rewrite'::regclass
                         AND (SELECT r.ev_class FROM pg_rewrite r WHERE r.oid = d.objid) = c.oid);
             IF dependents IS NOT NULL THEN
-                RAISE EXCEPTION 'cannot upgrade sales model "%": objects depend on KPI views that version 1.3 changes',
+                RAISE EXCEPTION 'cannot upgrade sales model "%": objects depend on views that version 1.3 changes',
                                 model_schema
                     USING ERRCODE = 'dependent_objects_still_exist',
                           DETAIL = dependents || '.',

@@ -68,10 +68,10 @@ BEGIN
            coalesce(l.customer_id, o.customer_id) AS customer_id,
            l.product_id,
            l.quantity,
-           l.unit_price,
+           l.unit_price::numeric(20,2) AS unit_price,
            l.discount,
-           l.revenue,
-           l.profit,
+           l.revenue::numeric(20,2) AS revenue,
+           l.profit::numeric(20,2) AS profit,
            coalesce(l.ship_date, o.ship_date) AS ship_date,
            coalesce(l.ship_mode, o.ship_mode) AS ship_mode,
            coalesce(l.order_priority, o.order_priority) AS order_priority
