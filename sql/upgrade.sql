@@ -452,12 +452,19 @@ CREATE VIEW regress_old_plain.my_total AS SELECT revenue FROM regress_old_plain.
 SELECT sales_kafka.upgrade_sales_model('regress_old_plain');      -- ERROR: views depend on changed views
 \set SHOW_CONTEXT errors
 ROLLBACK TO SAVEPOINT dependent_view;
+-- a grant of the owner's on a view that the upgrade makes again is kept
+SET ROLE regress_sales_kafka_owner;
+GRANT SELECT ON regress_old_plain.kpi_totals TO regress_sales_kafka_other WITH GRANT OPTION;
+RESET ROLE;
 
 -- upgrade_sales_model: run as the owner, security-restricted, by whoever
 -- has the owner's privileges; returns the version the model had
 DELETE FROM regress_old_plain.seen;
 SELECT sales_kafka.upgrade_sales_model('regress_old_plain');
 SELECT DISTINCT event, run_as, restricted FROM regress_old_plain.seen;
+SELECT has_table_privilege('regress_sales_kafka_other', 'regress_old_plain.kpi_totals', 'SELECT WITH GRANT OPTION')
+       AS grant_kept;
+REVOKE SELECT ON regress_old_plain.kpi_totals FROM regress_sales_kafka_other CASCADE;
 SET ROLE regress_sales_kafka_member;
 SELECT sales_kafka.upgrade_sales_model('regress_old_part');
 RESET ROLE;

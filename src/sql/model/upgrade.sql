@@ -41,6 +41,8 @@ DECLARE
     installed text := sales_kafka._model_version();
     st record;
     was text;
+    kept_grants jsonb := '[]';
+    g record;
 BEGIN
     -- one at a time with refresh_rollups, which holds this row while it
     -- adds lines
@@ -150,6 +152,20 @@ BEGIN
                           DETAIL = dependents || '.',
                           HINT = 'Drop them, run sales_kafka.upgrade_sales_model again, then create them again on the views of 1.3 (kpi_product_sales and kpi_customer_sales are now one view per grain: kpi_product_sales_hourly, _daily, _monthly and kpi_customer_sales_hourly, _daily, _monthly).';
             END IF;
+            -- what the owner granted on them (to other roles than the
+            -- reader, whom _grant_model grants anew) is granted again below;
+            -- the cubes' grants go with them
+            SELECT coalesce(jsonb_agg(jsonb_build_object('relname', c.relname, 'grantee', a.grantee,
+                                                         'privilege', a.privilege_type,
+                                                         'grantable', a.is_grantable)), '[]')
+              INTO kept_grants
+              FROM pg_class c, aclexplode(c.relacl) a
+             WHERE c.relnamespace = model_schema::regnamespace
+               AND c.relkind = 'v'
+               AND c.relname = ANY (retyped)
+               AND c.relname NOT IN ('kpi_product_sales', 'kpi_customer_sales')
+               AND a.grantee <> c.relowner
+               AND a.grantee <> 'sales_kafka_reader'::regrole;
             FOREACH v IN ARRAY retyped
             LOOP
                 EXECUTE format('DROP VIEW IF EXISTS %I', v);
@@ -161,6 +177,13 @@ BEGIN
     PERFORM sales_kafka._create_model_views(model_schema, st.time_zone);
     PERFORM sales_kafka._comment_model(model_schema);
     PERFORM sales_kafka._grant_model(model_schema);
+    FOR g IN SELECT * FROM jsonb_to_recordset(kept_grants)
+                        AS x(relname text, grantee oid, privilege text, grantable boolean)
+    LOOP
+        EXECUTE format('GRANT %s ON %I TO %s%s', g.privilege, g.relname,
+                       CASE WHEN g.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(g.grantee)) END,
+                       CASE WHEN g.grantable THEN ' WITH GRANT OPTION' ELSE '' END);
+    END LOOP;
     UPDATE kpi_state SET model_version = installed;
     RETURN was;
 END
