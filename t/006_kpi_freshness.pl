@@ -165,7 +165,7 @@ my $totals_sql = q{SELECT revenue || '|' || coalesce(profit::text, '-') || '|' |
 	FROM store.kpi_totals};
 my $top_sql = q{SELECT string_agg(concat_ws('|', product_id, product_name, revenue, sales_count,
 	quantity, revenue_rank, quantity_rank), E'\n') FROM store.kpi_top_products};
-is($cron->safe_psql('shop', $totals_sql), '0|-|0|0|0|-', 'cron: no KPI before any refresh');
+is($cron->safe_psql('shop', $totals_sql), '0.00|-|0|0|0|-', 'cron: no KPI before any refresh');
 is($cron->safe_psql('shop', $top_sql), '', 'cron: kpi_top_products empty before any refresh');
 
 # the refusals
