@@ -55,7 +55,7 @@ SELECT * FROM (VALUES
     ('kpi_price_distribution', NULL, 'KPI: sales per band of price paid per unit, all time; one row per band: sales_count, quantity and revenue add up over rows, sales_share_pct does not'),
     ('kpi_growth_yoy', NULL, 'KPI: revenue and orders per month against the same month a year before; one row per month: revenue and order_count add up over rows, the growth percentages do not'),
     ('kpi_as_of', NULL, 'KPI: when the KPIs were last brought up to date, the Kafka offsets they cover, and on a standby how far its replay is behind'),
-    ('kpi_as_of_views', NULL, 'KPI: per KPI view, whether it reads the rollups or the tables and as of when it shows the sales'),
+    ('kpi_as_of_views', NULL, 'KPI: per KPI view, whether it reads the rollups or the tables and as of when it shows the sales. Adds up over rows: none.'),
     ('kpi_as_of_partitions', NULL, 'KPI: per pipeline partition, the offset the KPIs cover and the offset committed now. Adds up over rows: none (offsets are positions in a partition).'),
     -- columns
     (NULL, 'singleton', 'always true: the table has one row'),
