@@ -473,8 +473,8 @@ sub wait_loop_rows
 #   "TABLE GRAIN: E expected, G in the rollup, M missing, X extra"
 # then "state: R rolled up, L lines up to rolled_up_through".
 # order_count: an order counts once, on its line with the smallest
-# ingest_id.  rollup_customer is not kept per minute (kpi_customer_sales
-# reports hours, days and months), so nothing is expected there.
+# ingest_id.  rollup_customer is not kept per minute (kpi_customer_sales_
+# hourly, _daily and _monthly), so nothing is expected there.
 sub rollup_check_sql
 {
 	my ($filter) = @_;
