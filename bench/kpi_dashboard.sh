@@ -38,8 +38,11 @@
 #        kpi_sales_per_minute  the last hour
 #        kpi_sales_per_hour    the last 24 hours
 #        kpi_sales_per_day     the last 30 days
-#        kpi_product_sales     grain 'hour', the last 24 hours
-#        kpi_customer_sales    grain 'day', the last 30 days
+#        kpi_product_sales_hourly    the last 24 hours
+#        kpi_product_sales_daily     the last 30 days
+#        kpi_customer_sales_daily    the last 30 days
+#        kpi_customer_sales_hourly   the last 24 hours
+#        kpi_product_sales_monthly, kpi_customer_sales_monthly  the last year
 #        kpi_metrics_10min/20min  the last 24 hours
 #      the others whole (SELECT * FROM s.kpi_...; each is small by design).
 #      A kpi_* view missing from QUERIES is read whole, and flagged.
@@ -116,8 +119,12 @@ QUERIES=(
 	"kpi_sales_per_hour|SELECT * FROM s.kpi_sales_per_hour WHERE period_start >= now() - interval '24 hours'"
 	"kpi_sales_per_day|SELECT * FROM s.kpi_sales_per_day WHERE period_start >= now() - interval '30 days'"
 	"kpi_sales_per_month|SELECT * FROM s.kpi_sales_per_month"
-	"kpi_product_sales|SELECT * FROM s.kpi_product_sales WHERE grain = 'hour' AND period_start >= now() - interval '24 hours'"
-	"kpi_customer_sales|SELECT * FROM s.kpi_customer_sales WHERE grain = 'day' AND period_start >= now() - interval '30 days'"
+	"kpi_product_sales_hourly|SELECT * FROM s.kpi_product_sales_hourly WHERE period_start >= now() - interval '24 hours'"
+	"kpi_product_sales_daily|SELECT * FROM s.kpi_product_sales_daily WHERE period_start >= now() - interval '30 days'"
+	"kpi_product_sales_monthly|SELECT * FROM s.kpi_product_sales_monthly WHERE period_start >= now() - interval '1 year'"
+	"kpi_customer_sales_hourly|SELECT * FROM s.kpi_customer_sales_hourly WHERE period_start >= now() - interval '24 hours'"
+	"kpi_customer_sales_daily|SELECT * FROM s.kpi_customer_sales_daily WHERE period_start >= now() - interval '30 days'"
+	"kpi_customer_sales_monthly|SELECT * FROM s.kpi_customer_sales_monthly WHERE period_start >= now() - interval '1 year'"
 	"kpi_sales_by_category|SELECT * FROM s.kpi_sales_by_category"
 	"kpi_sales_by_sub_category|SELECT * FROM s.kpi_sales_by_sub_category"
 	"kpi_sales_by_segment|SELECT * FROM s.kpi_sales_by_segment"

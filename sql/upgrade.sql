@@ -452,6 +452,13 @@ CREATE TEMP TABLE mv_1_2 AS
   UNION ALL SELECT 'part', 'kpi_top_products', to_jsonb(t) FROM regress_old_part.mv_top_products t
   UNION ALL SELECT 'part', 'kpi_price_distribution', to_jsonb(t) FROM regress_old_part.mv_price_distribution t
   UNION ALL SELECT 'part', 'kpi_growth_yoy', to_jsonb(t) FROM regress_old_part.mv_growth_yoy t;
+-- and the columns of each of its objects, in order
+CREATE TEMP TABLE columns_1_2 AS
+  SELECT c.relname::text AS relation, array_agg(a.attname::text ORDER BY a.attnum) AS columns
+    FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+   WHERE c.relnamespace = 'regress_old_plain'::regnamespace
+     AND c.relname IN (SELECT object FROM sales_kafka._model_comments())
+   GROUP BY c.relname;
 -- the committed offset has moved on since the KPIs were refreshed
 UPDATE sales_kafka.pipeline_offset SET next_offset = 8 WHERE pipeline = 'regress_old_plain_order_lines';
 SELECT pipeline, topic, partition, covered_offset, committed_offset, high_watermark
@@ -467,11 +474,31 @@ SELECT to_regclass('regress_old_plain.kpi_state') IS NOT NULL AS has_model,
        (SELECT count(*) FROM pg_attribute
          WHERE attrelid = 'regress_old_plain.kpi_state'::regclass AND attname = 'model_version') AS version_columns;
 
+-- a view of the owner's on a cube of 1.2 (which 1.3 cuts into one view
+-- per grain) or on a view whose column types 1.3 changes: the upgrade
+-- refuses, naming it, and changes nothing
+SAVEPOINT dependent_view;
+CREATE VIEW regress_old_plain.my_daily AS
+  SELECT period_start, sum(revenue) AS revenue FROM regress_old_plain.kpi_product_sales
+   WHERE grain = 'day' GROUP BY 1;
+CREATE VIEW regress_old_plain.my_total AS SELECT revenue FROM regress_old_plain.kpi_totals;
+\set SHOW_CONTEXT never
+SELECT sales_kafka.upgrade_sales_model('regress_old_plain');      -- ERROR: views depend on changed views
+\set SHOW_CONTEXT errors
+ROLLBACK TO SAVEPOINT dependent_view;
+-- a grant of the owner's on a view that the upgrade makes again is kept
+SET ROLE regress_sales_kafka_owner;
+GRANT SELECT ON regress_old_plain.kpi_totals TO regress_sales_kafka_other WITH GRANT OPTION;
+RESET ROLE;
+
 -- upgrade_sales_model: run as the owner, security-restricted, by whoever
 -- has the owner's privileges; returns the version the model had
 DELETE FROM regress_old_plain.seen;
 SELECT sales_kafka.upgrade_sales_model('regress_old_plain');
 SELECT DISTINCT event, run_as, restricted FROM regress_old_plain.seen;
+SELECT has_table_privilege('regress_sales_kafka_other', 'regress_old_plain.kpi_totals', 'SELECT WITH GRANT OPTION')
+       AS grant_kept;
+REVOKE SELECT ON regress_old_plain.kpi_totals FROM regress_sales_kafka_other CASCADE;
 SET ROLE regress_sales_kafka_member;
 SELECT sales_kafka.upgrade_sales_model('regress_old_part');
 RESET ROLE;
@@ -525,16 +552,30 @@ SELECT * FROM pg_temp.differences('describe_model', 'regress_old_part', 'regress
 SELECT count(DISTINCT object) AS objects, count(*) AS properties FROM pg_temp.describe_model('regress_old_part');
 COMMIT;
 
--- the data and rollups of 1.2 are there, and are those of 1.3: but the
--- rows per product and minute, which 1.3 no longer keeps, and the
--- materialized KPIs, which 1.3 no longer has (compared below); a metric
--- row of 1.2 is its record's series, time and values now (the metric
--- summaries, per series now, are compared with a new model's below)
+-- 1.3 adds kpi_state.model_version, changes the columns of these views
+-- (BI conventions: one grain per view, date columns), drops the cubes
+-- and the materialized KPIs: the views' rows are compared below with those
+-- of the models 1.3 makes
+CREATE TEMP VIEW columns_1_3 AS
+  SELECT c.relname::text AS relation, array_agg(a.attname::text ORDER BY a.attnum) AS columns
+    FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+   WHERE c.relnamespace = 'regress_old_plain'::regnamespace
+   GROUP BY c.relname;
+SELECT o.relation, n.relation IS NULL AS dropped
+  FROM columns_1_2 o LEFT JOIN columns_1_3 n ON n.relation = o.relation
+ WHERE n.columns IS DISTINCT FROM o.columns
+ ORDER BY 1;
+-- the data and rollups of 1.2 are there, and are those of 1.3, in every
+-- relation whose columns 1.3 keeps: but the rows per product and minute,
+-- which 1.3 no longer keeps, and the materialized KPIs, which 1.3 no
+-- longer has (compared below); a metric row of 1.2 is its record's
+-- series, time and values now (the metric summaries, per series now, are
+-- compared with a new model's below)
 SELECT model, relation, row_text FROM data_1_2
- WHERE NOT (relation IN ('rollup_product', 'kpi_product_sales') AND row_text LIKE '(minute,%')
-   AND relation NOT IN ('mv_top_products', 'mv_price_distribution', 'mv_growth_yoy',
-                        'kpi_top_products', 'kpi_price_distribution', 'kpi_growth_yoy')
-   AND relation NOT LIKE 'kpi\_metrics\_%'
+ WHERE NOT (relation = 'rollup_product' AND row_text LIKE '(minute,%')
+   AND relation NOT IN ('kpi_top_products', 'kpi_price_distribution', 'kpi_growth_yoy')
+   AND (relation IN ('kpi_state', 'metrics')
+        OR relation IN (SELECT o.relation FROM columns_1_2 o JOIN columns_1_3 n USING (relation, columns)))
 EXCEPT
 (SELECT 'plain', relation, row_text FROM pg_temp.model_data('regress_old_plain')
  UNION ALL SELECT 'part', relation, row_text FROM pg_temp.model_data('regress_old_part')

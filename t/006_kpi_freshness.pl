@@ -165,7 +165,7 @@ my $totals_sql = q{SELECT revenue || '|' || coalesce(profit::text, '-') || '|' |
 	FROM store.kpi_totals};
 my $top_sql = q{SELECT string_agg(concat_ws('|', product_id, product_name, revenue, sales_count,
 	quantity, revenue_rank, quantity_rank), E'\n') FROM store.kpi_top_products};
-is($cron->safe_psql('shop', $totals_sql), '0|-|0|0|0|-', 'cron: no KPI before any refresh');
+is($cron->safe_psql('shop', $totals_sql), '0.00|-|0|0|0|-', 'cron: no KPI before any refresh');
 is($cron->safe_psql('shop', $top_sql), '', 'cron: kpi_top_products empty before any refresh');
 
 # the refusals
@@ -473,8 +473,8 @@ sub wait_loop_rows
 #   "TABLE GRAIN: E expected, G in the rollup, M missing, X extra"
 # then "state: R rolled up, L lines up to rolled_up_through".
 # order_count: an order counts once, on its line with the smallest
-# ingest_id.  rollup_customer is not kept per minute (kpi_customer_sales
-# reports hours, days and months), so nothing is expected there.
+# ingest_id.  rollup_customer is not kept per minute (kpi_customer_sales_
+# hourly, _daily and _monthly), so nothing is expected there.
 sub rollup_check_sql
 {
 	my ($filter) = @_;

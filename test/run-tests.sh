@@ -73,6 +73,7 @@ PACKAGES=(
 	postgresql-15-pgtap
 	libtap-parser-sourcehandler-pgtap-perl # pg_prove: only a Recommends of pgtap
 	librdkafka-dev kcat libipc-run-perl
+	odbc-postgresql unixodbc libdbd-odbc-perl # t/016: psqlODBC through unixODBC, from Perl's DBI
 	perl # prove
 	gcc libc6-dev make # libc6-dev: only a Recommends of gcc
 )

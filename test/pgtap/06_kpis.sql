@@ -48,7 +48,7 @@ SELECT is((SELECT string_agg(c.relname || coalesce('.' || a.attname, ''), ', ')
                         ELSE col_description(c.oid, a.attnum) END) IS NULL),
           NULL, 'every object and column of the model has a comment');
 SELECT is((SELECT count(*) FROM pg_class WHERE relnamespace = 'kpi_test'::regnamespace
-             AND relkind = 'v' AND relname LIKE 'kpi\_%'), 24::bigint, 'the model has 24 KPI views');
+             AND relkind = 'v' AND relname LIKE 'kpi\_%'), 28::bigint, 'the model has 28 KPI views');
 
 -------------------------------------------------------------------------------
 -- Fixtures (time zone America/New_York)
@@ -159,13 +159,25 @@ SELECT results_eq($$SELECT rolled_up_rows, rows_waiting, time_zone, covered_offs
                   $$VALUES (7::bigint, 0::bigint, 'America/New_York', '[]'::jsonb)$$, 'kpi_as_of');
 SELECT ok((SELECT rolled_up_at IS NOT NULL AND views_refreshed_at IS NOT NULL FROM kpi_test.kpi_as_of),
           'kpi_as_of: when the rollups and the views were refreshed');
-SELECT results_eq($$SELECT grain, sum(revenue) FROM kpi_test.kpi_product_sales GROUP BY grain ORDER BY grain$$,
-                  $$VALUES ('day', 1649.00), ('hour', 1649.00), ('month', 1649.00)$$,
-                  'kpi_product_sales: every grain adds up');
-SELECT results_eq($$SELECT segment, region, state, city, revenue FROM kpi_test.kpi_customer_sales
-                    WHERE grain = 'month' AND period_start = '2020-03-01 00:00-05' ORDER BY segment$$,
+SELECT results_eq($$SELECT (SELECT sum(revenue) FROM kpi_test.kpi_product_sales_hourly),
+                           (SELECT sum(revenue) FROM kpi_test.kpi_product_sales_daily),
+                           (SELECT sum(revenue) FROM kpi_test.kpi_product_sales_monthly)$$,
+                  $$VALUES (1649.00, 1649.00, 1649.00)$$,
+                  'kpi_product_sales_hourly, _daily and _monthly: each adds up to the total');
+SELECT results_eq($$SELECT (SELECT sum(revenue) FROM kpi_test.kpi_customer_sales_hourly),
+                           (SELECT sum(revenue) FROM kpi_test.kpi_customer_sales_daily),
+                           (SELECT sum(revenue) FROM kpi_test.kpi_customer_sales_monthly)$$,
+                  $$VALUES (1649.00, 1649.00, 1649.00)$$,
+                  'kpi_customer_sales_hourly, _daily and _monthly: each adds up to the total');
+SELECT results_eq($$SELECT segment, region, state, city, revenue FROM kpi_test.kpi_customer_sales_monthly
+                    WHERE period_start = '2020-03-01 00:00-05' ORDER BY segment$$,
                   $$VALUES ('Corporate', 'Central', 'Texas', 'Houston', 585.00), ('Home Office', 'West', 'Washington', 'Seattle', 90.00)$$,
-                  'kpi_customer_sales');
+                  'kpi_customer_sales_monthly');
+-- O10 at 2019-03-15 23:30 in New York: day, month and hour of New York, not of UTC
+SELECT results_eq($$SELECT day, year, quarter, month, hour, product_id, revenue FROM kpi_test.kpi_product_sales_hourly
+                    WHERE period_start = '2019-03-15 23:00-04' ORDER BY product_id$$,
+                  $$VALUES ('2019-03-15'::date, 2019, 1, 3, 23, 'P1', 200.00), ('2019-03-15', 2019, 1, 3, 23, 'P2', 12.00)$$,
+                  'kpi_product_sales_hourly: date columns in the model''s time zone');
 SELECT results_eq($$SELECT date_key, customer_id, product_id, revenue FROM kpi_test.sales_facts WHERE order_id = 'O10' ORDER BY line$$,
                   $$VALUES ('2019-03-15'::date, 'C1', 'P1', 200.00), ('2019-03-15', 'C1', 'P2', 12.00)$$,
                   'sales_facts: date_key in the model''s time zone');
@@ -255,8 +267,9 @@ SELECT set_eq($$SELECT c.relname::text FROM pg_class c
                  WHERE c.relnamespace = 'kpi_test'::regnamespace
                    AND has_table_privilege('sales_kafka_reader', c.oid, 'SELECT')$$,
               $$SELECT c.relname::text FROM pg_class c
-                 WHERE c.relnamespace = 'kpi_test'::regnamespace AND c.relkind = 'v' AND c.relname LIKE 'kpi\_%'$$,
-              'sales_kafka_reader may read the KPI views and nothing else of the model');
+                 WHERE c.relnamespace = 'kpi_test'::regnamespace AND c.relkind = 'v' AND c.relname LIKE 'kpi\_%'
+                UNION ALL SELECT 'time_dim'$$,
+              'sales_kafka_reader may read the KPI views and time_dim, and nothing else of the model');
 SELECT is_empty($$SELECT c.relname FROM pg_class c
                    WHERE c.relnamespace = 'kpi_test'::regnamespace
                      AND has_table_privilege('sales_kafka_reader', c.oid, 'INSERT, UPDATE, DELETE, TRUNCATE')$$,

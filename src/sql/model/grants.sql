@@ -1,6 +1,8 @@
 -------------------------------------------------------------------------------
 -- src/sql/model/grants.sql: the role sales_kafka_reader (src/sql/kpi.sql)
--- reads the KPI views of every model, and nothing else of it.  The owner
+-- reads the KPI views of every model and its time_dim (the date dimension
+-- that the day column of the KPI time series joins, so that a BI tool
+-- reading as the reader can use it), and nothing else of it.  The owner
 -- grants whatever else it likes.
 -------------------------------------------------------------------------------
 
@@ -19,7 +21,7 @@ BEGIN
                FROM sales_kafka._model_comments() m
                JOIN pg_class c ON c.relname = m.object
               WHERE c.relnamespace = model_schema::regnamespace
-                AND c.relkind = 'v' AND c.relname LIKE 'kpi\_%'
+                AND c.relkind = 'v' AND (c.relname LIKE 'kpi\_%' OR c.relname = 'time_dim')
     LOOP
         EXECUTE format('GRANT SELECT ON %s.%I TO sales_kafka_reader', s, o.relname);
     END LOOP;
@@ -27,4 +29,4 @@ END
 $$;
 
 COMMENT ON FUNCTION sales_kafka._grant_model(name) IS
-'internal: grants the KPI views of a sales model to sales_kafka_reader, for create_sales_model and upgrade_sales_model';
+'internal: grants the KPI views and time_dim of a sales model to sales_kafka_reader, for create_sales_model and upgrade_sales_model';

@@ -30,9 +30,9 @@ BEGIN
         customer_id text,
         UNIQUE NULLS NOT DISTINCT (grain, bucket, customer_id));
     -- Sums per customer group (the customers' segment, region, country,
-    -- state and city as they are now) and time bucket: kpi_customer_sales.
-    -- Kept by refresh_rollups, and by customers_moved() when customers
-    -- change.
+    -- state and city as they are now) and time bucket:
+    -- kpi_customer_sales_hourly, _daily and _monthly.  Kept by
+    -- refresh_rollups, and by customers_moved() when customers change.
     CREATE TABLE rollup_customer_group (LIKE rollup_total INCLUDING CONSTRAINTS,
         segment text, region text, country text, state text, city text,
         UNIQUE NULLS NOT DISTINCT (grain, bucket, segment, region, country, state, city));

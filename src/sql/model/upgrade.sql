@@ -41,6 +41,8 @@ DECLARE
     installed text := sales_kafka._model_version();
     st record;
     was text;
+    kept_grants jsonb := '[]';
+    g record;
 BEGIN
     -- one at a time with refresh_rollups, which holds this row while it
     -- adds lines
@@ -66,6 +68,75 @@ BEGIN
     END IF;
 
     PERFORM sales_kafka._use_model_schema(model_schema);
+
+    -- 1.3: KPI views a BI tool cannot misread (README, "KPI views for BI
+    -- tools").  The cubes kpi_product_sales and kpi_customer_sales, whose
+    -- rows were of several grains, are gone: one view per grain replaces
+    -- each (kpi_product_sales_hourly, _daily, _monthly and
+    -- kpi_customer_sales_hourly, _daily, _monthly).  Money (sales_facts'
+    -- too), percentages and counts get declared types, and time series
+    -- date columns in the model's time zone: CREATE OR REPLACE VIEW cannot
+    -- change a column's type, so the views whose columns change are
+    -- dropped here, and made again below (as are those the rollups' step
+    -- drops).  A view, function or rule of the owner's own that depends on
+    -- one of them would keep the upgrade from dropping it: the upgrade
+    -- refuses, naming them, and changes nothing.  Grants of the owner's on
+    -- them are granted again.
+    IF string_to_array(was, '.')::integer[] < '{1,3}' THEN
+        DECLARE
+            retyped text[] := '{kpi_product_sales,kpi_customer_sales,kpi_totals,kpi_today,'
+                              'kpi_sales_per_minute,kpi_sales_per_hour,kpi_sales_per_day,kpi_sales_per_month,'
+                              'kpi_sales_by_category,kpi_sales_by_sub_category,kpi_sales_by_segment,'
+                              'kpi_sales_by_region,kpi_sales_by_state,kpi_sales_by_city,'
+                              'kpi_today_top_products,kpi_today_by_category,kpi_metrics_10min,kpi_metrics_20min,'
+                              'sales_facts}';
+            -- dropped by the rollups' step below, and made again
+            remade text[] := '{kpi_top_products,kpi_price_distribution,kpi_growth_yoy}';
+            dependents text;
+            v text;
+        BEGIN
+            SELECT string_agg(DISTINCT format('%s depends on %s',
+                                              CASE WHEN d.classid = 'pg_rewrite'::regclass
+                                                   THEN (SELECT pg_describe_object('pg_class'::regclass, r.ev_class, 0)
+                                                           FROM pg_rewrite r WHERE r.oid = d.objid)
+                                                   ELSE pg_describe_object(d.classid, d.objid, 0) END,
+                                              c.relname),
+                              '; ')
+              INTO dependents
+              FROM pg_class c
+              JOIN pg_depend d ON d.refclassid = 'pg_class'::regclass AND d.refobjid = c.oid AND d.deptype = 'n'
+             WHERE c.relnamespace = model_schema::regnamespace
+               AND c.relkind = 'v'
+               AND c.relname = ANY (retyped || remade)
+               AND NOT (d.classid = 'pg_rewrite'::regclass
+                        AND (SELECT r.ev_class FROM pg_rewrite r WHERE r.oid = d.objid) = c.oid);
+            IF dependents IS NOT NULL THEN
+                RAISE EXCEPTION 'cannot upgrade sales model "%": objects depend on views that version 1.3 changes',
+                                model_schema
+                    USING ERRCODE = 'dependent_objects_still_exist',
+                          DETAIL = dependents || '.',
+                          HINT = 'Drop them, run sales_kafka.upgrade_sales_model again, then create them again on the views of 1.3 (kpi_product_sales and kpi_customer_sales are now one view per grain: kpi_product_sales_hourly, _daily, _monthly and kpi_customer_sales_hourly, _daily, _monthly).';
+            END IF;
+            -- what the owner granted on them (to other roles than the
+            -- reader, whom _grant_model grants anew) is granted again below;
+            -- the cubes' grants go with them
+            SELECT coalesce(jsonb_agg(jsonb_build_object('relname', c.relname, 'grantee', a.grantee,
+                                                         'privilege', a.privilege_type,
+                                                         'grantable', a.is_grantable)), '[]')
+              INTO kept_grants
+              FROM pg_class c, aclexplode(c.relacl) a
+             WHERE c.relnamespace = model_schema::regnamespace
+               AND c.relkind = 'v'
+               AND c.relname = ANY (retyped || remade)
+               AND c.relname NOT IN ('kpi_product_sales', 'kpi_customer_sales')
+               AND a.grantee <> c.relowner
+               AND a.grantee <> 'sales_kafka_reader'::regrole;
+            FOREACH v IN ARRAY retyped
+            LOOP
+                EXECUTE format('DROP VIEW IF EXISTS %I', v);
+            END LOOP;
+        END;
+    END IF;
 
     -- 1.3: kpi_state records the model's version.  kpi_as_of_partitions
     -- joins the covered offsets to sales_kafka.pipeline_partitions on
@@ -116,15 +187,14 @@ BEGIN
     -- otherwise each metric_id is a series, and a record's id is its time
     -- (ISO 8601, in UTC), unique in it as the key of 1.2 was.  src_metrics
     -- maps the new columns (its pipeline goes on at its next batch).  The
-    -- views of 1.2 are dropped (their columns change) and made again below,
-    -- on the summaries, which the next refresh_rollups fills.
+    -- views of 1.2 were dropped by the step above (their columns change) and
+    -- are made again below, on the summaries, which the next refresh_rollups
+    -- fills.
     IF string_to_array(was, '.')::integer[] < '{1,3}' THEN
         DECLARE
             stream_topic text;
             index_name name;
         BEGIN
-            DROP VIEW IF EXISTS kpi_metrics_10min;
-            DROP VIEW IF EXISTS kpi_metrics_20min;
             SELECT o.option_value INTO stream_topic
               FROM pg_class c
               JOIN pg_foreign_table f ON f.ftrelid = c.oid,
@@ -171,6 +241,13 @@ BEGIN
     PERFORM sales_kafka._create_model_views(model_schema, st.time_zone);
     PERFORM sales_kafka._comment_model(model_schema);
     PERFORM sales_kafka._grant_model(model_schema);
+    FOR g IN SELECT * FROM jsonb_to_recordset(kept_grants)
+                        AS x(relname text, grantee oid, privilege text, grantable boolean)
+    LOOP
+        EXECUTE format('GRANT %s ON %I TO %s%s', g.privilege, g.relname,
+                       CASE WHEN g.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(g.grantee)) END,
+                       CASE WHEN g.grantable THEN ' WITH GRANT OPTION' ELSE '' END);
+    END LOOP;
     UPDATE kpi_state SET model_version = installed;
     RETURN was;
 END

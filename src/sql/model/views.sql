@@ -67,10 +67,10 @@ BEGIN
            coalesce(l.customer_id, o.customer_id) AS customer_id,
            l.product_id,
            l.quantity,
-           l.unit_price,
+           l.unit_price::numeric(20,2) AS unit_price,
            l.discount,
-           l.revenue,
-           l.profit,
+           l.revenue::numeric(20,2) AS revenue,
+           l.profit::numeric(20,2) AS profit,
            coalesce(l.ship_date, o.ship_date) AS ship_date,
            coalesce(l.ship_mode, o.ship_mode) AS ship_mode,
            coalesce(l.order_priority, o.order_priority) AS order_priority
@@ -79,80 +79,197 @@ BEGIN
       LEFT JOIN orders o ON o.order_id = l.order_id;
 
     -- KPIs kept current by the rollups
+    --
+    -- What a BI tool reads (README, "KPI views for BI tools"): each view
+    -- holds one grain, so that summing a column over all its rows never
+    -- counts a sale twice; money is numeric(20,2) (averages of money too),
+    -- percentages numeric(7,2), counts bigint, so that a driver reports a
+    -- precision and a scale instead of its defaults for a bare numeric (0/0
+    -- in JDBC, 28/6 in ODBC); a time series has period_start and, cut in
+    -- the model's time zone, its day, year, quarter, month (and hour below
+    -- a day).  The comments say which columns add up over rows.
 
     CREATE OR REPLACE VIEW kpi_totals AS
-    SELECT coalesce(t.revenue, 0) AS revenue,
-           t.profit,
+    SELECT coalesce(t.revenue, 0)::numeric(20,2) AS revenue,
+           t.profit::numeric(20,2) AS profit,
            coalesce(t.sales_count, 0) AS sales_count,
            coalesce(t.order_count, 0) AS order_count,
            coalesce(t.quantity, 0) AS quantity,
-           round(t.revenue / nullif(t.order_count, 0), 2) AS average_order_value
+           round(t.revenue / nullif(t.order_count, 0), 2)::numeric(20,2) AS average_order_value
       FROM (SELECT) AS one
       LEFT JOIN rollup_total t ON t.grain = 'all';
 
     CREATE OR REPLACE VIEW kpi_today AS
     SELECT (now() AT TIME ZONE s.time_zone)::date AS day,
-           coalesce(t.revenue, 0) AS revenue,
-           t.profit,
+           coalesce(t.revenue, 0)::numeric(20,2) AS revenue,
+           t.profit::numeric(20,2) AS profit,
            coalesce(t.sales_count, 0) AS sales_count,
            coalesce(t.order_count, 0) AS order_count,
            coalesce(t.quantity, 0) AS quantity,
-           round(t.revenue / nullif(t.order_count, 0), 2) AS average_order_value
+           round(t.revenue / nullif(t.order_count, 0), 2)::numeric(20,2) AS average_order_value
       FROM kpi_state s
       LEFT JOIN rollup_total t
              ON t.grain = 'day' AND t.bucket = date_trunc('day', now(), s.time_zone);
 
     -- revenue over time, per minute, hour, day and month
     CREATE OR REPLACE VIEW kpi_sales_per_minute AS
-    SELECT bucket AS period_start, revenue, profit, sales_count, order_count, quantity,
-           round(revenue / nullif(order_count, 0), 2) AS average_order_value
-      FROM rollup_total WHERE grain = 'minute' ORDER BY bucket;
+    SELECT r.bucket AS period_start,
+           l.at::date AS day,
+           extract(year FROM l.at)::integer AS year,
+           extract(quarter FROM l.at)::integer AS quarter,
+           extract(month FROM l.at)::integer AS month,
+           extract(hour FROM l.at)::integer AS hour,
+           r.revenue::numeric(20,2) AS revenue, r.profit::numeric(20,2) AS profit,
+           r.sales_count, r.order_count, r.quantity,
+           round(r.revenue / nullif(r.order_count, 0), 2)::numeric(20,2) AS average_order_value
+      FROM kpi_state s
+      JOIN rollup_total r ON r.grain = 'minute'
+      CROSS JOIN LATERAL (SELECT r.bucket AT TIME ZONE s.time_zone AS at) AS l
+     ORDER BY r.bucket;
     CREATE OR REPLACE VIEW kpi_sales_per_hour AS
-    SELECT bucket AS period_start, revenue, profit, sales_count, order_count, quantity,
-           round(revenue / nullif(order_count, 0), 2) AS average_order_value
-      FROM rollup_total WHERE grain = 'hour' ORDER BY bucket;
+    SELECT r.bucket AS period_start,
+           l.at::date AS day,
+           extract(year FROM l.at)::integer AS year,
+           extract(quarter FROM l.at)::integer AS quarter,
+           extract(month FROM l.at)::integer AS month,
+           extract(hour FROM l.at)::integer AS hour,
+           r.revenue::numeric(20,2) AS revenue, r.profit::numeric(20,2) AS profit,
+           r.sales_count, r.order_count, r.quantity,
+           round(r.revenue / nullif(r.order_count, 0), 2)::numeric(20,2) AS average_order_value
+      FROM kpi_state s
+      JOIN rollup_total r ON r.grain = 'hour'
+      CROSS JOIN LATERAL (SELECT r.bucket AT TIME ZONE s.time_zone AS at) AS l
+     ORDER BY r.bucket;
     CREATE OR REPLACE VIEW kpi_sales_per_day AS
-    SELECT bucket AS period_start, revenue, profit, sales_count, order_count, quantity,
-           round(revenue / nullif(order_count, 0), 2) AS average_order_value
-      FROM rollup_total WHERE grain = 'day' ORDER BY bucket;
+    SELECT r.bucket AS period_start,
+           l.at::date AS day,
+           extract(year FROM l.at)::integer AS year,
+           extract(quarter FROM l.at)::integer AS quarter,
+           extract(month FROM l.at)::integer AS month,
+           r.revenue::numeric(20,2) AS revenue, r.profit::numeric(20,2) AS profit,
+           r.sales_count, r.order_count, r.quantity,
+           round(r.revenue / nullif(r.order_count, 0), 2)::numeric(20,2) AS average_order_value
+      FROM kpi_state s
+      JOIN rollup_total r ON r.grain = 'day'
+      CROSS JOIN LATERAL (SELECT r.bucket AT TIME ZONE s.time_zone AS at) AS l
+     ORDER BY r.bucket;
     CREATE OR REPLACE VIEW kpi_sales_per_month AS
-    SELECT bucket AS period_start, revenue, profit, sales_count, order_count, quantity,
-           round(revenue / nullif(order_count, 0), 2) AS average_order_value
-      FROM rollup_total WHERE grain = 'month' ORDER BY bucket;
+    SELECT r.bucket AS period_start,
+           l.at::date AS day,
+           extract(year FROM l.at)::integer AS year,
+           extract(quarter FROM l.at)::integer AS quarter,
+           extract(month FROM l.at)::integer AS month,
+           r.revenue::numeric(20,2) AS revenue, r.profit::numeric(20,2) AS profit,
+           r.sales_count, r.order_count, r.quantity,
+           round(r.revenue / nullif(r.order_count, 0), 2)::numeric(20,2) AS average_order_value
+      FROM kpi_state s
+      JOIN rollup_total r ON r.grain = 'month'
+      CROSS JOIN LATERAL (SELECT r.bucket AT TIME ZONE s.time_zone AS at) AS l
+     ORDER BY r.bucket;
 
-    -- kpi_product_sales and kpi_customer_sales are cubes: tens of thousands of
-    -- rows a month, which a reader filters, groups and orders itself.  They
-    -- have no ORDER BY of their own, which every query wrapping them would pay
-    -- for: sorting 18,000 rows of kpi_customer_sales by its six keys took 17 ms
-    -- of a 20 ms dashboard query.
+    -- Sales per product and per customer group, one view per grain (hour,
+    -- day, month: the grains their rollups keep).  Thousands of rows a
+    -- day, which a reader filters, groups and orders itself: they have no
+    -- ORDER BY of their own, which every query wrapping them would pay for
+    -- (sorting 18,000 rows of a customer cube by its six keys took 17 ms of
+    -- a 20 ms dashboard query).
     --
     -- Products' attributes are looked up when read: a product that arrives
-    -- after its sales, or changes category, counts where it is now.
-    CREATE OR REPLACE VIEW kpi_product_sales AS
-    SELECT r.grain, r.bucket AS period_start, r.product_id,
+    -- after its sales, or changes category, counts where it is now.  A
+    -- customer group whose customers all moved away keeps a row of zeros in
+    -- rollup_customer_group, which the views leave out.
+    CREATE OR REPLACE VIEW kpi_product_sales_hourly AS
+    SELECT r.bucket AS period_start,
+           l.at::date AS day,
+           extract(year FROM l.at)::integer AS year,
+           extract(quarter FROM l.at)::integer AS quarter,
+           extract(month FROM l.at)::integer AS month,
+           extract(hour FROM l.at)::integer AS hour,
+           r.product_id,
            coalesce(p.product_name, r.product_id) AS product_name,
            p.category, p.sub_category,
-           r.revenue, r.profit, r.sales_count, r.quantity
-      FROM rollup_product r
-      LEFT JOIN products p ON p.product_id = r.product_id
-     WHERE r.grain <> 'all';
-
-    -- (a group whose customers all moved away keeps a row of zeros)
-    CREATE OR REPLACE VIEW kpi_customer_sales AS
-    SELECT r.grain, r.bucket AS period_start,
+           r.revenue::numeric(20,2) AS revenue, r.profit::numeric(20,2) AS profit,
+           r.sales_count, r.quantity
+      FROM kpi_state s
+      JOIN rollup_product r ON r.grain = 'hour'
+      CROSS JOIN LATERAL (SELECT r.bucket AT TIME ZONE s.time_zone AS at) AS l
+      LEFT JOIN products p ON p.product_id = r.product_id;
+    CREATE OR REPLACE VIEW kpi_product_sales_daily AS
+    SELECT r.bucket AS period_start,
+           l.at::date AS day,
+           extract(year FROM l.at)::integer AS year,
+           extract(quarter FROM l.at)::integer AS quarter,
+           extract(month FROM l.at)::integer AS month,
+           r.product_id,
+           coalesce(p.product_name, r.product_id) AS product_name,
+           p.category, p.sub_category,
+           r.revenue::numeric(20,2) AS revenue, r.profit::numeric(20,2) AS profit,
+           r.sales_count, r.quantity
+      FROM kpi_state s
+      JOIN rollup_product r ON r.grain = 'day'
+      CROSS JOIN LATERAL (SELECT r.bucket AT TIME ZONE s.time_zone AS at) AS l
+      LEFT JOIN products p ON p.product_id = r.product_id;
+    CREATE OR REPLACE VIEW kpi_product_sales_monthly AS
+    SELECT r.bucket AS period_start,
+           l.at::date AS day,
+           extract(year FROM l.at)::integer AS year,
+           extract(quarter FROM l.at)::integer AS quarter,
+           extract(month FROM l.at)::integer AS month,
+           r.product_id,
+           coalesce(p.product_name, r.product_id) AS product_name,
+           p.category, p.sub_category,
+           r.revenue::numeric(20,2) AS revenue, r.profit::numeric(20,2) AS profit,
+           r.sales_count, r.quantity
+      FROM kpi_state s
+      JOIN rollup_product r ON r.grain = 'month'
+      CROSS JOIN LATERAL (SELECT r.bucket AT TIME ZONE s.time_zone AS at) AS l
+      LEFT JOIN products p ON p.product_id = r.product_id;
+    CREATE OR REPLACE VIEW kpi_customer_sales_hourly AS
+    SELECT r.bucket AS period_start,
+           l.at::date AS day,
+           extract(year FROM l.at)::integer AS year,
+           extract(quarter FROM l.at)::integer AS quarter,
+           extract(month FROM l.at)::integer AS month,
+           extract(hour FROM l.at)::integer AS hour,
            r.segment, r.region, r.country, r.state, r.city,
-           r.revenue, r.profit, r.sales_count, r.order_count, r.quantity
-      FROM rollup_customer_group r
-     WHERE r.grain <> 'all' AND r.sales_count > 0;
+           r.revenue::numeric(20,2) AS revenue, r.profit::numeric(20,2) AS profit,
+           r.sales_count, r.order_count, r.quantity
+      FROM kpi_state s
+      JOIN rollup_customer_group r ON r.grain = 'hour' AND r.sales_count > 0
+      CROSS JOIN LATERAL (SELECT r.bucket AT TIME ZONE s.time_zone AS at) AS l;
+    CREATE OR REPLACE VIEW kpi_customer_sales_daily AS
+    SELECT r.bucket AS period_start,
+           l.at::date AS day,
+           extract(year FROM l.at)::integer AS year,
+           extract(quarter FROM l.at)::integer AS quarter,
+           extract(month FROM l.at)::integer AS month,
+           r.segment, r.region, r.country, r.state, r.city,
+           r.revenue::numeric(20,2) AS revenue, r.profit::numeric(20,2) AS profit,
+           r.sales_count, r.order_count, r.quantity
+      FROM kpi_state s
+      JOIN rollup_customer_group r ON r.grain = 'day' AND r.sales_count > 0
+      CROSS JOIN LATERAL (SELECT r.bucket AT TIME ZONE s.time_zone AS at) AS l;
+    CREATE OR REPLACE VIEW kpi_customer_sales_monthly AS
+    SELECT r.bucket AS period_start,
+           l.at::date AS day,
+           extract(year FROM l.at)::integer AS year,
+           extract(quarter FROM l.at)::integer AS quarter,
+           extract(month FROM l.at)::integer AS month,
+           r.segment, r.region, r.country, r.state, r.city,
+           r.revenue::numeric(20,2) AS revenue, r.profit::numeric(20,2) AS profit,
+           r.sales_count, r.order_count, r.quantity
+      FROM kpi_state s
+      JOIN rollup_customer_group r ON r.grain = 'month' AND r.sales_count > 0
+      CROSS JOIN LATERAL (SELECT r.bucket AT TIME ZONE s.time_zone AS at) AS l;
 
     -- revenue by product and customer attribute, all time (an order's lines
     -- share their customer, not their product)
     CREATE OR REPLACE VIEW kpi_sales_by_category AS
     SELECT d.category,
-           sum(r.revenue) AS revenue, sum(r.profit) AS profit,
+           sum(r.revenue)::numeric(20,2) AS revenue, sum(r.profit)::numeric(20,2) AS profit,
            sum(r.sales_count)::bigint AS sales_count,
            sum(r.quantity)::bigint AS quantity,
-           round(100 * sum(r.revenue) / nullif(sum(sum(r.revenue)) OVER (), 0), 2) AS revenue_share_pct
+           round(100 * sum(r.revenue) / nullif(sum(sum(r.revenue)) OVER (), 0), 2)::numeric(7,2) AS revenue_share_pct
       FROM rollup_product r
       LEFT JOIN products d ON d.product_id = r.product_id
      WHERE r.grain = 'all'
@@ -160,10 +277,10 @@ BEGIN
      ORDER BY revenue DESC, d.category;
     CREATE OR REPLACE VIEW kpi_sales_by_city AS
     SELECT d.country, d.state, d.city,
-           sum(r.revenue) AS revenue, sum(r.profit) AS profit,
+           sum(r.revenue)::numeric(20,2) AS revenue, sum(r.profit)::numeric(20,2) AS profit,
            sum(r.sales_count)::bigint AS sales_count, sum(r.order_count)::bigint AS order_count,
            sum(r.quantity)::bigint AS quantity,
-           round(100 * sum(r.revenue) / nullif(sum(sum(r.revenue)) OVER (), 0), 2) AS revenue_share_pct
+           round(100 * sum(r.revenue) / nullif(sum(sum(r.revenue)) OVER (), 0), 2)::numeric(7,2) AS revenue_share_pct
       FROM rollup_customer r
       LEFT JOIN customers d ON d.customer_id = r.customer_id
      WHERE r.grain = 'all'
@@ -171,10 +288,10 @@ BEGIN
      ORDER BY revenue DESC, d.country, d.state, d.city;
     CREATE OR REPLACE VIEW kpi_sales_by_region AS
     SELECT d.region,
-           sum(r.revenue) AS revenue, sum(r.profit) AS profit,
+           sum(r.revenue)::numeric(20,2) AS revenue, sum(r.profit)::numeric(20,2) AS profit,
            sum(r.sales_count)::bigint AS sales_count, sum(r.order_count)::bigint AS order_count,
            sum(r.quantity)::bigint AS quantity,
-           round(100 * sum(r.revenue) / nullif(sum(sum(r.revenue)) OVER (), 0), 2) AS revenue_share_pct
+           round(100 * sum(r.revenue) / nullif(sum(sum(r.revenue)) OVER (), 0), 2)::numeric(7,2) AS revenue_share_pct
       FROM rollup_customer r
       LEFT JOIN customers d ON d.customer_id = r.customer_id
      WHERE r.grain = 'all'
@@ -182,10 +299,10 @@ BEGIN
      ORDER BY revenue DESC, d.region;
     CREATE OR REPLACE VIEW kpi_sales_by_segment AS
     SELECT d.segment,
-           sum(r.revenue) AS revenue, sum(r.profit) AS profit,
+           sum(r.revenue)::numeric(20,2) AS revenue, sum(r.profit)::numeric(20,2) AS profit,
            sum(r.sales_count)::bigint AS sales_count, sum(r.order_count)::bigint AS order_count,
            sum(r.quantity)::bigint AS quantity,
-           round(100 * sum(r.revenue) / nullif(sum(sum(r.revenue)) OVER (), 0), 2) AS revenue_share_pct
+           round(100 * sum(r.revenue) / nullif(sum(sum(r.revenue)) OVER (), 0), 2)::numeric(7,2) AS revenue_share_pct
       FROM rollup_customer r
       LEFT JOIN customers d ON d.customer_id = r.customer_id
      WHERE r.grain = 'all'
@@ -193,10 +310,10 @@ BEGIN
      ORDER BY revenue DESC, d.segment;
     CREATE OR REPLACE VIEW kpi_sales_by_state AS
     SELECT d.country, d.state,
-           sum(r.revenue) AS revenue, sum(r.profit) AS profit,
+           sum(r.revenue)::numeric(20,2) AS revenue, sum(r.profit)::numeric(20,2) AS profit,
            sum(r.sales_count)::bigint AS sales_count, sum(r.order_count)::bigint AS order_count,
            sum(r.quantity)::bigint AS quantity,
-           round(100 * sum(r.revenue) / nullif(sum(sum(r.revenue)) OVER (), 0), 2) AS revenue_share_pct
+           round(100 * sum(r.revenue) / nullif(sum(sum(r.revenue)) OVER (), 0), 2)::numeric(7,2) AS revenue_share_pct
       FROM rollup_customer r
       LEFT JOIN customers d ON d.customer_id = r.customer_id
      WHERE r.grain = 'all'
@@ -204,10 +321,10 @@ BEGIN
      ORDER BY revenue DESC, d.country, d.state;
     CREATE OR REPLACE VIEW kpi_sales_by_sub_category AS
     SELECT d.category, d.sub_category,
-           sum(r.revenue) AS revenue, sum(r.profit) AS profit,
+           sum(r.revenue)::numeric(20,2) AS revenue, sum(r.profit)::numeric(20,2) AS profit,
            sum(r.sales_count)::bigint AS sales_count,
            sum(r.quantity)::bigint AS quantity,
-           round(100 * sum(r.revenue) / nullif(sum(sum(r.revenue)) OVER (), 0), 2) AS revenue_share_pct
+           round(100 * sum(r.revenue) / nullif(sum(sum(r.revenue)) OVER (), 0), 2)::numeric(7,2) AS revenue_share_pct
       FROM rollup_product r
       LEFT JOIN products d ON d.product_id = r.product_id
      WHERE r.grain = 'all'
@@ -219,7 +336,7 @@ BEGIN
            r.product_id,
            coalesce(p.product_name, r.product_id) AS product_name,
            p.category,
-           r.revenue, r.sales_count, r.quantity
+           r.revenue::numeric(20,2) AS revenue, r.sales_count, r.quantity
       FROM kpi_state s
       JOIN rollup_product r
         ON r.grain = 'day' AND r.bucket = date_trunc('day', now(), s.time_zone)
@@ -229,9 +346,9 @@ BEGIN
 
     CREATE OR REPLACE VIEW kpi_today_by_category AS
     SELECT p.category,
-           sum(r.revenue) AS revenue, sum(r.sales_count)::bigint AS sales_count,
+           sum(r.revenue)::numeric(20,2) AS revenue, sum(r.sales_count)::bigint AS sales_count,
            sum(r.quantity)::bigint AS quantity,
-           round(100 * sum(r.revenue) / nullif(sum(sum(r.revenue)) OVER (), 0), 2) AS revenue_share_pct
+           round(100 * sum(r.revenue) / nullif(sum(sum(r.revenue)) OVER (), 0), 2)::numeric(7,2) AS revenue_share_pct
       FROM kpi_state s
       JOIN rollup_product r
         ON r.grain = 'day' AND r.bucket = date_trunc('day', now(), s.time_zone)
