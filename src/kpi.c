@@ -48,6 +48,8 @@
 #include "nodes/value.h"
 #include "parser/parse_func.h"
 #include "storage/lmgr.h"
+#include "storage/proc.h"
+#include "storage/procarray.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
@@ -350,7 +352,9 @@ sk_wait_for_writers(PG_FUNCTION_ARGS)
 {
 	Oid			relid = PG_GETARG_OID(0);
 	List	   *rels;
-	List	   *tags = NIL;
+	List	   *holders = NIL;
+	VirtualTransactionId *others;
+	int			nothers;
 	ListCell   *lc;
 
 	/* privileges first: a lock, even a weak one, can queue behind others */
@@ -369,15 +373,46 @@ sk_wait_for_writers(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("relation with OID %u does not exist", relid)));
 
+	/*
+	 * The transactions holding a lock that conflicts with SHARE on the table
+	 * or a partition, as CREATE INDEX CONCURRENTLY waits for them; but not
+	 * VACUUM (by hand or autovacuum), whose lock conflicts too although it
+	 * writes no line: an autovacuum of a big table would hold a refresh,
+	 * and the rollup worker, for its whole run.  A transaction that ends
+	 * between the two lists is not waited for, rightly.
+	 */
 	rels = find_all_inheritors(relid, AccessShareLock, NULL);
 	foreach(lc, rels)
 	{
-		LOCKTAG    *tag = palloc(sizeof(LOCKTAG));
+		LOCKTAG		tag;
+		VirtualTransactionId *holder;
 
-		SET_LOCKTAG_RELATION(*tag, MyDatabaseId, lfirst_oid(lc));
-		tags = lappend(tags, tag);
+		SET_LOCKTAG_RELATION(tag, MyDatabaseId, lfirst_oid(lc));
+		for (holder = GetLockConflicts(&tag, ShareLock, NULL);
+			 VirtualTransactionIdIsValid(*holder); holder++)
+		{
+			VirtualTransactionId *copy = palloc(sizeof(VirtualTransactionId));
+
+			*copy = *holder;
+			holders = lappend(holders, copy);
+		}
 	}
-	WaitForLockersMultiple(tags, ShareLock, false);
+	others = GetCurrentVirtualXIDs(InvalidTransactionId, false, false,
+								   PROC_IS_AUTOVACUUM | PROC_IN_VACUUM,
+								   &nothers);
+	foreach(lc, holders)
+	{
+		VirtualTransactionId *vxid = lfirst(lc);
+
+		for (int i = 0; i < nothers; i++)
+		{
+			if (VirtualTransactionIdEquals(*vxid, others[i]))
+			{
+				VirtualXactLock(*vxid, true);
+				break;
+			}
+		}
+	}
 
 	PG_RETURN_VOID();
 }
