@@ -57,14 +57,28 @@ PG_CPPFLAGS = -I$(srcdir)/src -Wall -Wextra -Werror -Wno-unused-parameter \
 	-Wno-missing-field-initializers -Wno-sign-compare
 SHLIB_LINK = -lrdkafka
 
-# Programs that are not part of the extension: the test broker.
+# Programs that are not part of the extension: the test broker, and the
+# dashboard (dashboard/Makefile: a program of its own, installed into
+# PostgreSQL's bindir with its page in SHAREDIR/sales_kafka_dashboard).
 TEST_BROKER = test/kafka/sk_test_broker
-EXTRA_CLEAN = $(TEST_BROKER) test/fuzz/build
+EXTRA_CLEAN = $(TEST_BROKER) test/fuzz/build dashboard/sales_kafka_dashboard
 
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
-all: $(TEST_BROKER)
+all: $(TEST_BROKER) dashboard
+
+.PHONY: dashboard install-dashboard uninstall-dashboard
+dashboard:
+	$(MAKE) -C dashboard PG_CONFIG=$(PG_CONFIG)
+
+install: install-dashboard
+install-dashboard: dashboard
+	$(MAKE) -C dashboard install PG_CONFIG=$(PG_CONFIG)
+
+uninstall: uninstall-dashboard
+uninstall-dashboard:
+	$(MAKE) -C dashboard uninstall PG_CONFIG=$(PG_CONFIG)
 
 # PGXS tracks no header dependencies: every module includes the shared header
 $(OBJS): src/sales_kafka.h src/compat.h
