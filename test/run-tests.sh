@@ -73,6 +73,8 @@ PACKAGES=(
 	librdkafka-dev kcat libipc-run-perl
 	perl # prove
 	gcc libc6-dev make # libc6-dev: only a Recommends of gcc
+	# the dashboard (dashboard/), and the browser its test drives
+	libmicrohttpd-dev libpq-dev pkg-config libjs-chart.js chromium chromium-driver
 )
 
 SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
