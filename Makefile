@@ -7,8 +7,9 @@
 #                             without failing; see bench/lib.sh)
 #   make bench-memory         a pipeline worker's memory over 10 minutes
 #   make bench-kpi            the KPI layer at 1 M and 10 M order lines (~15 min),
-#                             then bench-kpi-freshness
+#                             then bench-kpi-freshness and bench-dashboard
 #   make bench-kpi-freshness  KPI freshness with the rollup worker (~25 min)
+#   make bench-dashboard      the dashboard program at 1 M and 10 M lines (~20 min)
 #   make fuzz                 fuzz the payload decoders (FUZZ_SECONDS per target, ~3 min)
 #   make installcheck         pg_regress + TAP against an already-running server
 #   make check-assert         the suite against PostgreSQL built with assertions
@@ -102,7 +103,7 @@ $(EXTENSION)--$(UPDATE_FROM)--$(EXTVERSION).sql: $(UPDATE_SQL)
 $(TEST_BROKER): test/kafka/sk_test_broker.c
 	$(CC) -O2 -g -Wall -Wextra -Werror -o $@ $< -lrdkafka -lpthread
 
-.PHONY: test bench bench-memory bench-kpi bench-kpi-freshness
+.PHONY: test bench bench-memory bench-kpi bench-kpi-freshness bench-dashboard
 test:
 	./test/run-tests.sh
 
@@ -144,12 +145,19 @@ bench-kpi:
 	SK_SUITE_TIMEOUT=$${SK_SUITE_TIMEOUT:-3600} \
 		./test/run-tests.sh --run bench/kpi_dashboard.sh $(BENCH_ARGS)
 	$(MAKE) bench-kpi-freshness
+	$(MAKE) bench-dashboard
 
 # KPI freshness with the rollup worker: 10 minutes at each of two rates
 # (BENCH_SECONDS), then the ingest with the worker off and on (~25 minutes)
 bench-kpi-freshness:
 	SK_SUITE_TIMEOUT=$${SK_SUITE_TIMEOUT:-3600} \
 		./test/run-tests.sh --run bench/kpi_freshness.sh $(BENCH_ARGS)
+
+# sales_kafka_dashboard at 1 M and 10 M order lines (~20 minutes): a full
+# refresh's time and the program's memory over 10,000 refreshes
+bench-dashboard:
+	SK_SUITE_TIMEOUT=$${SK_SUITE_TIMEOUT:-3600} \
+		./test/run-tests.sh --run bench/dashboard.sh $(BENCH_ARGS)
 
 # Fuzzing the payload decoders (test/fuzz/README.md): not part of `make test`
 # or CI.  `make fuzz` builds the libFuzzer targets and runs each for
