@@ -169,7 +169,7 @@ note(const char *fmt,...)
 
 /* malloc'd printf; exits when out of memory */
 static char *
-psprintf(const char *fmt,...)
+format_alloc(const char *fmt,...)
 {
 	va_list		ap;
 	int			n;
@@ -196,7 +196,7 @@ build_sql(PGconn *conn)
 {
 	char	   *schema_ident = PQescapeIdentifier(conn, opt_schema, strlen(opt_schema));
 	char	   *schema_lit = PQescapeLiteral(conn, opt_schema, strlen(opt_schema));
-	char	   *parts = psprintf("%s", "");
+	char	   *parts = format_alloc("%s", "");
 	size_t		i;
 
 	if (schema_ident == NULL || schema_lit == NULL)
@@ -206,25 +206,25 @@ build_sql(PGconn *conn)
 	for (i = 0; i < SK_NVIEWS; i++)
 	{
 		const SkDashView *v = &sk_views[i];
-		char	   *filter = psprintf(v->filter, schema_lit);
+		char	   *filter = format_alloc(v->filter, schema_lit);
 		char	   *rows;
 		char	   *next;
 
-		rows = psprintf("(SELECT coalesce(pg_catalog.json_agg(t), '[]')"
+		rows = format_alloc("(SELECT coalesce(pg_catalog.json_agg(t), '[]')"
 						" FROM (SELECT * FROM %s.%s %s) t)",
 						v->extension ? "sales_kafka" : schema_ident,
 						v->name, filter);
-		sk_view_sql[i] = psprintf("SELECT pg_catalog.json_build_object("
+		sk_view_sql[i] = format_alloc("SELECT pg_catalog.json_build_object("
 								  "'view', '%s', 'fetched_at', pg_catalog.now(),"
 								  " 'rows', %s)", v->name, rows);
-		next = psprintf("%s%s'%s', %s", parts, i > 0 ? ", " : "",
+		next = format_alloc("%s%s'%s', %s", parts, i > 0 ? ", " : "",
 						v->name, rows);
 		free(parts);
 		parts = next;
 		free(rows);
 		free(filter);
 	}
-	sk_all_sql = psprintf("SELECT pg_catalog.json_build_object("
+	sk_all_sql = format_alloc("SELECT pg_catalog.json_build_object("
 						  "'fetched_at', pg_catalog.now(), 'schema', %s,"
 						  " 'views', pg_catalog.json_build_object(%s))",
 						  schema_lit, parts);
@@ -259,11 +259,16 @@ setup_session(PGconn *conn)
 		run_command(conn, "SET search_path = pg_catalog, pg_temp");
 }
 
+/*
+ * A new connection as --conninfo says; a connect_timeout of 10 s unless it
+ * says otherwise (a reconnect to a host that is gone must not hold every
+ * request for the system's TCP timeout).
+ */
 static PGconn *
 connect_db(void)
 {
-	const char *keys[] = {"dbname", "fallback_application_name", NULL};
-	const char *values[] = {opt_conninfo, "sales_kafka_dashboard", NULL};
+	const char *keys[] = {"connect_timeout", "dbname", "fallback_application_name", NULL};
+	const char *values[] = {"10", opt_conninfo, "sales_kafka_dashboard", NULL};
 
 	return PQconnectdbParams(keys, values, 1);
 }
@@ -553,8 +558,8 @@ load_static(void)
 	for (i = 0; i < SK_NSTATIC; i++)
 	{
 		SkStaticFile *s = &sk_static[i];
-		char	   *path = s->file ? psprintf("%s/%s", opt_static_dir, s->file)
-			: psprintf("%s", opt_chartjs);
+		char	   *path = s->file ? format_alloc("%s/%s", opt_static_dir, s->file)
+			: format_alloc("%s", opt_chartjs);
 		FILE	   *f = fopen(path, "rb");
 		struct stat st;
 		char	   *buf;
