@@ -206,9 +206,9 @@ SELECT \$2, \$3, \$1, (\$1 + interval '2 days')::date, 'Standard Class', c.id, '
 \$f\$;
 });
 
-# 12 lines in 6 orders: three days ago, yesterday and today (an hour ago
-# at most, so that "today" holds in every time zone but at midnight UTC's
-# first hour; the model's zone is the server's, UTC here)
+# 12 lines in 6 orders: three days ago, yesterday and today (at most an
+# hour ago, never before midnight; the model's time zone is the server's,
+# UTC here)
 $node->safe_psql('postgres', q{
 BEGIN;
 SELECT dash_line(now() - interval '3 days', 'O1', 1, 'P1', 2, 289.99, 'C1');
@@ -223,6 +223,16 @@ SELECT dash_line(now(), 'O5', 2, 'P3', 20, 6.49, 'C2');
 SELECT dash_line(now(), 'O5', 3, 'P5', 2, 24.99, 'C2');
 SELECT dash_line(now(), 'O6', 1, 'P4', 1, 39.95, 'C3');
 SELECT dash_line(now(), 'O6', 2, 'P5', 1, 24.99, 'C3');
+-- and a history for the charts: an order line every minute of the last two
+-- hours, and every half hour of the last two days
+SELECT dash_line(now() - i * interval '1 minute', 'M' || i, 1, 'P' || (1 + i * 7 % 6),
+                 1 + i % 4, (ARRAY[289.99, 1099.00, 6.49, 39.95, 24.99, 22.90])[1 + i * 7 % 6],
+                 'C' || (1 + i % 3))
+  FROM generate_series(1, 120) i;
+SELECT dash_line(now() - i * interval '30 minutes', 'H' || i, 1, 'P' || (1 + i * 5 % 6),
+                 1 + i % 3, (ARRAY[289.99, 1099.00, 6.49, 39.95, 24.99, 22.90])[1 + i * 5 % 6],
+                 'C' || (1 + i * 2 % 3))
+  FROM generate_series(5, 96) i;
 COMMIT;
 });
 
@@ -239,7 +249,8 @@ sub wait_ingested
 		$wait_s,
 		"$lines order lines in shop.order_lines");
 }
-ok(wait_ingested(12), 'the pipelines ingested the 12 order lines');
+my $lines = 12 + 120 + 92;
+ok(wait_ingested($lines), "the pipelines ingested the $lines order lines");
 $node->safe_psql('postgres', q{SELECT sales_kafka.refresh_kpis('shop')});
 
 my $conninfo = 'host=' . $node->host . ' port=' . $node->port . ' dbname=postgres';
@@ -378,7 +389,7 @@ SELECT dash_line(now(), 'O7', 1, 'P2', 3, 1099.00, 'C3');
 SELECT dash_line(now(), 'O7', 2, 'P6', 2, 22.90, 'C3');
 COMMIT;
 });
-ok(wait_ingested(14), 'the pipelines ingested 2 more order lines');
+ok(wait_ingested($lines + 2), 'the pipelines ingested 2 more order lines');
 # (no background worker rolls up yet: the test does what a job would)
 $node->safe_psql('postgres', q{SELECT sales_kafka.refresh_rollups('shop')});
 my $rolled_up = page()->{refreshes};
@@ -389,7 +400,10 @@ is(plain($p->{revenue}), $want_rev, 'the page shows the new revenue');
 cmp_ok($p->{refreshes} - $rolled_up, '<=', 2,
 	'the new rows show by the second refresh after they were rolled up');
 check_cards($p, 'after new rows');
-is($p->{today_top}[0][1], 'Laptop 14"', "today's top product is the new leader");
+is( $json->encode([ map { $_->[1] } @{ page()->{today_top} } ]),
+	$json->encode([ split /\n/, sql($node,
+		'SELECT product_name FROM shop.kpi_today_top_products') ]),
+	"today's top 5 after new rows is kpi_today_top_products'");
 
 # the screenshot: a test artifact (tmp_check/log), README's picture
 my $png = decode_base64(wd('GET', "/session/$session/screenshot"));
