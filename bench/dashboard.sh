@@ -18,6 +18,8 @@
 #   2. every endpoint one by one (/api/VIEW for each view of the allow-list,
 #      14 requests): the time of such a round, p50/p95; and each endpoint's
 #      own p95, so that a slow view is named
+#   baseline: GET /dashboard.css (from memory, no database), as many times,
+#      in each round: what the machine's load alone costs a request
 #   3. each view's query in the server alone: planning + execution of
 #      EXPLAIN (ANALYZE, TIMING OFF) of the JSON query the program runs
 #      (its text from the program's allow-list: /api/VIEW's rows), p95
@@ -267,16 +269,18 @@ for size in "${SIZES[@]}"; do
 	bytes=$(get /api/dashboard | wc -c)
 
 	echo "-- full refresh, GET /api/dashboard ($bytes bytes; ${#views[@]} views): $RUNS requests a round after $WARMUP warm-up (ms)"
-	printf '   %-8s %8s %8s %8s   %-8s %8s %8s\n' round p50 p95 max "" "by view:" "p50 p95"
+	printf '   %-6s %8s %8s %8s   %-20s   %-20s\n' round p50 p95 max "14 endpoints p50 p95" "baseline p50 p95"
 	client "$WARMUP" /api/dashboard >/dev/null
 	paths=()
 	for v in "${views[@]}"; do paths+=("/api/$v"); done
 	for ((r = 1; r <= ROUNDS; r++)); do
 		client "$RUNS" /api/dashboard >"$WORKDIR/full.$size.$r"
 		client "$RUNS" "${paths[@]}" >"$WORKDIR/each.$size.$r"
+		client "$RUNS" /dashboard.css >"$WORKDIR/base.$size.$r"
 		read -r p50 p95 mx <<<"$(stats "$WORKDIR/full.$size.$r" 1)"
 		read -r e50 e95 emx <<<"$(stats "$WORKDIR/each.$size.$r" 1)"
-		printf '   %-8s %8s %8s %8s   %-8s %8s %8s\n' "$r" "$p50" "$p95" "$mx" "" "all 14:" "$e50 $e95"
+		read -r b50 b95 bmx <<<"$(stats "$WORKDIR/base.$size.$r" 1)"
+		printf '   %-6s %8s %8s %8s   %-20s   %-20s\n' "$r" "$p50" "$p95" "$mx" "$e50 $e95" "$b50 $b95"
 		if [ "$stage" -eq "${#SIZES[@]}" ]; then
 			if [ -z "$best_p95" ] || awk "BEGIN { exit !($p95 < $best_p95) }"; then best_p95=$p95; fi
 		fi
