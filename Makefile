@@ -7,9 +7,10 @@
 #                             without failing; see bench/lib.sh)
 #   make bench-memory         a pipeline worker's memory over 10 minutes
 #   make bench-kpi            the KPI layer at 1 M and 10 M order lines (~15 min),
-#                             then bench-kpi-freshness
+#                             then bench-kpi-freshness and bench-dashboard
 #   make bench-kpi-freshness  KPI freshness with the rollup worker (~25 min)
 #   make bench-retention      dropping a month of a partitioned model: O(1) (~3 min)
+#   make bench-dashboard      the dashboard program at 1 M and 10 M lines (~20 min)
 #   make fuzz                 fuzz the payload decoders (FUZZ_SECONDS per target, ~3 min)
 #   make installcheck         pg_regress + TAP against an already-running server
 #   make check-assert         the suite against PostgreSQL built with assertions
@@ -58,14 +59,28 @@ PG_CPPFLAGS = -I$(srcdir)/src -Wall -Wextra -Werror -Wno-unused-parameter \
 	-Wno-missing-field-initializers -Wno-sign-compare
 SHLIB_LINK = -lrdkafka
 
-# Programs that are not part of the extension: the test broker.
+# Programs that are not part of the extension: the test broker, and the
+# dashboard (dashboard/Makefile: a program of its own, installed into
+# PostgreSQL's bindir with its page in SHAREDIR/sales_kafka_dashboard).
 TEST_BROKER = test/kafka/sk_test_broker
-EXTRA_CLEAN = $(TEST_BROKER) test/fuzz/build
+EXTRA_CLEAN = $(TEST_BROKER) test/fuzz/build dashboard/sales_kafka_dashboard
 
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
-all: $(TEST_BROKER)
+all: $(TEST_BROKER) dashboard
+
+.PHONY: dashboard install-dashboard uninstall-dashboard
+dashboard:
+	$(MAKE) -C dashboard PG_CONFIG=$(PG_CONFIG)
+
+install: install-dashboard
+install-dashboard: dashboard
+	$(MAKE) -C dashboard install PG_CONFIG=$(PG_CONFIG)
+
+uninstall: uninstall-dashboard
+uninstall-dashboard:
+	$(MAKE) -C dashboard uninstall PG_CONFIG=$(PG_CONFIG)
 
 # PGXS tracks no header dependencies: every module includes the shared header
 $(OBJS): src/sales_kafka.h src/compat.h
@@ -89,7 +104,7 @@ $(EXTENSION)--$(UPDATE_FROM)--$(EXTVERSION).sql: $(UPDATE_SQL)
 $(TEST_BROKER): test/kafka/sk_test_broker.c
 	$(CC) -O2 -g -Wall -Wextra -Werror -o $@ $< -lrdkafka -lpthread
 
-.PHONY: test bench bench-memory bench-kpi bench-kpi-freshness bench-retention
+.PHONY: test bench bench-memory bench-kpi bench-kpi-freshness bench-retention bench-dashboard
 test:
 	./test/run-tests.sh
 
@@ -132,6 +147,7 @@ bench-kpi:
 	SK_SUITE_TIMEOUT=$${SK_SUITE_TIMEOUT:-3600} \
 		./test/run-tests.sh --run bench/kpi_dashboard.sh $(BENCH_ARGS)
 	$(MAKE) bench-kpi-freshness
+	$(MAKE) bench-dashboard
 
 # KPI freshness with the rollup worker: 10 minutes at each of two rates
 # (BENCH_SECONDS), then the ingest with the worker off and on (~25 minutes)
@@ -143,6 +159,12 @@ bench-kpi-freshness:
 # 100,000 and of 1,000,000 order lines, against DELETE (~3 minutes; no Kafka)
 bench-retention:
 	./test/run-tests.sh --run bench/retention.sh $(BENCH_ARGS)
+
+# sales_kafka_dashboard at 1 M and 10 M order lines (~20 minutes): a full
+# refresh's time and the program's memory over 10,000 refreshes
+bench-dashboard:
+	SK_SUITE_TIMEOUT=$${SK_SUITE_TIMEOUT:-3600} \
+		./test/run-tests.sh --run bench/dashboard.sh $(BENCH_ARGS)
 
 # Fuzzing the payload decoders (test/fuzz/README.md): not part of `make test`
 # or CI.  `make fuzz` builds the libFuzzer targets and runs each for

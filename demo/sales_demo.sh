@@ -37,6 +37,9 @@
 #                   and the pipelines shop_customers, shop_products,
 #                   shop_orders (upserts) and shop_order_lines (append), by
 #                   sales_kafka.create_sales_pipelines('shop', 'superstore', ...)
+# sales_kafka_dashboard serves the live page of model shop on
+# http://127.0.0.1:8080/ (DEMO_DASHBOARD_PORT; the next free port if taken),
+# as role demo_dashboard, a member of sales_kafka_reader.
 # A producer session runs INSERT INTO shop.src_superstore SELECT * FROM
 # generate_sales(200..1000) a few times a second, in one psql session.  The
 # demo calls no refresh: the extension's rollup worker rolls the lines up as
@@ -96,6 +99,7 @@ stop_producer() {
 # and PostgreSQL and the broker are stopped after us.  Just do not linger.
 on_signal() {
 	trap - INT TERM
+	stop_dashboard
 	touch "$STOP_FILE" 2>/dev/null
 	[ -z "$PRODUCER_PID" ] || kill -TERM "$PRODUCER_PID" 2>/dev/null
 	rm -rf "$WORKDIR"
@@ -105,7 +109,16 @@ on_signal() {
 }
 trap 'on_signal 130' INT
 trap 'on_signal 143' TERM
-trap 'rm -rf "$WORKDIR"' EXIT
+trap 'stop_dashboard; rm -rf "$WORKDIR"' EXIT
+
+# The live page: sales_kafka_dashboard (dashboard/), as a member of
+# sales_kafka_reader, on 127.0.0.1:DEMO_DASHBOARD_PORT (default 8080, or the
+# next free port).
+DASHBOARD_PID=
+stop_dashboard() {
+	[ -z "$DASHBOARD_PID" ] || kill "$DASHBOARD_PID" 2>/dev/null
+	DASHBOARD_PID=
+}
 
 # ---------------------------------------------------------------- setup
 
@@ -247,6 +260,23 @@ SELECT sales_kafka.create_sales_pipelines('shop', 'superstore', 'kafka', :'topic
 \o
 SQL
 
+# ---------------------------------------------------------------- dashboard
+
+"${PSQL[@]}" -c "CREATE ROLE demo_dashboard LOGIN IN ROLE sales_kafka_reader" ||
+	die "could not create role demo_dashboard"
+DASHBOARD_PORT=${DEMO_DASHBOARD_PORT:-8080}
+while (exec 3<>"/dev/tcp/127.0.0.1/$DASHBOARD_PORT") 2>/dev/null; do DASHBOARD_PORT=$((DASHBOARD_PORT + 1)); done
+sales_kafka_dashboard --conninfo "host=$PGHOST port=$PGPORT dbname=$DB user=demo_dashboard" \
+	--schema shop --listen "127.0.0.1:$DASHBOARD_PORT" >"$WORKDIR/dashboard.log" 2>&1 &
+DASHBOARD_PID=$!
+for ((i = 0; i < 50; i++)); do
+	grep -q 'serving schema' "$WORKDIR/dashboard.log" && break
+	kill -0 "$DASHBOARD_PID" 2>/dev/null || break
+	sleep 0.1
+done
+grep -q 'serving schema' "$WORKDIR/dashboard.log" ||
+	die "the dashboard did not start: $(cat "$WORKDIR/dashboard.log")"
+
 # ---------------------------------------------------------------- producer
 
 # One psql session; each INSERT is its own transaction, produced to Kafka
@@ -291,6 +321,9 @@ cat <<EOF
              shop.products, shop.orders (upserts) and shop.order_lines (append)
    KPIs      kept current by the rollup worker: no refresh call, no pg_cron job
              (kpi age: time since the last rollup; waiting: lines not in the KPIs yet)
+
+   Dashboard http://127.0.0.1:$DASHBOARD_PORT/ (open it in a browser on this machine;
+             ?refresh=30 for a slower page)
 
    Look around meanwhile, from another terminal (no password; the cluster
    lives as long as the demo):

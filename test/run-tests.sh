@@ -76,6 +76,8 @@ PACKAGES=(
 	odbc-postgresql unixodbc libdbd-odbc-perl # t/016: psqlODBC through unixODBC, from Perl's DBI
 	perl # prove
 	gcc libc6-dev make # libc6-dev: only a Recommends of gcc
+	# the dashboard (dashboard/), and the browser its test drives
+	libmicrohttpd-dev libpq-dev pkg-config libjs-chart.js chromium chromium-driver
 )
 
 SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
