@@ -24,6 +24,8 @@ RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    v record;
 BEGIN
     PERFORM sales_kafka._use_model_schema(model_schema);
 
@@ -111,156 +113,71 @@ BEGIN
       LEFT JOIN rollup_total t
              ON t.grain = 'day' AND t.bucket = date_trunc('day', now(), s.time_zone);
 
-    -- revenue over time, per minute, hour, day and month
-    CREATE OR REPLACE VIEW kpi_sales_per_minute AS
-    SELECT r.bucket AS period_start,
-           l.at::date AS day,
-           extract(year FROM l.at)::integer AS year,
-           extract(quarter FROM l.at)::integer AS quarter,
-           extract(month FROM l.at)::integer AS month,
-           extract(hour FROM l.at)::integer AS hour,
-           r.revenue::numeric(20,2) AS revenue, r.profit::numeric(20,2) AS profit,
-           r.sales_count, r.order_count, r.quantity,
-           round(r.revenue / nullif(r.order_count, 0), 2)::numeric(20,2) AS average_order_value
-      FROM kpi_state s
-      JOIN rollup_total r ON r.grain = 'minute'
-      CROSS JOIN LATERAL (SELECT r.bucket AT TIME ZONE s.time_zone AS at) AS l
-     ORDER BY r.bucket;
-    CREATE OR REPLACE VIEW kpi_sales_per_hour AS
-    SELECT r.bucket AS period_start,
-           l.at::date AS day,
-           extract(year FROM l.at)::integer AS year,
-           extract(quarter FROM l.at)::integer AS quarter,
-           extract(month FROM l.at)::integer AS month,
-           extract(hour FROM l.at)::integer AS hour,
-           r.revenue::numeric(20,2) AS revenue, r.profit::numeric(20,2) AS profit,
-           r.sales_count, r.order_count, r.quantity,
-           round(r.revenue / nullif(r.order_count, 0), 2)::numeric(20,2) AS average_order_value
-      FROM kpi_state s
-      JOIN rollup_total r ON r.grain = 'hour'
-      CROSS JOIN LATERAL (SELECT r.bucket AT TIME ZONE s.time_zone AS at) AS l
-     ORDER BY r.bucket;
-    CREATE OR REPLACE VIEW kpi_sales_per_day AS
-    SELECT r.bucket AS period_start,
-           l.at::date AS day,
-           extract(year FROM l.at)::integer AS year,
-           extract(quarter FROM l.at)::integer AS quarter,
-           extract(month FROM l.at)::integer AS month,
-           r.revenue::numeric(20,2) AS revenue, r.profit::numeric(20,2) AS profit,
-           r.sales_count, r.order_count, r.quantity,
-           round(r.revenue / nullif(r.order_count, 0), 2)::numeric(20,2) AS average_order_value
-      FROM kpi_state s
-      JOIN rollup_total r ON r.grain = 'day'
-      CROSS JOIN LATERAL (SELECT r.bucket AT TIME ZONE s.time_zone AS at) AS l
-     ORDER BY r.bucket;
-    CREATE OR REPLACE VIEW kpi_sales_per_month AS
-    SELECT r.bucket AS period_start,
-           l.at::date AS day,
-           extract(year FROM l.at)::integer AS year,
-           extract(quarter FROM l.at)::integer AS quarter,
-           extract(month FROM l.at)::integer AS month,
-           r.revenue::numeric(20,2) AS revenue, r.profit::numeric(20,2) AS profit,
-           r.sales_count, r.order_count, r.quantity,
-           round(r.revenue / nullif(r.order_count, 0), 2)::numeric(20,2) AS average_order_value
-      FROM kpi_state s
-      JOIN rollup_total r ON r.grain = 'month'
-      CROSS JOIN LATERAL (SELECT r.bucket AT TIME ZONE s.time_zone AS at) AS l
-     ORDER BY r.bucket;
-
-    -- Sales per product and per customer group, one view per grain (hour,
-    -- day, month: the grains their rollups keep).  Thousands of rows a
-    -- day, which a reader filters, groups and orders itself: they have no
-    -- ORDER BY of their own, which every query wrapping them would pay for
-    -- (sorting 18,000 rows of a customer cube by its six keys took 17 ms of
-    -- a 20 ms dashboard query).
+    -- The time series, one view per rollup and grain, each with the date
+    -- hierarchy of its periods in the model's time zone (and the hour below
+    -- a day): revenue over time per minute, hour, day and month, ordered.
+    --
+    -- Sales per product and per customer group per hour, day and month (the
+    -- grains their rollups keep): thousands of rows a day, which a reader
+    -- filters, groups and orders itself.  They have no ORDER BY of their
+    -- own, which every query wrapping them would pay for (sorting 18,000
+    -- rows of a customer cube by its six keys took 17 ms of a 20 ms
+    -- dashboard query).
     --
     -- Products' attributes are looked up when read: a product that arrives
     -- after its sales, or changes category, counts where it is now.  A
     -- customer group whose customers all moved away keeps a row of zeros in
     -- rollup_customer_group, which the views leave out.
-    CREATE OR REPLACE VIEW kpi_product_sales_hourly AS
-    SELECT r.bucket AS period_start,
-           l.at::date AS day,
-           extract(year FROM l.at)::integer AS year,
-           extract(quarter FROM l.at)::integer AS quarter,
-           extract(month FROM l.at)::integer AS month,
-           extract(hour FROM l.at)::integer AS hour,
-           r.product_id,
-           coalesce(p.product_name, r.product_id) AS product_name,
-           p.category, p.sub_category,
-           r.revenue::numeric(20,2) AS revenue, r.profit::numeric(20,2) AS profit,
-           r.sales_count, r.quantity
-      FROM kpi_state s
-      JOIN rollup_product r ON r.grain = 'hour'
-      CROSS JOIN LATERAL (SELECT r.bucket AT TIME ZONE s.time_zone AS at) AS l
-      LEFT JOIN products p ON p.product_id = r.product_id;
-    CREATE OR REPLACE VIEW kpi_product_sales_daily AS
-    SELECT r.bucket AS period_start,
-           l.at::date AS day,
-           extract(year FROM l.at)::integer AS year,
-           extract(quarter FROM l.at)::integer AS quarter,
-           extract(month FROM l.at)::integer AS month,
-           r.product_id,
-           coalesce(p.product_name, r.product_id) AS product_name,
-           p.category, p.sub_category,
-           r.revenue::numeric(20,2) AS revenue, r.profit::numeric(20,2) AS profit,
-           r.sales_count, r.quantity
-      FROM kpi_state s
-      JOIN rollup_product r ON r.grain = 'day'
-      CROSS JOIN LATERAL (SELECT r.bucket AT TIME ZONE s.time_zone AS at) AS l
-      LEFT JOIN products p ON p.product_id = r.product_id;
-    CREATE OR REPLACE VIEW kpi_product_sales_monthly AS
-    SELECT r.bucket AS period_start,
-           l.at::date AS day,
-           extract(year FROM l.at)::integer AS year,
-           extract(quarter FROM l.at)::integer AS quarter,
-           extract(month FROM l.at)::integer AS month,
-           r.product_id,
-           coalesce(p.product_name, r.product_id) AS product_name,
-           p.category, p.sub_category,
-           r.revenue::numeric(20,2) AS revenue, r.profit::numeric(20,2) AS profit,
-           r.sales_count, r.quantity
-      FROM kpi_state s
-      JOIN rollup_product r ON r.grain = 'month'
-      CROSS JOIN LATERAL (SELECT r.bucket AT TIME ZONE s.time_zone AS at) AS l
-      LEFT JOIN products p ON p.product_id = r.product_id;
-    CREATE OR REPLACE VIEW kpi_customer_sales_hourly AS
-    SELECT r.bucket AS period_start,
-           l.at::date AS day,
-           extract(year FROM l.at)::integer AS year,
-           extract(quarter FROM l.at)::integer AS quarter,
-           extract(month FROM l.at)::integer AS month,
-           extract(hour FROM l.at)::integer AS hour,
-           r.segment, r.region, r.country, r.state, r.city,
-           r.revenue::numeric(20,2) AS revenue, r.profit::numeric(20,2) AS profit,
-           r.sales_count, r.order_count, r.quantity
-      FROM kpi_state s
-      JOIN rollup_customer_group r ON r.grain = 'hour' AND r.sales_count > 0
-      CROSS JOIN LATERAL (SELECT r.bucket AT TIME ZONE s.time_zone AS at) AS l;
-    CREATE OR REPLACE VIEW kpi_customer_sales_daily AS
-    SELECT r.bucket AS period_start,
-           l.at::date AS day,
-           extract(year FROM l.at)::integer AS year,
-           extract(quarter FROM l.at)::integer AS quarter,
-           extract(month FROM l.at)::integer AS month,
-           r.segment, r.region, r.country, r.state, r.city,
-           r.revenue::numeric(20,2) AS revenue, r.profit::numeric(20,2) AS profit,
-           r.sales_count, r.order_count, r.quantity
-      FROM kpi_state s
-      JOIN rollup_customer_group r ON r.grain = 'day' AND r.sales_count > 0
-      CROSS JOIN LATERAL (SELECT r.bucket AT TIME ZONE s.time_zone AS at) AS l;
-    CREATE OR REPLACE VIEW kpi_customer_sales_monthly AS
-    SELECT r.bucket AS period_start,
-           l.at::date AS day,
-           extract(year FROM l.at)::integer AS year,
-           extract(quarter FROM l.at)::integer AS quarter,
-           extract(month FROM l.at)::integer AS month,
-           r.segment, r.region, r.country, r.state, r.city,
-           r.revenue::numeric(20,2) AS revenue, r.profit::numeric(20,2) AS profit,
-           r.sales_count, r.order_count, r.quantity
-      FROM kpi_state s
-      JOIN rollup_customer_group r ON r.grain = 'month' AND r.sales_count > 0
-      CROSS JOIN LATERAL (SELECT r.bucket AT TIME ZONE s.time_zone AS at) AS l;
+    FOR v IN
+        SELECT * FROM (VALUES
+            ('kpi_sales_per_minute', 'rollup_total', 'minute'),
+            ('kpi_sales_per_hour', 'rollup_total', 'hour'),
+            ('kpi_sales_per_day', 'rollup_total', 'day'),
+            ('kpi_sales_per_month', 'rollup_total', 'month'),
+            ('kpi_product_sales_hourly', 'rollup_product', 'hour'),
+            ('kpi_product_sales_daily', 'rollup_product', 'day'),
+            ('kpi_product_sales_monthly', 'rollup_product', 'month'),
+            ('kpi_customer_sales_hourly', 'rollup_customer_group', 'hour'),
+            ('kpi_customer_sales_daily', 'rollup_customer_group', 'day'),
+            ('kpi_customer_sales_monthly', 'rollup_customer_group', 'month'))
+            AS t(view_name, rollup, grain)
+    LOOP
+        EXECUTE format($v$
+CREATE OR REPLACE VIEW %1$I AS
+SELECT r.bucket AS period_start,
+       l.at::date AS day,
+       extract(year FROM l.at)::integer AS year,
+       extract(quarter FROM l.at)::integer AS quarter,
+       extract(month FROM l.at)::integer AS month,%4$s
+       %5$s
+  FROM kpi_state s
+  JOIN %2$I r ON r.grain = %3$L%6$s
+ CROSS JOIN LATERAL (SELECT r.bucket AT TIME ZONE s.time_zone AS at) AS l%7$s$v$,
+            v.view_name, v.rollup, v.grain,
+            CASE WHEN v.grain IN ('minute', 'hour')
+                 THEN E'\n       extract(hour FROM l.at)::integer AS hour,' ELSE '' END,
+            CASE v.rollup
+                WHEN 'rollup_total' THEN
+                    'r.revenue::numeric(20,2) AS revenue, r.profit::numeric(20,2) AS profit,
+       r.sales_count, r.order_count, r.quantity,
+       round(r.revenue / nullif(r.order_count, 0), 2)::numeric(20,2) AS average_order_value'
+                WHEN 'rollup_product' THEN
+                    'r.product_id,
+       coalesce(p.product_name, r.product_id) AS product_name,
+       p.category, p.sub_category,
+       r.revenue::numeric(20,2) AS revenue, r.profit::numeric(20,2) AS profit,
+       r.sales_count, r.quantity'
+                ELSE
+                    'r.segment, r.region, r.country, r.state, r.city,
+       r.revenue::numeric(20,2) AS revenue, r.profit::numeric(20,2) AS profit,
+       r.sales_count, r.order_count, r.quantity'
+            END,
+            CASE v.rollup WHEN 'rollup_customer_group' THEN ' AND r.sales_count > 0' ELSE '' END,
+            CASE v.rollup
+                WHEN 'rollup_total' THEN E'\n ORDER BY r.bucket'
+                WHEN 'rollup_product' THEN E'\n  LEFT JOIN products p ON p.product_id = r.product_id'
+                ELSE '' END);
+    END LOOP;
 
     -- revenue by product and customer attribute, all time (an order's lines
     -- share their customer, not their product)
