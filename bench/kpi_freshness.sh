@@ -229,7 +229,10 @@ for worker in off on off on; do
 	             FROM sales_kafka.pipeline_status WHERE pipeline = '$m'")
 	sql "SELECT sales_kafka.stop_pipeline('$m')" >/dev/null
 	sql "INSERT INTO bench.ingest VALUES ('$worker', $rps)" >/dev/null
-	echo "   run $run, rollup worker $worker: $rps rows/s ($(sql "SELECT rolled_up_rows FROM $m.kpi_state") rolled up by the worker)"
+	echo "   run $run, rollup worker $worker: $rps rows/s ($(sql "SELECT rolled_up_rows FROM $m.kpi_state") rolled up by the worker meanwhile)"
+	# the next run's worker rolls up only its own lines
+	sql "SELECT sales_kafka.drop_pipeline('$m')" >/dev/null
+	sql "DROP SCHEMA $m CASCADE" >/dev/null 2>&1
 done
 set_worker on
 best_off=$(sql "SELECT max(rows_per_s) FROM bench.ingest WHERE worker = 'off'")
