@@ -268,8 +268,8 @@ SELECT set_eq($$SELECT c.relname::text FROM pg_class c
                    AND has_table_privilege('sales_kafka_reader', c.oid, 'SELECT')$$,
               $$SELECT c.relname::text FROM pg_class c
                  WHERE c.relnamespace = 'kpi_test'::regnamespace AND c.relkind = 'v' AND c.relname LIKE 'kpi\_%'
-                UNION ALL SELECT 'time_dim'$$,
-              'sales_kafka_reader may read the KPI views and time_dim, and nothing else of the model');
+                UNION ALL SELECT 'time_dim' UNION ALL SELECT 'kpi_state'$$,
+              'sales_kafka_reader may read the KPI views, time_dim and kpi_state, and nothing else of the model');
 SELECT is_empty($$SELECT c.relname FROM pg_class c
                    WHERE c.relnamespace = 'kpi_test'::regnamespace
                      AND has_table_privilege('sales_kafka_reader', c.oid, 'INSERT, UPDATE, DELETE, TRUNCATE')$$,

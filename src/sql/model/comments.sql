@@ -13,7 +13,7 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE
 BEGIN ATOMIC
 SELECT * FROM (VALUES
     -- objects
-    ('kpi_state', NULL, 'state of the KPIs: time zone, rollup progress, covered offsets (one row)'),
+    ('kpi_state', NULL, 'state of the model, not a KPI: time zone, rollup progress, covered offsets, model version (one row). Adds up over rows: none.'),
     ('customers', NULL, 'customer dimension, upserted from the customers topic'),
     ('products', NULL, 'product dimension, upserted from the products topic'),
     ('orders', NULL, 'orders, upserted from the orders topic'),

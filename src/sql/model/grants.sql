@@ -1,9 +1,11 @@
 -------------------------------------------------------------------------------
 -- src/sql/model/grants.sql: the role sales_kafka_reader (src/sql/kpi.sql)
--- reads the KPI views of every model and its time_dim (the date dimension
+-- reads the KPI views of every model, its time_dim (the date dimension
 -- that the day column of the KPI time series joins, so that a BI tool
--- reading as the reader can use it), and nothing else of it.  The owner
--- grants whatever else it likes.
+-- reading as the reader can use it) and kpi_state (one row of progress that
+-- kpi_as_of shows anyway: a BI tool lists every kpi_* name, and none may be
+-- one the reader cannot open), and nothing else of it.  The owner grants
+-- whatever else it likes.
 -------------------------------------------------------------------------------
 
 CREATE FUNCTION sales_kafka._grant_model(model_schema name)
@@ -21,7 +23,8 @@ BEGIN
                FROM sales_kafka._model_comments() m
                JOIN pg_class c ON c.relname = m.object
               WHERE c.relnamespace = model_schema::regnamespace
-                AND c.relkind = 'v' AND (c.relname LIKE 'kpi\_%' OR c.relname = 'time_dim')
+                AND ((c.relkind = 'v' AND (c.relname LIKE 'kpi\_%' OR c.relname = 'time_dim'))
+                     OR c.relname = 'kpi_state')
     LOOP
         EXECUTE format('GRANT SELECT ON %s.%I TO sales_kafka_reader', s, o.relname);
     END LOOP;
@@ -29,4 +32,4 @@ END
 $$;
 
 COMMENT ON FUNCTION sales_kafka._grant_model(name) IS
-'internal: grants the KPI views and time_dim of a sales model to sales_kafka_reader, for create_sales_model and upgrade_sales_model';
+'internal: grants the KPI views, time_dim and kpi_state of a sales model to sales_kafka_reader, for create_sales_model and upgrade_sales_model';

@@ -301,19 +301,21 @@ SELECT r.bucket AS period_start,
            coalesce(l.revenue, 0)::numeric(20,2) AS revenue,
            round(100.0 * coalesce(l.sales_count, 0) / nullif(sum(l.sales_count) OVER (), 0), 2)::numeric(7,2)
                AS sales_share_pct
-      FROM (VALUES (0, 0::numeric, 5::numeric), (1, 5, 10), (2, 10, 20), (3, 20, 50), (4, 50, 100),
+      FROM (VALUES (0, 0::numeric(20,2), 5::numeric(20,2)), (1, 5, 10), (2, 10, 20), (3, 20, 50), (4, 50, 100),
                    (5, 100, 200), (6, 200, 500), (7, 500, 1000), (8, 1000, NULL)) AS b(band, price_from, price_to)
       LEFT JOIN rollup_price_band AS l ON l.band = b.band
      ORDER BY b.price_from;
 
+    -- growth is not a share: a month after one of a few cents grows by
+    -- millions of percent, which numeric(7,2) could not hold
     CREATE OR REPLACE VIEW kpi_growth_yoy AS
     SELECT (m.bucket AT TIME ZONE s.time_zone)::date AS month,
            m.revenue::numeric(20,2) AS revenue,
            y.revenue::numeric(20,2) AS revenue_year_before,
-           round(100 * (m.revenue - y.revenue) / nullif(y.revenue, 0), 2)::numeric(7,2) AS revenue_growth_pct,
+           round(100 * (m.revenue - y.revenue) / nullif(y.revenue, 0), 2)::numeric(20,2) AS revenue_growth_pct,
            m.order_count,
            y.order_count AS order_count_year_before,
-           round(100.0 * (m.order_count - y.order_count) / nullif(y.order_count, 0), 2)::numeric(7,2)
+           round(100.0 * (m.order_count - y.order_count) / nullif(y.order_count, 0), 2)::numeric(20,2)
                AS order_growth_pct
       FROM kpi_state s
       JOIN rollup_total m ON m.grain = 'month'
