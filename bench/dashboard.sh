@@ -83,85 +83,12 @@ trap cleanup EXIT
 echo "== setup: database bench, sales model \"s\" (time zone $TIME_ZONE)"
 echo "   sizes: ${SIZES[*]} order lines; $ROUNDS rounds of $RUNS requests (+$WARMUP warm-up); $REFRESHES refreshes for memory"
 bench_db
-"${PSQL[@]}" -v tz="$TIME_ZONE" <<'SQL'
+"${PSQL[@]}" -v tz="$TIME_ZONE" -v data="$(dirname "${BASH_SOURCE[0]}")/sales_model_data.sql" <<'SQL'
 \o /dev/null
 SELECT sales_kafka.create_sales_model('s', time_zone => :'tz');
 CREATE ROLE bench_dashboard LOGIN IN ROLE sales_kafka_reader;
 
--- as bench/kpi_dashboard.sh: 1,000 products in 17 sub-categories, list
--- prices log-uniform in [1.50, 3000); 5,000 customers in 20 states
-CREATE TABLE bench_sub_category (k int PRIMARY KEY, category text, sub_category text);
-INSERT INTO bench_sub_category VALUES
-  (0, 'Technology', 'Phones'), (1, 'Technology', 'Computers'), (2, 'Technology', 'Accessories'),
-  (3, 'Technology', 'Machines'), (4, 'Furniture', 'Chairs'), (5, 'Furniture', 'Tables'),
-  (6, 'Furniture', 'Bookcases'), (7, 'Office Supplies', 'Paper'), (8, 'Office Supplies', 'Binders'),
-  (9, 'Office Supplies', 'Storage'), (10, 'Office Supplies', 'Art'), (11, 'Home', 'Appliances'),
-  (12, 'Home', 'Furnishings'), (13, 'Home', 'Kitchen'), (14, 'Clothing', 'Shirts'),
-  (15, 'Clothing', 'Shoes'), (16, 'Clothing', 'Outerwear');
-CREATE TABLE bench_product (n int PRIMARY KEY, product_id text, price numeric(12,2), margin numeric);
-INSERT INTO bench_product
-SELECT n, 'P' || lpad(n::text, 4, '0'),
-       round(1.5 * power(2000, ((n * 7919) % 1000) / 1000.0), 2),
-       0.05 + ((n * 104729) % 41) / 100.0
-  FROM generate_series(1, 1000) n;
-INSERT INTO s.products
-SELECT b.product_id, sc.sub_category || ' ' || b.n, sc.category, sc.sub_category
-  FROM bench_product b JOIN bench_sub_category sc ON sc.k = b.n % 17;
-CREATE TABLE bench_state (k int PRIMARY KEY, state text, region text);
-INSERT INTO bench_state VALUES
-  (0, 'New York', 'East'), (1, 'Pennsylvania', 'East'), (2, 'Massachusetts', 'East'),
-  (3, 'New Jersey', 'East'), (4, 'Ohio', 'East'), (5, 'California', 'West'),
-  (6, 'Washington', 'West'), (7, 'Oregon', 'West'), (8, 'Arizona', 'West'),
-  (9, 'Colorado', 'West'), (10, 'Texas', 'Central'), (11, 'Illinois', 'Central'),
-  (12, 'Michigan', 'Central'), (13, 'Minnesota', 'Central'), (14, 'Missouri', 'Central'),
-  (15, 'Florida', 'South'), (16, 'Georgia', 'South'), (17, 'North Carolina', 'South'),
-  (18, 'Virginia', 'South'), (19, 'Tennessee', 'South');
-INSERT INTO s.customers
-SELECT 'C' || lpad(c::text, 5, '0'), 'Customer ' || c,
-       (ARRAY['Consumer', 'Consumer', 'Consumer', 'Consumer', 'Consumer',
-              'Corporate', 'Corporate', 'Corporate', 'Home Office', 'Home Office'])[1 + h % 10],
-       'United States', st.state || ' city ' || (1 + (c / 20) % 10), st.state,
-       lpad((h % 100000)::text, 5, '0'), st.region
-  FROM generate_series(1, 5000) c
-  CROSS JOIN LATERAL (SELECT (c * 2654435761) % 4294967296 / 65536 AS h) hh
-  JOIN bench_state st ON st.k = c % 20;
-
--- bench_orders(o_first, norders, max_lines, ta, tb): orders o_first ..
--- o_first + norders - 1 and their lines (1-4 each), at most max_lines of
--- them, sold evenly over [ta, tb) in order-number order, 1 % today
-CREATE FUNCTION bench_orders(o_first bigint, norders bigint, max_lines bigint,
-                             ta timestamptz, tb timestamptz)
-RETURNS bigint LANGUAGE plpgsql AS $$
-DECLARE
-  today timestamptz := date_trunc('day', now(), (SELECT time_zone FROM s.kpi_state));
-  n bigint;
-BEGIN
-  WITH o AS MATERIALIZED (
-    SELECT 'O' || lpad(k::text, 10, '0') AS order_id,
-           1 + (k + k / 4) % 4 AS nlines,
-           'C' || lpad((1 + floor(random() * 5000))::text, 5, '0') AS customer_id,
-           CASE WHEN r < 0.01 THEN today + (now() - today) * random()
-                ELSE ta + (tb - ta) * ((k - o_first + random()) / norders) END AS sold_at
-      FROM (SELECT k, random() AS r FROM generate_series(o_first, o_first + norders - 1) k) g),
-  ins AS (
-    INSERT INTO s.orders
-    SELECT order_id, customer_id, sold_at, (sold_at + interval '2 days')::date,
-           'Standard Class', 'Medium'
-      FROM o)
-  INSERT INTO s.order_lines (order_id, line, sold_at, customer_id, product_id,
-                             quantity, unit_price, discount, profit)
-  SELECT l.order_id, l.line, l.sold_at, l.customer_id, p.product_id, l.quantity, p.price, l.discount,
-         round(l.quantity * p.price * (p.margin - l.discount), 2)
-    FROM (SELECT o.order_id, g.line, o.sold_at, o.customer_id,
-                 1 + floor(1000 * power(random(), 1.5))::int AS pn,
-                 1 + floor(random() * 10)::int AS quantity,
-                 (ARRAY[0, 0, 0, 0, 0, 0, 0.1, 0.1, 0.1, 0.1, 0.1, 0.2, 0.2, 0.2, 0.2])[1 + floor(random() * 15)]::numeric AS discount
-            FROM o, generate_series(1, o.nlines) g(line)
-           LIMIT max_lines) l
-    JOIN bench_product p ON p.n = l.pn;
-  GET DIAGNOSTICS n = ROW_COUNT;
-  RETURN n;
-END $$;
+\i :data
 
 -- bench_p95(q, runs): p95 of planning + execution time (ms) of q
 CREATE FUNCTION bench_p95(q text, runs int) RETURNS numeric LANGUAGE plpgsql AS $$
@@ -240,7 +167,7 @@ for size in "${SIZES[@]}"; do
 		cb=$(awk "BEGIN { printf \"%.3f\", $ta + ($tb - $ta) * ($done + $n) / $todo }")
 		norders=$(((n * 2 + 4) / 5))
 		norders=$(((norders + 3) / 4 * 4))
-		written=$(sql_value "SELECT bench_orders($next_order, $norders, $n, to_timestamp($ca), to_timestamp($cb))")
+		written=$(sql_value "SELECT bench_orders($next_order, $norders, $n, to_timestamp($ca), to_timestamp($cb), false)")
 		next_order=$((next_order + norders))
 		[ "$written" = "$n" ] || { echo "bench_orders wrote $written lines, not $n" >&2; exit 1; }
 		echo "   $((have + done + n)) lines"
