@@ -82,22 +82,9 @@ RETURNS integer
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-    base text := format('sales_kafka export %s.%s', database, model_schema);
-    n integer := 0;
-    j bigint;
 BEGIN
-    IF to_regprocedure('cron.unschedule(bigint)') IS NULL THEN
-        RAISE EXCEPTION 'pg_cron is not installed in database "%"', current_database()
-            USING ERRCODE = 'object_not_in_prerequisite_state';
-    END IF;
-    FOR j IN EXECUTE 'SELECT jobid FROM cron.job WHERE jobname = $1 OR (left(jobname, length($1) + 1) = $1 || '' '' AND substr(jobname, length($1) + 2) ~ ''^[0-9]+$'')'
-        USING base
-    LOOP
-        PERFORM cron.unschedule(j);
-        n := n + 1;
-    END LOOP;
-    RETURN n;
+    RETURN sales_kafka._unschedule_jobs(
+        ARRAY[format('sales_kafka export %s.%s', database, model_schema)], numbered => true);
 END
 $$;
 

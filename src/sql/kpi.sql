@@ -618,9 +618,10 @@ $$;
 COMMENT ON FUNCTION sales_kafka.schedule_kpi_refresh(name, interval, name) IS
 'schedules a pg_cron job that runs refresh_kpis for a sales model at the interval given (not needed while the rollup worker runs: it keeps the KPIs current within a second); run it where pg_cron is installed';
 
-CREATE FUNCTION sales_kafka.unschedule_kpi_refresh(
-    model_schema name,
-    database name DEFAULT current_database())
+-- The caller's pg_cron jobs of these names (pg_cron's row security shows
+-- each role its own), and with numbered also those named "<name> <n>"
+-- (schedule_daily_export makes one per UTC offset), removed; how many.
+CREATE FUNCTION sales_kafka._unschedule_jobs(jobnames text[], numbered boolean DEFAULT false)
 RETURNS integer
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -633,14 +634,32 @@ BEGIN
         RAISE EXCEPTION 'pg_cron is not installed in database "%"', current_database()
             USING ERRCODE = 'object_not_in_prerequisite_state';
     END IF;
-    FOR j IN EXECUTE 'SELECT jobid FROM cron.job WHERE jobname = ANY ($1)'
-        USING ARRAY[format('sales_kafka rollups %s.%s', database, model_schema),
-                    format('sales_kafka views %s.%s', database, model_schema)]
+    FOR j IN EXECUTE 'SELECT jobid FROM cron.job
+                       WHERE jobname = ANY ($1)
+                          OR ($2 AND substring(jobname FROM ''^(.*) [0-9]+$'') = ANY ($1))'
+        USING jobnames, numbered
     LOOP
         PERFORM cron.unschedule(j);
         n := n + 1;
     END LOOP;
     RETURN n;
+END
+$$;
+
+COMMENT ON FUNCTION sales_kafka._unschedule_jobs(text[], boolean) IS
+'internal: removes the caller''s pg_cron jobs of these names (with numbered, also "<name> <n>"), for the unschedule_* functions';
+
+CREATE FUNCTION sales_kafka.unschedule_kpi_refresh(
+    model_schema name,
+    database name DEFAULT current_database())
+RETURNS integer
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RETURN sales_kafka._unschedule_jobs(
+        ARRAY[format('sales_kafka rollups %s.%s', database, model_schema),
+              format('sales_kafka views %s.%s', database, model_schema)]);
 END
 $$;
 
