@@ -16,7 +16,7 @@ DROP ROLE IF EXISTS kpi_owner;
 RESET client_min_messages;
 CREATE EXTENSION sales_kafka;
 
-SELECT plan(104);
+SELECT plan(106);
 
 -------------------------------------------------------------------------------
 -- The model
