@@ -293,7 +293,7 @@ SELECT r.bucket AS period_start,
 
     -- price paid per unit (after discount), in fixed bands
     CREATE OR REPLACE VIEW kpi_price_distribution AS
-    SELECT b.price_from, b.price_to,
+    SELECT b.price_from::numeric(20,2) AS price_from, b.price_to::numeric(20,2) AS price_to,
            CASE WHEN b.price_to IS NULL THEN b.price_from || ' and more'
                 ELSE b.price_from || ' to ' || b.price_to END AS price_band,
            coalesce(l.sales_count, 0) AS sales_count,
@@ -301,7 +301,7 @@ SELECT r.bucket AS period_start,
            coalesce(l.revenue, 0)::numeric(20,2) AS revenue,
            round(100.0 * coalesce(l.sales_count, 0) / nullif(sum(l.sales_count) OVER (), 0), 2)::numeric(7,2)
                AS sales_share_pct
-      FROM (VALUES (0, 0::numeric(20,2), 5::numeric(20,2)), (1, 5, 10), (2, 10, 20), (3, 20, 50), (4, 50, 100),
+      FROM (VALUES (0, 0::numeric, 5::numeric), (1, 5, 10), (2, 10, 20), (3, 20, 50), (4, 50, 100),
                    (5, 100, 200), (6, 200, 500), (7, 500, 1000), (8, 1000, NULL)) AS b(band, price_from, price_to)
       LEFT JOIN rollup_price_band AS l ON l.band = b.band
      ORDER BY b.price_from;
