@@ -21,13 +21,17 @@
  *
  * How:
  *	- the caller must have the privileges of pg_write_server_files, as for
- *	  COPY TO a file; checked before anything else is looked at;
+ *	  COPY TO a file; checked before anything else is looked at; and those
+ *	  of the model schema's owner, as whom, security-restricted, every
+ *	  query runs (as the KPI functions run, src/kpi.c): the owner's views
+ *	  may call the owner's functions, which must never run with the rights
+ *	  of the role that exports (a superuser, or its pg_cron job);
  *	- one export of a model's day at a time (a transaction-level advisory
  *	  lock), then one snapshot for every file and the offsets: the files
  *	  and the manifest describe the same committed state (the pipelines
  *	  commit their offsets with their rows);
  *	- each file is written by COPY TO (BeginCopyTo(), as COPY runs it, with
- *	  the caller's rights on the model's views) under a temporary name in
+ *	  the owner's rights on the model's views) under a temporary name in
  *	  the same directory, then renamed with durable_rename() (fsync of the
  *	  file, rename, fsync of the directory): a reader sees the old file or
  *	  the new one, never a part;
@@ -44,6 +48,7 @@
 
 #include <sys/stat.h>
 
+#include "catalog/namespace.h"
 #include "catalog/pg_authid.h"
 #include "commands/copy.h"
 #include "common/cryptohash.h"
@@ -231,6 +236,10 @@ sales_kafka_export_day(PG_FUNCTION_ARGS)
 	char	   *tmp;
 	char	   *result;
 	int			i;
+	Oid			nsp;
+	Oid			owner;
+	Oid			save_user;
+	int			save_context;
 
 	/* the right to write the server's files, before anything else */
 	if (!has_privs_of_role(GetUserId(), ROLE_PG_WRITE_SERVER_FILES))
@@ -254,6 +263,20 @@ sales_kafka_export_day(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("\"%s\" is not a directory", directory)));
 	canonicalize_path(directory);
+
+	nsp = get_namespace_oid(model, false);
+	owner = sk_schema_owner(nsp);
+	if (!has_privs_of_role(GetUserId(), owner))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to export sales model \"%s\"", model),
+				 errdetail("Only roles with the privileges of its owner, role \"%s\", may export it: the export reads it as that role.",
+						   GetUserNameFromId(owner, false))));
+	(void) sk_model_relations_owned(nsp, owner, ERROR);
+	GetUserIdAndSecContext(&save_user, &save_context);
+	SetUserIdAndSecContext(owner, save_context |
+						   SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
 
 	/*
 	 * One export of a model's day at a time, so that the files of two never
@@ -369,6 +392,7 @@ sales_kafka_export_day(PG_FUNCTION_ARGS)
 	SPI_finish();
 	PopActiveSnapshot();
 	UnregisterSnapshot(snapshot);
+	SetUserIdAndSecContext(save_user, save_context);
 
 	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(result)));
 }

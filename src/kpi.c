@@ -41,6 +41,7 @@
 
 #include "access/htup_details.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_inherits.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -54,6 +55,7 @@
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
+#include "utils/syscache.h"
 
 #include "sales_kafka.h"
 
@@ -104,6 +106,78 @@ schema_owner_checked(FunctionCallInfo fcinfo, const char *schema, Oid nsp)
 }
 
 /*
+ * The relations of a sales model that the KPI functions and the rollup
+ * worker write or read, running as the schema's owner
+ */
+static const char *const model_relation_names[] =
+{
+	"kpi_state", "order_lines", "order_lines_ingest_id_seq", "orders",
+	"customers", "products", "metrics", "metrics_ingest_id_seq",
+	"rollup_total", "rollup_product", "rollup_customer",
+	"rollup_customer_group", "rollup_price_band", "metric_summary_view",
+	"metric_summary", "metric_change",
+};
+
+/*
+ * Whether every relation of the sales model in schema nsp (those above
+ * that exist, and the partitions of order_lines) belongs to owner, the
+ * schema's owner, and is permanent, in a schema that is not temporary.
+ * The KPI functions and the rollup worker run as the schema's owner: a
+ * table of another role in it (a schema where others may create tables)
+ * would run that role's triggers and policies with the owner's rights.
+ * With elevel ERROR, throws ERRCODE_INSUFFICIENT_PRIVILEGE instead of
+ * returning false.
+ */
+bool
+sk_model_relations_owned(Oid nsp, Oid owner, int elevel)
+{
+	int			i;
+
+	if (isAnyTempNamespace(nsp))
+	{
+		if (elevel >= ERROR)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("a temporary schema cannot hold a sales model")));
+		return false;
+	}
+	for (i = 0; i < lengthof(model_relation_names); i++)
+	{
+		Oid			relid = get_relname_relid(model_relation_names[i], nsp);
+		List	   *rels;
+		ListCell   *lc;
+
+		if (!OidIsValid(relid))
+			continue;
+		rels = strcmp(model_relation_names[i], "order_lines") == 0 ?
+			find_all_inheritors(relid, NoLock, NULL) : list_make1_oid(relid);
+		foreach(lc, rels)
+		{
+			HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(lfirst_oid(lc)));
+			Form_pg_class rel;
+			bool		ok;
+
+			if (!HeapTupleIsValid(tup))
+				continue;		/* dropped meanwhile */
+			rel = (Form_pg_class) GETSTRUCT(tup);
+			ok = rel->relowner == owner &&
+				rel->relpersistence == RELPERSISTENCE_PERMANENT;
+			if (!ok && elevel >= ERROR)
+				ereport(ERROR,
+						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+						 errmsg("table \"%s.%s\" of a sales model does not belong to the schema's owner",
+								get_namespace_name(nsp), NameStr(rel->relname)),
+						 errdetail("The KPI functions and the rollup worker run as the owner of the schema, role \"%s\": every table of its model must be a permanent table of that role.",
+								   GetUserNameFromId(owner, false))));
+			ReleaseSysCache(tup);
+			if (!ok)
+				return false;
+		}
+	}
+	return true;
+}
+
+/*
  * The owner of the model schema named by the first argument, once it is
  * clear that the current user has its privileges.  Throws
  * ERRCODE_UNDEFINED_OBJECT if there is no such schema.
@@ -113,13 +187,16 @@ model_owner(FunctionCallInfo fcinfo)
 {
 	char	   *schema = model_schema_arg(fcinfo);
 	Oid			nsp = get_namespace_oid(schema, true);
+	Oid			owner;
 
 	if (!OidIsValid(nsp))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("schema \"%s\" has no sales model", schema),
 				 errhint("Create one with sales_kafka.create_sales_model().")));
-	return schema_owner_checked(fcinfo, schema, nsp);
+	owner = schema_owner_checked(fcinfo, schema, nsp);
+	(void) sk_model_relations_owned(nsp, owner, ERROR);
+	return owner;
 }
 
 /*

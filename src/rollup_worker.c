@@ -35,8 +35,10 @@
  * itself runs, which runs its body as the owner of the model's schema, and
  * whose progress in kpi_state makes every line count exactly once.  Every
  * check of a model's own tables runs as its owner, restricted, as
- * refresh_rollups runs it.  An error ends the worker (it is not caught);
- * the launcher starts it again after its delay.
+ * refresh_rollups runs it.  A model's error is reported and rolled back,
+ * and the other models go on; the model is tried again at the next round.
+ * A model whose tables are not all its schema owner's, or in a temporary
+ * schema, is not a model (sk_model_relations_owned(), src/kpi.c).
  *
  * Never on a standby: the launcher, and so this worker, start only once
  * recovery has finished (a promoted standby starts them).
@@ -576,7 +578,7 @@ list_models(MemoryContext cxt)
 					"  FROM pg_catalog.pg_class c"
 					"  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
 					"  JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid"
-					" WHERE c.relname = 'kpi_state' AND c.relkind = 'r'"
+					" WHERE c.relname = 'kpi_state' AND c.relkind = 'r' AND c.relpersistence = 'p'"
 					"   AND a.attname = 'rolled_up_through' AND NOT a.attisdropped"
 					"   AND EXISTS (SELECT FROM pg_catalog.pg_extension e"
 					"                 JOIN pg_catalog.pg_namespace x ON x.oid = e.extnamespace"
@@ -696,6 +698,8 @@ roll_up_model(SkModel *m, MemoryContext cxt)
 
 	begin_work("sales_kafka: rolling up a sales model");
 	if (lock_model(m) &&
+		/* as refresh_rollups refuses it: see sk_model_relations_owned() */
+		sk_model_relations_owned(m->nsp, m->owner, DEBUG1) &&
 		/* a cheap look first: no row lock (and no WAL) when idle */
 		owner_check(m, "SELECT k.rolled_up_through"
 					" OPERATOR(pg_catalog.<) pg_catalog.pg_sequence_last_value('%s.order_lines_ingest_id_seq')"
@@ -730,8 +734,8 @@ static int
 round_of_rollups(void)
 {
 	MemoryContext cxt = CurrentMemoryContext;
-	List	   *models;
-	ListCell   *lc;
+	List	   *volatile models;
+	ListCell   *volatile lc;
 
 	begin_work("sales_kafka: looking for sales models");
 	models = list_models(cxt);
@@ -739,8 +743,33 @@ round_of_rollups(void)
 
 	foreach(lc, models)
 	{
+		SkModel    *m = lfirst(lc);
+
 		CHECK_FOR_INTERRUPTS();
-		(void) roll_up_model(lfirst(lc), cxt);
+
+		/*
+		 * One model's error (its owner's trigger raising, say) is that
+		 * model's: reported and rolled back, and the other models go on.
+		 */
+		PG_TRY();
+		{
+			(void) roll_up_model(m, cxt);
+		}
+		PG_CATCH();
+		{
+			HOLD_INTERRUPTS();
+			MemoryContextSwitchTo(cxt);
+			EmitErrorReport();
+			FlushErrorState();
+			AbortOutOfAnyTransaction();
+			debug_query_string = NULL;
+			pgstat_report_activity(STATE_IDLE, NULL);
+			RESUME_INTERRUPTS();
+			ereport(LOG,
+					(errmsg("sales_kafka rollups: the rollup of sales model \"%s\" failed; the other models go on",
+							m->schema)));
+		}
+		PG_END_TRY();
 	}
 	report_round();
 	return list_length(models);

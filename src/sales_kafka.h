@@ -658,6 +658,9 @@ extern void sk_pipeline_forget(Oid dboid, int64 pipeline_id);
 extern int	sk_slots_due(SkWorkerArgs *due, Oid *dbs, int max);
 extern void sk_slots_forget_database(Oid dboid);
 
+/* in kpi.c */
+extern bool sk_model_relations_owned(Oid nsp, Oid owner, int elevel);
+
 /* in rollup_worker.c */
 extern void sk_rollup_shmem_init(void);
 extern void sk_rollup_want(Oid dboid);

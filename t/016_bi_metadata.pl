@@ -83,8 +83,8 @@ VALUES ('O1', 1, '2023-12-31 23:59:59+09', 'C1', 'P1', 2, 120.00, 0.25, 30.00),
        ('O2', 1, '2024-01-01 00:00:01+09', 'C2', 'P1', 1, 130.00, 0, 35.50),
        ('O3', 1, '2024-06-30 23:30:00+09', 'C2', 'P2', 3, 2.10, 0.1, 1.20),
        ('O4', 1, now(), 'C1', 'P2', 1, 2.50, 0, 0.50);
-INSERT INTO bi.metrics
-SELECT 'ACME', timestamptz '2024-03-31 23:40+09' + m * interval '1 minute', 100 + m, m
+INSERT INTO bi.metrics (series, record_id, measured_at, stock_price, sales_trend)
+SELECT 'ACME', m, timestamptz '2024-03-31 23:40+09' + m * interval '1 minute', 100 + m, m
   FROM generate_series(0, 39) m;
 });
 # (the rollup worker may have rolled up some of them already)

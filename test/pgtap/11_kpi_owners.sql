@@ -17,7 +17,7 @@ RESET client_min_messages;
 
 BEGIN;
 CREATE EXTENSION sales_kafka;
-SELECT plan(32);
+SELECT plan(35);
 
 CREATE ROLE regress_sales_kafka_mallory;
 CREATE ROLE regress_sales_kafka_member IN ROLE regress_sales_kafka_mallory;
@@ -165,6 +165,29 @@ RESET ROLE;
 SELECT throws_ok($$SELECT sales_kafka.refresh_rollups(NULL)$$, '22004',
                  'the model schema given to sales_kafka.refresh_rollups must not be null',
                  'a null model schema is refused');
+
+-- A schema where another role may create tables (a shared schema, or
+-- public as pg_upgrade keeps it from 14): a model whose tables are that
+-- role's would run its triggers as the schema's owner, the role the KPI
+-- functions and the rollup worker run as.  Refused.
+CREATE SCHEMA kpi_shared;
+GRANT USAGE, CREATE ON SCHEMA kpi_shared TO regress_sales_kafka_stranger;
+SET ROLE regress_sales_kafka_stranger;
+CREATE TABLE kpi_shared.kpi_state (rolled_up_through bigint);
+RESET ROLE;
+SELECT throws_ok($$SELECT sales_kafka.refresh_rollups('kpi_shared')$$, '42501',
+                 'table "kpi_shared.kpi_state" of a sales model does not belong to the schema''s owner',
+                 'a model table of another role in the schema: the KPI functions refuse to run as the schema''s owner');
+SELECT throws_ok($$SELECT sales_kafka.export_day('kpi_shared', '2024-01-01', '/tmp')$$, '42501',
+                 'table "kpi_shared.kpi_state" of a sales model does not belong to the schema''s owner',
+                 'and so does the export');
+-- the export reads the model as its owner: it needs the owner's privileges
+GRANT pg_write_server_files TO regress_sales_kafka_stranger;
+SET ROLE regress_sales_kafka_stranger;
+SELECT throws_ok($$SELECT sales_kafka.export_day('kpi_mallory', '2024-01-01', '/tmp')$$, '42501',
+                 'permission denied to export sales model "kpi_mallory"',
+                 'a role with pg_write_server_files but not the owner''s privileges may not export a model');
+RESET ROLE;
 
 SELECT * FROM finish();
 ROLLBACK;
