@@ -28,11 +28,11 @@
  * What it runs.  For each model with lines waiting, in a transaction of its
  * own: every relation that sales_kafka.refresh_rollups reads or writes is
  * locked first, each without waiting (a model being dropped is skipped,
- * silently, and DROP then waits only for this short transaction); the
- * kpi_state row is locked FOR UPDATE SKIP LOCKED as the model's owner (a
- * manual refresh_rollups or a pg_cron job that holds it is doing the work:
- * the worker does not queue behind it); then sales_kafka.refresh_rollups()
- * itself runs, which runs its body as the owner of the model's schema, and
+ * silently, and DROP then waits only for this short transaction); then
+ * sales_kafka.refresh_rollups() itself runs (it waits for the writers of
+ * the order lines before it locks the kpi_state row, so that a writer that
+ * locks the row too never deadlocks with it; after a manual refresh or a
+ * pg_cron job that holds the row, it finds that work done), which runs its body as the owner of the model's schema, and
  * whose progress in kpi_state makes every line count exactly once.  Every
  * check of a model's own tables runs as its owner, restricted, as
  * refresh_rollups runs it.  A model's error is reported and rolled back,
@@ -704,8 +704,7 @@ roll_up_model(SkModel *m, MemoryContext cxt)
 		owner_check(m, "SELECT k.rolled_up_through"
 					" OPERATOR(pg_catalog.<) pg_catalog.pg_sequence_last_value('%s.order_lines_ingest_id_seq')"
 					" OR sales_kafka._metric_records_waiting(k.tableoid)"
-					" FROM %s.kpi_state k") &&
-		owner_check(m, "SELECT true FROM %s.kpi_state FOR UPDATE SKIP LOCKED"))
+					" FROM %s.kpi_state k"))
 	{
 		Oid			argtypes[1] = {NAMEOID};
 		Datum		args[1];

@@ -131,17 +131,21 @@ BEGIN
             USING ERRCODE = 'active_sql_transaction';
     END IF;
 
-    -- one refresh at a time
-    EXECUTE format('SELECT * FROM %s.kpi_state FOR UPDATE', s) INTO st;
-
     -- Offsets first: each batch committed by now has all its rows below the
     -- sequence value read next, so these offsets are covered.
     covered := sales_kafka._covered_offsets((s || '.order_lines')::regclass);
 
     -- Every line up to this value is final once the writers that might
-    -- still hold a smaller one have ended.
+    -- still hold a smaller one have ended.  Waited for before kpi_state's
+    -- row is locked: a writer may lock it too (customers_moved(), when its
+    -- transaction then changes customers), and would wait for us while we
+    -- wait for it.
     upto := coalesce(pg_sequence_last_value((s || '.order_lines_ingest_id_seq')::regclass), 0);
     PERFORM sales_kafka._wait_for_writers((s || '.order_lines')::regclass);
+
+    -- one refresh at a time; one that locked it before us may have gone
+    -- further (then there is nothing to add, below)
+    EXECUTE format('SELECT * FROM %s.kpi_state FOR UPDATE', s) INTO st;
 
     -- One statement.  The new lines are read once, and summed once per
     -- rollup at its finest grain (minute for the totals, hour for the
