@@ -264,7 +264,12 @@ sales_kafka_export_day(PG_FUNCTION_ARGS)
 				 errmsg("\"%s\" is not a directory", directory)));
 	canonicalize_path(directory);
 
-	nsp = get_namespace_oid(model, false);
+	nsp = get_namespace_oid(model, true);
+	if (!OidIsValid(nsp))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("schema \"%s\" has no sales model", model),
+				 errhint("Create one with sales_kafka.create_sales_model().")));
 	owner = sk_schema_owner(nsp);
 	if (!has_privs_of_role(GetUserId(), owner))
 		ereport(ERROR,
