@@ -21,11 +21,12 @@
  *
  * How:
  *	- the caller must have the privileges of pg_write_server_files, as for
- *	  COPY TO a file; checked before anything else is looked at; and those
- *	  of the model schema's owner, as whom, security-restricted, every
- *	  query runs (as the KPI functions run, src/kpi.c): the owner's views
- *	  may call the owner's functions, which must never run with the rights
- *	  of the role that exports (a superuser, or its pg_cron job);
+ *	  COPY TO a file; checked before anything else is looked at; and SELECT
+ *	  on what it reads; then every query runs as the model schema's owner,
+ *	  security-restricted (as the KPI functions run, src/kpi.c): the
+ *	  owner's views may call the owner's functions, which must never run
+ *	  with the rights of the role that exports (a superuser, or its pg_cron
+ *	  job);
  *	- one export of a model's day at a time (a transaction-level advisory
  *	  lock), then one snapshot for every file and the offsets: the files
  *	  and the manifest describe the same committed state (the pipelines
@@ -65,6 +66,7 @@
 #include "utils/builtins.h"
 #include "utils/date.h"
 #include "utils/json.h"
+#include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
 
 #include "sales_kafka.h"
@@ -217,6 +219,12 @@ json_string_member(StringInfo buf, const char *key, const char *value,
 Datum
 sales_kafka_export_day(PG_FUNCTION_ARGS)
 {
+	/* what the export reads: the caller must be allowed to read it */
+	static const char *const exported_relations[] =
+	{
+		"sales_facts", "customers_dim", "products_dim", "time_dim", "products",
+	};
+
 	char	   *model = NameStr(*PG_GETARG_NAME(0));
 	DateADT		day = PG_GETARG_DATEADT(1);
 	char	   *directory = text_to_cstring(PG_GETARG_TEXT_PP(2));
@@ -271,12 +279,18 @@ sales_kafka_export_day(PG_FUNCTION_ARGS)
 				 errmsg("schema \"%s\" has no sales model", model),
 				 errhint("Create one with sales_kafka.create_sales_model().")));
 	owner = sk_schema_owner(nsp);
-	if (!has_privs_of_role(GetUserId(), owner))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied to export sales model \"%s\"", model),
-				 errdetail("Only roles with the privileges of its owner, role \"%s\", may export it: the export reads it as that role.",
-						   GetUserNameFromId(owner, false))));
+	for (i = 0; i < lengthof(exported_relations); i++)
+	{
+		Oid			relid = get_relname_relid(exported_relations[i], nsp);
+
+		if (OidIsValid(relid) &&
+			pg_class_aclcheck(relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("permission denied to export sales model \"%s\"", model),
+					 errdetail("The export reads %s.%s: the role that exports needs SELECT on it.",
+							   model, exported_relations[i])));
+	}
 	(void) sk_model_relations_owned(nsp, owner, ERROR);
 	GetUserIdAndSecContext(&save_user, &save_context);
 	SetUserIdAndSecContext(owner, save_context |

@@ -186,7 +186,7 @@ GRANT pg_write_server_files TO regress_sales_kafka_stranger;
 SET ROLE regress_sales_kafka_stranger;
 SELECT throws_ok($$SELECT sales_kafka.export_day('kpi_mallory', '2024-01-01', '/tmp')$$, '42501',
                  'permission denied to export sales model "kpi_mallory"',
-                 'a role with pg_write_server_files but not the owner''s privileges may not export a model');
+                 'a role with pg_write_server_files but no SELECT on the model may not export it');
 RESET ROLE;
 
 SELECT * FROM finish();
