@@ -556,19 +556,22 @@ sub check_rollups_consistent
 }
 
 # The backend of a refresh loop, if it is inside a refresh and blocked by
-# the session of application $blocker: "pid xid wait_event".  (Refreshes
-# take turns on kpi_state's row: one at most waits on something else.)
+# the session of application $blocker: "pid xid wait_event" (xid "-"
+# while the refresh has none: waiting for the writers, it has locked
+# nothing yet).  Several refreshes may wait for the writers at once (they
+# take turns on kpi_state's row only after that): the one of the lowest
+# pid.
 sub refresh_blocked_by
 {
 	my ($blocker) = @_;
 	my $r = try_query($node, 'postgres', qq{
-		SELECT a.pid || ' ' || a.backend_xid || ' ' || a.wait_event
+		SELECT a.pid || ' ' || coalesce(a.backend_xid::text, '-') || ' ' || a.wait_event
 		  FROM pg_stat_activity a, pg_stat_activity b
 		 WHERE a.application_name LIKE 'kpi_loop_%' AND a.state = 'active'
 		   AND a.query LIKE 'SELECT sales_kafka.refresh_%'
 		   AND b.application_name = '$blocker' AND b.pid = ANY (pg_blocking_pids(a.pid))
-		 LIMIT 1});
-	return defined $r && $r =~ /^(\d+) (\d+) (\S+)$/ ? ($1, $2, $3) : ();
+		 ORDER BY a.pid LIMIT 1});
+	return defined $r && $r =~ /^(\d+) (\d+|-) (\S+)$/ ? ($1, $2 eq '-' ? undef : $2, $3) : ();
 }
 
 # Start a session that takes a lock, then holds it (until a crash ends it).
