@@ -107,16 +107,31 @@ schema_owner_checked(FunctionCallInfo fcinfo, const char *schema, Oid nsp)
 
 /*
  * The relations of a sales model that the KPI functions and the rollup
- * worker write or read, running as the schema's owner
+ * worker write or read, running as the schema's owner, with the lock that
+ * refresh_rollups takes on each (NoLock: it does not touch it; products is
+ * here for the other KPI functions); those of the metric summaries are
+ * missing from a model of 1.2 not upgraded yet
  */
-static const char *const model_relation_names[] =
+const SkModelRelation sk_model_relations[] =
 {
-	"kpi_state", "order_lines", "order_lines_ingest_id_seq", "orders",
-	"customers", "products", "metrics", "metrics_ingest_id_seq",
-	"rollup_total", "rollup_product", "rollup_customer",
-	"rollup_customer_group", "rollup_price_band", "metric_summary_view",
-	"metric_summary", "metric_change",
+	{"kpi_state", RowExclusiveLock},
+	{"order_lines_ingest_id_seq", RowExclusiveLock},
+	{"order_lines", AccessShareLock},
+	{"orders", AccessShareLock},
+	{"customers", AccessShareLock},
+	{"products", NoLock},
+	{"rollup_total", RowExclusiveLock},
+	{"rollup_product", RowExclusiveLock},
+	{"rollup_customer", RowExclusiveLock},
+	{"rollup_customer_group", RowExclusiveLock},
+	{"rollup_price_band", RowExclusiveLock},
+	{"metrics_ingest_id_seq", RowExclusiveLock, true},
+	{"metrics", AccessShareLock, true},
+	{"metric_summary_view", RowExclusiveLock, true},
+	{"metric_summary", RowExclusiveLock, true},
+	{"metric_change", RowExclusiveLock, true},
 };
+const int	sk_model_relation_count = lengthof(sk_model_relations);
 
 /*
  * Whether every relation of the sales model in schema nsp (those above
@@ -141,15 +156,15 @@ sk_model_relations_owned(Oid nsp, Oid owner, int elevel)
 					 errmsg("a temporary schema cannot hold a sales model")));
 		return false;
 	}
-	for (i = 0; i < lengthof(model_relation_names); i++)
+	for (i = 0; i < sk_model_relation_count; i++)
 	{
-		Oid			relid = get_relname_relid(model_relation_names[i], nsp);
+		Oid			relid = get_relname_relid(sk_model_relations[i].name, nsp);
 		List	   *rels;
 		ListCell   *lc;
 
 		if (!OidIsValid(relid))
 			continue;
-		rels = strcmp(model_relation_names[i], "order_lines") == 0 ?
+		rels = strcmp(sk_model_relations[i].name, "order_lines") == 0 ?
 			find_all_inheritors(relid, NoLock, NULL) : list_make1_oid(relid);
 		foreach(lc, rels)
 		{
@@ -391,8 +406,8 @@ sales_kafka_drop_metric_summary(PG_FUNCTION_ARGS)
  * rollups must hold every line of the months it detaches, which then leave
  * the order lines but stay in the sums.  So the rollups take every line
  * written so far (refresh_rollups' body, which locks the model's kpi_state
- * row and then waits for the writers of the order lines, the order in
- * which every refresh and the rollup worker take those locks); then the
+ * row after it has waited for the writers of the order lines, as every
+ * refresh and the rollup worker do); then the
  * order lines are locked against writers (SHARE ROW EXCLUSIVE, also
  * against another retention run; readers go on) and the rollups take what
  * was committed meanwhile, with no writer left to wait for; only then are

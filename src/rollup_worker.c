@@ -130,33 +130,6 @@ static ProcessUtility_hook_type prev_process_utility_hook = NULL;
 static SkRollupSlot *my_slot = NULL;
 static bool clean_exit = false;
 
-/*
- * The relations of a model that refresh_rollups reads or writes; those of
- * the metric summaries are missing from a model of 1.2 not upgraded yet
- */
-static const struct
-{
-	const char *name;
-	LOCKMODE	mode;
-	bool		optional;
-}			model_relations[] =
-{
-	{"kpi_state", RowExclusiveLock},
-	{"order_lines_ingest_id_seq", RowExclusiveLock},
-	{"order_lines", AccessShareLock},
-	{"orders", AccessShareLock},
-	{"customers", AccessShareLock},
-	{"rollup_total", RowExclusiveLock},
-	{"rollup_product", RowExclusiveLock},
-	{"rollup_customer", RowExclusiveLock},
-	{"rollup_customer_group", RowExclusiveLock},
-	{"rollup_price_band", RowExclusiveLock},
-	{"metrics_ingest_id_seq", RowExclusiveLock, true},
-	{"metrics", AccessShareLock, true},
-	{"metric_summary_view", RowExclusiveLock, true},
-	{"metric_summary", RowExclusiveLock, true},
-	{"metric_change", RowExclusiveLock, true},
-};
 
 /* A sales model found in the database */
 typedef struct SkModel
@@ -628,17 +601,21 @@ lock_model(SkModel *m)
 {
 	int			i;
 
-	for (i = 0; i < lengthof(model_relations); i++)
+	for (i = 0; i < sk_model_relation_count; i++)
 	{
-		Oid			relid = get_relname_relid(model_relations[i].name, m->nsp);
+		const SkModelRelation *r = &sk_model_relations[i];
+		Oid			relid;
 		List	   *parts;
 		ListCell   *lc;
 
-		if (!OidIsValid(relid) && model_relations[i].optional)
+		if (r->lockmode == NoLock)
+			continue;			/* refresh_rollups does not touch it */
+		relid = get_relname_relid(r->name, m->nsp);
+		if (!OidIsValid(relid) && r->optional)
 			continue;
-		if (!OidIsValid(relid) || !lock_now(relid, model_relations[i].mode))
+		if (!OidIsValid(relid) || !lock_now(relid, r->lockmode))
 			return false;
-		if (strcmp(model_relations[i].name, "order_lines") != 0)
+		if (strcmp(r->name, "order_lines") != 0)
 			continue;
 		parts = find_all_inheritors(relid, NoLock, NULL);
 		foreach(lc, parts)

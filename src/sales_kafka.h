@@ -659,6 +659,14 @@ extern int	sk_slots_due(SkWorkerArgs *due, Oid *dbs, int max);
 extern void sk_slots_forget_database(Oid dboid);
 
 /* in kpi.c */
+typedef struct SkModelRelation
+{
+	const char *name;
+	int			lockmode;		/* what refresh_rollups takes; NoLock: none */
+	bool		optional;		/* missing from a model of 1.2 */
+} SkModelRelation;
+extern const SkModelRelation sk_model_relations[];
+extern const int sk_model_relation_count;
 extern bool sk_model_relations_owned(Oid nsp, Oid owner, int elevel);
 
 /* in rollup_worker.c */
