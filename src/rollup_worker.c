@@ -793,6 +793,7 @@ sk_rollup_worker_main(Datum arg)
 		TimestampTz now = GetCurrentTimestamp();
 		TimestampTz next_round;
 		bool		poll_due;
+		long		timeout;
 
 		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending)
@@ -826,12 +827,19 @@ sk_rollup_worker_main(Datum arg)
 			continue;
 		}
 
+		/*
+		 * Switched off: sleep a whole poll interval (a reload sets the
+		 * latch), not until the poll that is already due, which would spin.
+		 */
+		if (!sk_rollup_worker || RecoveryInProgress())
+			timeout = sk_rollup_poll_interval;
+		else if (pending)
+			timeout = ms_until(next_round, sk_rollup_min_interval);
+		else
+			timeout = ms_until(TimestampTzPlusMilliseconds(last_poll, sk_rollup_poll_interval),
+							   sk_rollup_poll_interval);
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 (pending && sk_rollup_worker) ?
-						 ms_until(next_round, sk_rollup_min_interval) :
-						 ms_until(TimestampTzPlusMilliseconds(last_poll, sk_rollup_poll_interval),
-								  sk_rollup_poll_interval),
-						 PG_WAIT_EXTENSION);
+						 timeout, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 	}
 }
