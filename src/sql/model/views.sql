@@ -194,46 +194,42 @@ SELECT r.bucket AS period_start,
      ORDER BY revenue DESC, d.category;
     CREATE OR REPLACE VIEW kpi_sales_by_city AS
     SELECT d.country, d.state, d.city,
-           sum(r.revenue)::numeric(20,2) AS revenue, sum(r.profit)::numeric(20,2) AS profit,
-           sum(r.sales_count)::bigint AS sales_count, sum(r.order_count)::bigint AS order_count,
-           sum(r.quantity)::bigint AS quantity,
-           round(100 * sum(r.revenue) / nullif(sum(sum(r.revenue)) OVER (), 0), 2)::numeric(7,2) AS revenue_share_pct
-      FROM rollup_customer r
-      LEFT JOIN customers d ON d.customer_id = r.customer_id
-     WHERE r.grain = 'all'
+           sum(d.revenue)::numeric(20,2) AS revenue, sum(d.profit)::numeric(20,2) AS profit,
+           sum(d.sales_count)::bigint AS sales_count, sum(d.order_count)::bigint AS order_count,
+           sum(d.quantity)::bigint AS quantity,
+           round(100 * sum(d.revenue) / nullif(sum(sum(d.revenue)) OVER (), 0), 2)::numeric(7,2) AS revenue_share_pct
+      FROM rollup_customer_group d
+     WHERE d.grain = 'all' AND d.sales_count > 0
      GROUP BY d.country, d.state, d.city
      ORDER BY revenue DESC, d.country, d.state, d.city;
     CREATE OR REPLACE VIEW kpi_sales_by_region AS
     SELECT d.region,
-           sum(r.revenue)::numeric(20,2) AS revenue, sum(r.profit)::numeric(20,2) AS profit,
-           sum(r.sales_count)::bigint AS sales_count, sum(r.order_count)::bigint AS order_count,
-           sum(r.quantity)::bigint AS quantity,
-           round(100 * sum(r.revenue) / nullif(sum(sum(r.revenue)) OVER (), 0), 2)::numeric(7,2) AS revenue_share_pct
-      FROM rollup_customer r
-      LEFT JOIN customers d ON d.customer_id = r.customer_id
-     WHERE r.grain = 'all'
+           sum(d.revenue)::numeric(20,2) AS revenue, sum(d.profit)::numeric(20,2) AS profit,
+           sum(d.sales_count)::bigint AS sales_count, sum(d.order_count)::bigint AS order_count,
+           sum(d.quantity)::bigint AS quantity,
+           round(100 * sum(d.revenue) / nullif(sum(sum(d.revenue)) OVER (), 0), 2)::numeric(7,2) AS revenue_share_pct
+      FROM rollup_customer_group d
+     WHERE d.grain = 'all' AND d.sales_count > 0
      GROUP BY d.region
      ORDER BY revenue DESC, d.region;
     CREATE OR REPLACE VIEW kpi_sales_by_segment AS
     SELECT d.segment,
-           sum(r.revenue)::numeric(20,2) AS revenue, sum(r.profit)::numeric(20,2) AS profit,
-           sum(r.sales_count)::bigint AS sales_count, sum(r.order_count)::bigint AS order_count,
-           sum(r.quantity)::bigint AS quantity,
-           round(100 * sum(r.revenue) / nullif(sum(sum(r.revenue)) OVER (), 0), 2)::numeric(7,2) AS revenue_share_pct
-      FROM rollup_customer r
-      LEFT JOIN customers d ON d.customer_id = r.customer_id
-     WHERE r.grain = 'all'
+           sum(d.revenue)::numeric(20,2) AS revenue, sum(d.profit)::numeric(20,2) AS profit,
+           sum(d.sales_count)::bigint AS sales_count, sum(d.order_count)::bigint AS order_count,
+           sum(d.quantity)::bigint AS quantity,
+           round(100 * sum(d.revenue) / nullif(sum(sum(d.revenue)) OVER (), 0), 2)::numeric(7,2) AS revenue_share_pct
+      FROM rollup_customer_group d
+     WHERE d.grain = 'all' AND d.sales_count > 0
      GROUP BY d.segment
      ORDER BY revenue DESC, d.segment;
     CREATE OR REPLACE VIEW kpi_sales_by_state AS
     SELECT d.country, d.state,
-           sum(r.revenue)::numeric(20,2) AS revenue, sum(r.profit)::numeric(20,2) AS profit,
-           sum(r.sales_count)::bigint AS sales_count, sum(r.order_count)::bigint AS order_count,
-           sum(r.quantity)::bigint AS quantity,
-           round(100 * sum(r.revenue) / nullif(sum(sum(r.revenue)) OVER (), 0), 2)::numeric(7,2) AS revenue_share_pct
-      FROM rollup_customer r
-      LEFT JOIN customers d ON d.customer_id = r.customer_id
-     WHERE r.grain = 'all'
+           sum(d.revenue)::numeric(20,2) AS revenue, sum(d.profit)::numeric(20,2) AS profit,
+           sum(d.sales_count)::bigint AS sales_count, sum(d.order_count)::bigint AS order_count,
+           sum(d.quantity)::bigint AS quantity,
+           round(100 * sum(d.revenue) / nullif(sum(sum(d.revenue)) OVER (), 0), 2)::numeric(7,2) AS revenue_share_pct
+      FROM rollup_customer_group d
+     WHERE d.grain = 'all' AND d.sales_count > 0
      GROUP BY d.country, d.state
      ORDER BY revenue DESC, d.country, d.state;
     CREATE OR REPLACE VIEW kpi_sales_by_sub_category AS
