@@ -566,13 +566,15 @@ SELECT o.relation, n.relation IS NULL AS dropped
  WHERE n.columns IS DISTINCT FROM o.columns
  ORDER BY 1;
 -- the data and rollups of 1.2 are there, and are those of 1.3, in every
--- relation whose columns 1.3 keeps: but the rows per product and minute,
--- which 1.3 no longer keeps, and the materialized KPIs, which 1.3 no
+-- relation whose columns 1.3 keeps: but the rows per product and minute
+-- and the rows per customer of grains other than hour, which 1.3 no
+-- longer keeps, and the materialized KPIs, which 1.3 no
 -- longer has (compared below); a metric row of 1.2 is its record's
 -- series, time and values now (the metric summaries, per series now, are
 -- compared with a new model's below)
 SELECT model, relation, row_text FROM data_1_2
  WHERE NOT (relation = 'rollup_product' AND row_text LIKE '(minute,%')
+   AND NOT (relation = 'rollup_customer' AND row_text NOT LIKE '(hour,%')
    AND relation NOT IN ('kpi_top_products', 'kpi_price_distribution', 'kpi_growth_yoy')
    AND (relation IN ('kpi_state', 'metrics')
         OR relation IN (SELECT o.relation FROM columns_1_2 o JOIN columns_1_3 n USING (relation, columns)))

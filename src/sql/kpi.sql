@@ -109,6 +109,22 @@ END;
 COMMENT ON FUNCTION sales_kafka._covered_offsets(regclass) IS
 'internal: the committed offsets of every partition of the pipelines into an order_lines table, by pipeline id, for kpi_state.covered_offsets';
 
+-- The rollup tables of a model (s: its quoted schema), as a list for LOCK
+-- TABLE and TRUNCATE.  The order of locks: whatever writes the rollups and
+-- locks kpi_state's row locks these tables first, then the row
+-- (refresh_rollups, rebuild_rollups, upgrade_sales_model, customers_moved()),
+-- as the rollup worker does (src/rollup_worker.c): one that held the row
+-- and then wanted a table lock that another held while it waited for the
+-- row would deadlock with it (rebuild_rollups' TRUNCATE did, with the
+-- worker).
+CREATE FUNCTION sales_kafka._rollup_tables(s text)
+RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN format('%1$s.rollup_total, %1$s.rollup_product, %1$s.rollup_customer, %1$s.rollup_customer_group, %1$s.rollup_price_band', s);
+
+COMMENT ON FUNCTION sales_kafka._rollup_tables(text) IS
+'internal: the rollup tables of a sales model, which are locked before its kpi_state row';
+
 -- (jit off: compiling the statement costs more than running it on the
 -- lines of a second or two)
 CREATE FUNCTION sales_kafka._refresh_rollups(model_schema name)
@@ -144,13 +160,15 @@ BEGIN
     PERFORM sales_kafka._wait_for_writers((s || '.order_lines')::regclass);
 
     -- one refresh at a time; one that locked it before us may have gone
-    -- further (then there is nothing to add, below)
+    -- further (then there is nothing to add, below); the rollups first
+    EXECUTE format('LOCK TABLE %s IN ROW EXCLUSIVE MODE', sales_kafka._rollup_tables(s));
     EXECUTE format('SELECT * FROM %s.kpi_state FOR UPDATE', s) INTO st;
 
     -- One statement.  The new lines are read once, and summed once per
     -- rollup at its finest grain (minute for the totals, hour for the
     -- others); the coarser grains are sums of those sums, and the customer
-    -- groups sums of the customers' hours.  Then each rollup's buckets are
+    -- groups sums of the customers' hours.  The customers keep only their
+    -- hours, which customers_moved() needs: the KPIs read the groups.  Then each rollup's buckets are
     -- upserted in key order (a bucket's rows end up together in the table,
     -- see bench/kpi_dashboard.sh, not spread over it in hash order).
     --
@@ -221,8 +239,8 @@ product AS (
        SET @add@),
 customer AS (
     INSERT INTO @s.rollup_customer AS r
-    SELECT grain, bucket, sales_count, order_count, quantity, revenue, profit, customer_id
-      FROM customer_sums ORDER BY grain, bucket, customer_id
+    SELECT 'hour', bucket, sales_count, order_count, quantity, revenue, profit, customer_id
+      FROM customer_hour ORDER BY bucket, customer_id
     ON CONFLICT (grain, bucket, customer_id) DO UPDATE
        SET @add@),
 customer_group AS (
@@ -262,7 +280,6 @@ $roll$, '@grains@',
                                ',')
                FROM (VALUES ('total', 'minute', '', ''),
                             ('product', 'hour', ', product_id', ', f.product_id'),
-                            ('customer', 'hour', ', customer_id', ', f.customer_id'),
                             ('customer_group', 'hour', ', segment, region, country, state, city',
                              ', f.segment, f.region, f.country, f.state, f.city'))
                     AS t(rollup, finest, keys, g_keys))),
@@ -289,11 +306,12 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     s text := sales_kafka._model_state(model_schema);
-    rollups text := format('%1$s.rollup_total, %1$s.rollup_product, %1$s.rollup_customer, %1$s.rollup_customer_group, %1$s.rollup_price_band', s);
+    rollups text := sales_kafka._rollup_tables(s);
     n bigint;
 BEGIN
-    EXECUTE format('SELECT FROM %s.kpi_state FOR UPDATE', s);
+    -- the rollups, then kpi_state's row (see _rollup_tables)
     EXECUTE 'TRUNCATE ' || rollups;
+    EXECUTE format('SELECT FROM %s.kpi_state FOR UPDATE', s);
     EXECUTE format('UPDATE %s.kpi_state SET rolled_up_through = 0, rolled_up_rows = 0', s);
     n := sales_kafka.refresh_rollups(model_schema);
     -- the rollups were emptied and refilled: without fresh statistics the

@@ -26,7 +26,7 @@ SELECT * FROM (VALUES
     ('metric_change', NULL, 'series and times of metric records changed or deleted since the last sales_kafka.refresh_rollups, whose buckets it computes again'),
     ('rollup_total', NULL, 'sums of all sales per time bucket, kept by sales_kafka.refresh_rollups'),
     ('rollup_product', NULL, 'sums of sales per product and time bucket, kept by sales_kafka.refresh_rollups'),
-    ('rollup_customer', NULL, 'sums of sales per customer and time bucket, kept by sales_kafka.refresh_rollups'),
+    ('rollup_customer', NULL, 'sums of sales per customer and hour, kept by sales_kafka.refresh_rollups: what moves between customer groups when customers change'),
     ('rollup_customer_group', NULL, 'sums of sales per customer group (segment, region, country, state, city as they are now) and time bucket, kept by sales_kafka.refresh_rollups'),
     ('rollup_price_band', NULL, 'sums of sales per band of price paid per unit, kept by sales_kafka.refresh_rollups'),
     ('time_dim', NULL, 'star schema: one row per day from the first to the last sale, in the model''s time zone (date_key joins the day of the KPI views). Adds up over rows: none.'),

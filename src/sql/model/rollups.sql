@@ -26,6 +26,8 @@ BEGIN
     CREATE TABLE rollup_product (LIKE rollup_total INCLUDING CONSTRAINTS,
         product_id text NOT NULL,
         PRIMARY KEY (grain, bucket, product_id));
+    -- Sums per customer and hour (grain 'hour' only): what
+    -- customers_moved() moves between the groups below.
     CREATE TABLE rollup_customer (LIKE rollup_total INCLUDING CONSTRAINTS,
         customer_id text,
         UNIQUE NULLS NOT DISTINCT (grain, bucket, customer_id));
@@ -39,50 +41,7 @@ BEGIN
     -- a customer's rows, for customers_moved()
     CREATE INDEX ON rollup_customer (customer_id);
 
-    -- When customers change (or arrive after their sales, or go), their
-    -- sales move from their old group to the new one: the same as looking
-    -- their attributes up when read.  A function's body is text, run with
-    -- the search_path of whoever writes customers: it names the model's
-    -- schema (%1$s), and the SET list of sales_kafka._add_sums() (%2$s).
-    EXECUTE format($f$
-CREATE FUNCTION customers_moved() RETURNS trigger
-LANGUAGE plpgsql AS $b$
-DECLARE
-    none text := '(SELECT * FROM %1$s.customers WHERE false)';
-BEGIN
-    -- one at a time with refresh_rollups, which holds this row while it adds lines
-    PERFORM FROM %1$s.kpi_state FOR UPDATE;
-    EXECUTE format($m$
-WITH moved AS (
-    SELECT coalesce(o.customer_id, n.customer_id) AS customer_id,
-           o.segment AS o_segment, o.region AS o_region, o.country AS o_country, o.state AS o_state, o.city AS o_city,
-           n.segment AS n_segment, n.region AS n_region, n.country AS n_country, n.state AS n_state, n.city AS n_city
-      FROM %%s o FULL JOIN %%s n ON n.customer_id = o.customer_id
-     WHERE (o.segment, o.region, o.country, o.state, o.city)
-           IS DISTINCT FROM (n.segment, n.region, n.country, n.state, n.city)),
-shift AS (
-    SELECT r.grain, r.bucket, g.segment, g.region, g.country, g.state, g.city,
-           g.sign * r.sales_count AS sales_count, g.sign * r.order_count AS order_count,
-           g.sign * r.quantity AS quantity, g.sign * r.revenue AS revenue, g.sign * r.profit AS profit
-      FROM moved m
-      JOIN %1$s.rollup_customer r ON r.customer_id = m.customer_id
-     CROSS JOIN LATERAL (VALUES (-1, m.o_segment, m.o_region, m.o_country, m.o_state, m.o_city),
-                                (1, m.n_segment, m.n_region, m.n_country, m.n_state, m.n_city))
-                        AS g(sign, segment, region, country, state, city))
-INSERT INTO %1$s.rollup_customer_group AS r
-SELECT grain, bucket, sum(sales_count), sum(order_count), sum(quantity), sum(revenue), sum(profit),
-       segment, region, country, state, city
-  FROM shift
- GROUP BY grain, bucket, segment, region, country, state, city
-ON CONFLICT (grain, bucket, segment, region, country, state, city) DO UPDATE
-   SET %2$s$m$,
-        CASE TG_OP WHEN 'INSERT' THEN none ELSE 'old_rows' END,
-        CASE TG_OP WHEN 'DELETE' THEN none ELSE 'new_rows' END);
-    RETURN NULL;
-END
-$b$
-$f$,
-                   quote_ident(model_schema), sales_kafka._add_sums());
+    PERFORM sales_kafka._create_customers_moved(model_schema);
     CREATE TRIGGER customers_inserted AFTER INSERT ON customers
         REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION customers_moved();
     CREATE TRIGGER customers_updated AFTER UPDATE ON customers
@@ -102,3 +61,70 @@ $$;
 
 COMMENT ON FUNCTION sales_kafka._create_model_rollups(name) IS
 'internal: creates the rollup tables of a new sales model, and the trigger that moves sales between customer groups, for create_sales_model';
+
+-- The function of the triggers that move sales between customer groups
+-- (made by every upgrade_sales_model too, as the views are).
+CREATE FUNCTION sales_kafka._create_customers_moved(model_schema name)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM sales_kafka._use_model_schema(model_schema);
+
+    -- When customers change (or arrive after their sales, or go), their
+    -- sales move from their old group to the new one: the same as looking
+    -- their attributes up when read.  A function's body is text, run with
+    -- the search_path of whoever writes customers: it names the model's
+    -- schema (%1$s), and the SET list of sales_kafka._add_sums() (%2$s).
+    EXECUTE format($f$
+CREATE OR REPLACE FUNCTION customers_moved() RETURNS trigger
+LANGUAGE plpgsql AS $b$
+DECLARE
+    none text := '(SELECT * FROM %1$s.customers WHERE false)';
+BEGIN
+    -- one at a time with refresh_rollups, which holds this row while it
+    -- adds lines; the rollups first (see sales_kafka._rollup_tables)
+    LOCK TABLE %1$s.rollup_customer IN ACCESS SHARE MODE;
+    LOCK TABLE %1$s.rollup_customer_group IN ROW EXCLUSIVE MODE;
+    PERFORM FROM %1$s.kpi_state FOR UPDATE;
+    EXECUTE format($m$
+WITH moved AS (
+    SELECT coalesce(o.customer_id, n.customer_id) AS customer_id,
+           o.segment AS o_segment, o.region AS o_region, o.country AS o_country, o.state AS o_state, o.city AS o_city,
+           n.segment AS n_segment, n.region AS n_region, n.country AS n_country, n.state AS n_state, n.city AS n_city
+      FROM %%s o FULL JOIN %%s n ON n.customer_id = o.customer_id
+     WHERE (o.segment, o.region, o.country, o.state, o.city)
+           IS DISTINCT FROM (n.segment, n.region, n.country, n.state, n.city)),
+shift AS (
+    SELECT t.grain, t.bucket, g.segment, g.region, g.country, g.state, g.city,
+           g.sign * r.sales_count AS sales_count, g.sign * r.order_count AS order_count,
+           g.sign * r.quantity AS quantity, g.sign * r.revenue AS revenue, g.sign * r.profit AS profit
+      FROM moved m
+      JOIN %1$s.rollup_customer r ON r.customer_id = m.customer_id
+     CROSS JOIN %1$s.kpi_state k
+     CROSS JOIN LATERAL (VALUES ('hour', r.bucket), ('day', date_trunc('day', r.bucket, k.time_zone)),
+                                ('month', date_trunc('month', r.bucket, k.time_zone)),
+                                ('all', timestamptz '-infinity')) AS t(grain, bucket)
+     CROSS JOIN LATERAL (VALUES (-1, m.o_segment, m.o_region, m.o_country, m.o_state, m.o_city),
+                                (1, m.n_segment, m.n_region, m.n_country, m.n_state, m.n_city))
+                        AS g(sign, segment, region, country, state, city))
+INSERT INTO %1$s.rollup_customer_group AS r
+SELECT grain, bucket, sum(sales_count), sum(order_count), sum(quantity), sum(revenue), sum(profit),
+       segment, region, country, state, city
+  FROM shift
+ GROUP BY grain, bucket, segment, region, country, state, city
+ON CONFLICT (grain, bucket, segment, region, country, state, city) DO UPDATE
+   SET %2$s$m$,
+        CASE TG_OP WHEN 'INSERT' THEN none ELSE 'old_rows' END,
+        CASE TG_OP WHEN 'DELETE' THEN none ELSE 'new_rows' END);
+    RETURN NULL;
+END
+$b$
+$f$,
+                   quote_ident(model_schema), sales_kafka._add_sums());
+END
+$$;
+
+COMMENT ON FUNCTION sales_kafka._create_customers_moved(name) IS
+'internal: creates or replaces the function of the triggers that move sales between customer groups when customers change, for create_sales_model and upgrade_sales_model';

@@ -45,7 +45,8 @@ DECLARE
     g record;
 BEGIN
     -- one at a time with refresh_rollups, which holds this row while it
-    -- adds lines
+    -- adds lines; the rollups first (see sales_kafka._rollup_tables)
+    EXECUTE format('LOCK TABLE %s IN ACCESS EXCLUSIVE MODE', sales_kafka._rollup_tables(s));
     EXECUTE format('SELECT * FROM %s.kpi_state FOR UPDATE', s) INTO st;
     IF EXISTS (SELECT FROM pg_attribute
                 WHERE attrelid = (s || '.kpi_state')::regclass
@@ -174,6 +175,10 @@ BEGIN
         -- 1.3: rollup_product keeps the grains hour, day, month and all; a
         -- row per product and minute was nearly a row per line
         DELETE FROM rollup_product WHERE grain = 'minute';
+
+        -- 1.3: rollup_customer keeps hours only (for customers_moved());
+        -- the KPIs per customer attribute read rollup_customer_group
+        DELETE FROM rollup_customer WHERE grain <> 'hour';
     END IF;
 
     -- 1.3: a metric record is a series and a record id, and the summaries
@@ -237,8 +242,10 @@ BEGIN
         END;
     END IF;
 
-    -- every version: the views, comments and grants of the installed one
+    -- every version: the views, the customers' trigger function, comments
+    -- and grants of the installed one
     PERFORM sales_kafka._create_model_views(model_schema, st.time_zone);
+    PERFORM sales_kafka._create_customers_moved(model_schema);
     PERFORM sales_kafka._comment_model(model_schema);
     PERFORM sales_kafka._grant_model(model_schema);
     FOR g IN SELECT * FROM jsonb_to_recordset(kept_grants)
