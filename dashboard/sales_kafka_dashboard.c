@@ -28,7 +28,8 @@
  * of src/sql/model/views.sql and sales_kafka.pipeline_status, read as
  * their owner made them (a view's columns reach the page as they are).
  *
- * It must never bind anything but loopback unless told to, never run as a
+ * It must never bind anything but loopback unless told to (and there answer
+ * only requests whose Host names loopback: host_is_loopback), never run as a
  * role outside sales_kafka_reader (or a superuser) unless told to, and
  * never hold more than one database connection: requests are served one at
  * a time by libmicrohttpd's internal polling thread, which is the only
@@ -48,6 +49,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -135,6 +137,7 @@ static const char *opt_listen = "127.0.0.1:8080";
 static const char *opt_static_dir = SK_DASHBOARD_STATIC_DIR;
 static const char *opt_chartjs = SK_DASHBOARD_CHARTJS;
 static bool opt_allow_non_reader = false;
+static bool listen_loopback = false;	/* serving on a loopback address */
 
 /* the one connection, and the SQL made for it at start */
 static PGconn *sk_conn = NULL;
@@ -459,6 +462,52 @@ reply_error(struct MHD_Connection *c, unsigned int status, const char *text)
 	return ret;
 }
 
+/*
+ * Whether the request's Host header names loopback (localhost, 127.x.x.x or
+ * [::1], with or without a port), or is absent (not a browser).  While the
+ * program serves on loopback, a page of another site must not read it
+ * through a name of its own that resolves to 127.0.0.1 (DNS rebinding): the
+ * browser then sends that name.
+ */
+static bool
+host_is_loopback(struct MHD_Connection *c)
+{
+	const char *host = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+												   MHD_HTTP_HEADER_HOST);
+	const char *end;
+	char		name[INET6_ADDRSTRLEN + 1];
+	size_t		len;
+	struct in_addr a4;
+	struct in6_addr a6;
+
+	if (host == NULL)
+		return true;
+	if (host[0] == '[')
+	{
+		end = strchr(host, ']');
+		if (end == NULL)
+			return false;
+		len = end - host - 1;
+		end++;
+	}
+	else
+	{
+		end = strchr(host, ':');
+		if (end == NULL)
+			end = host + strlen(host);
+		len = end - host;
+	}
+	if (len == 0 || len >= sizeof(name) || (*end != '\0' && *end != ':'))
+		return false;
+	memcpy(name, host[0] == '[' ? host + 1 : host, len);
+	name[len] = '\0';
+	if (host[0] == '[')
+		return inet_pton(AF_INET6, name, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6);
+	if (strcasecmp(name, "localhost") == 0)
+		return true;
+	return inet_pton(AF_INET, name, &a4) == 1 && (ntohl(a4.s_addr) >> 24) == 127;
+}
+
 /* count query arguments; reject any that is too long */
 typedef struct SkArgCheck
 {
@@ -491,6 +540,8 @@ handle_request(void *cls, struct MHD_Connection *c, const char *url,
 
 	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0)
 		return reply_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed\n");
+	if (listen_loopback && !host_is_loopback(c))
+		return reply_error(c, MHD_HTTP_FORBIDDEN, "forbidden host\n");
 	/* a GET with a body */
 	if (*upload_data_size != 0)
 		return reply_error(c, MHD_HTTP_BAD_REQUEST, "bad request\n");
@@ -618,6 +669,7 @@ parse_listen(struct sockaddr_storage *ss, socklen_t *len)
 		a->sin6_port = htons((uint16_t) port);
 		if (inet_pton(AF_INET6, host + 1, &a->sin6_addr) != 1)
 			fatal("invalid IPv6 address in --listen \"%s\"", opt_listen);
+		listen_loopback = IN6_IS_ADDR_LOOPBACK(&a->sin6_addr);
 		*len = sizeof(*a);
 	}
 	else
@@ -631,6 +683,7 @@ parse_listen(struct sockaddr_storage *ss, socklen_t *len)
 		if (inet_pton(AF_INET, host, &a->sin_addr) != 1)
 			fatal("invalid IPv4 address in --listen \"%s\" (give an address, not a host name)",
 				  opt_listen);
+		listen_loopback = (ntohl(a->sin_addr.s_addr) >> 24) == 127;
 		*len = sizeof(*a);
 	}
 }

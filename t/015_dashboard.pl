@@ -32,6 +32,7 @@ use lib $FindBin::RealBin;
 
 use File::Temp ();
 use HTTP::Tiny;
+use IO::Socket::INET;
 use IPC::Run;
 use JSON::PP;
 use MIME::Base64 qw(decode_base64);
@@ -485,6 +486,32 @@ for my $case (
 	($status, $body) = status_of('GET', '/',
 		headers => { map { ("X-Header-$_" => 'y' x 200) } 1 .. 200 });
 	ok($status >= 400 && $status < 500, "too many headers get a 4xx ($status)");
+}
+# a page of another site, through a name of its own that resolves to
+# loopback (DNS rebinding), is refused; loopback names are served
+# (HTTP::Tiny will not send a Host of our choosing: a request by hand)
+sub status_with_host
+{
+	my ($host) = @_;
+	my ($addr, $port) = $base =~ m{^http://([^/:]+):(\d+)} or die "base URL $base";
+	my $sock = IO::Socket::INET->new(PeerAddr => $addr, PeerPort => $port, Timeout => 30)
+	  or die "connect to $addr:$port: $!";
+	print $sock "GET /api/kpi_totals HTTP/1.1\r\nHost: $host\r\nConnection: close\r\n\r\n";
+	local $/;
+	my $answer = <$sock> // '';
+	close $sock;
+	my ($status) = $answer =~ m{^HTTP/1\.[01] (\d{3})};
+	return ($status // 0, $answer =~ s/^.*?\r\n\r\n//sr);
+}
+for my $host ('evil.example', 'evil.example:80', '127.0.0.1.evil.example', '[::1].evil', 'localhost.evil.example')
+{
+	my ($status, $body) = status_with_host($host);
+	ok($status == 403 && $body !~ /revenue|rows|\{/, "Host: $host gets 403 ($status) and no data");
+}
+for my $host ('localhost', 'LOCALHOST:8080', '127.0.0.1', '127.1.2.3:99', '[::1]:8080')
+{
+	my ($status) = status_with_host($host);
+	is($status, 200, "Host: $host is served");
 }
 # and after all of that, it still serves
 my $res = $http->get("$base/api/kpi_totals");
