@@ -5,9 +5,10 @@
 #
 # No Kafka: a sales model "s" is filled with SQL as bench/kpi_dashboard.sh
 # fills it (the same products, customers and orders of 1-4 lines over the
-# year before now, 1 % of them today; no metrics), the rollups rebuilt and
-# the materialized KPIs refreshed, then the dashboard is started on it as a
-# member of sales_kafka_reader, on a free loopback port.  At each size
+# year before now, 1 % of them today; no metrics), the rollups rebuilt
+# (the rollup worker is off while this runs: no line comes after), then the
+# dashboard is started on it as a member of sales_kafka_reader, on a free
+# loopback port.  At each size
 # (BENCH_SIZES):
 #   1. full refresh, as the page does it: GET /api/dashboard (every view of
 #      the allow-list in one snapshot), BENCH_RUNS times after BENCH_WARMUP,
@@ -83,6 +84,7 @@ trap cleanup EXIT
 echo "== setup: database bench, sales model \"s\" (time zone $TIME_ZONE)"
 echo "   sizes: ${SIZES[*]} order lines; $ROUNDS rounds of $RUNS requests (+$WARMUP warm-up); $REFRESHES refreshes for memory"
 bench_db
+"${PSQL[@]}" -c "ALTER SYSTEM SET sales_kafka.rollup_worker = off" -c "SELECT pg_reload_conf()" >/dev/null
 "${PSQL[@]}" -v tz="$TIME_ZONE" -v data="$(dirname "${BASH_SOURCE[0]}")/sales_model_data.sql" <<'SQL'
 \o /dev/null
 SELECT sales_kafka.create_sales_model('s', time_zone => :'tz');
@@ -173,9 +175,9 @@ for size in "${SIZES[@]}"; do
 		echo "   $((have + done + n)) lines"
 	done
 	"${PSQL[@]}" -c "VACUUM ANALYZE s.order_lines, s.orders"
-	echo "   rolling up (rebuild_rollups, refresh_kpis)"
-	"${PSQL[@]}" -c "SELECT sales_kafka.rebuild_rollups('s')" -c "SELECT sales_kafka.refresh_kpis('s')" >/dev/null
-	"${PSQL[@]}" -c "VACUUM ANALYZE s.rollup_total, s.rollup_product, s.rollup_customer, s.rollup_customer_group, s.rollup_price_band, s.mv_top_products, s.mv_price_distribution, s.kpi_state" -c "CHECKPOINT"
+	echo "   rolling up (rebuild_rollups)"
+	"${PSQL[@]}" -c "SELECT sales_kafka.rebuild_rollups('s')" >/dev/null
+	"${PSQL[@]}" -c "VACUUM ANALYZE s.rollup_total, s.rollup_product, s.rollup_customer, s.rollup_customer_group, s.rollup_price_band, s.kpi_state" -c "CHECKPOINT"
 
 	if [ -z "$DASH_PID" ]; then
 		sales_kafka_dashboard --conninfo "host=$PGHOST port=$PGPORT dbname=bench user=bench_dashboard" \
