@@ -204,7 +204,7 @@ SELECT throws_ok($$SELECT sales_kafka.add_metric_summary('metrics_nothing', '1 h
 SET ROLE metrics_other;
 SELECT throws_ok($$SELECT sales_kafka.add_metric_summary('metrics_test', '1 hour')$$, '42501', NULL,
                  'only roles with the owner''s privileges add summaries');
-SELECT throws_ok($$SELECT sales_kafka._refresh_metric_summaries('metrics_test')$$, '42501', NULL,
+SELECT throws_ok($$SELECT sales_kafka._refresh_metric_summaries('metrics_test', 0)$$, '42501', NULL,
                  'the internal refresh works only on a schema the current user owns');
 RESET ROLE;
 

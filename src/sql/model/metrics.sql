@@ -296,15 +296,17 @@ RETURN 'x.period_start, x.series, count(*),
 COMMENT ON FUNCTION sales_kafka._metric_aggregates_sql() IS
 'internal: the SELECT list that summarises metric records per bucket and series';
 
--- Brings every metric summary of a model up to date (see the banner);
--- returns how many new records it summarised (for each width alike).  It
--- holds kpi_state's row, as refresh_rollups does: one refresh at a time.
+-- Brings every metric summary of a model up to date (see the banner), up
+-- to the record upto (what _metrics_final returned, before the caller
+-- locked kpi_state's row); returns how many new records it summarised (for
+-- each width alike).  It holds kpi_state's row, as refresh_rollups does:
+-- one refresh at a time.
 -- A model of 1.2 not upgraded yet has no summaries: nothing to do.  The
 -- body of refresh_rollups calls it as the owner of the model's schema;
 -- like the functions of src/sql/model/tables.sql, it works only on a
 -- schema the current user owns, so that no role's triggers run with
 -- another role's rights through it.
-CREATE FUNCTION sales_kafka._refresh_metric_summaries(model_schema name)
+CREATE FUNCTION sales_kafka._refresh_metric_summaries(model_schema name, upto bigint)
 RETURNS bigint
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -312,7 +314,6 @@ AS $$
 DECLARE
     s text := sales_kafka._model_state(model_schema);
     tz text;
-    upto bigint;
     w record;
     changed_series text[];
     changed_at timestamptz[];
@@ -323,21 +324,16 @@ DECLARE
     total bigint := 0;
 BEGIN
     PERFORM sales_kafka._use_model_schema(model_schema);
-    IF to_regclass(s || '.metric_summary_view') IS NULL THEN
+    IF to_regclass(s || '.metric_summary_view') IS NULL OR upto IS NULL THEN
         RETURN 0;
     END IF;
     -- as for the rollups: a snapshot taken at the start would hide records
-    -- committed while we wait below
+    -- committed while _metrics_final waited
     IF current_setting('transaction_isolation') <> 'read committed' THEN
         RAISE EXCEPTION 'metric summaries must be refreshed at isolation level READ COMMITTED'
             USING ERRCODE = 'active_sql_transaction';
     END IF;
     EXECUTE format('SELECT time_zone FROM %s.kpi_state FOR UPDATE', s) INTO tz;
-
-    -- every record up to this value is final once the writers that might
-    -- still hold a smaller one have ended
-    upto := coalesce(pg_sequence_last_value((s || '.metrics_ingest_id_seq')::regclass), 0);
-    PERFORM sales_kafka._wait_for_writers((s || '.metrics')::regclass);
 
     EXECUTE format('WITH c AS (DELETE FROM %s.metric_change RETURNING series, measured_at)
                     SELECT array_agg(series), array_agg(measured_at) FROM c', s)
@@ -441,8 +437,35 @@ ON CONFLICT (bucket_width, period_start, series) DO UPDATE
 END
 $$;
 
-COMMENT ON FUNCTION sales_kafka._refresh_metric_summaries(name) IS
-'internal: merges the metric records written since the last call into every summary of a sales model and computes again the buckets of changed records, exactly once; refresh_rollups calls it';
+COMMENT ON FUNCTION sales_kafka._refresh_metric_summaries(name, bigint) IS
+'internal: merges the metric records written since the last call, up to the ingest_id given (from _metrics_final), into every summary of a sales model and computes again the buckets of changed records, exactly once; refresh_rollups calls it';
+
+-- The last ingest_id of a model's metric records up to which every record
+-- is final, once the writers that might still hold a smaller one have
+-- ended: waited for here, before the caller locks kpi_state's row (a writer
+-- may lock it too, see _refresh_rollups).  NULL for a model of 1.2 not
+-- upgraded yet.
+CREATE FUNCTION sales_kafka._metrics_final(model_schema name)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    s text := sales_kafka._model_state(model_schema);
+    upto bigint;
+BEGIN
+    PERFORM sales_kafka._use_model_schema(model_schema);
+    IF to_regclass(s || '.metric_summary_view') IS NULL THEN
+        RETURN NULL;
+    END IF;
+    upto := coalesce(pg_sequence_last_value((s || '.metrics_ingest_id_seq')::regclass), 0);
+    PERFORM sales_kafka._wait_for_writers((s || '.metrics')::regclass);
+    RETURN upto;
+END
+$$;
+
+COMMENT ON FUNCTION sales_kafka._metrics_final(name) IS
+'internal: the ingest_id up to which a sales model''s metric records are final, after waiting for their writers; for refresh_rollups and add_metric_summary';
 
 -- Whether the model whose kpi_state is given has metric records or changes
 -- that its summaries lack: the rollup worker's cheap look
@@ -485,12 +508,14 @@ DECLARE
     tz text;
     taken boolean;
     c record;
+    upto bigint;
 BEGIN
     IF to_regclass(s || '.metric_summary_view') IS NULL THEN
         RAISE EXCEPTION 'sales model "%" has no metric summaries', model_schema
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   HINT = 'Upgrade the model with sales_kafka.upgrade_sales_model().';
     END IF;
+    upto := sales_kafka._metrics_final(model_schema);
     EXECUTE format('SELECT time_zone FROM %s.kpi_state FOR UPDATE', s) INTO tz;
     EXECUTE format('SELECT EXISTS (SELECT FROM %s.metric_summary_view WHERE bucket_width = $1)', s)
        INTO taken USING width;
@@ -517,7 +542,7 @@ BEGIN
     END LOOP;
     EXECUTE format('GRANT SELECT ON %s.%I TO sales_kafka_reader', s, v);
     -- the records so far
-    PERFORM sales_kafka._refresh_metric_summaries(model_schema);
+    PERFORM sales_kafka._refresh_metric_summaries(model_schema, upto);
     RETURN v;
 END
 $$;
