@@ -179,70 +179,38 @@ SELECT r.bucket AS period_start,
                 ELSE '' END);
     END LOOP;
 
-    -- revenue by product and customer attribute, all time (an order's lines
-    -- share their customer, not their product)
-    CREATE OR REPLACE VIEW kpi_sales_by_category AS
-    SELECT d.category,
-           sum(r.revenue)::numeric(20,2) AS revenue, sum(r.profit)::numeric(20,2) AS profit,
-           sum(r.sales_count)::bigint AS sales_count,
-           sum(r.quantity)::bigint AS quantity,
-           round(100 * sum(r.revenue) / nullif(sum(sum(r.revenue)) OVER (), 0), 2)::numeric(7,2) AS revenue_share_pct
-      FROM rollup_product r
-      LEFT JOIN products d ON d.product_id = r.product_id
-     WHERE r.grain = 'all'
-     GROUP BY d.category
-     ORDER BY revenue DESC, d.category;
-    CREATE OR REPLACE VIEW kpi_sales_by_city AS
-    SELECT d.country, d.state, d.city,
-           sum(d.revenue)::numeric(20,2) AS revenue, sum(d.profit)::numeric(20,2) AS profit,
-           sum(d.sales_count)::bigint AS sales_count, sum(d.order_count)::bigint AS order_count,
-           sum(d.quantity)::bigint AS quantity,
-           round(100 * sum(d.revenue) / nullif(sum(sum(d.revenue)) OVER (), 0), 2)::numeric(7,2) AS revenue_share_pct
-      FROM rollup_customer_group d
-     WHERE d.grain = 'all' AND d.sales_count > 0
-     GROUP BY d.country, d.state, d.city
-     ORDER BY revenue DESC, d.country, d.state, d.city;
-    CREATE OR REPLACE VIEW kpi_sales_by_region AS
-    SELECT d.region,
-           sum(d.revenue)::numeric(20,2) AS revenue, sum(d.profit)::numeric(20,2) AS profit,
-           sum(d.sales_count)::bigint AS sales_count, sum(d.order_count)::bigint AS order_count,
-           sum(d.quantity)::bigint AS quantity,
-           round(100 * sum(d.revenue) / nullif(sum(sum(d.revenue)) OVER (), 0), 2)::numeric(7,2) AS revenue_share_pct
-      FROM rollup_customer_group d
-     WHERE d.grain = 'all' AND d.sales_count > 0
-     GROUP BY d.region
-     ORDER BY revenue DESC, d.region;
-    CREATE OR REPLACE VIEW kpi_sales_by_segment AS
-    SELECT d.segment,
-           sum(d.revenue)::numeric(20,2) AS revenue, sum(d.profit)::numeric(20,2) AS profit,
-           sum(d.sales_count)::bigint AS sales_count, sum(d.order_count)::bigint AS order_count,
-           sum(d.quantity)::bigint AS quantity,
-           round(100 * sum(d.revenue) / nullif(sum(sum(d.revenue)) OVER (), 0), 2)::numeric(7,2) AS revenue_share_pct
-      FROM rollup_customer_group d
-     WHERE d.grain = 'all' AND d.sales_count > 0
-     GROUP BY d.segment
-     ORDER BY revenue DESC, d.segment;
-    CREATE OR REPLACE VIEW kpi_sales_by_state AS
-    SELECT d.country, d.state,
-           sum(d.revenue)::numeric(20,2) AS revenue, sum(d.profit)::numeric(20,2) AS profit,
-           sum(d.sales_count)::bigint AS sales_count, sum(d.order_count)::bigint AS order_count,
-           sum(d.quantity)::bigint AS quantity,
-           round(100 * sum(d.revenue) / nullif(sum(sum(d.revenue)) OVER (), 0), 2)::numeric(7,2) AS revenue_share_pct
-      FROM rollup_customer_group d
-     WHERE d.grain = 'all' AND d.sales_count > 0
-     GROUP BY d.country, d.state
-     ORDER BY revenue DESC, d.country, d.state;
-    CREATE OR REPLACE VIEW kpi_sales_by_sub_category AS
-    SELECT d.category, d.sub_category,
-           sum(r.revenue)::numeric(20,2) AS revenue, sum(r.profit)::numeric(20,2) AS profit,
-           sum(r.sales_count)::bigint AS sales_count,
-           sum(r.quantity)::bigint AS quantity,
-           round(100 * sum(r.revenue) / nullif(sum(sum(r.revenue)) OVER (), 0), 2)::numeric(7,2) AS revenue_share_pct
-      FROM rollup_product r
-      LEFT JOIN products d ON d.product_id = r.product_id
-     WHERE r.grain = 'all'
-     GROUP BY d.category, d.sub_category
-     ORDER BY revenue DESC, d.category, d.sub_category;
+    -- Revenue by product and customer attribute, all time: products' looked
+    -- up when read, customers' from their groups' rows (one per group).  An
+    -- order's lines share their customer, not their product: no order count
+    -- per product attribute.
+    FOR v IN
+        SELECT * FROM (VALUES
+            ('kpi_sales_by_category', 'category', false),
+            ('kpi_sales_by_sub_category', 'category, sub_category', false),
+            ('kpi_sales_by_segment', 'segment', true),
+            ('kpi_sales_by_region', 'region', true),
+            ('kpi_sales_by_state', 'country, state', true),
+            ('kpi_sales_by_city', 'country, state, city', true))
+        AS t(view_name, attributes, of_customers)
+    LOOP
+        EXECUTE format($v$
+CREATE OR REPLACE VIEW %1$I AS
+SELECT %2$s,
+       sum(r.revenue)::numeric(20,2) AS revenue, sum(r.profit)::numeric(20,2) AS profit,
+       sum(r.sales_count)::bigint AS sales_count,%3$s
+       sum(r.quantity)::bigint AS quantity,
+       round(100 * sum(r.revenue) / nullif(sum(sum(r.revenue)) OVER (), 0), 2)::numeric(7,2) AS revenue_share_pct
+  FROM %4$s
+ GROUP BY %2$s
+ ORDER BY revenue DESC, %2$s$v$,
+            v.view_name,
+            (SELECT string_agg(CASE WHEN v.of_customers THEN 'r.' ELSE 'd.' END || a, ', ')
+               FROM unnest(string_to_array(v.attributes, ', ')) AS a),
+            CASE WHEN v.of_customers THEN ' sum(r.order_count)::bigint AS order_count,' ELSE '' END,
+            CASE WHEN v.of_customers
+                 THEN E'rollup_customer_group r\n WHERE r.grain = \'all\' AND r.sales_count > 0'
+                 ELSE E'rollup_product r\n  LEFT JOIN products d ON d.product_id = r.product_id\n WHERE r.grain = \'all\'' END);
+    END LOOP;
 
     CREATE OR REPLACE VIEW kpi_today_top_products AS
     SELECT rank() OVER (ORDER BY r.revenue DESC) AS rank,
