@@ -830,14 +830,17 @@ sk_rollup_worker_main(Datum arg)
 		/*
 		 * Switched off: sleep a whole poll interval (a reload sets the
 		 * latch), not until the poll that is already due, which would spin.
+		 * On: until the next round may run, and, with nothing pending, until
+		 * the next poll is due too.
 		 */
 		if (!sk_rollup_worker || RecoveryInProgress())
 			timeout = sk_rollup_poll_interval;
 		else if (pending)
 			timeout = ms_until(next_round, sk_rollup_min_interval);
 		else
-			timeout = ms_until(TimestampTzPlusMilliseconds(last_poll, sk_rollup_poll_interval),
-							   sk_rollup_poll_interval);
+			timeout = ms_until(Max(next_round,
+								   TimestampTzPlusMilliseconds(last_poll, sk_rollup_poll_interval)),
+							   Max(sk_rollup_poll_interval, sk_rollup_min_interval));
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 timeout, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
