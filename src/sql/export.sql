@@ -137,13 +137,7 @@ DECLARE
     k integer := 0;
 BEGIN
     PERFORM sales_kafka._check_export_right();
-    IF to_regproc('cron.schedule_in_database') IS NULL THEN
-        RAISE EXCEPTION 'pg_cron is not installed in database "%"', current_database()
-            USING ERRCODE = 'object_not_in_prerequisite_state',
-                  HINT = format('Call sales_kafka.schedule_daily_export in the database named by cron.database_name (%s), with database => %L.',
-                                coalesce(current_setting('cron.database_name', true), 'postgres'),
-                                current_database());
-    END IF;
+    PERFORM sales_kafka._require_pg_cron('schedule_daily_export');
     IF directory IS NULL OR left(directory, 1) <> '/' THEN
         RAISE EXCEPTION 'relative path not allowed for the export directory: "%"', directory
             USING ERRCODE = 'invalid_parameter_value';

@@ -73,6 +73,21 @@ RETURN 'sales_count = r.sales_count + excluded.sales_count,
 COMMENT ON FUNCTION sales_kafka._add_sums() IS
 'internal: the SET list with which a rollup upsert adds new sums to a bucket';
 
+-- The buckets of the coarser grains that a bucket falls in: a VALUES list
+-- of (grain, bucket) for a LATERAL join, with the grains given (cut in the
+-- time zone tz) and all time; bucket and tz are SQL expressions.  What
+-- refresh_rollups sums a rollup's finest grain into, and customers_moved()
+-- a customer's hours.
+CREATE FUNCTION sales_kafka._coarser_buckets(bucket text, tz text, grains text[])
+RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN (SELECT string_agg(format('(%L, date_trunc(%L, %s, %s))', g, g, bucket, tz), ', ' ORDER BY n)
+          FROM unnest(grains) WITH ORDINALITY AS u(g, n))
+       || ', (''all'', timestamptz ''-infinity'')';
+
+COMMENT ON FUNCTION sales_kafka._coarser_buckets(text, text, text[]) IS
+'internal: the VALUES list of the coarser grains'' buckets that a bucket falls in, and all time';
+
 CREATE FUNCTION sales_kafka._model_state(model_schema name)
 RETURNS text
 LANGUAGE plpgsql
@@ -278,9 +293,9 @@ $roll$, '@grains@',
      GROUP BY g.grain, g.bucket%4$s)$g$,
                                       rollup, finest, keys, g_keys,
                                       -- the coarser grains of a bucket of the finest
-                                      concat_ws(', ',
-                                                CASE WHEN finest = 'minute' THEN $v$('hour', date_trunc('hour', f.bucket, $3))$v$ END,
-                                                $v$('day', date_trunc('day', f.bucket, $3)), ('month', date_trunc('month', f.bucket, $3)), ('all', timestamptz '-infinity')$v$)),
+                                      sales_kafka._coarser_buckets('f.bucket', '$3',
+                                          CASE finest WHEN 'minute' THEN '{hour,day,month}'::text[]
+                                                      ELSE '{day,month}' END)),
                                ',')
                FROM (VALUES ('total', 'minute', '', ''),
                             ('product', 'hour', ', product_id', ', f.product_id'),
@@ -611,13 +626,7 @@ DECLARE
     cron_expr text;
     mins integer := extract(epoch FROM refresh_every)::integer / 60;
 BEGIN
-    IF to_regproc('cron.schedule_in_database') IS NULL THEN
-        RAISE EXCEPTION 'pg_cron is not installed in database "%"', current_database()
-            USING ERRCODE = 'object_not_in_prerequisite_state',
-                  HINT = format('Call sales_kafka.schedule_kpi_refresh in the database named by cron.database_name (%s), with database => %L.',
-                                coalesce(current_setting('cron.database_name', true), 'postgres'),
-                                current_database());
-    END IF;
+    PERFORM sales_kafka._require_pg_cron('schedule_kpi_refresh');
     IF database = current_database() THEN
         PERFORM sales_kafka._model_state(model_schema);
     END IF;
@@ -643,6 +652,29 @@ $$;
 
 COMMENT ON FUNCTION sales_kafka.schedule_kpi_refresh(name, interval, name) IS
 'schedules a pg_cron job that runs refresh_kpis for a sales model at the interval given (not needed while the rollup worker runs: it keeps the KPIs current within a second); run it where pg_cron is installed';
+
+-- pg_cron here, or an error that says where to call the scheduling
+-- function named (pg_cron lives in the database cron.database_name names,
+-- and schedules jobs in others).
+CREATE FUNCTION sales_kafka._require_pg_cron(caller text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF to_regproc('cron.schedule_in_database') IS NULL THEN
+        RAISE EXCEPTION 'pg_cron is not installed in database "%"', current_database()
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = format('Call sales_kafka.%s in the database named by cron.database_name (%s), with database => %L.',
+                                caller,
+                                coalesce(current_setting('cron.database_name', true), 'postgres'),
+                                current_database());
+    END IF;
+END
+$$;
+
+COMMENT ON FUNCTION sales_kafka._require_pg_cron(text) IS
+'internal: raises an error unless pg_cron is installed in this database, with a hint for the scheduling function named';
 
 -- The caller's pg_cron jobs of these names (pg_cron's row security shows
 -- each role its own), and with numbered also those named "<name> <n>"

@@ -120,13 +120,7 @@ DECLARE
     job_name text := format('sales_kafka retention %s.%s', database, model_schema);
     job_command text;
 BEGIN
-    IF to_regproc('cron.schedule_in_database') IS NULL THEN
-        RAISE EXCEPTION 'pg_cron is not installed in database "%"', current_database()
-            USING ERRCODE = 'object_not_in_prerequisite_state',
-                  HINT = format('Call sales_kafka.schedule_retention in the database named by cron.database_name (%s), with database => %L.',
-                                coalesce(current_setting('cron.database_name', true), 'postgres'),
-                                current_database());
-    END IF;
+    PERFORM sales_kafka._require_pg_cron('schedule_retention');
     IF keep IS NULL OR detach_only IS NULL OR run_at IS NULL THEN
         RAISE EXCEPTION 'the arguments of schedule_retention() must not be null'
             USING ERRCODE = 'null_value_not_allowed';

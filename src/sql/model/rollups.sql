@@ -76,7 +76,8 @@ BEGIN
     -- sales move from their old group to the new one: the same as looking
     -- their attributes up when read.  A function's body is text, run with
     -- the search_path of whoever writes customers: it names the model's
-    -- schema (%1$s), and the SET list of sales_kafka._add_sums() (%2$s).
+    -- schema (%1$s), and holds the SET list of sales_kafka._add_sums()
+    -- (%2$s) and the days, months and all time of an hour (%3$s).
     EXECUTE format($f$
 CREATE OR REPLACE FUNCTION customers_moved() RETURNS trigger
 LANGUAGE plpgsql AS $b$
@@ -103,9 +104,7 @@ shift AS (
       FROM moved m
       JOIN %1$s.rollup_customer r ON r.customer_id = m.customer_id
      CROSS JOIN %1$s.kpi_state k
-     CROSS JOIN LATERAL (VALUES ('hour', r.bucket), ('day', date_trunc('day', r.bucket, k.time_zone)),
-                                ('month', date_trunc('month', r.bucket, k.time_zone)),
-                                ('all', timestamptz '-infinity')) AS t(grain, bucket)
+     CROSS JOIN LATERAL (VALUES ('hour', r.bucket), %3$s) AS t(grain, bucket)
      CROSS JOIN LATERAL (VALUES (-1, m.o_segment, m.o_region, m.o_country, m.o_state, m.o_city),
                                 (1, m.n_segment, m.n_region, m.n_country, m.n_state, m.n_city))
                         AS g(sign, segment, region, country, state, city))
@@ -122,7 +121,8 @@ ON CONFLICT (grain, bucket, segment, region, country, state, city) DO UPDATE
 END
 $b$
 $f$,
-                   quote_ident(model_schema), sales_kafka._add_sums());
+                   quote_ident(model_schema), sales_kafka._add_sums(),
+                   sales_kafka._coarser_buckets('r.bucket', 'k.time_zone', '{day,month}'));
 END
 $$;
 
