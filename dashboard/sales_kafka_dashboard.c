@@ -145,17 +145,13 @@ static char *sk_view_sql[SK_NVIEWS];	/* one view's document */
 static char *sk_all_sql;		/* every view, one snapshot */
 static bool sk_prepared = false;	/* statements prepared on sk_conn */
 
+/* one line on stderr, with the program's name */
 static void
-fatal(const char *fmt,...)
+vnote(const char *fmt, va_list ap)
 {
-	va_list		ap;
-
 	fprintf(stderr, "sales_kafka_dashboard: ");
-	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
-	va_end(ap);
 	fputc('\n', stderr);
-	exit(1);
 }
 
 static void
@@ -163,11 +159,20 @@ note(const char *fmt,...)
 {
 	va_list		ap;
 
-	fprintf(stderr, "sales_kafka_dashboard: ");
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vnote(fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+}
+
+static void
+fatal(const char *fmt,...)
+{
+	va_list		ap;
+
+	va_start(ap, fmt);
+	vnote(fmt, ap);
+	va_end(ap);
+	exit(1);
 }
 
 /* malloc'd printf; exits when out of memory */
