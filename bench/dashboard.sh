@@ -63,12 +63,7 @@ TIME_ZONE=${BENCH_TIME_ZONE:-America/New_York}
 TARGET_P95_MS=50
 TARGET_RSS_GROWTH_KB=1024
 
-prev=0
-for n in "${SIZES[@]}"; do
-	[[ $n =~ ^[1-9][0-9]*$ ]] && [ "$n" -gt "$prev" ] ||
-		{ echo "BENCH_SIZES must be growing numbers of order lines: ${SIZES[*]}" >&2; exit 2; }
-	prev=$n
-done
+bench_check_sizes "${SIZES[@]}"
 command -v sales_kafka_dashboard >/dev/null ||
 	{ echo "sales_kafka_dashboard is not in PATH: make install builds and installs it" >&2; exit 2; }
 
@@ -108,7 +103,6 @@ BEGIN
 END $$;
 SQL
 
-sql_value() { "${PSQL[@]}" -At -c "$1"; }
 
 # a free port on loopback, from 18080 on
 port=18080
@@ -153,7 +147,6 @@ stats() {
 }
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$DASH_PID/status"; }
 
-next_order=0
 best_p95=
 stage=0
 for size in "${SIZES[@]}"; do
@@ -161,19 +154,7 @@ for size in "${SIZES[@]}"; do
 	have=$(sql_value "SELECT count(*) FROM s.order_lines")
 	echo
 	echo "== size $size: loading $((size - have)) order lines (now $have)"
-	read -r ta tb <<<"$(sql_value "SELECT extract(epoch FROM now() - interval '365 days') || ' ' || extract(epoch FROM now())")"
-	todo=$((size - have))
-	for ((done = 0; done < todo; done += CHUNK)); do
-		n=$((todo - done < CHUNK ? todo - done : CHUNK))
-		ca=$(awk "BEGIN { printf \"%.3f\", $ta + ($tb - $ta) * $done / $todo }")
-		cb=$(awk "BEGIN { printf \"%.3f\", $ta + ($tb - $ta) * ($done + $n) / $todo }")
-		norders=$(((n * 2 + 4) / 5))
-		norders=$(((norders + 3) / 4 * 4))
-		written=$(sql_value "SELECT bench_orders($next_order, $norders, $n, to_timestamp($ca), to_timestamp($cb), false)")
-		next_order=$((next_order + norders))
-		[ "$written" = "$n" ] || { echo "bench_orders wrote $written lines, not $n" >&2; exit 1; }
-		echo "   $((have + done + n)) lines"
-	done
+	bench_load_year "$size" "$CHUNK"
 	"${PSQL[@]}" -c "VACUUM ANALYZE s.order_lines, s.orders"
 	echo "   rolling up (rebuild_rollups)"
 	"${PSQL[@]}" -c "SELECT sales_kafka.rebuild_rollups('s')" >/dev/null

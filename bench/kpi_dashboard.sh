@@ -145,12 +145,7 @@ QUERIES=(
 	"kpi_as_of_partitions|SELECT * FROM s.kpi_as_of_partitions"
 )
 
-prev=0
-for n in "${SIZES[@]}"; do
-	[[ $n =~ ^[1-9][0-9]*$ ]] && [ "$n" -gt "$prev" ] ||
-		{ echo "BENCH_SIZES must be growing numbers of order lines: ${SIZES[*]}" >&2; exit 2; }
-	prev=$n
-done
+bench_check_sizes "${SIZES[@]}"
 
 echo "== setup: database bench, sales model \"s\" (time zone $TIME_ZONE), dimensions, metrics"
 echo "   sizes: ${SIZES[*]} order lines; $RUNS runs a query (+$WARMUP warm-up);" \
@@ -236,7 +231,6 @@ done
 "${PSQL[@]}" -At -c "SELECT '   metrics: ' || count(*) || ' samples, ' || count(DISTINCT series) || ' streams' FROM s.metrics"
 
 # sql_value QUERY: one value
-sql_value() { "${PSQL[@]}" -At -c "$1"; }
 # timed WHAT SIZE STMT: time STMT in the server, record it under WHAT, print it
 timed() {
 	local ms
@@ -251,14 +245,22 @@ record() {
 	"${PSQL[@]}" -c "INSERT INTO bench_time_result VALUES ($2, '$1', $3)"
 }
 
-next_order=0 # order numbers handed out so far (a multiple of 4)
-# add_orders MAX_LINES TA TB RECENT: orders with at most MAX_LINES lines
-add_orders() {
-	local norders=$((($1 * 2 + 4) / 5)) written
-	norders=$(((norders + 3) / 4 * 4))
-	written=$(sql_value "SELECT bench_orders($next_order, $norders, $1, '$2', '$3', $4)")
-	next_order=$((next_order + norders))
-	[ "$written" = "$1" ] || { echo "bench_orders wrote $written lines, not $1" >&2; exit 1; }
+# timed_refreshes WHAT RUNS FUNCTION ROWS MIX: RUNS times, ROWS new lines
+# (MIX: "late" as in step 4, or "in_order": sold in the last 10 minutes),
+# then sales_kafka.FUNCTION('s') timed; records the median as WHAT
+timed_refreshes() {
+	local what=$1 runs=$2 fn=$3 rows=$4 mix=$5 r ms all=()
+	for ((r = 1; r <= runs; r++)); do
+		if [ "$mix" = in_order ]; then
+			bench_add_orders "$rows" "$(sql_value "SELECT now() - interval '10 minutes'")" "$(sql_value "SELECT now()")" false
+		else
+			bench_add_orders "$rows" -infinity infinity true
+		fi
+		ms=$(sql_value "SELECT bench_ms(\$\$SELECT sales_kafka.$fn('s')\$\$)")
+		all+=("$ms")
+		printf '   run %d: %s %10s ms\n' "$r" "$fn" "$ms"
+	done
+	record "$what" "$size" "$(median "${all[@]}")"
 }
 
 stage=0
@@ -267,18 +269,8 @@ for size in "${SIZES[@]}"; do
 	have=$(sql_value "SELECT count(*) FROM s.order_lines")
 	echo
 	echo "== size $size: loading $((size - have)) order lines (now $have), $CHUNK a statement, over the year before now"
-	# this stage's lines spread over [now - 365 days, now), in time order
-	read -r ta tb <<<"$(sql_value "SELECT extract(epoch FROM now() - interval '365 days') || ' ' || extract(epoch FROM now())")"
-	todo=$((size - have))
 	t0=$(date +%s%N)
-	for ((done = 0; done < todo; done += CHUNK)); do
-		n=$((todo - done < CHUNK ? todo - done : CHUNK))
-		ca=$(awk "BEGIN { printf \"%.3f\", $ta + ($tb - $ta) * $done / $todo }")
-		cb=$(awk "BEGIN { printf \"%.3f\", $ta + ($tb - $ta) * ($done + $n) / $todo }")
-		t1=$(date +%s%N)
-		add_orders "$n" "$(sql_value "SELECT to_timestamp($ca)")" "$(sql_value "SELECT to_timestamp($cb)")" false
-		echo "   $((have + done + n)) lines ($(((($(date +%s%N) - t1) / 1000000))) ms for $n)"
-	done
+	bench_load_year "$size" "$CHUNK"
 	load_ms=$((($(date +%s%N) - t0) / 1000000))
 	"${PSQL[@]}" -c "VACUUM ANALYZE s.order_lines, s.orders" -c "CHECKPOINT"
 	record "load (SQL, $((size - have)) lines)" "$size" "$load_ms"
@@ -324,43 +316,22 @@ for size in "${SIZES[@]}"; do
 	ms_all=()
 	for ((r = 1; r <= REFRESH_RUNS; r++)); do
 		t0=$(date +%s%N)
-		add_orders "$NEW_ROWS" -infinity infinity true
+		bench_add_orders "$NEW_ROWS" -infinity infinity true
 		ins_ms=$((($(date +%s%N) - t0) / 1000000))
 		ms=$(sql_value "SELECT bench_ms(\$\$SELECT sales_kafka.refresh_rollups('s')\$\$)")
 		ms_all+=("$ms")
 		printf '   run %d: insert %5d ms, refresh_rollups %10s ms\n' "$r" "$ins_ms" "$ms"
 	done
 	record "refresh_rollups after $NEW_ROWS lines (median)" "$size" "$(median "${ms_all[@]}")"
-	ms_all=()
-	for ((r = 1; r <= KPI_RUNS; r++)); do
-		add_orders "$NEW_ROWS" -infinity infinity true
-		ms=$(sql_value "SELECT bench_ms(\$\$SELECT sales_kafka.refresh_kpis('s')\$\$)")
-		ms_all+=("$ms")
-		printf '   run %d: refresh_kpis %10s ms\n' "$r" "$ms"
-	done
-	record "refresh_kpis after $NEW_ROWS lines (median)" "$size" "$(median "${ms_all[@]}")"
+	timed_refreshes "refresh_kpis after $NEW_ROWS lines (median)" "$KPI_RUNS" refresh_kpis "$NEW_ROWS" late
 	[ "$(sql_value "SELECT rows_waiting FROM s.kpi_as_of")" = 0 ] ||
 		{ echo "rows are still waiting after refresh_kpis" >&2; exit 1; }
 
 	[ "$size" = "${SIZES[${#SIZES[@]} - 1]}" ] || continue
 	echo "-- at the largest size: $BIG_ROWS new lines (as above), then refresh_rollups"
-	ms_all=()
-	for ((r = 1; r <= BIG_RUNS; r++)); do
-		add_orders "$BIG_ROWS" -infinity infinity true
-		ms=$(sql_value "SELECT bench_ms(\$\$SELECT sales_kafka.refresh_rollups('s')\$\$)")
-		ms_all+=("$ms")
-		printf '   run %d: refresh_rollups %10s ms\n' "$r" "$ms"
-	done
-	record "refresh_rollups after $BIG_ROWS lines (median)" "$size" "$(median "${ms_all[@]}")"
+	timed_refreshes "refresh_rollups after $BIG_ROWS lines (median)" "$BIG_RUNS" refresh_rollups "$BIG_ROWS" late
 	echo "-- at the largest size: $BIG_ROWS new lines in time order (the last 10 minutes), then refresh_rollups"
-	ms_all=()
-	for ((r = 1; r <= BIG_RUNS; r++)); do
-		add_orders "$BIG_ROWS" "$(sql_value "SELECT now() - interval '10 minutes'")" "$(sql_value "SELECT now()")" false
-		ms=$(sql_value "SELECT bench_ms(\$\$SELECT sales_kafka.refresh_rollups('s')\$\$)")
-		ms_all+=("$ms")
-		printf '   run %d: refresh_rollups %10s ms\n' "$r" "$ms"
-	done
-	record "refresh_rollups after $BIG_ROWS lines in time order (median)" "$size" "$(median "${ms_all[@]}")"
+	timed_refreshes "refresh_rollups after $BIG_ROWS lines in time order (median)" "$BIG_RUNS" refresh_rollups "$BIG_ROWS" in_order
 done
 
 first=${SIZES[0]}

@@ -66,7 +66,6 @@ TARGET_INGEST_RATIO=0.9
 if [ "$DURATION" -ge 300 ]; then EDGE=60; else EDGE=$((DURATION / 5)); fi
 [ "$EDGE" -gt 0 ] || EDGE=1
 
-sql() { "${PSQL[@]}" -At -c "$1"; }
 
 echo "== setup: database bench; rates ${RATES[*]}/s for $DURATION s each; $PARTITIONS partitions;" \
 	"sampler every $SAMPLE_MS ms; ingest comparison over $BACKLOG events"
@@ -109,9 +108,9 @@ model_setup() {
 		  batch_size => 10000, flush_interval => '10 ms', start_at => 'earliest', parallelism => 1);
 	SQL
 	[ "$start" = true ] || return 0
-	sql "SELECT sales_kafka.start_pipeline('$m')" >/dev/null
+	sql_value "SELECT sales_kafka.start_pipeline('$m')" >/dev/null
 	for ((i = 0; i < 300; i++)); do
-		state=$(sql "SELECT state || ' ' || coalesce(partitions, 0) FROM sales_kafka.pipeline_status WHERE pipeline = '$m'")
+		state=$(sql_value "SELECT state || ' ' || coalesce(partitions, 0) FROM sales_kafka.pipeline_status WHERE pipeline = '$m'")
 		[ "$state" != "running $PARTITIONS" ] || return 0
 		sleep 0.1
 	done
@@ -123,7 +122,7 @@ model_setup() {
 wait_caught_up() {
 	local i n
 	for ((i = 0; i < $3 * 10; i++)); do
-		n=$(sql "SELECT rolled_up_rows FROM $1.kpi_state")
+		n=$(sql_value "SELECT rolled_up_rows FROM $1.kpi_state")
 		[ "$n" -lt "$2" ] || return 0
 		sleep 0.1
 	done
@@ -133,10 +132,10 @@ wait_caught_up() {
 }
 
 set_worker() {
-	sql "ALTER SYSTEM SET sales_kafka.rollup_worker = $1" >/dev/null
-	sql "SELECT pg_reload_conf()" >/dev/null
+	sql_value "ALTER SYSTEM SET sales_kafka.rollup_worker = $1" >/dev/null
+	sql_value "SELECT pg_reload_conf()" >/dev/null
 	for ((i = 0; i < 100; i++)); do
-		[ "$(sql "SHOW sales_kafka.rollup_worker")" != "$1" ] || return 0
+		[ "$(sql_value "SHOW sales_kafka.rollup_worker")" != "$1" ] || return 0
 		sleep 0.1
 	done
 }
@@ -153,12 +152,12 @@ for rate in "${RATES[@]}"; do
 	"${PSQL[@]}" -c "CALL bench.sampler('$m', $SAMPLE_MS)" >/dev/null &
 	sampler=$!
 	bench_produce_paced "$topic" "$rate" "$DURATION" 1
-	produced=$(sql "SELECT sum(high) FROM sales_kafka.watermarks('kafka', '$topic')")
+	produced=$(sql_value "SELECT sum(high) FROM sales_kafka.watermarks('kafka', '$topic')")
 	echo "   the topic holds $produced messages; waiting for the rollups to count them"
 	wait_caught_up "$m" "$produced" $((DURATION + 300))
-	sql "INSERT INTO bench.stop VALUES ('$m')" >/dev/null
+	sql_value "INSERT INTO bench.stop VALUES ('$m')" >/dev/null
 	wait "$sampler"
-	bad=$(sql "SELECT count(*) FROM bench.sample WHERE model = '$m' AND NOT (totals = per_minute)")
+	bad=$(sql_value "SELECT count(*) FROM bench.sample WHERE model = '$m' AND NOT (totals = per_minute)")
 	[ "$bad" = 0 ] || { echo "kpi_totals and kpi_sales_per_minute disagreed in $bad samples" >&2; exit 1; }
 
 	"${PSQL[@]}" -v m="$m" -v rate="$rate" -v warmup="$WARMUP" -v edge="$EDGE" <<-'SQL'
@@ -193,9 +192,9 @@ for rate in "${RATES[@]}"; do
 		                       ('rollups', (SELECT count(DISTINCT through) - 1 FROM bench.sample
 		                                     WHERE model = :'m'))) AS r(w, v);
 	SQL
-	sql "SELECT string_agg(what || ' ' || round(value, 1), ', ' ORDER BY what) FROM bench.result WHERE rate = $rate" |
+	sql_value "SELECT string_agg(what || ' ' || round(value, 1), ', ' ORDER BY what) FROM bench.result WHERE rate = $rate" |
 		sed 's/^/   freshness (ms): /'
-	sql "SELECT sales_kafka.stop_pipeline('$m')" >/dev/null
+	sql_value "SELECT sales_kafka.stop_pipeline('$m')" >/dev/null
 done
 
 # ------------------------------------------------------------ ingest, worker off and on
@@ -209,7 +208,7 @@ bench_generated_view "$BACKLOG"
 # messages (the backlog is ~150 bytes an event)
 bench_topic "$topic" 16
 bench_produce_generated "$topic"
-backlog=$(sql "SELECT sum(high - low) FROM sales_kafka.watermarks('kafka', '$topic')")
+backlog=$(sql_value "SELECT sum(high - low) FROM sales_kafka.watermarks('kafka', '$topic')")
 [ "$backlog" = "$BACKLOG" ] || echo "   note: the topic keeps $backlog of the $BACKLOG events"
 run=0
 for worker in off on off on; do
@@ -217,26 +216,26 @@ for worker in off on off on; do
 	m="ingest_$run"
 	set_worker "$worker"
 	model_setup "$m" "$topic" false
-	t0=$(sql "SELECT clock_timestamp()")
-	sql "SELECT sales_kafka.start_pipeline('$m')" >/dev/null
+	t0=$(sql_value "SELECT clock_timestamp()")
+	sql_value "SELECT sales_kafka.start_pipeline('$m')" >/dev/null
 	for ((i = 0; i < 3000; i++)); do
-		n=$(sql "SELECT count(*) FROM $m.order_lines")
+		n=$(sql_value "SELECT count(*) FROM $m.order_lines")
 		[ "$n" -lt "$backlog" ] && sleep 0.1 || break
 	done
 	[ "$n" -ge "$backlog" ] || { echo "$m holds $n of $backlog lines after 300 s" >&2; exit 1; }
 	# from the start to the last committed batch
-	rps=$(sql "SELECT round($n / extract(epoch FROM last_commit_at - '$t0'))
+	rps=$(sql_value "SELECT round($n / extract(epoch FROM last_commit_at - '$t0'))
 	             FROM sales_kafka.pipeline_status WHERE pipeline = '$m'")
-	sql "SELECT sales_kafka.stop_pipeline('$m')" >/dev/null
-	sql "INSERT INTO bench.ingest VALUES ('$worker', $rps)" >/dev/null
-	echo "   run $run, rollup worker $worker: $rps rows/s ($(sql "SELECT rolled_up_rows FROM $m.kpi_state") rolled up by the worker meanwhile)"
+	sql_value "SELECT sales_kafka.stop_pipeline('$m')" >/dev/null
+	sql_value "INSERT INTO bench.ingest VALUES ('$worker', $rps)" >/dev/null
+	echo "   run $run, rollup worker $worker: $rps rows/s ($(sql_value "SELECT rolled_up_rows FROM $m.kpi_state") rolled up by the worker meanwhile)"
 	# the next run's worker rolls up only its own lines
-	sql "SELECT sales_kafka.drop_pipeline('$m')" >/dev/null
-	sql "DROP SCHEMA $m CASCADE" >/dev/null 2>&1
+	sql_value "SELECT sales_kafka.drop_pipeline('$m')" >/dev/null
+	sql_value "DROP SCHEMA $m CASCADE" >/dev/null 2>&1
 done
 set_worker on
-best_off=$(sql "SELECT max(rows_per_s) FROM bench.ingest WHERE worker = 'off'")
-best_on=$(sql "SELECT max(rows_per_s) FROM bench.ingest WHERE worker = 'on'")
+best_off=$(sql_value "SELECT max(rows_per_s) FROM bench.ingest WHERE worker = 'off'")
+best_on=$(sql_value "SELECT max(rows_per_s) FROM bench.ingest WHERE worker = 'on'")
 
 echo
 echo "== result (the machine is shared: compare within this run)"
@@ -260,9 +259,9 @@ echo "          first / last: the first and the last $EDGE s of production"
 echo "ingest of $backlog events, best of two runs each: worker off $best_off rows/s, on $best_on rows/s:" \
 	"ratio $(ratio "$best_on" "$best_off")"
 for rate in "${RATES[@]}"; do
-	p99=$(sql "SELECT round(value) FROM bench.result WHERE rate = $rate AND what = 'p99'")
-	first=$(sql "SELECT round(value) FROM bench.result WHERE rate = $rate AND what = 'first p99'")
-	last=$(sql "SELECT round(value) FROM bench.result WHERE rate = $rate AND what = 'last p99'")
+	p99=$(sql_value "SELECT round(value) FROM bench.result WHERE rate = $rate AND what = 'p99'")
+	first=$(sql_value "SELECT round(value) FROM bench.result WHERE rate = $rate AND what = 'first p99'")
+	last=$(sql_value "SELECT round(value) FROM bench.result WHERE rate = $rate AND what = 'last p99'")
 	bench_target "freshness p99 at $rate/s (ms)" "$p99" "<=" "$TARGET_P99_MS"
 	bench_target "freshness p99, last $EDGE s at $rate/s (ms)" "$last" "<=" \
 		"$(awk "BEGIN { print $first * 1.5 + 100 }")"

@@ -39,6 +39,9 @@ bench_args() {
 # psql on the benchmark's database: quiet, stopping at the first error
 PSQL=(psql -X -q -v ON_ERROR_STOP=1 -d bench)
 
+# sql_value SQL: the statement's result, unaligned, tuples only
+sql_value() { "${PSQL[@]}" -At -c "$1"; }
+
 # bench_topic TOPIC PARTITIONS: create the topic (test broker or real cluster)
 bench_topic() {
 	if [ -n "${SK_TEST_BROKER_CTL:-}" ]; then
@@ -286,4 +289,45 @@ bench_finish() {
 	fi
 	echo "missed targets: $missed (BENCH_RELAX=1 reports them without failing)" >&2
 	exit 1
+}
+
+# ---- the sales model "s" of the KPI benchmarks (bench/sales_model_data.sql)
+
+# bench_check_sizes SIZE...: exits unless BENCH_SIZES are growing numbers
+bench_check_sizes() {
+	local n prev=0
+	for n in "$@"; do
+		[[ $n =~ ^[1-9][0-9]*$ ]] && [ "$n" -gt "$prev" ] ||
+			{ echo "BENCH_SIZES must be growing numbers of order lines: $*" >&2; exit 2; }
+		prev=$n
+	done
+}
+
+BENCH_NEXT_ORDER=0 # order numbers handed out so far (a multiple of 4)
+# bench_add_orders MAX_LINES TA TB RECENT: orders with MAX_LINES lines
+# (bench_orders(): sold over [TA, TB), or mostly recently if RECENT)
+bench_add_orders() {
+	local norders=$((($1 * 2 + 4) / 5)) written
+	norders=$(((norders + 3) / 4 * 4))
+	written=$(sql_value "SELECT bench_orders($BENCH_NEXT_ORDER, $norders, $1, '$2', '$3', $4)")
+	BENCH_NEXT_ORDER=$((BENCH_NEXT_ORDER + norders))
+	[ "$written" = "$1" ] || { echo "bench_orders wrote $written lines, not $1" >&2; exit 1; }
+}
+
+# bench_load_year SIZE CHUNK: adds order lines until s.order_lines has
+# SIZE, spread over the year before now in time order, CHUNK a statement;
+# prints each statement's lines and time
+bench_load_year() {
+	local have todo done n ta tb ca cb t1
+	have=$(sql_value "SELECT count(*) FROM s.order_lines")
+	todo=$(($1 - have))
+	read -r ta tb <<<"$(sql_value "SELECT extract(epoch FROM now() - interval '365 days') || ' ' || extract(epoch FROM now())")"
+	for ((done = 0; done < todo; done += $2)); do
+		n=$((todo - done < $2 ? todo - done : $2))
+		ca=$(awk "BEGIN { printf \"%.3f\", $ta + ($tb - $ta) * $done / $todo }")
+		cb=$(awk "BEGIN { printf \"%.3f\", $ta + ($tb - $ta) * ($done + $n) / $todo }")
+		t1=$(date +%s%N)
+		bench_add_orders "$n" "$(sql_value "SELECT to_timestamp($ca)")" "$(sql_value "SELECT to_timestamp($cb)")" false
+		echo "   $((have + done + n)) lines ($(((($(date +%s%N) - t1) / 1000000))) ms for $n)"
+	done
 }

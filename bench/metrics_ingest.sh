@@ -49,7 +49,6 @@ TOPIC="${SK_TEST_TOPIC_PREFIX}bench_metrics"
 CSV=$TMPDIR/bench_metrics.csv
 TARGET_RATIO=0.20
 TARGET_P95_MS=20
-sql_value() { "${PSQL[@]}" -At -c "$1"; }
 # timed_ms STATEMENT: how long the statement (with its ; or \g) took, in ms
 timed_ms() {
 	"${PSQL[@]}" -At <<-SQL
