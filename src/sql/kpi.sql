@@ -655,7 +655,9 @@ COMMENT ON FUNCTION sales_kafka.schedule_kpi_refresh(name, interval, name) IS
 
 -- pg_cron here, or an error that says where to call the scheduling
 -- function named (pg_cron lives in the database cron.database_name names,
--- and schedules jobs in others).
+-- and schedules jobs in others).  cron.database_name is readable by
+-- superusers and pg_read_all_settings only: reading it as another role
+-- failed with 42501, instead of this error; then the hint leaves it out.
 CREATE FUNCTION sales_kafka._require_pg_cron(caller text)
 RETURNS void
 LANGUAGE plpgsql
@@ -665,9 +667,11 @@ BEGIN
     IF to_regproc('cron.schedule_in_database') IS NULL THEN
         RAISE EXCEPTION 'pg_cron is not installed in database "%"', current_database()
             USING ERRCODE = 'object_not_in_prerequisite_state',
-                  HINT = format('Call sales_kafka.%s in the database named by cron.database_name (%s), with database => %L.',
+                  HINT = format('Call sales_kafka.%s in the database named by cron.database_name%s, with database => %L.',
                                 caller,
-                                coalesce(current_setting('cron.database_name', true), 'postgres'),
+                                CASE WHEN pg_has_role('pg_read_all_settings', 'USAGE')
+                                     THEN format(' (%s)', coalesce(current_setting('cron.database_name', true), 'postgres'))
+                                     ELSE '' END,
                                 current_database());
     END IF;
 END
