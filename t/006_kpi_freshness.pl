@@ -560,15 +560,16 @@ sub check_rollups_consistent
 # while the refresh has none: waiting for the writers, it has locked
 # nothing yet).  Several refreshes may wait for the writers at once (they
 # take turns on kpi_state's row only after that): the one of the lowest
-# pid.
+# pid, or the one of $only_pid.
 sub refresh_blocked_by
 {
-	my ($blocker) = @_;
+	my ($blocker, $only_pid) = @_;
+	my $only = defined $only_pid ? "AND a.pid = $only_pid" : '';
 	my $r = try_query($node, 'postgres', qq{
 		SELECT a.pid || ' ' || coalesce(a.backend_xid::text, '-') || ' ' || a.wait_event
 		  FROM pg_stat_activity a, pg_stat_activity b
 		 WHERE a.application_name LIKE 'kpi_loop_%' AND a.state = 'active'
-		   AND a.query LIKE 'SELECT sales_kafka.refresh_%'
+		   AND a.query LIKE 'SELECT sales_kafka.refresh_%' $only
 		   AND b.application_name = '$blocker' AND b.pid = ANY (pg_blocking_pids(a.pid))
 		 ORDER BY a.pid LIMIT 1});
 	return defined $r && $r =~ /^(\d+) (\d+|-) (\S+)$/ ? ($1, $2 eq '-' ? undef : $2, $3) : ();
@@ -738,7 +739,8 @@ ok(wait_loop_rows($loops, 'the first rollups'), 'eo: the refresh loops roll up r
 			sub { my $n = order_lines_count(); defined $n && $n >= $target },
 			$wait_s, 'the pipelines to write while a refresh waits'),
 		"eo: $what: the pipelines write a whole chunk while the refresh waits");
-	my ($still) = refresh_blocked_by('kpi_blocker_c');
+	# (the other loop's refresh may have come to wait too, since)
+	my ($still) = defined $pid ? refresh_blocked_by('kpi_blocker_c', $pid) : ();
 	ok(defined $pid && defined $still && $still == $pid, "eo: $what: the same refresh still waits");
 	kill_backend($pid, $what) if defined $pid;
 	$loops = after_kill($what, $loops, $blocker);
