@@ -7,7 +7,7 @@ CREATE EXTENSION IF NOT EXISTS pgtap;
 RESET client_min_messages;
 CREATE EXTENSION sales_kafka;
 
-SELECT plan(31);
+SELECT plan(32);
 
 SELECT has_schema('sales_kafka', 'schema sales_kafka exists');
 SELECT is((SELECT extrelocatable FROM pg_extension WHERE extname = 'sales_kafka'),
@@ -22,6 +22,7 @@ SELECT is((SELECT count(*) FROM pg_foreign_data_wrapper
               AND fdwvalidator = 'sales_kafka.sales_kafka_fdw_validator'::regproc),
           1::bigint, 'foreign data wrapper sales_kafka has our handler and validator');
 
+SELECT has_function('sales_kafka', 'time_ordered_uuid', ARRAY[]::name[], 'time_ordered_uuid() exists');
 SELECT has_function('sales_kafka', 'topics', ARRAY['name'], 'topics(name) exists');
 SELECT function_returns('sales_kafka', 'topics', ARRAY['name'], 'setof record',
                         'topics(name) returns a set of rows');

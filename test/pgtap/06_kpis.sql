@@ -16,7 +16,7 @@ DROP ROLE IF EXISTS kpi_owner;
 RESET client_min_messages;
 CREATE EXTENSION sales_kafka;
 
-SELECT plan(107);
+SELECT plan(113);
 
 -------------------------------------------------------------------------------
 -- The model
@@ -49,6 +49,28 @@ SELECT is((SELECT string_agg(c.relname || coalesce('.' || a.attname, ''), ', ')
           NULL, 'every object and column of the model has a comment');
 SELECT is((SELECT count(*) FROM pg_class WHERE relnamespace = 'kpi_test'::regnamespace
              AND relkind = 'v' AND relname LIKE 'kpi\_%'), 28::bigint, 'the model has 28 KPI views');
+
+-- order ids of lines that come without one: time-ordered UUIDs (version 7)
+CREATE TEMP TABLE made_ids AS
+SELECT n, sales_kafka.time_ordered_uuid()::text AS id, clock_timestamp() AS made_at
+  FROM generate_series(1, 2000) n;
+SELECT is((SELECT count(*) FROM made_ids
+            WHERE id ~ '^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$'),
+          2000::bigint, 'time_ordered_uuid() makes UUIDs of version 7, variant 10');
+SELECT is((SELECT count(DISTINCT id) FROM made_ids), 2000::bigint, 'each one a new one');
+-- the first 48 bits: milliseconds since 1970, as the clock read after it
+SELECT is((SELECT count(*) FROM made_ids
+            WHERE ('x' || lpad(replace(left(id, 13), '-', ''), 16, '0'))::bit(64)::bigint
+                  BETWEEN floor(extract(epoch FROM made_at) * 1000) - 1000
+                      AND floor(extract(epoch FROM made_at) * 1000)),
+          2000::bigint, 'an id starts with the time it was made, in milliseconds');
+SELECT is((SELECT count(*) FROM (SELECT left(id, 18) < lag(left(id, 18)) OVER (ORDER BY n) AS back
+                                   FROM made_ids) b WHERE back),
+          0::bigint, 'ids made later do not sort earlier (time and fraction of a millisecond)');
+INSERT INTO kpi_test.order_lines (sold_at, product_id, unit_price) VALUES (now(), 'P0', 1);
+SELECT matches((SELECT order_id FROM kpi_test.order_lines WHERE product_id = 'P0'),
+               '^[0-9a-f]{8}-[0-9a-f]{4}-7', 'a line without an order id gets a time-ordered one');
+DELETE FROM kpi_test.order_lines WHERE product_id = 'P0';
 
 -------------------------------------------------------------------------------
 -- Fixtures (time zone America/New_York)
@@ -315,6 +337,12 @@ SELECT results_eq($$SELECT order_id, revenue FROM kpi_own.order_lines$$, $$SELEC
                   'DROP EXTENSION ... CASCADE keeps the sales data');
 SELECT has_table('kpi_own', 'rollup_total', 'and the rollups');
 CREATE EXTENSION sales_kafka;
+SELECT sales_kafka.upgrade_sales_model('kpi_own');
+SELECT is((SELECT pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef d
+             JOIN pg_attribute a ON a.attrelid = d.adrelid AND a.attnum = d.adnum
+            WHERE d.adrelid = 'kpi_own.order_lines'::regclass AND a.attname = 'order_id'),
+          '(sales_kafka.time_ordered_uuid())::text',
+          'upgrade_sales_model gives back the order id default that DROP EXTENSION ... CASCADE dropped');
 SET client_min_messages = warning;
 DROP SCHEMA kpi_own CASCADE;
 RESET client_min_messages;

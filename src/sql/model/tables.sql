@@ -56,6 +56,26 @@ $$;
 COMMENT ON FUNCTION sales_kafka._use_model_schema(name) IS
 'internal: puts the schema of a sales model first in search_path for the calling function, if the current user owns it';
 
+-- The order id of a line that comes without one (src/time_ordered_uuid.c):
+-- ids made later sort later, so that the primary key of order_lines grows
+-- at its right edge instead of on random pages.
+CREATE FUNCTION sales_kafka.time_ordered_uuid()
+RETURNS uuid
+AS 'MODULE_PATHNAME', 'sales_kafka_time_ordered_uuid'
+LANGUAGE C VOLATILE PARALLEL SAFE;
+
+COMMENT ON FUNCTION sales_kafka.time_ordered_uuid() IS
+'a new UUID of version 7 (RFC 9562): the time in milliseconds, then random bits, so that ids made later sort later; the default order id of a sales model''s order lines';
+
+-- What order_lines.order_id defaults to (the upgrade sets it too)
+CREATE FUNCTION sales_kafka._order_id_default()
+RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN 'sales_kafka.time_ordered_uuid()::text';
+
+COMMENT ON FUNCTION sales_kafka._order_id_default() IS
+'internal: the default of order_lines.order_id, as an SQL expression';
+
 CREATE FUNCTION sales_kafka._create_model_tables(
     model_schema name,
     time_zone text,
@@ -117,7 +137,7 @@ BEGIN
     -- old months detach cheaply: the primary key must then hold sold_at
     EXECUTE format($t$
 CREATE TABLE order_lines (
-    order_id text NOT NULL DEFAULT gen_random_uuid()::text,
+    order_id text NOT NULL DEFAULT %s,
     line integer NOT NULL DEFAULT 1,
     sold_at timestamptz NOT NULL,
     customer_id text,
@@ -136,6 +156,7 @@ CREATE TABLE order_lines (
     ingest_id bigint NOT NULL DEFAULT nextval('order_lines_ingest_id_seq'),
     PRIMARY KEY (order_id, line%s)
 )%s$t$,
+                   sales_kafka._order_id_default(),
                    CASE WHEN partitioned THEN ', sold_at' ELSE '' END,
                    CASE WHEN partitioned THEN ' PARTITION BY RANGE (sold_at)' ELSE '' END);
     ALTER SEQUENCE order_lines_ingest_id_seq OWNED BY order_lines.ingest_id;

@@ -242,6 +242,19 @@ BEGIN
         END;
     END IF;
 
+    -- 1.3: lines that come without an order id get a time-ordered one
+    -- (1.2: gen_random_uuid()); and a default that DROP EXTENSION ...
+    -- CASCADE dropped, with the function it called, comes back.  A default
+    -- of the owner's own is kept.
+    IF coalesce((SELECT pg_get_expr(d.adbin, d.adrelid)
+                   FROM pg_attrdef d
+                   JOIN pg_attribute a ON a.attrelid = d.adrelid AND a.attnum = d.adnum
+                  WHERE d.adrelid = lines AND a.attname = 'order_id'),
+                '(gen_random_uuid())::text') = '(gen_random_uuid())::text' THEN
+        EXECUTE format('ALTER TABLE %s ALTER COLUMN order_id SET DEFAULT %s',
+                       lines, sales_kafka._order_id_default());
+    END IF;
+
     -- every version: the views, the customers' trigger function, comments
     -- and grants of the installed one
     PERFORM sales_kafka._create_model_views(model_schema, st.time_zone);
