@@ -190,35 +190,32 @@ BEGIN
     -- see bench/kpi_dashboard.sh, not spread over it in hash order).
     --
     -- An order counts where its first line (by ingest_id) does.  Its lines
-    -- may come in different runs: the first new line of each order in this
-    -- run opens it unless a line of the order has a smaller ingest_id, and
-    -- every such line was rolled up by an earlier run (values up to upto
-    -- are final, see above).  One index probe per order of the run, not
-    -- one per line.  The probe is a subplan of the select list, never a
-    -- join the planner could turn into a scan of all the order lines.
+    -- may come in different runs: a line opens its order unless a line of
+    -- the order has a smaller ingest_id, which this run or an earlier one
+    -- rolls up (values up to upto are final, see above).  One probe of the
+    -- primary key per line, in ingest_id order: the order ids of new lines
+    -- are mostly new ones, and time-ordered ones
+    -- (sales_kafka.time_ordered_uuid()) sit together at the right edge of
+    -- the index; finding each order's first new line first (grouping the
+    -- run's lines by order, sorting, joining back) cost more than the
+    -- probes it saved.  The probe is a subplan of the select list, never a
+    -- join the planner could turn into a scan of all the order lines.  A
+    -- line without a customer takes its order's, if the model has orders
+    -- at all (sale events have neither: no probe of an empty table).
     IF upto > st.rolled_up_through THEN
         EXECUTE replace(replace(replace($roll$
-WITH new_lines AS MATERIALIZED (
-    SELECT l.order_id, l.ingest_id,
-           date_trunc('minute', l.sold_at, $3) AS minute, date_trunc('hour', l.sold_at, $3) AS hour,
+WITH lines AS MATERIALIZED (
+    SELECT date_trunc('minute', l.sold_at, $3) AS minute, date_trunc('hour', l.sold_at, $3) AS hour,
            l.product_id,
            coalesce(l.customer_id,
-                    (SELECT o.customer_id FROM @s.orders o WHERE o.order_id = l.order_id)) AS customer_id,
-           l.quantity, l.revenue, l.profit
+                    CASE WHEN EXISTS (SELECT FROM @s.orders)
+                         THEN (SELECT o.customer_id FROM @s.orders o WHERE o.order_id = l.order_id) END)
+             AS customer_id,
+           l.quantity, l.revenue, l.profit,
+           NOT EXISTS (SELECT FROM @s.order_lines e
+                        WHERE e.order_id = l.order_id AND e.ingest_id < l.ingest_id) AS opens_order
       FROM @s.order_lines l
      WHERE l.ingest_id > $1 AND l.ingest_id <= $2),
-first_lines AS MATERIALIZED (
-    SELECT f.ingest_id,
-           NOT EXISTS (SELECT FROM @s.order_lines e
-                        WHERE e.order_id = f.order_id AND e.ingest_id < f.ingest_id) AS opens_order
-      -- probed in key order: each page of the index is read once, in order
-      FROM (SELECT order_id, min(ingest_id) AS ingest_id FROM new_lines
-             GROUP BY order_id ORDER BY order_id) f),
-lines AS MATERIALIZED (
-    SELECT l.minute, l.hour, l.product_id, l.customer_id, l.quantity, l.revenue, l.profit,
-           f.ingest_id IS NOT NULL AS opens_order
-      FROM new_lines l
-      LEFT JOIN first_lines f ON f.ingest_id = l.ingest_id AND f.opens_order),
 -- the finest grain of each rollup
 total_minute AS MATERIALIZED (
     SELECT minute AS bucket,
@@ -273,13 +270,13 @@ price_band AS (
     INSERT INTO @s.rollup_price_band AS r
     SELECT width_bucket(revenue / quantity, '{5,10,20,50,100,200,500,1000}'::numeric[]),
            count(*), sum(quantity), sum(revenue)
-      FROM new_lines WHERE quantity > 0
+      FROM lines WHERE quantity > 0
      GROUP BY 1
     ON CONFLICT (band) DO UPDATE
        SET sales_count = r.sales_count + excluded.sales_count,
            quantity = r.quantity + excluded.quantity,
            revenue = r.revenue + excluded.revenue)
-SELECT count(*) FROM new_lines
+SELECT count(*) FROM lines
 $roll$, '@grains@',
             (SELECT string_agg(format($g$
 %1$s_sums AS MATERIALIZED (
