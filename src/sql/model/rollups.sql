@@ -13,6 +13,11 @@ AS $$
 BEGIN
     PERFORM sales_kafka._use_model_schema(model_schema);
 
+    -- Each refresh updates rows of these in place (a bucket's sums grow),
+    -- the newest buckets' on every run: room on each page keeps an update
+    -- on its page (HOT, no new index entries) and a bucket's versions
+    -- together (100,000 lines with late ones, bench/kpi_dashboard.sh: 9 %
+    -- faster than with full pages).
     CREATE TABLE rollup_total (
         grain text NOT NULL CHECK (grain IN ('minute', 'hour', 'day', 'month', 'all')),
         bucket timestamptz NOT NULL,
@@ -22,22 +27,23 @@ BEGIN
         revenue numeric NOT NULL,
         profit numeric,
         PRIMARY KEY (grain, bucket)
-    );
+    ) WITH (fillfactor = 80);
     CREATE TABLE rollup_product (LIKE rollup_total INCLUDING CONSTRAINTS,
         product_id text NOT NULL,
-        PRIMARY KEY (grain, bucket, product_id));
+        PRIMARY KEY (grain, bucket, product_id)) WITH (fillfactor = 80);
     -- Sums per customer and hour (grain 'hour' only): what
     -- customers_moved() moves between the groups below.
     CREATE TABLE rollup_customer (LIKE rollup_total INCLUDING CONSTRAINTS,
         customer_id text,
-        UNIQUE NULLS NOT DISTINCT (grain, bucket, customer_id));
+        UNIQUE NULLS NOT DISTINCT (grain, bucket, customer_id)) WITH (fillfactor = 80);
     -- Sums per customer group (the customers' segment, region, country,
     -- state and city as they are now) and time bucket:
     -- kpi_customer_sales_hourly, _daily and _monthly.  Kept by
     -- refresh_rollups, and by customers_moved() when customers change.
     CREATE TABLE rollup_customer_group (LIKE rollup_total INCLUDING CONSTRAINTS,
         segment text, region text, country text, state text, city text,
-        UNIQUE NULLS NOT DISTINCT (grain, bucket, segment, region, country, state, city));
+        UNIQUE NULLS NOT DISTINCT (grain, bucket, segment, region, country, state, city))
+        WITH (fillfactor = 80);
     -- a customer's rows, for customers_moved()
     CREATE INDEX ON rollup_customer (customer_id);
 

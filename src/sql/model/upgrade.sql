@@ -179,6 +179,13 @@ BEGIN
         -- 1.3: rollup_customer keeps hours only (for customers_moved());
         -- the KPIs per customer attribute read rollup_customer_group
         DELETE FROM rollup_customer WHERE grain <> 'hour';
+
+        -- 1.3: room on the rollups' pages for their updates (new pages;
+        -- rebuild_rollups rewrites them all)
+        ALTER TABLE rollup_total SET (fillfactor = 80);
+        ALTER TABLE rollup_product SET (fillfactor = 80);
+        ALTER TABLE rollup_customer SET (fillfactor = 80);
+        ALTER TABLE rollup_customer_group SET (fillfactor = 80);
     END IF;
 
     -- 1.3: a metric record is a series and a record id, and the summaries
