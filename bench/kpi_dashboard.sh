@@ -151,6 +151,7 @@ echo "== setup: database bench, sales model \"s\" (time zone $TIME_ZONE), dimens
 echo "   sizes: ${SIZES[*]} order lines; $RUNS runs a query (+$WARMUP warm-up);" \
 	"$REFRESH_RUNS refresh_rollups and $KPI_RUNS refresh_kpis after $NEW_ROWS new lines each"
 bench_db
+echo "   server: shared_buffers $(sql_value "SHOW shared_buffers") (test/run-tests.sh: SK_SERVER_SETTINGS)"
 "${PSQL[@]}" -c "ALTER SYSTEM SET sales_kafka.rollup_worker = off" -c "SELECT pg_reload_conf()" >/dev/null
 if [ -n "${BENCH_SQL:-}" ]; then
 	echo "   BENCH_SQL: running $BENCH_SQL first"

@@ -45,6 +45,10 @@
 #                     against one such installation take turns (a lock file
 #                     in its library directory). test/check-assert.sh builds
 #                     one with assertions and runs the suites so.
+#   SK_SERVER_SETTINGS  settings for the cluster of pg_regress, pgTAP and
+#                     --run, ';' between them, after the others (for a
+#                     benchmark of a server configured as in production:
+#                     SK_SERVER_SETTINGS='shared_buffers = 2GB')
 #   SK_CHECK_SERVER_LOGS=1  after the suites, search every server log of the
 #                     run for assertion failures, crashes, memory-context
 #                     and resource-leak warnings and core files (with gdb, a
@@ -485,6 +489,10 @@ sales_kafka.brokers = '$BROKERS'
 sk_test.topic_prefix = '$TOPIC_PREFIX'
 sk_test.broker_ctl = '$BROKER_CTL'
 EOF
+if [ -n "${SK_SERVER_SETTINGS:-}" ]; then
+	printf '# SK_SERVER_SETTINGS\n%s\n' "${SK_SERVER_SETTINGS//;/$'\n'}" >>"$PGDATA_DIR/postgresql.conf"
+	say "server settings added: $SK_SERVER_SETTINGS"
+fi
 
 # True if something accepts TCP connections on 127.0.0.1:$1.
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
