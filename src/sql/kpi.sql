@@ -155,6 +155,7 @@ DECLARE
     upto bigint;
     metrics_upto bigint;
     n bigint;
+    session_zone text := current_setting('TimeZone');
 BEGIN
     -- A snapshot taken at the start would hide rows committed while we
     -- wait below, and they would never be rolled up.
@@ -203,9 +204,14 @@ BEGIN
     -- line without a customer takes its order's, if the model has orders
     -- at all (sale events have neither: no probe of an empty table).
     IF upto > st.rolled_up_through THEN
+        -- The new lines' minutes and hours are cut in the model's time
+        -- zone made the session's for the statement: date_trunc() given a
+        -- zone looks it up by name on every call, twice a line (0.64 µs a
+        -- line against 0.28).
+        PERFORM set_config('TimeZone', st.time_zone, true);
         EXECUTE replace(replace(replace($roll$
 WITH lines AS MATERIALIZED (
-    SELECT date_trunc('minute', l.sold_at, $3) AS minute, date_trunc('hour', l.sold_at, $3) AS hour,
+    SELECT date_trunc('minute', l.sold_at) AS minute, date_trunc('hour', l.sold_at) AS hour,
            l.product_id,
            coalesce(l.customer_id,
                     CASE WHEN EXISTS (SELECT FROM @s.orders)
@@ -302,6 +308,7 @@ $roll$, '@grains@',
             '@add@', sales_kafka._add_sums()), '@s', s)
         INTO n
         USING st.rolled_up_through, upto, st.time_zone;
+        PERFORM set_config('TimeZone', session_zone, true);
     ELSE
         n := 0;
         upto := st.rolled_up_through;

@@ -16,7 +16,7 @@ DROP ROLE IF EXISTS kpi_owner;
 RESET client_min_messages;
 CREATE EXTENSION sales_kafka;
 
-SELECT plan(113);
+SELECT plan(115);
 
 -------------------------------------------------------------------------------
 -- The model
@@ -102,7 +102,15 @@ INSERT INTO kpi_test.order_lines (order_id, line, sold_at, customer_id, product_
                                   unit_price, discount, stated_revenue, profit)
 SELECT * FROM fixture_lines;
 
+-- (from a session in a zone half an hour off the model's)
+SET TimeZone = 'Asia/Kolkata';
 SELECT is(sales_kafka.refresh_kpis('kpi_test'), 7::bigint, 'refresh_kpis rolls up the 7 new lines');
+SELECT is(current_setting('TimeZone'), 'Asia/Kolkata',
+          'the session''s time zone is its own after a refresh');
+SELECT is((SELECT count(*) FROM kpi_test.rollup_total
+            WHERE grain IN ('minute', 'hour') AND date_trunc(grain, bucket, 'America/New_York') <> bucket),
+          0::bigint, 'the refresh cut minutes and hours in the model''s time zone');
+RESET TimeZone;
 SELECT is(sales_kafka.refresh_rollups('kpi_test'), 0::bigint, 'a second refresh finds nothing new');
 
 -- revenue 200 + 12 + 585 + 90 + 600 + 12 + 150 = 1649; profit 40 + 3 + 100 - 10 + 80 + 2 + 20 = 235;
