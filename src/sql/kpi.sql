@@ -59,6 +59,27 @@ LANGUAGE C STRICT VOLATILE;
 COMMENT ON FUNCTION sales_kafka._wait_for_writers(regclass) IS
 'internal: waits until every transaction writing into the table (or its partitions) when called has ended';
 
+-- The last ingest_id of a fact table (order lines, metric records) up to
+-- which every row is final: the sequence's last value, read first, once
+-- the writers that might still hold a smaller one have ended (waited for
+-- here).
+CREATE FUNCTION sales_kafka._final_ingest_id(fact_table regclass, ingest_id_seq regclass)
+RETURNS bigint
+LANGUAGE plpgsql STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    upto bigint;
+BEGIN
+    upto := coalesce(pg_sequence_last_value(ingest_id_seq), 0);
+    PERFORM sales_kafka._wait_for_writers(fact_table);
+    RETURN upto;
+END
+$$;
+
+COMMENT ON FUNCTION sales_kafka._final_ingest_id(regclass, regclass) IS
+'internal: the last value of a fact table''s ingest_id sequence, after waiting for the transactions writing into the table';
+
 -- How an upsert into a rollup adds the sums of new lines to a bucket's
 -- (a NULL profit is no profit, not an unknown one that hides the others).
 CREATE FUNCTION sales_kafka._add_sums()
@@ -168,13 +189,12 @@ BEGIN
     -- sequence value read next, so these offsets are covered.
     covered := sales_kafka._covered_offsets((s || '.order_lines')::regclass);
 
-    -- Every line up to this value is final once the writers that might
-    -- still hold a smaller one have ended.  Waited for before kpi_state's
-    -- row is locked: a writer may lock it too (customers_moved(), when its
+    -- Every line up to upto is final.  Waited for before kpi_state's row
+    -- is locked: a writer may lock it too (customers_moved(), when its
     -- transaction then changes customers), and would wait for us while we
     -- wait for it.
-    upto := coalesce(pg_sequence_last_value((s || '.order_lines_ingest_id_seq')::regclass), 0);
-    PERFORM sales_kafka._wait_for_writers((s || '.order_lines')::regclass);
+    upto := sales_kafka._final_ingest_id((s || '.order_lines')::regclass,
+                                         (s || '.order_lines_ingest_id_seq')::regclass);
     metrics_upto := sales_kafka._metrics_final(model_schema);
 
     -- one refresh at a time; one that locked it before us may have gone

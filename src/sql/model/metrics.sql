@@ -441,10 +441,9 @@ COMMENT ON FUNCTION sales_kafka._refresh_metric_summaries(name, bigint) IS
 'internal: merges the metric records written since the last call, up to the ingest_id given (from _metrics_final), into every summary of a sales model and computes again the buckets of changed records, exactly once; refresh_rollups calls it';
 
 -- The last ingest_id of a model's metric records up to which every record
--- is final, once the writers that might still hold a smaller one have
--- ended: waited for here, before the caller locks kpi_state's row (a writer
--- may lock it too, see _refresh_rollups).  NULL for a model of 1.2 not
--- upgraded yet.
+-- is final (_final_ingest_id, which waits for their writers), for a caller
+-- that has not locked kpi_state's row yet (a writer may lock it too, see
+-- _refresh_rollups).  NULL for a model of 1.2 not upgraded yet.
 CREATE FUNCTION sales_kafka._metrics_final(model_schema name)
 RETURNS bigint
 LANGUAGE plpgsql
@@ -452,15 +451,13 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     s text := sales_kafka._model_state(model_schema);
-    upto bigint;
 BEGIN
     PERFORM sales_kafka._use_model_schema(model_schema);
     IF to_regclass(s || '.metric_summary_view') IS NULL THEN
         RETURN NULL;
     END IF;
-    upto := coalesce(pg_sequence_last_value((s || '.metrics_ingest_id_seq')::regclass), 0);
-    PERFORM sales_kafka._wait_for_writers((s || '.metrics')::regclass);
-    RETURN upto;
+    RETURN sales_kafka._final_ingest_id((s || '.metrics')::regclass,
+                                        (s || '.metrics_ingest_id_seq')::regclass);
 END
 $$;
 
