@@ -103,7 +103,6 @@ BEGIN
 END $$;
 SQL
 
-
 # a free port on loopback, from 18080 on
 port=18080
 while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((port + 1)); done

@@ -231,7 +231,6 @@ done
 	sed 's/^/   NOTE: the model has no view /'
 "${PSQL[@]}" -At -c "SELECT '   metrics: ' || count(*) || ' samples, ' || count(DISTINCT series) || ' streams' FROM s.metrics"
 
-# sql_value QUERY: one value
 # timed WHAT SIZE STMT: time STMT in the server, record it under WHAT, print it
 timed() {
 	local ms

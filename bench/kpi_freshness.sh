@@ -69,7 +69,6 @@ TARGET_INGEST_RATIO=0.9
 if [ "$DURATION" -ge 300 ]; then EDGE=60; else EDGE=$((DURATION / 5)); fi
 [ "$EDGE" -gt 0 ] || EDGE=1
 
-
 echo "== setup: database bench; rates ${RATES[*]}/s for $DURATION s each; $PARTITIONS partitions;" \
 	"sampler every $SAMPLE_MS ms; ingest comparison over $BACKLOG events"
 bench_db
