@@ -57,6 +57,15 @@
 #      Then the same with lines in time order (all sold in the last 10
 #      minutes, as a live stream brings them): the late lines above touch a
 #      bucket of their own in every rollup and grain, and cost most of it.
+#      Each mix twice: every refresh in a new connection (as a pg_cron job
+#      runs it), then every refresh in one session that refreshes again
+#      and again, as the rollup worker does.  A new backend pays for its
+#      first refresh: catalog caches, the statement's plan, and a page
+#      fault for each page of shared memory it touches first (100,000
+#      lines with late ones, dev machine: 1.3-1.6 s in a new backend, 1.0 s
+#      in the next refreshes of the same one).  The session's first
+#      refresh, of BENCH_BIG_NEW_ROWS lines as above, is not counted; the
+#      targets are the session's.
 # The rollup worker is off (sales_kafka.rollup_worker) while this runs, so
 # that only the refreshes measured here roll lines up.
 # Every time is measured in the server (clock_timestamp() around the
@@ -245,18 +254,39 @@ record() {
 	"${PSQL[@]}" -c "INSERT INTO bench_time_result VALUES ($2, '$1', $3)"
 }
 
-# timed_refreshes WHAT RUNS FUNCTION ROWS MIX: RUNS times, ROWS new lines
-# (MIX: "late" as in step 4, or "in_order": sold in the last 10 minutes),
-# then sales_kafka.FUNCTION('s') timed; records the median as WHAT
+# add_lines ROWS MIX: ROWS new lines (MIX: "late" as in step 4, or
+# "in_order": sold in the last 10 minutes)
+add_lines() {
+	if [ "$2" = in_order ]; then
+		bench_add_orders "$1" "$(sql_value "SELECT now() - interval '10 minutes'")" "$(sql_value "SELECT now()")" false
+	else
+		bench_add_orders "$1" -infinity infinity true
+	fi
+}
+
+# The session of step 5 that refreshes again and again, as the rollup
+# worker does (started there); session_refresh FUNCTION: sets session_ms
+# to the milliseconds sales_kafka.FUNCTION('s') took in it
+session_refresh() {
+	echo "SELECT bench_ms(\$\$SELECT sales_kafka.$1('s')\$\$);" >&"${REFRESHER[1]}"
+	read -r -t 900 session_ms <&"${REFRESHER[0]}" || { echo "the refreshing session did not answer" >&2; exit 1; }
+	[[ $session_ms =~ ^[0-9.]+$ ]] || { echo "$1 in the refreshing session: $session_ms" >&2; exit 1; }
+}
+
+# timed_refreshes WHAT RUNS FUNCTION ROWS MIX [session]: RUNS times, ROWS
+# new lines (add_lines), then sales_kafka.FUNCTION('s') timed, in a new
+# connection each time or in the refreshing session; records the median
+# as WHAT
 timed_refreshes() {
-	local what=$1 runs=$2 fn=$3 rows=$4 mix=$5 r ms all=()
+	local what=$1 runs=$2 fn=$3 rows=$4 mix=$5 where=${6:-} r ms all=()
 	for ((r = 1; r <= runs; r++)); do
-		if [ "$mix" = in_order ]; then
-			bench_add_orders "$rows" "$(sql_value "SELECT now() - interval '10 minutes'")" "$(sql_value "SELECT now()")" false
+		add_lines "$rows" "$mix"
+		if [ "$where" = session ]; then
+			session_refresh "$fn"
+			ms=$session_ms
 		else
-			bench_add_orders "$rows" -infinity infinity true
+			ms=$(sql_value "SELECT bench_ms(\$\$SELECT sales_kafka.$fn('s')\$\$)")
 		fi
-		ms=$(sql_value "SELECT bench_ms(\$\$SELECT sales_kafka.$fn('s')\$\$)")
 		all+=("$ms")
 		printf '   run %d: %s %10s ms\n' "$r" "$fn" "$ms"
 	done
@@ -328,10 +358,20 @@ for size in "${SIZES[@]}"; do
 		{ echo "rows are still waiting after refresh_kpis" >&2; exit 1; }
 
 	[ "$size" = "${SIZES[${#SIZES[@]} - 1]}" ] || continue
-	echo "-- at the largest size: $BIG_ROWS new lines (as above), then refresh_rollups"
-	timed_refreshes "refresh_rollups after $BIG_ROWS lines (median)" "$BIG_RUNS" refresh_rollups "$BIG_ROWS" late
-	echo "-- at the largest size: $BIG_ROWS new lines in time order (the last 10 minutes), then refresh_rollups"
-	timed_refreshes "refresh_rollups after $BIG_ROWS lines in time order (median)" "$BIG_RUNS" refresh_rollups "$BIG_ROWS" in_order
+	echo "-- at the largest size: $BIG_ROWS new lines (as above), then refresh_rollups in a new connection"
+	timed_refreshes "refresh_rollups after $BIG_ROWS lines, new connection (median)" "$BIG_RUNS" refresh_rollups "$BIG_ROWS" late
+	echo "-- the same, lines in time order (the last 10 minutes)"
+	timed_refreshes "refresh_rollups after $BIG_ROWS lines in time order, new connection (median)" "$BIG_RUNS" refresh_rollups "$BIG_ROWS" in_order
+	echo "-- at the largest size: $BIG_ROWS new lines (as above), then refresh_rollups in one session, as the rollup worker"
+	coproc REFRESHER { "${PSQL[@]}" -At 2>&1; }
+	add_lines "$BIG_ROWS" late
+	session_refresh refresh_rollups
+	echo "   the session's first refresh (not counted): $session_ms ms"
+	timed_refreshes "refresh_rollups after $BIG_ROWS lines (median)" "$BIG_RUNS" refresh_rollups "$BIG_ROWS" late session
+	echo "-- the same, lines in time order (the last 10 minutes)"
+	timed_refreshes "refresh_rollups after $BIG_ROWS lines in time order (median)" "$BIG_RUNS" refresh_rollups "$BIG_ROWS" in_order session
+	exec {REFRESHER[1]}>&-
+	wait "$REFRESHER_PID"
 done
 
 first=${SIZES[0]}
@@ -365,7 +405,9 @@ kpi_first=$(sql_value "SELECT ms FROM bench_time_result WHERE size = $first AND 
 kpi_last=$(sql_value "SELECT ms FROM bench_time_result WHERE size = $last AND what LIKE 'refresh_kpis after%'")
 reb_last=$(sql_value "SELECT ms FROM bench_time_result WHERE size = $last AND what = 'rebuild_rollups (full)'")
 big_last=$(sql_value "SELECT ms FROM bench_time_result WHERE size = $last AND what = 'refresh_rollups after $BIG_ROWS lines (median)'")
-order_last=$(sql_value "SELECT ms FROM bench_time_result WHERE size = $last AND what LIKE 'refresh_rollups after $BIG_ROWS lines in time order%'")
+order_last=$(sql_value "SELECT ms FROM bench_time_result WHERE size = $last AND what = 'refresh_rollups after $BIG_ROWS lines in time order (median)'")
+big_new=$(sql_value "SELECT ms FROM bench_time_result WHERE size = $last AND what = 'refresh_rollups after $BIG_ROWS lines, new connection (median)'")
+order_new=$(sql_value "SELECT ms FROM bench_time_result WHERE size = $last AND what = 'refresh_rollups after $BIG_ROWS lines in time order, new connection (median)'")
 missed=$(sql_value "SELECT coalesce(string_agg(view || ' ' || p95 || ' ms', ', ' ORDER BY p95 DESC), '')
 	FROM bench_latency_result WHERE size = $last AND p95 > $TARGET_P95_MS")
 worst=$(sql_value "SELECT view || ' ' || p95 || ' ms' FROM bench_latency_result WHERE size = $last ORDER BY p95 DESC LIMIT 1")
@@ -376,13 +418,14 @@ echo "incremental refresh_rollups after $NEW_ROWS lines: $inc_first ms at $first
 	"ratio $r_inc"
 echo "refresh_kpis after $NEW_ROWS lines: $kpi_first ms at $first, $kpi_last ms at $last: ratio $(ratio "$kpi_last" "$kpi_first")"
 echo "full rebuild_rollups at $last lines: $reb_last ms = $(ratio "$reb_last" "$inc_last") x an incremental refresh"
-echo "refresh_rollups after $BIG_ROWS new lines at $last lines: $big_last ms" \
+echo "refresh_rollups after $BIG_ROWS new lines at $last lines, in one session: $big_last ms" \
 	"($(awk "BEGIN { printf \"%.0f\", $BIG_ROWS / ($big_last / 1000) }") lines/s); in time order: $order_last ms" \
 	"($(awk "BEGIN { printf \"%.0f\", $BIG_ROWS / ($order_last / 1000) }") lines/s)"
+echo "   in a new connection each: $big_new ms; in time order: $order_new ms"
 echo "dashboard p95 at $last lines: worst $worst${missed:+; over $TARGET_P95_MS ms: $missed}"
 worst_ms=$(sql_value "SELECT max(p95) FROM bench_latency_result WHERE size = $last")
 bench_target "incremental refresh, $last / $first lines" "$r_inc" "<=" "$TARGET_REFRESH_RATIO"
 bench_target "worst dashboard p95 at $last lines (ms)" "$worst_ms" "<=" "$TARGET_P95_MS"
-bench_target "refresh_rollups after $BIG_ROWS new lines at $last lines (ms)" "$big_last" "<=" "$TARGET_BIG_MS"
-bench_target "refresh_rollups after $BIG_ROWS new lines in time order at $last lines (ms)" "$order_last" "<=" "$TARGET_BIG_MS"
+bench_target "refresh_rollups after $BIG_ROWS new lines at $last lines, one session (ms)" "$big_last" "<=" "$TARGET_BIG_MS"
+bench_target "refresh_rollups after $BIG_ROWS new lines in time order at $last lines, one session (ms)" "$order_last" "<=" "$TARGET_BIG_MS"
 bench_finish
