@@ -63,9 +63,10 @@
 #      first refresh: catalog caches, the statement's plan, and a page
 #      fault for each page of shared memory it touches first (perf stat of
 #      one: 11,900 minor faults, 775 in the session's next refresh; 100,000
-#      lines with late ones: 1.5-1.6 s in a new connection, 1.1-1.2 s in
-#      the session).  The session's first refresh, of BENCH_BIG_NEW_ROWS
-#      lines as above, is not counted; the targets are the session's.
+#      lines with late ones, medians: 1.5-1.6 s in a new connection,
+#      1.1-1.2 s in the session).  The session's first refresh, of
+#      BENCH_BIG_NEW_ROWS lines as above, is not counted; the targets are
+#      the session's.
 # The rollup worker is off (sales_kafka.rollup_worker) while this runs, so
 # that only the refreshes measured here roll lines up.
 # Every time is measured in the server (clock_timestamp() around the
@@ -364,15 +365,17 @@ for size in "${SIZES[@]}"; do
 	timed_refreshes "refresh_rollups after $BIG_ROWS lines in time order, new connection (median)" "$BIG_RUNS" refresh_rollups "$BIG_ROWS" in_order
 	echo "-- at the largest size: $BIG_ROWS new lines (as above), then refresh_rollups in one session, as the rollup worker"
 	coproc REFRESHER { "${PSQL[@]}" -At 2>&1; }
+	# (bash unsets REFRESHER_PID once the coproc has exited)
+	refresher_pid=$REFRESHER_PID
 	add_lines "$BIG_ROWS" late
 	session_refresh refresh_rollups
 	echo "   the session's first refresh (not counted): $session_ms ms"
-	timed_refreshes "refresh_rollups after $BIG_ROWS lines (median)" "$BIG_RUNS" refresh_rollups "$BIG_ROWS" late session
+	timed_refreshes "refresh_rollups after $BIG_ROWS lines, one session (median)" "$BIG_RUNS" refresh_rollups "$BIG_ROWS" late session
 	echo "-- the same, lines in time order (the last 10 minutes)"
-	timed_refreshes "refresh_rollups after $BIG_ROWS lines in time order (median)" "$BIG_RUNS" refresh_rollups "$BIG_ROWS" in_order session
+	timed_refreshes "refresh_rollups after $BIG_ROWS lines in time order, one session (median)" "$BIG_RUNS" refresh_rollups "$BIG_ROWS" in_order session
 	refresher_in=${REFRESHER[1]}
 	exec {refresher_in}>&-
-	wait "$REFRESHER_PID"
+	wait "$refresher_pid"
 done
 
 first=${SIZES[0]}
@@ -405,8 +408,8 @@ inc_last=$(sql_value "SELECT ms FROM bench_time_result WHERE size = $last AND wh
 kpi_first=$(sql_value "SELECT ms FROM bench_time_result WHERE size = $first AND what LIKE 'refresh_kpis after%'")
 kpi_last=$(sql_value "SELECT ms FROM bench_time_result WHERE size = $last AND what LIKE 'refresh_kpis after%'")
 reb_last=$(sql_value "SELECT ms FROM bench_time_result WHERE size = $last AND what = 'rebuild_rollups (full)'")
-big_last=$(sql_value "SELECT ms FROM bench_time_result WHERE size = $last AND what = 'refresh_rollups after $BIG_ROWS lines (median)'")
-order_last=$(sql_value "SELECT ms FROM bench_time_result WHERE size = $last AND what = 'refresh_rollups after $BIG_ROWS lines in time order (median)'")
+big_last=$(sql_value "SELECT ms FROM bench_time_result WHERE size = $last AND what = 'refresh_rollups after $BIG_ROWS lines, one session (median)'")
+order_last=$(sql_value "SELECT ms FROM bench_time_result WHERE size = $last AND what = 'refresh_rollups after $BIG_ROWS lines in time order, one session (median)'")
 big_new=$(sql_value "SELECT ms FROM bench_time_result WHERE size = $last AND what = 'refresh_rollups after $BIG_ROWS lines, new connection (median)'")
 order_new=$(sql_value "SELECT ms FROM bench_time_result WHERE size = $last AND what = 'refresh_rollups after $BIG_ROWS lines in time order, new connection (median)'")
 missed=$(sql_value "SELECT coalesce(string_agg(view || ' ' || p95 || ' ms', ', ' ORDER BY p95 DESC), '')

@@ -94,11 +94,11 @@ BEGIN
   END LOOP;
 END $$;
 
--- the rows a pipeline has written, once they reach n or after timeout_s:
--- the ingest comparison waits here, in one session (a psql started every
--- 100 ms took CPU from the ingest it measured, more of it with the rollup
--- worker on, when the two cores are busiest)
-CREATE FUNCTION bench.wait_ingested(p name, n bigint, timeout_s int) RETURNS bigint
+-- until a pipeline has written n rows, or for timeout_s: the ingest
+-- comparison waits here, in one session (a psql started every 100 ms took
+-- CPU from the ingest it measured), committing as it polls so that it
+-- holds no snapshot back from pruning the rows the rollup worker updates
+CREATE PROCEDURE bench.wait_ingested(p name, n bigint, timeout_s int)
 LANGUAGE plpgsql AS $$
 DECLARE
   deadline timestamptz := clock_timestamp() + make_interval(secs => timeout_s);
@@ -107,9 +107,9 @@ BEGIN
   LOOP
     SELECT rows_written INTO written FROM sales_kafka.pipeline_status WHERE pipeline = p;
     EXIT WHEN written >= n OR clock_timestamp() > deadline;
+    COMMIT;
     PERFORM pg_sleep(0.1);
   END LOOP;
-  RETURN written;
 END $$;
 SQL
 
@@ -241,7 +241,7 @@ for ((pair = 0; pair < INGEST_PAIRS; pair++)); do
 		sql_value "SELECT sales_kafka.start_pipeline('$m')" >/dev/null
 		# (the worker's shared-memory counter: counting the lines every
 		# 100 ms would take CPU from the ingest measured)
-		sql_value "SELECT bench.wait_ingested('$m', $backlog, 300)" >/dev/null
+		sql_value "CALL bench.wait_ingested('$m', $backlog, 300)" >/dev/null
 		for ((i = 0; i < 100; i++)); do
 			n=$(sql_value "SELECT count(*) FROM $m.order_lines")
 			[ "$n" -lt "$backlog" ] && sleep 0.1 || break
