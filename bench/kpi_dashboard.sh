@@ -366,6 +366,7 @@ for size in "${SIZES[@]}"; do
 	echo "-- at the largest size: $BIG_ROWS new lines (as above), then refresh_rollups in one session, as the rollup worker"
 	coproc REFRESHER { "${PSQL[@]}" -At 2>&1; }
 	# (bash unsets REFRESHER_PID once the coproc has exited)
+	# shellcheck disable=SC2153 # coproc sets REFRESHER_PID
 	refresher_pid=$REFRESHER_PID
 	add_lines "$BIG_ROWS" late
 	session_refresh refresh_rollups
