@@ -7,9 +7,10 @@
  * A UUID of version 7 (RFC 9562): the Unix time in milliseconds in the
  * first 48 bits, then the fraction of the millisecond in 12 bits (RFC 9562
  * section 6.2, method 3), then 62 random bits.  Ids made one after the
- * other sort in the order they were made, so a primary key on them grows
- * at its right edge: the index pages that a pipeline's inserts and the
- * rollups' probes of new lines touch stay in shared buffers.  Random ids
+ * other sort in the order they were made (those of the same 1/4096 ms by
+ * their random bits), so a primary key on them grows at its right edge:
+ * the index pages that a pipeline's inserts and the rollups' probes of new
+ * lines touch stay in shared buffers.  Random ids
  * (gen_random_uuid()) put each new line on a random leaf page of the whole
  * index, which misses the cache once the index outgrows it.
  *
@@ -17,8 +18,8 @@
  * pg_strong_random() at its first call: an order id must be unique, not
  * unpredictable, and pg_strong_random() costs about 2 us a call (OpenSSL),
  * a third of what ingesting a line costs.  Two ids collide only when made
- * within the same 1/4096 ms and their 62 random bits match.  Never throws
- * after the first call; the result is palloc'd in the caller's context.
+ * within the same 1/4096 ms and their 62 random bits match.  The result is
+ * palloc'd in the caller's context.
  *
  *-------------------------------------------------------------------------
  */
