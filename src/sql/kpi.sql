@@ -97,8 +97,8 @@ COMMENT ON FUNCTION sales_kafka._add_sums() IS
 -- The buckets of the coarser grains that a bucket falls in: a VALUES list
 -- of (grain, bucket) for a LATERAL join, with the grains given (cut in the
 -- time zone tz) and all time; bucket and tz are SQL expressions.  What
--- refresh_rollups sums a rollup's finest grain into, and customers_moved()
--- a customer's hours.
+-- customers_moved() moves a customer's hours into (refresh_rollups sums
+-- the finest grains into the coarser ones in C: src/rollup_sums.c).
 CREATE FUNCTION sales_kafka._coarser_buckets(bucket text, tz text, grains text[])
 RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
@@ -161,13 +161,41 @@ RETURN format('%1$s.rollup_total, %1$s.rollup_product, %1$s.rollup_customer, %1$
 COMMENT ON FUNCTION sales_kafka._rollup_tables(text) IS
 'internal: the rollup tables of a sales model, which are locked before its kpi_state row';
 
--- (jit off: compiling the statement costs more than running it on the
--- lines of a second or two)
+CREATE FUNCTION sales_kafka._rollup_sums(
+    lines refcursor,
+    OUT rollup text, OUT grain text, OUT bucket timestamptz,
+    OUT product_id text, OUT customer_id text,
+    OUT segment text, OUT region text, OUT country text, OUT state text, OUT city text,
+    OUT band integer,
+    OUT sales_count bigint, OUT order_count bigint, OUT quantity bigint,
+    OUT revenue numeric, OUT profit numeric)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'sales_kafka_rollup_sums'
+LANGUAGE C VOLATILE STRICT;
+
+COMMENT ON FUNCTION sales_kafka._rollup_sums(refcursor) IS
+'internal: the sums per rollup, grain and bucket of the order lines a cursor of refresh_rollups returns, for its upserts (src/rollup_sums.c)';
+
+-- How many order lines' ids one statement of refresh_rollups rolls up:
+-- _rollup_sums holds the sums of their buckets in memory (up to a few
+-- hundred bytes a line when every line has buckets of its own).
+CREATE FUNCTION sales_kafka._rollup_chunk()
+RETURNS bigint
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN 100000;
+
+COMMENT ON FUNCTION sales_kafka._rollup_chunk() IS
+'internal: how many order lines'' ids one statement of refresh_rollups rolls up at most';
+
+-- (jit off: compiling the statements costs more than running them on the
+-- lines of a second or two; cursor_tuple_fraction 1: the cursor below is
+-- read to its end, planned for that and not for its first rows)
 CREATE FUNCTION sales_kafka._refresh_rollups(model_schema name)
 RETURNS bigint
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 SET jit = off
+SET cursor_tuple_fraction = 1
 AS $$
 DECLARE
     s text := sales_kafka._model_state(model_schema);
@@ -175,7 +203,11 @@ DECLARE
     covered jsonb;
     upto bigint;
     metrics_upto bigint;
-    n bigint;
+    n bigint := 0;
+    run bigint;
+    lo bigint;
+    hi bigint;
+    lines refcursor;
     session_zone text := current_setting('TimeZone');
 BEGIN
     -- A snapshot taken at the start would hide rows committed while we
@@ -201,14 +233,13 @@ BEGIN
     -- further (then there is nothing to add, below); the rollups first
     EXECUTE format('LOCK TABLE %s IN ROW EXCLUSIVE MODE', sales_kafka._rollup_tables(s));
     EXECUTE format('SELECT * FROM %s.kpi_state FOR UPDATE', s) INTO st;
+    upto := greatest(upto, st.rolled_up_through);
 
-    -- One statement.  The new lines are read once, and summed once per
-    -- rollup at its finest grain (minute for the totals, hour for the
-    -- others); the coarser grains are sums of those sums, and the customer
-    -- groups sums of the customers' hours.  The customers keep only their
-    -- hours, which customers_moved() needs: the KPIs read the groups.  Then each rollup's buckets are
-    -- upserted in key order (a bucket's rows end up together in the table,
-    -- see bench/kpi_dashboard.sh, not spread over it in hash order).
+    -- The new lines, a chunk of ids at a time (sales_kafka._rollup_chunk()),
+    -- each read once by a cursor and summed per rollup, grain and bucket
+    -- by _rollup_sums (src/rollup_sums.c), whose rows one statement then
+    -- upserts into the rollups, in key order.  It cuts the buckets in the
+    -- session's time zone, made the model's meanwhile.
     --
     -- An order counts where its first line (by ingest_id) does.  Its lines
     -- may come in different runs: a line opens its order unless a line of
@@ -222,117 +253,84 @@ BEGIN
     -- probes it saved.  The probe is a subplan of the select list, never a
     -- join the planner could turn into a scan of all the order lines.  A
     -- line without a customer takes its order's, if the model has orders
-    -- at all (sale events have neither: no probe of an empty table).
-    IF upto > st.rolled_up_through THEN
-        -- The new lines' minutes and hours are cut in the model's time
-        -- zone made the session's for the statement: date_trunc() given a
-        -- zone looks it up by name on every call, twice a line (0.64 µs a
-        -- line against 0.28).
+    -- at all (sale events have neither: no probe of an empty table), and
+    -- the customer's group (OFFSET 0: the customer is found once a line,
+    -- not again for the join).  Money goes in cents (numeric(14,2)).
+    lo := st.rolled_up_through;
+    LOOP
+        -- from the next line on (ids are not dense: a gap is skipped, not
+        -- walked through a chunk at a time)
+        EXECUTE format('SELECT min(ingest_id) - 1 FROM %s.order_lines WHERE ingest_id > $1 AND ingest_id <= $2', s)
+          INTO lo USING lo, upto;
+        EXIT WHEN lo IS NULL;
+        hi := least(upto, lo + sales_kafka._rollup_chunk());
         PERFORM set_config('TimeZone', st.time_zone, true);
-        EXECUTE replace(replace(replace($roll$
-WITH lines AS MATERIALIZED (
-    SELECT date_trunc('minute', l.sold_at) AS minute, date_trunc('hour', l.sold_at) AS hour,
-           l.product_id,
-           coalesce(l.customer_id,
-                    CASE WHEN EXISTS (SELECT FROM @s.orders)
-                         THEN (SELECT o.customer_id FROM @s.orders o WHERE o.order_id = l.order_id) END)
-             AS customer_id,
-           l.quantity, l.revenue, l.profit,
-           NOT EXISTS (SELECT FROM @s.order_lines e
-                        WHERE e.order_id = l.order_id AND e.ingest_id < l.ingest_id) AS opens_order
-      FROM @s.order_lines l
-     WHERE l.ingest_id > $1 AND l.ingest_id <= $2),
--- the finest grain of each rollup
-total_minute AS MATERIALIZED (
-    SELECT minute AS bucket,
-           count(*) AS sales_count, count(*) FILTER (WHERE opens_order) AS order_count,
-           sum(quantity) AS quantity, sum(revenue) AS revenue, sum(profit) AS profit
-      FROM lines GROUP BY minute),
-product_hour AS MATERIALIZED (
-    SELECT hour AS bucket, product_id,
-           count(*) AS sales_count, count(*) FILTER (WHERE opens_order) AS order_count,
-           sum(quantity) AS quantity, sum(revenue) AS revenue, sum(profit) AS profit
-      FROM lines GROUP BY hour, product_id),
-customer_hour AS MATERIALIZED (
-    SELECT hour AS bucket, customer_id,
-           count(*) AS sales_count, count(*) FILTER (WHERE opens_order) AS order_count,
-           sum(quantity) AS quantity, sum(revenue) AS revenue, sum(profit) AS profit
-      FROM lines GROUP BY hour, customer_id),
-customer_group_hour AS MATERIALIZED (
-    SELECT h.bucket, c.segment, c.region, c.country, c.state, c.city,
-           sum(h.sales_count) AS sales_count, sum(h.order_count) AS order_count,
-           sum(h.quantity) AS quantity, sum(h.revenue) AS revenue, sum(h.profit) AS profit
-      FROM customer_hour h
-      LEFT JOIN @s.customers c ON c.customer_id = h.customer_id
-     GROUP BY h.bucket, c.segment, c.region, c.country, c.state, c.city),
--- each rollup's buckets of every grain
-@grains@,
+        OPEN lines FOR EXECUTE replace($lines$
+SELECT l.sold_at, l.product_id, l.customer_id,
+       c.segment, c.region, c.country, c.state, c.city,
+       l.quantity, l.revenue_cents, l.profit_cents, l.opens_order, l.price_band
+  FROM (SELECT l.sold_at, l.product_id,
+               coalesce(l.customer_id,
+                        CASE WHEN EXISTS (SELECT FROM @s.orders)
+                             THEN (SELECT o.customer_id FROM @s.orders o WHERE o.order_id = l.order_id) END)
+                 AS customer_id,
+               l.quantity, (l.revenue * 100)::bigint AS revenue_cents,
+               (l.profit * 100)::bigint AS profit_cents,
+               NOT EXISTS (SELECT FROM @s.order_lines e
+                            WHERE e.order_id = l.order_id AND e.ingest_id < l.ingest_id) AS opens_order,
+               CASE WHEN l.quantity > 0
+                    THEN width_bucket(l.revenue / l.quantity, '{5,10,20,50,100,200,500,1000}'::numeric[])
+               END AS price_band
+          FROM @s.order_lines l
+         WHERE l.ingest_id > $1 AND l.ingest_id <= $2
+        OFFSET 0) l
+  LEFT JOIN @s.customers c ON c.customer_id = l.customer_id
+$lines$, '@s', s) USING lo, hi;
+        EXECUTE replace(replace($roll$
+WITH sums AS MATERIALIZED (
+    SELECT * FROM sales_kafka._rollup_sums($1)),
 total AS (
     INSERT INTO @s.rollup_total AS r
     SELECT grain, bucket, sales_count, order_count, quantity, revenue, profit
-      FROM total_sums ORDER BY grain, bucket
+      FROM sums WHERE rollup = 'total'
     ON CONFLICT (grain, bucket) DO UPDATE
        SET @add@),
 product AS (
     INSERT INTO @s.rollup_product AS r
     SELECT grain, bucket, sales_count, order_count, quantity, revenue, profit, product_id
-      FROM product_sums ORDER BY grain, bucket, product_id
+      FROM sums WHERE rollup = 'product'
     ON CONFLICT (grain, bucket, product_id) DO UPDATE
        SET @add@),
 customer AS (
     INSERT INTO @s.rollup_customer AS r
-    SELECT 'hour', bucket, sales_count, order_count, quantity, revenue, profit, customer_id
-      FROM customer_hour ORDER BY bucket, customer_id
+    SELECT grain, bucket, sales_count, order_count, quantity, revenue, profit, customer_id
+      FROM sums WHERE rollup = 'customer'
     ON CONFLICT (grain, bucket, customer_id) DO UPDATE
        SET @add@),
 customer_group AS (
     INSERT INTO @s.rollup_customer_group AS r
     SELECT grain, bucket, sales_count, order_count, quantity, revenue, profit,
            segment, region, country, state, city
-      FROM customer_group_sums ORDER BY grain, bucket, segment, region, country, state, city
+      FROM sums WHERE rollup = 'customer_group'
     ON CONFLICT (grain, bucket, segment, region, country, state, city) DO UPDATE
        SET @add@),
 price_band AS (
     INSERT INTO @s.rollup_price_band AS r
-    SELECT width_bucket(revenue / quantity, '{5,10,20,50,100,200,500,1000}'::numeric[]),
-           count(*), sum(quantity), sum(revenue)
-      FROM lines WHERE quantity > 0
-     GROUP BY 1
+    SELECT band, sales_count, quantity, revenue
+      FROM sums WHERE rollup = 'price_band'
     ON CONFLICT (band) DO UPDATE
        SET sales_count = r.sales_count + excluded.sales_count,
            quantity = r.quantity + excluded.quantity,
            revenue = r.revenue + excluded.revenue)
-SELECT count(*) FROM lines
-$roll$, '@grains@',
-            (SELECT string_agg(format($g$
-%1$s_sums AS MATERIALIZED (
-    SELECT %2$L AS grain, bucket%3$s, sales_count, order_count, quantity, revenue, profit
-      FROM %1$s_%2$s
-    UNION ALL
-    SELECT g.grain, g.bucket%4$s, sum(f.sales_count), sum(f.order_count), sum(f.quantity),
-           sum(f.revenue), sum(f.profit)
-      FROM %1$s_%2$s f
-     CROSS JOIN LATERAL (VALUES %5$s) AS g(grain, bucket)
-     GROUP BY g.grain, g.bucket%4$s)$g$,
-                                      rollup, finest, keys, g_keys,
-                                      -- the coarser grains of a bucket of the finest
-                                      sales_kafka._coarser_buckets('f.bucket', '$3',
-                                          CASE finest WHEN 'minute' THEN '{hour,day,month}'::text[]
-                                                      ELSE '{day,month}' END)),
-                               ',')
-               FROM (VALUES ('total', 'minute', '', ''),
-                            ('product', 'hour', ', product_id', ', f.product_id'),
-                            ('customer_group', 'hour', ', segment, region, country, state, city',
-                             ', f.segment, f.region, f.country, f.state, f.city'))
-                    AS t(rollup, finest, keys, g_keys))),
-            '@add@', sales_kafka._add_sums()), '@s', s)
-        INTO n
-        USING st.rolled_up_through, upto, st.time_zone;
+SELECT coalesce(sum(sales_count), 0) FROM sums WHERE rollup = 'total' AND grain = 'all'
+$roll$, '@add@', sales_kafka._add_sums()), '@s', s)
+        INTO run
+        USING lines;
+        CLOSE lines;
         PERFORM set_config('TimeZone', session_zone, true);
-    ELSE
-        n := 0;
-        upto := st.rolled_up_through;
-    END IF;
+        n := n + run;
+        lo := hi;
+    END LOOP;
 
     EXECUTE format('UPDATE %s.kpi_state SET rolled_up_through = $1, rolled_up_rows = rolled_up_rows + $2,
                            rolled_up_at = clock_timestamp(), covered_offsets = $3', s)

@@ -10,7 +10,7 @@ CREATE EXTENSION IF NOT EXISTS pgtap;
 DROP EXTENSION IF EXISTS sales_kafka CASCADE;
 RESET client_min_messages;
 CREATE EXTENSION sales_kafka;
-SELECT plan(18);
+SELECT plan(25);
 
 SELECT sales_kafka.create_sales_model('r13', time_zone => 'Europe/Berlin');
 INSERT INTO r13.products VALUES ('A', 'Apple', 'Fruit', 'Pome'), ('B', 'Bean', 'Veg', 'Pod');
@@ -56,6 +56,86 @@ CREATE TEMP TABLE incremental AS SELECT * FROM rollup_rows;
 SELECT is(sales_kafka.rebuild_rollups('r13'), 5::bigint, 'rebuild_rollups recomputes five lines');
 SELECT is_empty($$(TABLE incremental EXCEPT TABLE rollup_rows) UNION ALL (TABLE rollup_rows EXCEPT TABLE incremental)$$,
                 'the incremental rollups equal a recomputation, row for row');
+
+-- The sums of src/rollup_sums.c against SQL's: lines in the hour that
+-- Berlin's clocks repeat and just before they go forward, a microsecond
+-- before an hour, without a customer, with an unknown one, without a
+-- profit, a return, and lines far apart in ingest_id (the chunks of
+-- refresh_rollups, and the ids between them skipped).
+SELECT sales_kafka.create_sales_model('r13s', time_zone => 'Europe/Berlin');
+INSERT INTO r13s.customers (customer_id, segment, country, state, city, region)
+VALUES ('c1', 'Consumer', 'DE', 'Berlin', 'Berlin', NULL);
+INSERT INTO r13s.order_lines (order_id, line, sold_at, customer_id, product_id, quantity, unit_price, profit)
+VALUES ('o1', 1, '2024-10-27 02:30+02', 'c1', 'A', 2, 1.50, 0.40),
+       ('o1', 2, '2024-10-27 02:30+01', 'c1', 'B', 1, 4.00, NULL),
+       ('o2', 1, '2024-10-27 02:59:59.999999+01', NULL, 'A', 3, 1.50, 0.10),
+       ('o3', 1, '2024-03-31 01:59:59.5+01', 'c9', 'B', -1, 4.00, -1.00);
+SELECT setval('r13s.order_lines_ingest_id_seq', nextval('r13s.order_lines_ingest_id_seq') + 250000);
+INSERT INTO r13s.order_lines (order_id, line, sold_at, customer_id, product_id, quantity, unit_price, profit)
+VALUES ('o2', 2, '2023-12-31 23:59:59+01', NULL, 'B', 5, 1000.00, 100.00),
+       ('o4', 1, '2024-01-01 00:00+01', 'c1', 'A', 1, 0.01, NULL);
+SELECT is(sales_kafka.refresh_rollups('r13s'), 6::bigint, 'six lines 250,000 ids apart are rolled up');
+CREATE TEMP VIEW sums_expected AS
+WITH l AS (
+    SELECT l.*, c.segment, c.region, c.country, c.state, c.city,
+           NOT EXISTS (SELECT FROM r13s.order_lines e
+                        WHERE e.order_id = l.order_id AND e.ingest_id < l.ingest_id) AS opens
+      FROM r13s.order_lines l LEFT JOIN r13s.customers c USING (customer_id)),
+keyed AS (
+    SELECT 'total' AS rollup, g AS grain, NULL::text[] AS k, l.* FROM l, unnest('{minute,hour,day,month,all}'::text[]) g
+    UNION ALL
+    SELECT 'product', g, ARRAY[product_id], l.* FROM l, unnest('{hour,day,month,all}'::text[]) g
+    UNION ALL
+    SELECT 'customer', 'hour', ARRAY[customer_id], l.* FROM l
+    UNION ALL
+    SELECT 'customer_group', g, ARRAY[segment, region, country, state, city], l.*
+      FROM l, unnest('{hour,day,month,all}'::text[]) g)
+SELECT rollup, grain,
+       CASE grain WHEN 'all' THEN timestamptz '-infinity'
+                  ELSE date_trunc(grain, sold_at, 'Europe/Berlin') END AS bucket,
+       k, count(*) AS sales_count, count(*) FILTER (WHERE opens) AS order_count,
+       sum(quantity) AS quantity, sum(revenue) AS revenue, sum(profit) AS profit
+  FROM keyed GROUP BY 1, 2, 3, 4;
+CREATE TEMP VIEW sums_got AS
+SELECT 'total' AS rollup, grain, bucket, NULL::text[] AS k, sales_count, order_count, quantity, revenue, profit
+  FROM r13s.rollup_total
+UNION ALL
+SELECT 'product', grain, bucket, ARRAY[product_id], sales_count, order_count, quantity, revenue, profit
+  FROM r13s.rollup_product
+UNION ALL
+SELECT 'customer', grain, bucket, ARRAY[customer_id], sales_count, order_count, quantity, revenue, profit
+  FROM r13s.rollup_customer
+UNION ALL
+SELECT 'customer_group', grain, bucket, ARRAY[segment, region, country, state, city],
+       sales_count, order_count, quantity, revenue, profit
+  FROM r13s.rollup_customer_group;
+SELECT set_eq('TABLE sums_got', 'TABLE sums_expected',
+              'every rollup and grain equals SQL''s sums of the lines, row for row');
+SELECT results_eq($$SELECT band, sales_count, quantity, revenue FROM r13s.rollup_price_band ORDER BY band$$,
+                  $$SELECT width_bucket(revenue / quantity, '{5,10,20,50,100,200,500,1000}'::numeric[]),
+                           count(*), sum(quantity), sum(revenue)
+                      FROM r13s.order_lines WHERE quantity > 0 GROUP BY 1 ORDER BY 1$$,
+                  'the price bands equal SQL''s');
+
+-- _rollup_sums itself: sums beyond bigint, and what it refuses
+DECLARE huge CURSOR FOR
+SELECT timestamptz '2024-01-01 12:00+00', 'A'::text, NULL::text, NULL::text, NULL::text, NULL::text,
+       NULL::text, NULL::text, 1, 4000000000000000000::bigint, -4000000000000000000::bigint, true, 8
+  FROM generate_series(1, 3);
+SELECT results_eq($$SELECT revenue, profit FROM sales_kafka._rollup_sums('huge') WHERE rollup = 'total' AND grain = 'all'$$,
+                  $$VALUES (120000000000000000.00, -120000000000000000.00)$$,
+                  '_rollup_sums: sums of cents beyond bigint are exact');
+DECLARE other CURSOR FOR SELECT 1;
+SELECT throws_ok($$SELECT * FROM sales_kafka._rollup_sums('other')$$, '42804',
+                 'cursor "other" does not return order lines to roll up',
+                 '_rollup_sums refuses a cursor of other columns');
+SELECT throws_ok($$SELECT * FROM sales_kafka._rollup_sums('nosuch')$$, '34000',
+                 'cursor "nosuch" does not exist', '_rollup_sums: a cursor that does not exist');
+DECLARE null_time CURSOR FOR
+SELECT NULL::timestamptz, 'A'::text, NULL::text, NULL::text, NULL::text, NULL::text,
+       NULL::text, NULL::text, 1, 100::bigint, NULL::bigint, true, 1;
+SELECT throws_ok($$SELECT * FROM sales_kafka._rollup_sums('null_time')$$, '22004',
+                 'null value in column 1 of an order line to roll up', '_rollup_sums: a line without a time');
 
 -- Customers that arrive after their sales, move, and go: their sales move
 -- between the customer groups (kept from the customers' hours), as if the
