@@ -1,8 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * rollup_sums.c
- *		sales_kafka._rollup_sums(lines refcursor): what refresh_rollups adds
- *		to a sales model's rollups, summed in one pass over the new lines.
+ *		sales_kafka._rollup_sums(lines refcursor, time_zone text): what
+ *		refresh_rollups adds to a sales model's rollups, summed in one pass
+ *		over the new lines.
  *
  * refresh_rollups (src/sql/kpi.sql) opens a cursor over the order lines it
  * rolls up, one row per line (see LineColumn), and upserts what this
@@ -15,26 +16,38 @@
  * rollup, each paying the executor's cost per row: about 40 % of a
  * refresh of 100,000 lines with late ones (bench/kpi_dashboard.sh).
  *
- * Buckets are cut by date_trunc()'s own code (timestamptz_trunc) in the
- * session's time zone, which refresh_rollups makes the model's for the
- * call.  Each grain keeps the cuts it made, by the second they were made
- * for: every zone's offsets are whole seconds, so all instants of a second
- * fall in the same minute, hour, day and month, and lines as a stream
- * brings them share their seconds.
+ * Buckets are cut as date_trunc(grain, time, time_zone) cuts them, as the
+ * KPI views and customers_moved() do (a zone name that is also an
+ * abbreviation, such as CET, is a fixed offset there, unlike the TimeZone
+ * setting of that name).  Each grain keeps the cuts it made, by the second
+ * they were made for: zones' offsets, and the instants at which they
+ * change, are whole seconds, so all instants of a second fall in the same
+ * minute, hour, day and month; lines as a stream brings them share their
+ * seconds, and a finest bucket is cut into coarser ones once.
  *
  * Money comes as integer cents (the model's revenue and profit are
  * numeric(14,2)) and is summed in an int64; what a sum would overflow is
- * carried in a numeric.  The rows come out sorted as the rollups' keys
- * are (grain, bucket, then the key columns by their bytes, NULL last):
- * upserted in that order, a bucket's rows stay together in the table.
+ * carried in a numeric.  The rows come out sorted by rollup, grain, bucket
+ * and then the key columns by their bytes, NULL last (the unique indexes'
+ * order under the C collation; under another, a bucket's rows still come
+ * together): upserted in that order, they stay together in the table.
  *
- * Memory: the sums live in a context of the query for the whole call;
- * refresh_rollups bounds how many lines one call sees.
+ * Memory: the sums are held in a context of their own until the cursor is
+ * exhausted or they take maintenance_work_mem (the rollups are maintained
+ * as an index is: 64 MB by default hold the sums of some 700,000 lines
+ * with late ones, 8 MB those of 90,000); then the call returns what it has
+ * summed, and the next call goes on with the cursor's next line.
+ * refresh_rollups calls it until it returns nothing, each call's rows
+ * upserted by a statement of their own (a bucket may be upserted by
+ * several).  The coarser grains and the sort may take up to about three
+ * times the limit.  A line's key texts are detoasted in a context reset
+ * every LINES_PER_FETCH lines, and copied when their bucket is new.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
 #include "common/int.h"
@@ -46,6 +59,7 @@
 #include "utils/fmgrprotos.h"
 #include "utils/memutils.h"
 #include "utils/numeric.h"
+#include "utils/portal.h"
 #include "utils/timestamp.h"
 
 #include "sales_kafka.h"
@@ -169,7 +183,10 @@ static bool sum_key_equal(const SumKey *a, const SumKey *b);
 #include "lib/simplehash.h"
 
 /* The cuts a grain made, by the second they were made for */
-#define CUT_SLOTS 4096
+#define CUT_SLOTS 1024
+
+/* lines fetched from the cursor at a time, between checks of memory */
+#define LINES_PER_FETCH 1000
 
 typedef struct Cut
 {
@@ -180,8 +197,9 @@ typedef struct Cut
 
 typedef struct RollupSums
 {
-	MemoryContext cxt;
+	MemoryContext cxt;			/* the sums, their keys' texts */
 	sumtab_hash *tab;
+	Datum		zone;			/* the model's time zone, text */
 	Datum		units[GRAINS];	/* the grains' names, as date_trunc takes them */
 	Cut			cuts[GRAINS][CUT_SLOTS];
 } RollupSums;
@@ -272,8 +290,8 @@ sum_entry_cmp(const void *pa, const void *pb)
 }
 
 /*
- * The bucket of grain g that instant ts falls in, as date_trunc(g, ts)
- * gives it in the session's time zone (infinities are their own buckets).
+ * The bucket of grain g that instant ts falls in, as date_trunc(g, ts,
+ * time_zone) gives it (infinities are their own buckets).
  */
 static TimestampTz
 cut(RollupSums *rs, Grain g, TimestampTz ts)
@@ -290,9 +308,10 @@ cut(RollupSums *rs, Grain g, TimestampTz ts)
 	if (!c->valid || c->second != second)
 	{
 		c->second = second;
-		c->bucket = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_trunc,
+		c->bucket = DatumGetTimestampTz(DirectFunctionCall3(timestamptz_trunc_zone,
 															rs->units[g],
-															TimestampTzGetDatum(ts)));
+															TimestampTzGetDatum(ts),
+															rs->zone));
 		c->valid = true;
 	}
 	return c->bucket;
@@ -307,7 +326,7 @@ add_count(int64 *to, int64 n)
 				 errmsg("bigint out of range")));
 }
 
-/* in the sums' context: the carried numeric lives there */
+/* in the sums' context, where a carried numeric lives */
 static void
 add_cents(Cents *to, int64 cents, Numeric carried)
 {
@@ -346,6 +365,7 @@ add_sums(Sums *to, const Sums *s)
 static void
 add_to_bucket(RollupSums *rs, SumKey *key, const Sums *s, bool copy_texts)
 {
+	MemoryContext oldcxt = MemoryContextSwitchTo(rs->cxt);
 	SumEntry   *e;
 	bool		found;
 
@@ -359,11 +379,13 @@ add_to_bucket(RollupSums *rs, SumKey *key, const Sums *s, bool copy_texts)
 
 			for (i = 0; i < key_text_count(key->rollup); i++)
 				if (key->texts[i] != NULL)
-					e->key.texts[i] = cstring_to_text_with_len(VARDATA_ANY(key->texts[i]),
-															   VARSIZE_ANY_EXHDR(key->texts[i]));
+					e->key.texts[i] =
+						cstring_to_text_with_len(VARDATA_ANY(key->texts[i]),
+												 VARSIZE_ANY_EXHDR(key->texts[i]));
 		}
 	}
 	add_sums(&e->sums, s);
+	MemoryContextSwitchTo(oldcxt);
 }
 
 static void
@@ -390,7 +412,24 @@ check_line_columns(TupleDesc desc, const char *cursor)
 							   format_type_be(line_column_types[i]))));
 }
 
-/* Adds one line to its buckets of the finest grains, and its price band */
+static void
+check_line_nulls(TupleDesc desc, const char *cursor, const bool *nulls)
+{
+	int			i;
+
+	for (i = 0; i < LINE_COLUMNS; i++)
+		if (nulls[i] && !line_column_nullable[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("null value in column \"%s\" of cursor \"%s\"",
+							NameStr(TupleDescAttr(desc, i)->attname), cursor),
+					 errdetail("Order lines to roll up have a value there.")));
+}
+
+/*
+ * Adds one line to its buckets of the finest grains, and its price band;
+ * its key texts are detoasted in the current context.
+ */
 static void
 add_line(RollupSums *rs, const Datum *values, const bool *nulls)
 {
@@ -399,12 +438,6 @@ add_line(RollupSums *rs, const Datum *values, const bool *nulls)
 	SumKey		key;
 	TimestampTz hour;
 	int			i;
-
-	for (i = 0; i < LINE_COLUMNS; i++)
-		if (nulls[i] && !line_column_nullable[i])
-			ereport(ERROR,
-					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("null value in column %d of an order line to roll up", i + 1)));
 
 	s.sales_count = 1;
 	s.order_count = DatumGetBool(values[LINE_OPENS_ORDER]) ? 1 : 0;
@@ -475,7 +508,9 @@ copy_entries(RollupSums *rs, uint64 *n)
 static void
 add_coarser_grains(RollupSums *rs)
 {
-	static const Grain coarser[] = {GRAIN_HOUR, GRAIN_DAY, GRAIN_MONTH, GRAIN_ALL};
+	static const Grain coarser[] = {
+		GRAIN_HOUR, GRAIN_DAY, GRAIN_MONTH, GRAIN_ALL
+	};
 	uint64		n,
 				i;
 	SumEntry   *finest = copy_entries(rs, &n);
@@ -486,9 +521,11 @@ add_coarser_grains(RollupSums *rs)
 		int			first;
 		int			j;
 
+		CHECK_FOR_INTERRUPTS();
 		if (key.rollup == ROLLUP_TOTAL)
 			first = 0;
-		else if (key.rollup == ROLLUP_PRODUCT || key.rollup == ROLLUP_CUSTOMER_GROUP)
+		else if (key.rollup == ROLLUP_PRODUCT ||
+				 key.rollup == ROLLUP_CUSTOMER_GROUP)
 			first = 1;
 		else
 			continue;
@@ -518,16 +555,19 @@ cents_to_numeric(const Cents *c)
 }
 
 /*
- * One row of the result per bucket, in the order of the rollups' keys; the
- * numerics of a row are made in a context reset for the next.
+ * One row of the result per bucket, in the order of the rollups' keys (a
+ * price band's has no order count nor profit); the numerics of a row are
+ * made in a context reset for the next.
  */
 static void
 put_sums(RollupSums *rs, ReturnSetInfo *rsinfo)
 {
-	MemoryContext rowcxt = AllocSetContextCreate(rs->cxt, "sales_kafka rollup sums row",
+	MemoryContext rowcxt = AllocSetContextCreate(rs->cxt,
+												 "sales_kafka rollup sums row",
 												 ALLOCSET_SMALL_SIZES);
 	Datum		rollups[lengthof(rollup_names)];
-	SumEntry  **sorted = palloc_extended(sizeof(SumEntry *) * Max(rs->tab->members, 1),
+	SumEntry  **sorted = palloc_extended(sizeof(SumEntry *) *
+										 Max(rs->tab->members, 1),
 										 MCXT_ALLOC_HUGE);
 	uint64		n = 0,
 				i;
@@ -549,6 +589,7 @@ put_sums(RollupSums *rs, ReturnSetInfo *rsinfo)
 		int			first_text;
 		int			k;
 
+		CHECK_FOR_INTERRUPTS();
 		e = sorted[i];
 		memset(nulls, true, sizeof(nulls));
 		values[0] = rollups[e->key.rollup];
@@ -578,8 +619,9 @@ put_sums(RollupSums *rs, ReturnSetInfo *rsinfo)
 		values[12] = Int64GetDatum(e->sums.order_count);
 		values[13] = Int64GetDatum(e->sums.quantity);
 		values[14] = cents_to_numeric(&e->sums.revenue);
-		nulls[11] = nulls[12] = nulls[13] = nulls[14] = false;
-		if (e->sums.has_profit)
+		nulls[11] = nulls[13] = nulls[14] = false;
+		nulls[12] = e->key.rollup == ROLLUP_PRICE_BAND;
+		if (e->sums.has_profit && e->key.rollup != ROLLUP_PRICE_BAND)
 		{
 			values[15] = cents_to_numeric(&e->sums.profit);
 			nulls[15] = false;
@@ -591,33 +633,42 @@ put_sums(RollupSums *rs, ReturnSetInfo *rsinfo)
 }
 
 /*
- * _rollup_sums(lines refcursor) returns table (rollup text, grain text,
- * bucket timestamptz, product_id text, customer_id text, segment text,
- * region text, country text, state text, city text, band integer,
- * sales_count bigint, order_count bigint, quantity bigint, revenue numeric,
- * profit numeric)
+ * _rollup_sums(lines refcursor, time_zone text) returns table (rollup text,
+ * grain text, bucket timestamptz, product_id text, customer_id text,
+ * segment text, region text, country text, state text, city text,
+ * band integer, sales_count bigint, order_count bigint, quantity bigint,
+ * revenue numeric, profit numeric): the sums of the cursor's next lines,
+ * as many as maintenance_work_mem holds (nothing once it is exhausted)
  */
 Datum
 sales_kafka_rollup_sums(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	char	   *cursor;
+	size_t		limit = (size_t) maintenance_work_mem * 1024;
 	Portal		portal;
 	MemoryContext cxt;
+	MemoryContext linecxt;
 	RollupSums *rs;
 	MemoryContext oldcxt;
 	int			g;
 
+	if (PG_NARGS() != 2)
+		elog(ERROR, "sales_kafka._rollup_sums takes 2 arguments, not %d",
+			 PG_NARGS());
 	cursor = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	InitMaterializedSRF(fcinfo, 0);
 
 	cxt = AllocSetContextCreate(rsinfo->econtext->ecxt_per_query_memory,
 								"sales_kafka rollup sums",
 								ALLOCSET_DEFAULT_SIZES);
+	linecxt = AllocSetContextCreate(cxt, "sales_kafka rollup sums lines",
+									ALLOCSET_DEFAULT_SIZES);
 	rs = MemoryContextAllocZero(cxt, sizeof(RollupSums));
 	rs->cxt = cxt;
 	oldcxt = MemoryContextSwitchTo(cxt);
-	rs->tab = sumtab_create(rs->cxt, 16384, NULL);
+	rs->tab = sumtab_create(cxt, 1024, NULL);
+	rs->zone = PointerGetDatum(PG_GETARG_TEXT_P_COPY(1));
 	for (g = 0; g < GRAINS; g++)
 		rs->units[g] = CStringGetTextDatum(grain_names[g]);
 	MemoryContextSwitchTo(oldcxt);
@@ -631,28 +682,31 @@ sales_kafka_rollup_sums(PG_FUNCTION_ARGS)
 				 errmsg("cursor \"%s\" does not exist", cursor)));
 	check_line_columns(portal->tupDesc, cursor);
 
-	for (;;)
+	do
 	{
 		Datum		values[LINE_COLUMNS];
 		bool		nulls[LINE_COLUMNS];
 		uint64		i;
 
-		SPI_cursor_fetch(portal, true, 10000);
+		SPI_cursor_fetch(portal, true, LINES_PER_FETCH);
 		if (SPI_processed == 0)
 			break;
-		oldcxt = MemoryContextSwitchTo(rs->cxt);
+		oldcxt = MemoryContextSwitchTo(linecxt);
 		for (i = 0; i < SPI_processed; i++)
 		{
 			CHECK_FOR_INTERRUPTS();
-			heap_deform_tuple(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, values, nulls);
+			heap_deform_tuple(SPI_tuptable->vals[i], SPI_tuptable->tupdesc,
+							  values, nulls);
+			check_line_nulls(SPI_tuptable->tupdesc, cursor, nulls);
 			add_line(rs, values, nulls);
 		}
 		MemoryContextSwitchTo(oldcxt);
+		MemoryContextReset(linecxt);
 		SPI_freetuptable(SPI_tuptable);
-	}
+	} while (MemoryContextMemAllocated(cxt, true) < limit);
 	SPI_finish();
 
-	oldcxt = MemoryContextSwitchTo(rs->cxt);
+	oldcxt = MemoryContextSwitchTo(cxt);
 	add_coarser_grains(rs);
 	put_sums(rs, rsinfo);
 	MemoryContextSwitchTo(oldcxt);

@@ -162,7 +162,7 @@ COMMENT ON FUNCTION sales_kafka._rollup_tables(text) IS
 'internal: the rollup tables of a sales model, which are locked before its kpi_state row';
 
 CREATE FUNCTION sales_kafka._rollup_sums(
-    lines refcursor,
+    lines refcursor, time_zone text,
     OUT rollup text, OUT grain text, OUT bucket timestamptz,
     OUT product_id text, OUT customer_id text,
     OUT segment text, OUT region text, OUT country text, OUT state text, OUT city text,
@@ -173,19 +173,8 @@ RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'sales_kafka_rollup_sums'
 LANGUAGE C VOLATILE STRICT;
 
-COMMENT ON FUNCTION sales_kafka._rollup_sums(refcursor) IS
-'internal: the sums per rollup, grain and bucket of the order lines a cursor of refresh_rollups returns, for its upserts (src/rollup_sums.c)';
-
--- How many order lines' ids one statement of refresh_rollups rolls up:
--- _rollup_sums holds the sums of their buckets in memory (up to a few
--- hundred bytes a line when every line has buckets of its own).
-CREATE FUNCTION sales_kafka._rollup_chunk()
-RETURNS bigint
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-RETURN 100000;
-
-COMMENT ON FUNCTION sales_kafka._rollup_chunk() IS
-'internal: how many order lines'' ids one statement of refresh_rollups rolls up at most';
+COMMENT ON FUNCTION sales_kafka._rollup_sums(refcursor, text) IS
+'internal: the sums per rollup, grain and bucket of the next order lines of a cursor of refresh_rollups, as many as maintenance_work_mem holds, for its upserts (src/rollup_sums.c)';
 
 -- (jit off: compiling the statements costs more than running them on the
 -- lines of a second or two; cursor_tuple_fraction 1: the cursor below is
@@ -205,10 +194,7 @@ DECLARE
     metrics_upto bigint;
     n bigint := 0;
     run bigint;
-    lo bigint;
-    hi bigint;
     lines refcursor;
-    session_zone text := current_setting('TimeZone');
 BEGIN
     -- A snapshot taken at the start would hide rows committed while we
     -- wait below, and they would never be rolled up.
@@ -235,11 +221,11 @@ BEGIN
     EXECUTE format('SELECT * FROM %s.kpi_state FOR UPDATE', s) INTO st;
     upto := greatest(upto, st.rolled_up_through);
 
-    -- The new lines, a chunk of ids at a time (sales_kafka._rollup_chunk()),
-    -- each read once by a cursor and summed per rollup, grain and bucket
-    -- by _rollup_sums (src/rollup_sums.c), whose rows one statement then
-    -- upserts into the rollups, in key order.  It cuts the buckets in the
-    -- session's time zone, made the model's meanwhile.
+    -- The new lines are read once, by a cursor, and summed per rollup,
+    -- grain and bucket by _rollup_sums (src/rollup_sums.c), whose rows one
+    -- statement then upserts into the rollups, in key order; as many
+    -- statements as it takes calls (each call sums the lines whose sums
+    -- maintenance_work_mem holds).
     --
     -- An order counts where its first line (by ingest_id) does.  Its lines
     -- may come in different runs: a line opens its order unless a line of
@@ -256,15 +242,7 @@ BEGIN
     -- at all (sale events have neither: no probe of an empty table), and
     -- the customer's group (OFFSET 0: the customer is found once a line,
     -- not again for the join).  Money goes in cents (numeric(14,2)).
-    lo := st.rolled_up_through;
-    LOOP
-        -- from the next line on (ids are not dense: a gap is skipped, not
-        -- walked through a chunk at a time)
-        EXECUTE format('SELECT min(ingest_id) - 1 FROM %s.order_lines WHERE ingest_id > $1 AND ingest_id <= $2', s)
-          INTO lo USING lo, upto;
-        EXIT WHEN lo IS NULL;
-        hi := least(upto, lo + sales_kafka._rollup_chunk());
-        PERFORM set_config('TimeZone', st.time_zone, true);
+    IF upto > st.rolled_up_through THEN
         OPEN lines FOR EXECUTE replace($lines$
 SELECT l.sold_at, l.product_id, l.customer_id,
        c.segment, c.region, c.country, c.state, c.city,
@@ -285,10 +263,11 @@ SELECT l.sold_at, l.product_id, l.customer_id,
          WHERE l.ingest_id > $1 AND l.ingest_id <= $2
         OFFSET 0) l
   LEFT JOIN @s.customers c ON c.customer_id = l.customer_id
-$lines$, '@s', s) USING lo, hi;
-        EXECUTE replace(replace($roll$
+$lines$, '@s', s) USING st.rolled_up_through, upto;
+        LOOP
+            EXECUTE replace(replace($roll$
 WITH sums AS MATERIALIZED (
-    SELECT * FROM sales_kafka._rollup_sums($1)),
+    SELECT * FROM sales_kafka._rollup_sums($1, $2)),
 total AS (
     INSERT INTO @s.rollup_total AS r
     SELECT grain, bucket, sales_count, order_count, quantity, revenue, profit
@@ -324,13 +303,13 @@ price_band AS (
            revenue = r.revenue + excluded.revenue)
 SELECT coalesce(sum(sales_count), 0) FROM sums WHERE rollup = 'total' AND grain = 'all'
 $roll$, '@add@', sales_kafka._add_sums()), '@s', s)
-        INTO run
-        USING lines;
+            INTO run
+            USING lines, st.time_zone;
+            EXIT WHEN run = 0;
+            n := n + run;
+        END LOOP;
         CLOSE lines;
-        PERFORM set_config('TimeZone', session_zone, true);
-        n := n + run;
-        lo := hi;
-    END LOOP;
+    END IF;
 
     EXECUTE format('UPDATE %s.kpi_state SET rolled_up_through = $1, rolled_up_rows = rolled_up_rows + $2,
                            rolled_up_at = clock_timestamp(), covered_offsets = $3', s)

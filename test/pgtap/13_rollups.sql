@@ -10,7 +10,7 @@ CREATE EXTENSION IF NOT EXISTS pgtap;
 DROP EXTENSION IF EXISTS sales_kafka CASCADE;
 RESET client_min_messages;
 CREATE EXTENSION sales_kafka;
-SELECT plan(25);
+SELECT plan(31);
 
 SELECT sales_kafka.create_sales_model('r13', time_zone => 'Europe/Berlin');
 INSERT INTO r13.products VALUES ('A', 'Apple', 'Fruit', 'Pome'), ('B', 'Bean', 'Veg', 'Pod');
@@ -122,20 +122,65 @@ DECLARE huge CURSOR FOR
 SELECT timestamptz '2024-01-01 12:00+00', 'A'::text, NULL::text, NULL::text, NULL::text, NULL::text,
        NULL::text, NULL::text, 1, 4000000000000000000::bigint, -4000000000000000000::bigint, true, 8
   FROM generate_series(1, 3);
-SELECT results_eq($$SELECT revenue, profit FROM sales_kafka._rollup_sums('huge') WHERE rollup = 'total' AND grain = 'all'$$,
+SELECT results_eq($$SELECT revenue, profit FROM sales_kafka._rollup_sums('huge', 'UTC') WHERE rollup = 'total' AND grain = 'all'$$,
                   $$VALUES (120000000000000000.00, -120000000000000000.00)$$,
                   '_rollup_sums: sums of cents beyond bigint are exact');
 DECLARE other CURSOR FOR SELECT 1;
-SELECT throws_ok($$SELECT * FROM sales_kafka._rollup_sums('other')$$, '42804',
+SELECT throws_ok($$SELECT * FROM sales_kafka._rollup_sums('other', 'UTC')$$, '42804',
                  'cursor "other" does not return order lines to roll up',
                  '_rollup_sums refuses a cursor of other columns');
-SELECT throws_ok($$SELECT * FROM sales_kafka._rollup_sums('nosuch')$$, '34000',
+SELECT throws_ok($$SELECT * FROM sales_kafka._rollup_sums('nosuch', 'UTC')$$, '34000',
                  'cursor "nosuch" does not exist', '_rollup_sums: a cursor that does not exist');
 DECLARE null_time CURSOR FOR
-SELECT NULL::timestamptz, 'A'::text, NULL::text, NULL::text, NULL::text, NULL::text,
+SELECT NULL::timestamptz AS sold_at, 'A'::text, NULL::text, NULL::text, NULL::text, NULL::text,
        NULL::text, NULL::text, 1, 100::bigint, NULL::bigint, true, 1;
-SELECT throws_ok($$SELECT * FROM sales_kafka._rollup_sums('null_time')$$, '22004',
-                 'null value in column 1 of an order line to roll up', '_rollup_sums: a line without a time');
+SELECT throws_ok($$SELECT * FROM sales_kafka._rollup_sums('null_time', 'UTC')$$, '22004',
+                 'null value in column "sold_at" of cursor "null_time"', '_rollup_sums: a line without a time');
+
+-- What maintenance_work_mem holds a call: 3,000 lines with buckets of
+-- their own take three calls under 1 MB, a refresh as many statements,
+-- and the rollups are the same.
+SET LOCAL maintenance_work_mem = '1MB';
+DECLARE many CURSOR FOR
+SELECT timestamptz '2024-01-01 00:00+00' + i * interval '1 hour', 'P' || i, 'C' || i, NULL::text, NULL::text,
+       NULL::text, NULL::text, NULL::text, 1, 100::bigint, NULL::bigint, true, 1
+  FROM generate_series(1, 3000) i;
+CREATE TEMP VIEW many_call AS
+SELECT sales_count FROM sales_kafka._rollup_sums('many', 'UTC') WHERE rollup = 'total' AND grain = 'all';
+SELECT is(ARRAY[(TABLE many_call), (TABLE many_call), (TABLE many_call), (TABLE many_call)],
+          ARRAY[1000, 1000, 1000, NULL]::bigint[],
+          '_rollup_sums sums what maintenance_work_mem holds a call, then goes on with the cursor');
+INSERT INTO r13s.order_lines (order_id, line, sold_at, customer_id, product_id, quantity, unit_price, profit)
+SELECT 'm' || i, 1, timestamptz '2024-01-01 00:00+00' + i * interval '1 hour', 'c' || (i % 7),
+       'P' || i, 1 + i % 3, 2.50, CASE WHEN i % 2 = 0 THEN 0.25 END
+  FROM generate_series(1, 2500) i;
+SELECT is(sales_kafka.refresh_rollups('r13s'), 2500::bigint, 'a refresh of 2,500 lines under maintenance_work_mem 1 MB');
+SELECT set_eq('TABLE sums_got', 'TABLE sums_expected',
+              'rolled up by three statements: every rollup and grain equals SQL''s sums of the lines');
+RESET maintenance_work_mem;
+
+-- A zone named like an abbreviation is the fixed offset date_trunc() and
+-- the views make of it (CET: +01 all year), in every grain: a customer's
+-- move finds the group's days where the refresh put them.  A model in PST
+-- (no TimeZone setting of that name) is refreshed.
+SELECT sales_kafka.create_sales_model('r13cet', time_zone => 'CET');
+INSERT INTO r13cet.order_lines (order_id, line, sold_at, customer_id, product_id, quantity, unit_price)
+VALUES ('o1', 1, '2024-07-01 22:30+00', 'c1', 'A', 1, 10.00);
+SELECT sales_kafka.refresh_rollups('r13cet');
+INSERT INTO r13cet.customers (customer_id, segment) VALUES ('c1', 'Consumer');
+SELECT results_eq($$SELECT grain, bucket, segment, sales_count FROM r13cet.rollup_customer_group
+                     WHERE grain IN ('day', 'month') ORDER BY grain, segment$$,
+                  $$VALUES ('day', timestamptz '2024-06-30 23:00+00', 'Consumer', 1::bigint),
+                           ('day', '2024-06-30 23:00+00', NULL, 0),
+                           ('month', '2024-06-30 23:00+00', 'Consumer', 1),
+                           ('month', '2024-06-30 23:00+00', NULL, 0)$$,
+                  'CET: days and months cut as date_trunc(..., ''CET'') cuts them, where a customer''s move finds them');
+SELECT sales_kafka.create_sales_model('r13pst', time_zone => 'PST');
+INSERT INTO r13pst.order_lines (order_id, line, sold_at, customer_id, product_id, quantity, unit_price)
+VALUES ('o1', 1, '2024-07-01 22:30+00', 'c1', 'A', 1, 10.00);
+SELECT is(sales_kafka.refresh_rollups('r13pst'), 1::bigint, 'a model in PST is refreshed');
+SELECT results_eq($$SELECT day, sales_count FROM r13pst.kpi_sales_per_day$$,
+                  $$VALUES ('2024-07-01'::date, 1::bigint)$$, 'and its day is PST''s');
 
 -- Customers that arrive after their sales, move, and go: their sales move
 -- between the customer groups (kept from the customers' hours), as if the
