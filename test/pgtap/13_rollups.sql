@@ -10,7 +10,7 @@ CREATE EXTENSION IF NOT EXISTS pgtap;
 DROP EXTENSION IF EXISTS sales_kafka CASCADE;
 RESET client_min_messages;
 CREATE EXTENSION sales_kafka;
-SELECT plan(31);
+SELECT plan(33);
 
 SELECT sales_kafka.create_sales_model('r13', time_zone => 'Europe/Berlin');
 INSERT INTO r13.products VALUES ('A', 'Apple', 'Fruit', 'Pome'), ('B', 'Bean', 'Veg', 'Pod');
@@ -60,8 +60,7 @@ SELECT is_empty($$(TABLE incremental EXCEPT TABLE rollup_rows) UNION ALL (TABLE 
 -- The sums of src/rollup_sums.c against SQL's: lines in the hour that
 -- Berlin's clocks repeat and just before they go forward, a microsecond
 -- before an hour, without a customer, with an unknown one, without a
--- profit, a return, and lines far apart in ingest_id (the chunks of
--- refresh_rollups, and the ids between them skipped).
+-- profit, a return, and lines 250,000 ingest ids apart.
 SELECT sales_kafka.create_sales_model('r13s', time_zone => 'Europe/Berlin');
 INSERT INTO r13s.customers (customer_id, segment, country, state, city, region)
 VALUES ('c1', 'Consumer', 'DE', 'Berlin', 'Berlin', NULL);
@@ -74,7 +73,7 @@ SELECT setval('r13s.order_lines_ingest_id_seq', nextval('r13s.order_lines_ingest
 INSERT INTO r13s.order_lines (order_id, line, sold_at, customer_id, product_id, quantity, unit_price, profit)
 VALUES ('o2', 2, '2023-12-31 23:59:59+01', NULL, 'B', 5, 1000.00, 100.00),
        ('o4', 1, '2024-01-01 00:00+01', 'c1', 'A', 1, 0.01, NULL);
-SELECT is(sales_kafka.refresh_rollups('r13s'), 6::bigint, 'six lines 250,000 ids apart are rolled up');
+SELECT is(sales_kafka.refresh_rollups('r13s'), 6::bigint, 'six lines, 250,000 ids apart, are rolled up');
 CREATE TEMP VIEW sums_expected AS
 WITH l AS (
     SELECT l.*, c.segment, c.region, c.country, c.state, c.city,
@@ -137,27 +136,52 @@ SELECT NULL::timestamptz AS sold_at, 'A'::text, NULL::text, NULL::text, NULL::te
 SELECT throws_ok($$SELECT * FROM sales_kafka._rollup_sums('null_time', 'UTC')$$, '22004',
                  'null value in column "sold_at" of cursor "null_time"', '_rollup_sums: a line without a time');
 
--- What maintenance_work_mem holds a call: 3,000 lines with buckets of
--- their own take three calls under 1 MB, a refresh as many statements,
+-- What maintenance_work_mem holds a call.  Under the default, 3,000 lines
+-- of one minute and product (so few buckets) take one call of three
+-- fetches; under 1 MB, 3,000 lines with buckets of their own take a call
+-- each 1,000 (a fetch), a refresh a statement each (and one more, empty),
 -- and the rollups are the same.
+CREATE FUNCTION pg_temp.calls(cursor_name text) RETURNS bigint[]
+LANGUAGE plpgsql AS $$
+DECLARE
+    lines bigint[] := '{}';
+    n bigint;
+BEGIN
+    LOOP
+        n := (SELECT sales_count FROM sales_kafka._rollup_sums(cursor_name::refcursor, 'UTC')
+               WHERE rollup = 'total' AND grain = 'all');
+        lines := lines || n;
+        EXIT WHEN n IS NULL;
+    END LOOP;
+    RETURN lines;
+END
+$$;
+DECLARE few CURSOR FOR
+SELECT timestamptz '2024-01-01 00:00+00', 'P', 'C', NULL::text, NULL::text,
+       NULL::text, NULL::text, NULL::text, 1, 100::bigint, NULL::bigint, true, 1
+  FROM generate_series(1, 3000) i;
+SELECT is(pg_temp.calls('few'), ARRAY[3000, NULL]::bigint[],
+          '_rollup_sums: a call reads on while its sums fit');
 SET LOCAL maintenance_work_mem = '1MB';
 DECLARE many CURSOR FOR
 SELECT timestamptz '2024-01-01 00:00+00' + i * interval '1 hour', 'P' || i, 'C' || i, NULL::text, NULL::text,
        NULL::text, NULL::text, NULL::text, 1, 100::bigint, NULL::bigint, true, 1
   FROM generate_series(1, 3000) i;
-CREATE TEMP VIEW many_call AS
-SELECT sales_count FROM sales_kafka._rollup_sums('many', 'UTC') WHERE rollup = 'total' AND grain = 'all';
-SELECT is(ARRAY[(TABLE many_call), (TABLE many_call), (TABLE many_call), (TABLE many_call)],
-          ARRAY[1000, 1000, 1000, NULL]::bigint[],
+SELECT is(pg_temp.calls('many'), ARRAY[1000, 1000, 1000, NULL]::bigint[],
           '_rollup_sums sums what maintenance_work_mem holds a call, then goes on with the cursor');
 INSERT INTO r13s.order_lines (order_id, line, sold_at, customer_id, product_id, quantity, unit_price, profit)
 SELECT 'm' || i, 1, timestamptz '2024-01-01 00:00+00' + i * interval '1 hour', 'c' || (i % 7),
        'P' || i, 1 + i % 3, 2.50, CASE WHEN i % 2 = 0 THEN 0.25 END
   FROM generate_series(1, 2500) i;
+SET LOCAL track_functions = 'all';
+SELECT coalesce((SELECT calls FROM pg_stat_xact_user_functions WHERE funcname = '_rollup_sums'), 0) AS calls_before \gset
 SELECT is(sales_kafka.refresh_rollups('r13s'), 2500::bigint, 'a refresh of 2,500 lines under maintenance_work_mem 1 MB');
+SELECT is((SELECT calls FROM pg_stat_xact_user_functions WHERE funcname = '_rollup_sums') - :calls_before,
+          4::bigint, 'in three statements, and an empty one');
 SELECT set_eq('TABLE sums_got', 'TABLE sums_expected',
               'rolled up by three statements: every rollup and grain equals SQL''s sums of the lines');
 RESET maintenance_work_mem;
+RESET track_functions;
 
 -- A zone named like an abbreviation is the fixed offset date_trunc() and
 -- the views make of it (CET: +01 all year), in every grain: a customer's
