@@ -99,7 +99,7 @@ static const bool line_column_nullable[LINE_COLUMNS] = {
 	false, true
 };
 
-/* The rollups, with the number of text columns in their keys */
+/* The rollups (key_text_count(): the text columns of their keys) */
 typedef enum Rollup
 {
 	ROLLUP_TOTAL,
