@@ -258,26 +258,10 @@ key_text_cmp(const text *a, const text *b)
 	return c != 0 ? c : (la > lb) - (la < lb);
 }
 
-static bool
-sum_key_equal(const SumKey *a, const SumKey *b)
-{
-	int			i;
-
-	if (a->bucket != b->bucket || a->rollup != b->rollup ||
-		a->grain != b->grain)
-		return false;
-	for (i = 0; i < key_text_count(a->rollup); i++)
-		if (key_text_cmp(a->texts[i], b->texts[i]) != 0)
-			return false;
-	return true;
-}
-
-/* qsort of entries' addresses: the order of the rollups' keys */
+/* The order of the rollups' keys: rollup, grain, bucket, key columns */
 static int
-sum_entry_cmp(const void *pa, const void *pb)
+sum_key_cmp(const SumKey *a, const SumKey *b)
 {
-	const SumKey *a = &(*(SumEntry *const *) pa)->key;
-	const SumKey *b = &(*(SumEntry *const *) pb)->key;
 	int			i,
 				c;
 
@@ -291,6 +275,20 @@ sum_entry_cmp(const void *pa, const void *pb)
 		if ((c = key_text_cmp(a->texts[i], b->texts[i])) != 0)
 			return c;
 	return 0;
+}
+
+static bool
+sum_key_equal(const SumKey *a, const SumKey *b)
+{
+	return sum_key_cmp(a, b) == 0;
+}
+
+/* qsort of entries' addresses, by their keys */
+static int
+sum_entry_cmp(const void *pa, const void *pb)
+{
+	return sum_key_cmp(&(*(SumEntry *const *) pa)->key,
+					   &(*(SumEntry *const *) pb)->key);
 }
 
 /*
